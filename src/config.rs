@@ -1,0 +1,824 @@
+//! The TOML config file ([`MountConfig`]), command-line overrides ([`Overrides`]) and the
+//! validated settings a command runs with ([`MountSettings`], [`InitSettings`]).
+//!
+//! Precedence, lowest first: built-in defaults < config file fields < the config file's
+//! `[mount] options` list < `-o` options on the command line < explicit command-line flags.
+//! Every table denies unknown fields, so a typo is an error naming the field, never a setting
+//! silently ignored. Errors say which field is wrong and what to do about it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::crypto::format::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, is_valid_block_size};
+use crate::crypto::keys::DEFAULT_BLOCK_SIZE;
+use crate::store::StoreUrl;
+
+/// Environment variable naming the staging directory (overridden by the config and flags).
+pub const STAGING_DIR_ENV: &str = "S3CRYPTFS_STAGING_DIR";
+/// Default `cache.metadata_ttl_secs`: attributes and listings are trusted for 1 s, short
+/// enough that changes made by other clients show up quickly, long enough that `ls -l` of a
+/// directory is one LIST and not one HEAD per entry.
+pub const DEFAULT_METADATA_TTL_SECS: u64 = 1;
+/// Default `cache.block_cache_mib`: decrypted blocks kept in memory.
+pub const DEFAULT_BLOCK_CACHE_MIB: u64 = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax errors, unknown fields and wrong types (toml's message names the field and line).
+    #[error("config {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("config: field {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("mount option {option:?}: {reason}")]
+    MountOption { option: String, reason: String },
+    /// Something the command needs and neither the command line nor the config supplied.
+    #[error("{0}")]
+    Missing(String),
+}
+
+impl ConfigError {
+    fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type ConfigResult<T> = Result<T, ConfigError>;
+
+/// The config file. Every field is optional; see `packaging/s3cryptfs.example.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountConfig {
+    pub store: StoreSection,
+    pub encryption: EncryptionSection,
+    pub sse: SseSection,
+    pub mount: MountSection,
+    pub cache: CacheSection,
+    pub logging: LoggingSection,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `file:///absolute/path` or `mem://name`.
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionSection {
+    pub key_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    /// Used by `init` only; a mounted vault's block size comes from its vault config.
+    pub block_size: Option<u32>,
+}
+
+/// Server-side encryption requested from the store, on top of client-side encryption.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SseMode {
+    #[default]
+    None,
+    S3,
+    Kms,
+    C,
+}
+
+impl SseMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            SseMode::None => "none",
+            SseMode::S3 => "s3",
+            SseMode::Kms => "kms",
+            SseMode::C => "c",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SseSection {
+    pub mode: SseMode,
+    pub sse_kms_key_id: Option<String>,
+    pub sse_c_key_files: Vec<PathBuf>,
+}
+
+/// A permission mode, written in the config as an octal string (`"0644"`), never a bare
+/// integer: `file_mode = 644` would silently mean 0o1204.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl Mode {
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        let digits = s.strip_prefix("0o").unwrap_or(s);
+        match u32::from_str_radix(digits, 8) {
+            Ok(m) if !digits.is_empty() && m <= 0o7777 => Ok(Mode(m)),
+            _ => Err(format!(
+                "{s:?} is not a permission mode; expected octal digits such as \"0644\""
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Mode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an octal mode as a string, such as \"0644\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Mode, E> {
+                Mode::parse(s).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountSection {
+    pub mountpoint: Option<PathBuf>,
+    pub foreground: bool,
+    /// Let other users access the mount (needs `user_allow_other` in /etc/fuse.conf when
+    /// not mounting as root). Combine with `default_permissions`.
+    pub allow_other: bool,
+    /// Let root (and the owner) access the mount.
+    pub allow_root: bool,
+    /// Let the kernel check permissions against the mode, uid and gid of each file.
+    pub default_permissions: bool,
+    pub read_only: bool,
+    /// Owner, group and modes of objects that carry no attributes (default: the mounting
+    /// user, 0644, 0755).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub file_mode: Option<Mode>,
+    pub dir_mode: Option<Mode>,
+    /// Source name shown in /proc/mounts and `df` (default: the store URL).
+    pub fsname: Option<String>,
+    /// Extra mount options, as `-o` takes them.
+    pub options: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    pub metadata_ttl_secs: u64,
+    pub block_cache_mib: u64,
+    pub staging_dir: Option<PathBuf>,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            metadata_ttl_secs: DEFAULT_METADATA_TTL_SECS,
+            block_cache_mib: DEFAULT_BLOCK_CACHE_MIB,
+            staging_dir: None,
+        }
+    }
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn to_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSection {
+    pub level: LogLevel,
+    /// Where a background mount logs once detached (appended). Unset: logs are discarded
+    /// after the mount is ready; in the foreground (`-f`) logs always go to stderr.
+    pub file: Option<PathBuf>,
+}
+
+/// Values given on the command line; `None`/`false`/empty means "not given".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub store_url: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    pub block_size: Option<u32>,
+    pub sse_mode: Option<SseMode>,
+    pub sse_kms_key_id: Option<String>,
+    pub sse_c_key_files: Vec<PathBuf>,
+    pub mountpoint: Option<PathBuf>,
+    pub foreground: bool,
+    pub allow_other: bool,
+    pub allow_root: bool,
+    pub read_only: bool,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub file_mode: Option<Mode>,
+    pub dir_mode: Option<Mode>,
+    /// `-o` options, each may hold several separated by commas.
+    pub options: Vec<String>,
+    pub metadata_ttl_secs: Option<u64>,
+    pub block_cache_mib: Option<u64>,
+    pub staging_dir: Option<PathBuf>,
+    pub log_level: Option<LogLevel>,
+    pub log_file: Option<PathBuf>,
+}
+
+/// Kernel mount flags passed through to the mount unchanged, and the flag each overrides.
+const KERNEL_FLAGS: &[(&str, &str)] = &[
+    ("dev", "nodev"),
+    ("nodev", "dev"),
+    ("suid", "nosuid"),
+    ("nosuid", "suid"),
+    ("exec", "noexec"),
+    ("noexec", "exec"),
+    ("atime", "noatime"),
+    ("noatime", "atime"),
+    ("sync", "async"),
+    ("async", "sync"),
+    ("dirsync", ""),
+];
+
+/// mount(8) and fstab options that concern `mount` itself, not this file system: accepted
+/// and ignored so that fstab lines work.
+const IGNORED_OPTIONS: &[&str] = &[
+    "_netdev", "nofail", "noauto", "auto", "user", "users", "nouser", "defaults",
+];
+
+/// Every option `-o` accepts, for the error message about an unknown one.
+pub const KNOWN_OPTIONS: &str = "ro, rw, allow_other, allow_root, default_permissions, uid=N, \
+     gid=N, file_mode=OCTAL, dir_mode=OCTAL, fsname=NAME, dev, nodev, suid, nosuid, exec, \
+     noexec, atime, noatime, sync, async, dirsync; ignored: _netdev, nofail, noauto, auto, user, \
+     users, nouser, defaults, x-systemd.*, comment=*";
+
+impl MountConfig {
+    /// Read and check a config file: syntax, unknown fields, types and values.
+    pub fn load(path: &Path) -> ConfigResult<MountConfig> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> ConfigResult<MountConfig> {
+        let config: MountConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks of single values that do not depend on the command (see also
+    /// [`MountConfig::mount_settings`] and [`MountConfig::init_settings`]).
+    pub fn check(&self) -> ConfigResult<()> {
+        if let Some(url) = &self.store.url {
+            StoreUrl::parse(url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
+        }
+        let enc = &self.encryption;
+        if enc.key_file.is_some() && enc.passphrase_file.is_some() {
+            return Err(ConfigError::invalid(
+                "encryption.passphrase_file",
+                "set either encryption.key_file or encryption.passphrase_file, not both",
+            ));
+        }
+        if let Some(bs) = enc.block_size {
+            if !is_valid_block_size(bs) {
+                return Err(ConfigError::invalid(
+                    "encryption.block_size",
+                    format!("{bs} is not a power of two from {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE}"),
+                ));
+            }
+        }
+        check_private_file("encryption.key_file", enc.key_file.as_deref())?;
+        check_private_file("encryption.passphrase_file", enc.passphrase_file.as_deref())?;
+        self.check_sse()?;
+        let m = &self.mount;
+        if m.allow_other && m.allow_root {
+            return Err(ConfigError::invalid(
+                "mount.allow_root",
+                "allow_other and allow_root are exclusive (allow_other already includes root)",
+            ));
+        }
+        if m.fsname
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || n.contains(','))
+        {
+            return Err(ConfigError::invalid(
+                "mount.fsname",
+                "must be non-empty and contain no ','",
+            ));
+        }
+        // The options list is checked by applying it to a scratch copy.
+        let mut scratch = m.clone();
+        for opt in &m.options {
+            apply_mount_option(&mut scratch, opt)?;
+        }
+        if self.cache.block_cache_mib == 0 {
+            return Err(ConfigError::invalid("cache.block_cache_mib", "must be > 0"));
+        }
+        if self.cache.block_cache_mib > 1 << 30 {
+            return Err(ConfigError::invalid(
+                "cache.block_cache_mib",
+                "is larger than any machine's memory",
+            ));
+        }
+        if self.cache.metadata_ttl_secs > 365 * 24 * 3600 {
+            return Err(ConfigError::invalid(
+                "cache.metadata_ttl_secs",
+                "must be at most one year",
+            ));
+        }
+        if self
+            .cache
+            .staging_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "cache.staging_dir",
+                "must not be empty",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_sse(&self) -> ConfigResult<()> {
+        let sse = &self.sse;
+        if sse.mode != SseMode::None {
+            return Err(ConfigError::invalid(
+                "sse.mode",
+                format!(
+                    "\"{}\" is not available in this build: SSE modes arrive with the S3 backend; \
+                     use \"none\" (every object is encrypted on the client either way)",
+                    sse.mode.as_str()
+                ),
+            ));
+        }
+        if sse.sse_kms_key_id.is_some() {
+            return Err(ConfigError::invalid(
+                "sse.sse_kms_key_id",
+                "SSE-KMS arrives with the S3 backend; remove this field",
+            ));
+        }
+        if !sse.sse_c_key_files.is_empty() {
+            return Err(ConfigError::invalid(
+                "sse.sse_c_key_files",
+                "SSE-C arrives with the S3 backend; remove this field",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Apply command-line values on top of this config (see the module docs for the order),
+    /// then check the result.
+    pub fn merge(mut self, o: &Overrides) -> ConfigResult<MountConfig> {
+        // Fold the file's own option list into the fields first, so `-o` and flags win over
+        // it. Kernel flags stay in `options`.
+        let file_options = std::mem::take(&mut self.mount.options);
+        for opt in file_options.iter().chain(&o.options) {
+            apply_mount_option(&mut self.mount, opt)?;
+        }
+        if let Some(url) = &o.store_url {
+            self.store.url = Some(url.clone());
+        }
+        if o.key_file.is_some() || o.passphrase_file.is_some() {
+            // A secret named on the command line replaces the config's, whichever kind.
+            self.encryption.key_file = o.key_file.clone();
+            self.encryption.passphrase_file = o.passphrase_file.clone();
+        }
+        set(&mut self.encryption.block_size, o.block_size);
+        if let Some(mode) = o.sse_mode {
+            self.sse.mode = mode;
+        }
+        set(&mut self.sse.sse_kms_key_id, o.sse_kms_key_id.clone());
+        if !o.sse_c_key_files.is_empty() {
+            self.sse.sse_c_key_files = o.sse_c_key_files.clone();
+        }
+        let m = &mut self.mount;
+        set(&mut m.mountpoint, o.mountpoint.clone());
+        m.foreground |= o.foreground;
+        if o.allow_other {
+            m.allow_other = true;
+            m.allow_root = false;
+        }
+        if o.allow_root {
+            m.allow_root = true;
+            m.allow_other = false;
+        }
+        m.read_only |= o.read_only;
+        set(&mut m.uid, o.uid);
+        set(&mut m.gid, o.gid);
+        set(&mut m.file_mode, o.file_mode);
+        set(&mut m.dir_mode, o.dir_mode);
+        if let Some(ttl) = o.metadata_ttl_secs {
+            self.cache.metadata_ttl_secs = ttl;
+        }
+        if let Some(mib) = o.block_cache_mib {
+            self.cache.block_cache_mib = mib;
+        }
+        set(&mut self.cache.staging_dir, o.staging_dir.clone());
+        if let Some(level) = o.log_level {
+            self.logging.level = level;
+        }
+        set(&mut self.logging.file, o.log_file.clone());
+        self.check()?;
+        Ok(self)
+    }
+
+    fn store_url(&self, command: &str) -> ConfigResult<StoreUrl> {
+        let url = self.store.url.as_deref().ok_or_else(|| {
+            ConfigError::Missing(format!(
+                "no store URL: give STORE_URL (e.g. file:///srv/vault) or set [store] url in \
+                 the config; see `s3cryptfs {command} --help`"
+            ))
+        })?;
+        StoreUrl::parse(url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))
+    }
+
+    /// What `init` needs.
+    pub fn init_settings(&self) -> ConfigResult<InitSettings> {
+        Ok(InitSettings {
+            store_url: self.store_url("init")?,
+            key_file: self.encryption.key_file.clone(),
+            passphrase_file: self.encryption.passphrase_file.clone(),
+            block_size: self.encryption.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+            log_level: self.logging.level,
+        })
+    }
+
+    /// What `mount` needs, with every default filled in.
+    pub fn mount_settings(&self) -> ConfigResult<MountSettings> {
+        let store_url = self.store_url("mount")?;
+        let m = &self.mount;
+        let mountpoint = m.mountpoint.clone().ok_or_else(|| {
+            ConfigError::Missing(
+                "no mount point: give MOUNTPOINT or set [mount] mountpoint in the config"
+                    .to_owned(),
+            )
+        })?;
+        // SAFETY: getuid/getgid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let kernel_flags = m
+            .options
+            .iter()
+            .filter(|o| KERNEL_FLAGS.iter().any(|(k, _)| k == o))
+            .cloned()
+            .collect();
+        Ok(MountSettings {
+            fsname: m.fsname.clone().unwrap_or_else(|| store_url.to_string()),
+            store_url,
+            mountpoint,
+            key_file: self.encryption.key_file.clone(),
+            passphrase_file: self.encryption.passphrase_file.clone(),
+            foreground: m.foreground,
+            allow_other: m.allow_other,
+            allow_root: m.allow_root,
+            default_permissions: m.default_permissions,
+            read_only: m.read_only,
+            kernel_flags,
+            uid: m.uid.unwrap_or(uid),
+            gid: m.gid.unwrap_or(gid),
+            file_mode: m.file_mode.map_or(0o644, |x| x.0),
+            dir_mode: m.dir_mode.map_or(0o755, |x| x.0),
+            metadata_ttl: Duration::from_secs(self.cache.metadata_ttl_secs),
+            block_cache_bytes: self.cache.block_cache_mib * 1024 * 1024,
+            staging_dir: match &self.cache.staging_dir {
+                Some(d) => d.clone(),
+                None => default_staging_dir()?,
+            },
+            log_level: self.logging.level,
+            log_file: self.logging.file.clone(),
+        })
+    }
+}
+
+fn set<T>(field: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *field = value;
+    }
+}
+
+/// Settings of `s3cryptfs init`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitSettings {
+    pub store_url: StoreUrl,
+    pub key_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    pub block_size: u32,
+    pub log_level: LogLevel,
+}
+
+/// Settings of `s3cryptfs mount`, every default resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountSettings {
+    pub store_url: StoreUrl,
+    pub mountpoint: PathBuf,
+    pub key_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    pub foreground: bool,
+    pub fsname: String,
+    pub allow_other: bool,
+    pub allow_root: bool,
+    pub default_permissions: bool,
+    pub read_only: bool,
+    /// Pass-through kernel flags such as `nodev`, `noexec`.
+    pub kernel_flags: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub file_mode: u32,
+    pub dir_mode: u32,
+    pub metadata_ttl: Duration,
+    pub block_cache_bytes: u64,
+    pub staging_dir: PathBuf,
+    pub log_level: LogLevel,
+    pub log_file: Option<PathBuf>,
+}
+
+/// Apply one `-o` argument (possibly several options separated by commas) to `m`. Kernel
+/// flags are kept in `m.options` (later ones override their opposites).
+pub fn apply_mount_option(m: &mut MountSection, arg: &str) -> ConfigResult<()> {
+    for opt in arg.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let bad = |reason: String| ConfigError::MountOption {
+            option: opt.to_owned(),
+            reason,
+        };
+        let (name, value) = match opt.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (opt, None),
+        };
+        let number = |v: Option<&str>| -> ConfigResult<u32> {
+            let v = v.unwrap_or("");
+            v.parse::<u32>()
+                .map_err(|_| bad(format!("{v:?} is not a number")))
+        };
+        let mode =
+            |v: Option<&str>| -> ConfigResult<Mode> { Mode::parse(v.unwrap_or("")).map_err(&bad) };
+        match (name, value) {
+            ("ro", None) => m.read_only = true,
+            ("rw", None) => m.read_only = false,
+            ("allow_other", None) => {
+                m.allow_other = true;
+                m.allow_root = false;
+            }
+            ("allow_root", None) => {
+                m.allow_root = true;
+                m.allow_other = false;
+            }
+            ("default_permissions", None) => m.default_permissions = true,
+            ("uid", v @ Some(_)) => m.uid = Some(number(v)?),
+            ("gid", v @ Some(_)) => m.gid = Some(number(v)?),
+            ("file_mode", v @ Some(_)) => m.file_mode = Some(mode(v)?),
+            ("dir_mode", v @ Some(_)) => m.dir_mode = Some(mode(v)?),
+            ("fsname", Some(v)) => {
+                if v.is_empty() {
+                    return Err(bad("needs a name".to_owned()));
+                }
+                m.fsname = Some(v.to_owned());
+            }
+            (flag, None) if KERNEL_FLAGS.iter().any(|(k, _)| *k == flag) => {
+                let opposite = KERNEL_FLAGS
+                    .iter()
+                    .find(|(k, _)| *k == flag)
+                    .map_or("", |(_, o)| *o);
+                m.options.retain(|o| o != flag && o != opposite);
+                m.options.push(flag.to_owned());
+            }
+            (flag, None) if IGNORED_OPTIONS.contains(&flag) => {}
+            _ if name.starts_with("x-systemd.") || name == "comment" => {}
+            (
+                "ro"
+                | "rw"
+                | "allow_other"
+                | "allow_root"
+                | "default_permissions"
+                | "uid"
+                | "gid"
+                | "file_mode"
+                | "dir_mode"
+                | "fsname",
+                _,
+            ) => {
+                return Err(bad(if value.is_some() {
+                    "takes no value".to_owned()
+                } else {
+                    "needs a value (NAME=VALUE)".to_owned()
+                }));
+            }
+            _ => return Err(bad(format!("unknown mount option; known: {KNOWN_OPTIONS}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Refuse a key or passphrase file that the group or others can access (the crypto layer
+/// checks again when it reads the file; this reports the problem before anything else
+/// happens). A missing file is not an error here: `init` creates key files.
+fn check_private_file(field: &'static str, path: Option<&Path>) -> ConfigResult<()> {
+    let Some(path) = path else { return Ok(()) };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ConfigError::invalid(
+                field,
+                format!("{}: {e}", path.display()),
+            ));
+        }
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        let who = if mode & 0o004 != 0 {
+            "world-readable"
+        } else if mode & 0o040 != 0 {
+            "group-readable"
+        } else {
+            "accessible by group/others"
+        };
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "{} is {who} (mode {mode:04o}); chmod 600 it",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `$S3CRYPTFS_STAGING_DIR`, else `/var/cache/s3cryptfs/staging` for root, else
+/// `$XDG_CACHE_HOME/s3cryptfs/staging` or `~/.cache/s3cryptfs/staging`.
+pub fn default_staging_dir() -> ConfigResult<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty(STAGING_DIR_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(PathBuf::from("/var/cache/s3cryptfs/staging"));
+    }
+    if let Some(cache) = non_empty("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(cache).join("s3cryptfs/staging"));
+    }
+    if let Some(home) = non_empty("HOME") {
+        return Ok(PathBuf::from(home).join(".cache/s3cryptfs/staging"));
+    }
+    Err(ConfigError::Missing(format!(
+        "no staging directory: set [cache] staging_dir, --staging-dir or ${STAGING_DIR_ENV} \
+         (HOME is not set)"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> ConfigResult<MountConfig> {
+        MountConfig::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn empty_config_has_defaults() {
+        let c = parse("").expect("empty config");
+        assert_eq!(c, MountConfig::default());
+        assert_eq!(c.cache.metadata_ttl_secs, 1);
+        assert_eq!(c.cache.block_cache_mib, 256);
+        assert_eq!(c.logging.level, LogLevel::Info);
+        assert_eq!(c.sse.mode, SseMode::None);
+    }
+
+    #[test]
+    fn modes_are_octal_strings() {
+        let c = parse("[mount]\nfile_mode = \"0640\"\ndir_mode = \"750\"\n").expect("modes");
+        assert_eq!(c.mount.file_mode, Some(Mode(0o640)));
+        assert_eq!(c.mount.dir_mode, Some(Mode(0o750)));
+        let e = parse("[mount]\nfile_mode = 644\n").expect_err("integer mode");
+        assert!(e.to_string().contains("file_mode"), "{e}");
+        let e = parse("[mount]\nfile_mode = \"0999\"\n").expect_err("bad digits");
+        assert!(e.to_string().contains("0999"), "{e}");
+        assert!(Mode::parse("17777").is_err());
+        assert!(Mode::parse("").is_err());
+    }
+
+    #[test]
+    fn mount_options_set_fields_and_flags() {
+        let mut m = MountSection::default();
+        apply_mount_option(
+            &mut m,
+            "ro,allow_other,uid=1000,gid=100,file_mode=0600,dir_mode=0700,fsname=vault,nodev",
+        )
+        .expect("options");
+        apply_mount_option(
+            &mut m,
+            "_netdev,nofail,noauto,x-systemd.automount,defaults,dev",
+        )
+        .expect("ignored options");
+        assert!(m.read_only && m.allow_other);
+        assert_eq!((m.uid, m.gid), (Some(1000), Some(100)));
+        assert_eq!(
+            (m.file_mode, m.dir_mode),
+            (Some(Mode(0o600)), Some(Mode(0o700)))
+        );
+        assert_eq!(m.fsname.as_deref(), Some("vault"));
+        assert_eq!(m.options, vec!["dev".to_owned()], "dev overrides nodev");
+        apply_mount_option(&mut m, "rw,allow_root").expect("rw");
+        assert!(!m.read_only && m.allow_root && !m.allow_other);
+    }
+
+    #[test]
+    fn bad_mount_options_are_named() {
+        for (opt, needle) in [
+            ("frobnicate", "unknown mount option"),
+            ("uid=abc", "not a number"),
+            ("uid", "needs a value"),
+            ("ro=1", "takes no value"),
+            ("file_mode=rwx", "permission mode"),
+            ("fsname=", "needs a name"),
+        ] {
+            let e = apply_mount_option(&mut MountSection::default(), opt)
+                .expect_err(opt)
+                .to_string();
+            assert!(e.contains(needle), "{opt}: {e}");
+            let name = opt.split('=').next().unwrap_or(opt);
+            assert!(e.contains(name), "{opt}: {e}");
+        }
+    }
+
+    #[test]
+    fn sse_modes_other_than_none_are_refused() {
+        let e = parse("[sse]\nmode = \"kms\"\n").expect_err("kms");
+        assert!(e.to_string().contains("sse.mode"), "{e}");
+        assert!(e.to_string().contains("S3 backend"), "{e}");
+        let e = parse("[sse]\nmode = \"bogus\"\n").expect_err("bogus");
+        assert!(e.to_string().contains("bogus"), "{e}");
+        let e = parse("[sse]\nsse_c_key_files = [\"/k\"]\n").expect_err("sse-c");
+        assert!(e.to_string().contains("sse.sse_c_key_files"), "{e}");
+        let e = parse("[sse]\nsse_kms_key_id = \"k\"\n").expect_err("kms id");
+        assert!(e.to_string().contains("sse.sse_kms_key_id"), "{e}");
+    }
+
+    #[test]
+    fn exclusive_and_invalid_values() {
+        let e = parse("[encryption]\nkey_file = \"/a\"\npassphrase_file = \"/b\"\n")
+            .expect_err("both secrets");
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = parse("[encryption]\nblock_size = 1000\n").expect_err("block size");
+        assert!(e.to_string().contains("encryption.block_size"), "{e}");
+        let e = parse("[mount]\nallow_other = true\nallow_root = true\n").expect_err("acl");
+        assert!(e.to_string().contains("exclusive"), "{e}");
+        let e = parse("[store]\nurl = \"http://x\"\n").expect_err("url");
+        assert!(e.to_string().contains("store.url"), "{e}");
+        let e = parse("[mount]\noptions = [\"bogus\"]\n").expect_err("options");
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn settings_need_url_and_mountpoint() {
+        let c = MountConfig::default();
+        assert!(
+            c.mount_settings()
+                .expect_err("no url")
+                .to_string()
+                .contains("STORE_URL")
+        );
+        let c = parse("[store]\nurl = \"mem://x\"\n").expect("url");
+        assert!(
+            c.mount_settings()
+                .expect_err("no mp")
+                .to_string()
+                .contains("MOUNTPOINT")
+        );
+        let init = c.init_settings().expect("init settings");
+        assert_eq!(init.block_size, DEFAULT_BLOCK_SIZE);
+    }
+}

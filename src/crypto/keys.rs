@@ -1,0 +1,680 @@
+//! The vault config object, key slots, unlock and key generations.
+//!
+//! Key hierarchy (docs/FORMAT.md has the details):
+//! key file / passphrase → slot KEK → vault master key (VMK) → generation keys → per-object
+//! wrap key → DEK. The config stores every key only wrapped (AES-KW, whose integrity check is
+//! what turns a wrong secret into [`CryptoError::WrongKey`]), plus an HMAC under a key derived
+//! from the VMK over all its fields, so nobody without the VMK can change the block size, swap
+//! generations or roll `current_generation` back to an old generation unnoticed.
+//!
+//! Key files on disk are handled in `keyfile.rs` and re-exported here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+pub use super::kdf::PassphraseParams;
+pub use super::keyfile::{generate_key_file, read_key_file, read_passphrase_file};
+
+use super::format::is_valid_block_size;
+use super::kdf::{self, SecretKey, WRAPPED_KEY_LEN};
+use super::{CryptoError, CryptoResult};
+
+/// The vault config format version this build writes and reads.
+pub const CONFIG_FORMAT_VERSION: u32 = 1;
+/// Default block size: 64 KiB (0.024% tag overhead).
+pub const DEFAULT_BLOCK_SIZE: u32 = 65536;
+
+const INFO_KEY_FILE_SLOT: &[u8] = b"s3cryptfs v1 key-file slot";
+const INFO_GENERATION_WRAP: &[u8] = b"s3cryptfs v1 generation wrap";
+const INFO_CONFIG_MAC: &[u8] = b"s3cryptfs v1 config mac";
+const MAC_DOMAIN: &[u8] = b"s3cryptfs v1 config";
+
+const WRONG_SECRET: &str = "the key file or passphrase does not unlock this vault";
+
+/// What unlocks a vault: the bytes of a key file, or a passphrase.
+pub enum Secret {
+    KeyFile(Zeroizing<[u8; 32]>),
+    /// Used as its raw UTF-8 bytes (no Unicode normalization).
+    Passphrase(Zeroizing<String>),
+}
+
+impl Secret {
+    fn kind(&self) -> &'static str {
+        match self {
+            Secret::KeyFile(_) => "key file",
+            Secret::Passphrase(_) => "passphrase",
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::KeyFile(_) => f.write_str("Secret::KeyFile(<redacted>)"),
+            Secret::Passphrase(_) => f.write_str("Secret::Passphrase(<redacted>)"),
+        }
+    }
+}
+
+/// Serde helper: fixed-size byte arrays as lowercase hex strings.
+mod hex_array {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; N];
+        hex::decode_to_slice(s.as_bytes(), &mut out)
+            .map_err(|e| D::Error::custom(format!("expected {} hex digits: {e}", 2 * N)))?;
+        Ok(out)
+    }
+}
+
+/// One key generation: its 32-byte key, AES-KW-wrapped under the generation-wrap key derived
+/// from the VMK.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerationEntry {
+    pub generation: u32,
+    #[serde(with = "hex_array")]
+    pub wrapped_key: [u8; WRAPPED_KEY_LEN],
+}
+
+/// One way to unlock the vault: the VMK wrapped under a key derived from a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KeySlot {
+    /// KEK = HKDF-SHA256(ikm = the 32 key-file bytes, salt, "s3cryptfs v1 key-file slot").
+    KeyFile {
+        #[serde(default)]
+        label: String,
+        #[serde(with = "hex_array")]
+        salt: [u8; 32],
+        #[serde(with = "hex_array")]
+        wrapped_vmk: [u8; WRAPPED_KEY_LEN],
+    },
+    /// KEK = argon2id(passphrase, salt, m_cost_kib, t_cost, p_cost), 32-byte output.
+    Passphrase {
+        #[serde(default)]
+        label: String,
+        #[serde(with = "hex_array")]
+        salt: [u8; 32],
+        m_cost_kib: u32,
+        t_cost: u32,
+        p_cost: u32,
+        #[serde(with = "hex_array")]
+        wrapped_vmk: [u8; WRAPPED_KEY_LEN],
+    },
+}
+
+impl KeySlot {
+    pub fn label(&self) -> &str {
+        match self {
+            KeySlot::KeyFile { label, .. } | KeySlot::Passphrase { label, .. } => label,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KeySlot::KeyFile { .. } => "key_file",
+            KeySlot::Passphrase { .. } => "passphrase",
+        }
+    }
+
+    fn seal(
+        secret: &Secret,
+        label: &str,
+        params: PassphraseParams,
+        salt: [u8; 32],
+        vmk: &[u8; 32],
+    ) -> CryptoResult<KeySlot> {
+        Ok(match secret {
+            Secret::KeyFile(bytes) => {
+                let kek = key_file_kek(bytes, &salt);
+                KeySlot::KeyFile {
+                    label: label.to_owned(),
+                    salt,
+                    wrapped_vmk: kdf::wrap_key(&kek, vmk)?,
+                }
+            }
+            Secret::Passphrase(pass) => {
+                if pass.is_empty() {
+                    return Err(CryptoError::InvalidKeyMaterial(
+                        "the passphrase is empty".into(),
+                    ));
+                }
+                let kek = kdf::argon2id(pass.as_bytes(), &salt, &params)?;
+                KeySlot::Passphrase {
+                    label: label.to_owned(),
+                    salt,
+                    m_cost_kib: params.m_cost_kib,
+                    t_cost: params.t_cost,
+                    p_cost: params.p_cost,
+                    wrapped_vmk: kdf::wrap_key(&kek, vmk)?,
+                }
+            }
+        })
+    }
+
+    /// The VMK if `secret` opens this slot; `Ok(None)` for a wrong secret or another kind.
+    fn open(&self, secret: &Secret) -> CryptoResult<Option<SecretKey>> {
+        match (self, secret) {
+            (
+                KeySlot::KeyFile {
+                    salt, wrapped_vmk, ..
+                },
+                Secret::KeyFile(bytes),
+            ) => Ok(kdf::unwrap_key(&key_file_kek(bytes, salt), wrapped_vmk)),
+            (
+                KeySlot::Passphrase {
+                    salt,
+                    m_cost_kib,
+                    t_cost,
+                    p_cost,
+                    wrapped_vmk,
+                    ..
+                },
+                Secret::Passphrase(pass),
+            ) => {
+                let params = PassphraseParams {
+                    m_cost_kib: *m_cost_kib,
+                    t_cost: *t_cost,
+                    p_cost: *p_cost,
+                };
+                let kek = kdf::argon2id(pass.as_bytes(), salt, &params)?;
+                Ok(kdf::unwrap_key(&kek, wrapped_vmk))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn mac_input(&self, out: &mut Vec<u8>) {
+        let put_label = |out: &mut Vec<u8>, label: &str| {
+            out.extend_from_slice(&(label.len() as u64).to_be_bytes());
+            out.extend_from_slice(label.as_bytes());
+        };
+        match self {
+            KeySlot::KeyFile {
+                label,
+                salt,
+                wrapped_vmk,
+            } => {
+                out.push(1);
+                put_label(out, label);
+                out.extend_from_slice(salt);
+                out.extend_from_slice(wrapped_vmk);
+            }
+            KeySlot::Passphrase {
+                label,
+                salt,
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                wrapped_vmk,
+            } => {
+                out.push(2);
+                put_label(out, label);
+                out.extend_from_slice(salt);
+                out.extend_from_slice(&m_cost_kib.to_be_bytes());
+                out.extend_from_slice(&t_cost.to_be_bytes());
+                out.extend_from_slice(&p_cost.to_be_bytes());
+                out.extend_from_slice(wrapped_vmk);
+            }
+        }
+    }
+}
+
+fn key_file_kek(key_file: &[u8; 32], salt: &[u8; 32]) -> SecretKey {
+    kdf::hkdf_sha256(key_file, salt, &[INFO_KEY_FILE_SLOT])
+}
+
+fn generation_wrap_key(vmk: &[u8; 32], vault_id: &[u8; 16]) -> SecretKey {
+    kdf::hkdf_sha256(vmk, vault_id, &[INFO_GENERATION_WRAP])
+}
+
+fn config_mac_key(vmk: &[u8; 32], vault_id: &[u8; 16]) -> SecretKey {
+    kdf::hkdf_sha256(vmk, vault_id, &[INFO_CONFIG_MAC])
+}
+
+/// The vault config object (`PREFIX/.s3cryptfs/config`), serialized as JSON.
+///
+/// Field names are stable (docs/FORMAT.md): `format_version`, `vault_id` (32 hex digits),
+/// `block_size`, `current_generation`, `generations` (`generation`, `wrapped_key`), `slots`
+/// (`kind` = `key_file` | `passphrase`, `label`, `salt`, argon2 costs, `wrapped_vmk`), `mac`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VaultConfig {
+    format_version: u32,
+    #[serde(with = "hex_array")]
+    vault_id: [u8; 16],
+    block_size: u32,
+    current_generation: u32,
+    generations: Vec<GenerationEntry>,
+    slots: Vec<KeySlot>,
+    #[serde(with = "hex_array")]
+    mac: [u8; 32],
+}
+
+impl VaultConfig {
+    /// A new vault with a random vault id, key generation 1 and one slot for `secret`
+    /// (passphrases use [`PassphraseParams::default`]).
+    pub fn create(secret: &Secret, block_size: u32) -> CryptoResult<(VaultConfig, VaultKeys)> {
+        Self::create_with_params(secret, block_size, PassphraseParams::default())
+    }
+
+    /// [`VaultConfig::create`] with chosen argon2id costs for a passphrase slot (tests use
+    /// [`PassphraseParams::INSECURE_FOR_TESTS`]).
+    pub fn create_with_params(
+        secret: &Secret,
+        block_size: u32,
+        params: PassphraseParams,
+    ) -> CryptoResult<(VaultConfig, VaultKeys)> {
+        let vault_id = kdf::random_bytes::<16>()?;
+        let vmk = kdf::random_key()?;
+        let generation_key = kdf::random_key()?;
+        let slot_salt = kdf::random_bytes::<32>()?;
+        Self::create_from_parts(
+            secret,
+            params,
+            slot_salt,
+            vault_id,
+            &vmk,
+            &generation_key,
+            block_size,
+        )
+    }
+
+    /// Test-vector seam: a vault from fixed material. Never use outside tests.
+    #[doc(hidden)]
+    pub fn create_from_parts(
+        secret: &Secret,
+        params: PassphraseParams,
+        slot_salt: [u8; 32],
+        vault_id: [u8; 16],
+        vmk: &[u8; 32],
+        generation_key: &[u8; 32],
+        block_size: u32,
+    ) -> CryptoResult<(VaultConfig, VaultKeys)> {
+        check_block_size(block_size)?;
+        let slot = KeySlot::seal(secret, "initial", params, slot_salt, vmk)?;
+        let mut config = VaultConfig {
+            format_version: CONFIG_FORMAT_VERSION,
+            vault_id,
+            block_size,
+            current_generation: 1,
+            generations: vec![GenerationEntry {
+                generation: 1,
+                wrapped_key: kdf::wrap_key(&generation_wrap_key(vmk, &vault_id), generation_key)?,
+            }],
+            slots: vec![slot],
+            mac: [0u8; 32],
+        };
+        config.mac = config.compute_mac(vmk);
+        let keys =
+            VaultKeys::from_raw_parts(vault_id, block_size, 1, vec![(1, *generation_key)], *vmk)?;
+        Ok((config, keys))
+    }
+
+    /// Pretty-printed JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self)
+            // Serializing plain structs of integers, strings and vectors cannot fail.
+            .expect("VaultConfig serializes to JSON");
+        out.push(b'\n');
+        out
+    }
+
+    /// Parses and sanity-checks a config (the MAC is checked by [`VaultConfig::unlock`],
+    /// which has the key for it).
+    pub fn from_bytes(bytes: &[u8]) -> CryptoResult<VaultConfig> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            format_version: u32,
+        }
+        let version: VersionOnly = serde_json::from_slice(bytes).map_err(|e| {
+            CryptoError::Unsupported(format!("vault config is not s3cryptfs config JSON: {e}"))
+        })?;
+        if version.format_version != CONFIG_FORMAT_VERSION {
+            return Err(CryptoError::Unsupported(format!(
+                "vault config format_version {} (this build reads {CONFIG_FORMAT_VERSION})",
+                version.format_version
+            )));
+        }
+        let config: VaultConfig = serde_json::from_slice(bytes)
+            .map_err(|e| CryptoError::Corrupt(format!("vault config: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> CryptoResult<()> {
+        let bad = |msg: String| Err(CryptoError::Corrupt(format!("vault config: {msg}")));
+        if self.format_version != CONFIG_FORMAT_VERSION {
+            return Err(CryptoError::Unsupported(format!(
+                "vault config format_version {} (this build reads {CONFIG_FORMAT_VERSION})",
+                self.format_version
+            )));
+        }
+        if !is_valid_block_size(self.block_size) {
+            return bad(format!(
+                "block_size {} is not a power of two in 4096..=1048576",
+                self.block_size
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for g in &self.generations {
+            if g.generation == 0 || !seen.insert(g.generation) {
+                return bad(format!(
+                    "generation {} is zero or listed twice",
+                    g.generation
+                ));
+            }
+        }
+        if !seen.contains(&self.current_generation) {
+            return bad(format!(
+                "current_generation {} is not among the generations",
+                self.current_generation
+            ));
+        }
+        if self.slots.is_empty() {
+            return bad("no key slots".into());
+        }
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let KeySlot::Passphrase {
+                m_cost_kib,
+                t_cost,
+                p_cost,
+                ..
+            } = slot
+            {
+                PassphraseParams {
+                    m_cost_kib: *m_cost_kib,
+                    t_cost: *t_cost,
+                    p_cost: *p_cost,
+                }
+                .validate()
+                .map_err(|e| CryptoError::Corrupt(format!("vault config: slot {i}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `WrongKey` when no slot opens with `secret`.
+    pub fn unlock(&self, secret: &Secret) -> CryptoResult<VaultKeys> {
+        self.validate()?;
+        let mut vmk = None;
+        for slot in &self.slots {
+            if let Some(k) = slot.open(secret)? {
+                vmk = Some(k);
+                break;
+            }
+        }
+        let Some(vmk) = vmk else {
+            let has_kind = self.slots.iter().any(|s| {
+                matches!(
+                    (s, secret),
+                    (KeySlot::KeyFile { .. }, Secret::KeyFile(_))
+                        | (KeySlot::Passphrase { .. }, Secret::Passphrase(_))
+                )
+            });
+            return Err(CryptoError::WrongKey(if has_kind {
+                WRONG_SECRET.to_owned()
+            } else {
+                format!("{WRONG_SECRET} (it has no {} slot)", secret.kind())
+            }));
+        };
+        self.verify_mac(&vmk)?;
+        let wrap = generation_wrap_key(&vmk, &self.vault_id);
+        let mut generations = Vec::with_capacity(self.generations.len());
+        for g in &self.generations {
+            let key = kdf::unwrap_key(&wrap, &g.wrapped_key).ok_or_else(|| {
+                CryptoError::Corrupt(format!(
+                    "vault config: key of generation {} does not unwrap under the vault master key",
+                    g.generation
+                ))
+            })?;
+            generations.push((g.generation, key));
+        }
+        Ok(VaultKeys {
+            vault_id: self.vault_id,
+            block_size: self.block_size,
+            current_generation: self.current_generation,
+            generations: generations.into_iter().collect(),
+            vmk,
+        })
+    }
+
+    pub fn format_version(&self) -> u32 {
+        self.format_version
+    }
+
+    pub fn vault_id(&self) -> [u8; 16] {
+        self.vault_id
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    pub fn current_generation(&self) -> u32 {
+        self.current_generation
+    }
+
+    /// Generation numbers, ascending as stored.
+    pub fn generations(&self) -> Vec<u32> {
+        self.generations.iter().map(|g| g.generation).collect()
+    }
+
+    pub fn slots(&self) -> &[KeySlot] {
+        &self.slots
+    }
+
+    /// Adds a slot that `secret` opens (passphrases with default argon2id costs); returns its
+    /// index. `keys` must be this vault's unlocked keys.
+    pub fn add_slot(
+        &mut self,
+        keys: &VaultKeys,
+        secret: &Secret,
+        label: &str,
+    ) -> CryptoResult<usize> {
+        self.add_slot_with_params(keys, secret, label, PassphraseParams::default())
+    }
+
+    pub fn add_slot_with_params(
+        &mut self,
+        keys: &VaultKeys,
+        secret: &Secret,
+        label: &str,
+        params: PassphraseParams,
+    ) -> CryptoResult<usize> {
+        self.check_keys(keys)?;
+        let slot = KeySlot::seal(secret, label, params, kdf::random_bytes::<32>()?, &keys.vmk)?;
+        self.slots.push(slot);
+        self.mac = self.compute_mac(&keys.vmk);
+        Ok(self.slots.len() - 1)
+    }
+
+    /// Removes slot `index`; refuses to remove the last one (that would lock the vault for
+    /// good).
+    pub fn remove_slot(&mut self, keys: &VaultKeys, index: usize) -> CryptoResult<()> {
+        self.check_keys(keys)?;
+        if index >= self.slots.len() {
+            return Err(CryptoError::InvalidKeyMaterial(format!(
+                "no key slot {index} (the vault has {})",
+                self.slots.len()
+            )));
+        }
+        if self.slots.len() == 1 {
+            return Err(CryptoError::InvalidKeyMaterial(
+                "refusing to remove the only key slot: nothing could unlock the vault".into(),
+            ));
+        }
+        self.slots.remove(index);
+        self.mac = self.compute_mac(&keys.vmk);
+        Ok(())
+    }
+
+    /// Adds a new random key generation, makes it current (in the config and in `keys`) and
+    /// returns its number. Objects sealed under older generations stay readable.
+    pub fn add_generation(&mut self, keys: &mut VaultKeys) -> CryptoResult<u32> {
+        self.check_keys(keys)?;
+        let max = self
+            .generations
+            .iter()
+            .map(|g| g.generation)
+            .max()
+            .unwrap_or(0);
+        let generation = max.checked_add(1).ok_or_else(|| {
+            CryptoError::InvalidKeyMaterial("no key generation numbers left".into())
+        })?;
+        let key = kdf::random_key()?;
+        let wrapped_key = kdf::wrap_key(&generation_wrap_key(&keys.vmk, &self.vault_id), &key)?;
+        self.generations.push(GenerationEntry {
+            generation,
+            wrapped_key,
+        });
+        self.current_generation = generation;
+        self.mac = self.compute_mac(&keys.vmk);
+        keys.generations.insert(generation, key);
+        keys.current_generation = generation;
+        Ok(generation)
+    }
+
+    fn check_keys(&self, keys: &VaultKeys) -> CryptoResult<()> {
+        if keys.vault_id != self.vault_id {
+            return Err(CryptoError::WrongKey(
+                "these keys belong to another vault".into(),
+            ));
+        }
+        self.verify_mac(&keys.vmk)
+    }
+
+    fn verify_mac(&self, vmk: &[u8; 32]) -> CryptoResult<()> {
+        if kdf::ct_eq(&self.compute_mac(vmk), &self.mac) {
+            Ok(())
+        } else {
+            Err(CryptoError::Corrupt(
+                "vault config MAC mismatch: the config was modified by someone without the \
+                 vault key"
+                    .into(),
+            ))
+        }
+    }
+
+    /// HMAC-SHA256 over a fixed binary encoding of every field but `mac` (docs/FORMAT.md).
+    fn compute_mac(&self, vmk: &[u8; 32]) -> [u8; 32] {
+        let mut m = Vec::with_capacity(256);
+        m.extend_from_slice(MAC_DOMAIN);
+        m.extend_from_slice(&self.format_version.to_be_bytes());
+        m.extend_from_slice(&self.vault_id);
+        m.extend_from_slice(&self.block_size.to_be_bytes());
+        m.extend_from_slice(&self.current_generation.to_be_bytes());
+        m.extend_from_slice(&(self.generations.len() as u64).to_be_bytes());
+        for g in &self.generations {
+            m.extend_from_slice(&g.generation.to_be_bytes());
+            m.extend_from_slice(&g.wrapped_key);
+        }
+        m.extend_from_slice(&(self.slots.len() as u64).to_be_bytes());
+        for s in &self.slots {
+            s.mac_input(&mut m);
+        }
+        kdf::hmac_sha256(&config_mac_key(vmk, &self.vault_id), &m)
+    }
+}
+
+fn check_block_size(block_size: u32) -> CryptoResult<()> {
+    if is_valid_block_size(block_size) {
+        Ok(())
+    } else {
+        Err(CryptoError::InvalidKeyMaterial(format!(
+            "block size {block_size} is not a power of two from 4096 (4 KiB) to 1048576 (1 MiB)"
+        )))
+    }
+}
+
+/// Unlocked key material of a vault; zeroized on drop.
+pub struct VaultKeys {
+    vault_id: [u8; 16],
+    block_size: u32,
+    current_generation: u32,
+    generations: BTreeMap<u32, SecretKey>,
+    vmk: SecretKey,
+}
+
+impl VaultKeys {
+    pub fn vault_id(&self) -> [u8; 16] {
+        self.vault_id
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    pub fn current_generation(&self) -> u32 {
+        self.current_generation
+    }
+
+    /// Generation numbers whose keys are held, ascending.
+    pub fn generations(&self) -> Vec<u32> {
+        self.generations.keys().copied().collect()
+    }
+
+    pub(crate) fn generation_key(&self, generation: u32) -> Option<&[u8; 32]> {
+        self.generations.get(&generation).map(|k| &**k)
+    }
+
+    pub(crate) fn generation_list(&self) -> String {
+        self.generations
+            .keys()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Test-vector seam: keys from fixed material. Never use outside tests.
+    #[doc(hidden)]
+    pub fn from_raw_parts(
+        vault_id: [u8; 16],
+        block_size: u32,
+        current_generation: u32,
+        generations: Vec<(u32, [u8; 32])>,
+        vmk: [u8; 32],
+    ) -> CryptoResult<VaultKeys> {
+        check_block_size(block_size)?;
+        let generations: BTreeMap<u32, SecretKey> = generations
+            .into_iter()
+            .map(|(g, k)| (g, Zeroizing::new(k)))
+            .collect();
+        if !generations.contains_key(&current_generation) {
+            return Err(CryptoError::InvalidKeyMaterial(format!(
+                "current generation {current_generation} has no key"
+            )));
+        }
+        Ok(VaultKeys {
+            vault_id,
+            block_size,
+            current_generation,
+            generations,
+            vmk: Zeroizing::new(vmk),
+        })
+    }
+}
+
+impl std::fmt::Debug for VaultKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultKeys")
+            .field("vault_id", &hex::encode(self.vault_id))
+            .field("block_size", &self.block_size)
+            .field("current_generation", &self.current_generation)
+            .field("generations", &self.generations.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;

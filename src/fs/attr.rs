@@ -1,0 +1,197 @@
+//! File attributes and how they are stored in object metadata.
+//!
+//! The names are the ones s3fs uses (`mode`, `uid`, `gid`, `mtime` as `x-amz-meta-*`), so a
+//! bucket written by s3fs mounts with sane attributes and the other way round. `mtime` holds
+//! whole seconds as s3fs writes it; `mtime-nsec` adds the nanoseconds. Objects without these
+//! fields get the mount-wide defaults.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::store::Metadata;
+
+pub const S_IFMT: u32 = libc::S_IFMT;
+pub const S_IFREG: u32 = libc::S_IFREG;
+pub const S_IFDIR: u32 = libc::S_IFDIR;
+pub const S_IFLNK: u32 = libc::S_IFLNK;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+impl Kind {
+    pub fn type_bits(self) -> u32 {
+        match self {
+            Kind::File => S_IFREG,
+            Kind::Dir => S_IFDIR,
+            Kind::Symlink => S_IFLNK,
+        }
+    }
+}
+
+/// Attributes kept in object metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredAttrs {
+    /// Permission bits only (0o7777).
+    pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: SystemTime,
+}
+
+/// What the kernel is told about an inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: Kind,
+    /// Plaintext size.
+    pub size: u64,
+    pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: SystemTime,
+    pub ctime: SystemTime,
+}
+
+/// Encode attributes (and the file type) into object metadata.
+pub fn to_metadata(kind: Kind, attrs: &StoredAttrs) -> Metadata {
+    let mut m = Metadata::new();
+    m.insert(
+        "mode".into(),
+        (kind.type_bits() | (attrs.perm & 0o7777)).to_string(),
+    );
+    m.insert("uid".into(), attrs.uid.to_string());
+    m.insert("gid".into(), attrs.gid.to_string());
+    let (secs, nsec) = split_time(attrs.mtime);
+    m.insert("mtime".into(), secs.to_string());
+    m.insert("mtime-nsec".into(), nsec.to_string());
+    m
+}
+
+/// The file type recorded in metadata, if any.
+pub fn kind_from_metadata(m: &Metadata) -> Option<Kind> {
+    let mode: u32 = m.get("mode")?.trim().parse().ok()?;
+    match mode & S_IFMT {
+        S_IFDIR => Some(Kind::Dir),
+        S_IFLNK => Some(Kind::Symlink),
+        S_IFREG => Some(Kind::File),
+        _ => None,
+    }
+}
+
+/// Decode attributes, falling back to `defaults` field by field (malformed values count as
+/// missing, so a foreign writer's odd metadata never makes a file unreadable).
+pub fn from_metadata(m: Option<&Metadata>, defaults: StoredAttrs) -> StoredAttrs {
+    let Some(m) = m else { return defaults };
+    let num = |k: &str| m.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+    let perm = num("mode")
+        .map(|v| (v as u32) & 0o7777)
+        .unwrap_or(defaults.perm);
+    let uid = num("uid")
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(defaults.uid);
+    let gid = num("gid")
+        .and_then(|v| u32::try_from(v).ok())
+        .unwrap_or(defaults.gid);
+    let mtime = match m.get("mtime").map(|v| v.trim()) {
+        Some(v) => parse_mtime(v, num("mtime-nsec")).unwrap_or(defaults.mtime),
+        None => defaults.mtime,
+    };
+    StoredAttrs {
+        perm,
+        uid,
+        gid,
+        mtime,
+    }
+}
+
+/// s3fs writes integer seconds; some tools write fractional seconds. Negative times (before
+/// 1970) are kept.
+fn parse_mtime(v: &str, nsec: Option<u64>) -> Option<SystemTime> {
+    let (secs, frac_ns) = match v.split_once('.') {
+        Some((s, f)) => {
+            let s: i64 = s.parse().ok()?;
+            let digits: String = f.chars().take(9).collect();
+            let scale = 10u64.pow(9 - digits.len() as u32);
+            (s, digits.parse::<u64>().ok()? * scale)
+        }
+        None => (v.parse::<i64>().ok()?, 0),
+    };
+    let ns = nsec.filter(|n| *n < 1_000_000_000).unwrap_or(frac_ns);
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(secs as u64, ns as u32))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
+            .checked_add(Duration::from_nanos(ns))
+    }
+}
+
+/// (seconds, nanoseconds) since the epoch; seconds may be negative.
+pub fn split_time(t: SystemTime) -> (i64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            if d.subsec_nanos() == 0 {
+                (-(d.as_secs() as i64), 0)
+            } else {
+                (-(d.as_secs() as i64) - 1, 1_000_000_000 - d.subsec_nanos())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> StoredAttrs {
+        StoredAttrs {
+            perm: 0o644,
+            uid: 1,
+            gid: 2,
+            mtime: UNIX_EPOCH + Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn roundtrip_with_nanoseconds_and_old_times() {
+        for t in [
+            UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            UNIX_EPOCH - Duration::new(86_400, 500),
+            UNIX_EPOCH,
+        ] {
+            let a = StoredAttrs {
+                perm: 0o4755,
+                uid: 1000,
+                gid: 100,
+                mtime: t,
+            };
+            let m = to_metadata(Kind::File, &a);
+            assert_eq!(from_metadata(Some(&m), defaults()), a);
+            assert_eq!(kind_from_metadata(&m), Some(Kind::File));
+        }
+    }
+
+    #[test]
+    fn s3fs_style_and_garbage_metadata() {
+        let mut m = Metadata::new();
+        m.insert("mode".into(), "16877".into()); // S_IFDIR | 0755, as s3fs writes it
+        m.insert("mtime".into(), "1600000000".into());
+        m.insert("uid".into(), "not a number".into());
+        let a = from_metadata(Some(&m), defaults());
+        assert_eq!(a.perm, 0o755);
+        assert_eq!(a.uid, 1);
+        assert_eq!(a.mtime, UNIX_EPOCH + Duration::from_secs(1_600_000_000));
+        assert_eq!(kind_from_metadata(&m), Some(Kind::Dir));
+        m.insert("mtime".into(), "1600000000.5".into());
+        let a = from_metadata(Some(&m), defaults());
+        assert_eq!(
+            a.mtime,
+            UNIX_EPOCH + Duration::from_millis(1_600_000_000_500)
+        );
+    }
+}

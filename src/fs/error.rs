@@ -1,0 +1,78 @@
+//! `FsError`: what the file system layer can fail with, and its one mapping to errno.
+
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("file exists")]
+    Exists,
+    #[error("directory not empty")]
+    NotEmpty,
+    #[error("is a directory")]
+    IsDir,
+    #[error("not a directory")]
+    NotDir,
+    #[error("operation not permitted: {0}")]
+    NotPermitted(String),
+    #[error("operation not supported: {0}")]
+    NotSupported(String),
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("file name too long")]
+    NameTooLong,
+    #[error("read-only file system")]
+    ReadOnly,
+    #[error("file too large")]
+    TooLarge,
+    #[error("bad file handle")]
+    BadHandle,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("object {key}: {source}")]
+    Crypto {
+        key: String,
+        #[source]
+        source: CryptoError,
+    },
+    #[error("object {key} was changed by another client while open")]
+    Conflict { key: String },
+    #[error("local staging: {0}")]
+    Staging(String),
+}
+
+impl FsError {
+    pub fn errno(&self) -> i32 {
+        match self {
+            FsError::NotFound => libc::ENOENT,
+            FsError::Exists => libc::EEXIST,
+            FsError::NotEmpty => libc::ENOTEMPTY,
+            FsError::IsDir => libc::EISDIR,
+            FsError::NotDir => libc::ENOTDIR,
+            FsError::NotPermitted(_) => libc::EPERM,
+            FsError::NotSupported(_) => libc::EOPNOTSUPP,
+            FsError::InvalidArgument(_) => libc::EINVAL,
+            FsError::NameTooLong => libc::ENAMETOOLONG,
+            FsError::ReadOnly => libc::EROFS,
+            FsError::TooLarge => libc::EFBIG,
+            FsError::BadHandle => libc::EBADF,
+            FsError::Store(StoreError::NotFound { .. }) => libc::ENOENT,
+            FsError::Store(StoreError::AccessDenied { .. }) => libc::EACCES,
+            FsError::Store(_) => libc::EIO,
+            FsError::Crypto { .. } | FsError::Conflict { .. } | FsError::Staging(_) => libc::EIO,
+        }
+    }
+
+    /// Errors an operator must see (lost access, corrupt data); the rest are ordinary results
+    /// of ordinary calls (ENOENT, EEXIST, ...).
+    pub fn is_serious(&self) -> bool {
+        matches!(
+            self,
+            FsError::Crypto { .. } | FsError::Conflict { .. } | FsError::Staging(_)
+        ) || matches!(self, FsError::Store(e) if !matches!(e, StoreError::NotFound { .. }))
+    }
+}
+
+pub type FsResult<T> = Result<T, FsError>;

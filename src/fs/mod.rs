@@ -1,0 +1,756 @@
+//! The file system, independent of FUSE: inodes, handles and every operation as an async fn
+//! over an [`ObjectStore`](crate::store::ObjectStore) and the vault's keys, so the whole file
+//! system runs in unit tests without a kernel. `fuse.rs` is the only adapter to the kernel.
+//!
+//! - `inode`: inode numbers <-> paths. `attr`: attributes <-> object metadata.
+//! - `namespace`: lookup, listing, mkdir/rmdir, create, unlink, rename, symlinks.
+//! - `read`: ranged GETs of covering blocks, block cache, read-ahead.
+//! - `write` + `staging`: open-file state, sealed local staging, upload on close/fsync.
+//!
+//! Consistency: close-to-open. `close` and `fsync` return only once the file is durable in the
+//! store; attributes and listings are cached for `metadata_ttl`.
+
+pub mod attr;
+pub mod error;
+pub mod fuse;
+pub mod inode;
+mod namespace;
+pub mod read;
+pub mod staging;
+pub mod write;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use crate::crypto::VaultKeys;
+use crate::crypto::format::plaintext_len;
+use crate::store::{CopyOptions, DynStore, MetadataDirective, ObjectInfo, StoreError};
+
+pub use attr::{Attr, Kind, StoredAttrs};
+pub use error::{FsError, FsResult};
+use inode::{InodeTable, ROOT_INO};
+use read::{BlockReader, RemoteVersion};
+use staging::StagingArea;
+use write::{FileState, Uploader};
+
+/// Mount-wide settings of the file system.
+#[derive(Clone, Debug)]
+pub struct FsOptions {
+    /// Owner and modes for objects that carry no attributes of their own.
+    pub uid: u32,
+    pub gid: u32,
+    pub file_mode: u32,
+    pub dir_mode: u32,
+    /// How long attributes and listings are trusted before asking the store again.
+    pub metadata_ttl: Duration,
+    /// Upper bound of decrypted blocks kept in memory.
+    pub block_cache_bytes: u64,
+    /// Where sealed staging files live (never plaintext).
+    pub staging_dir: PathBuf,
+    pub read_only: bool,
+}
+
+impl FsOptions {
+    /// Defaults for tests and embedders: the current user, 0644/0755, 1 s TTL, 64 MiB cache.
+    pub fn for_current_user(staging_dir: PathBuf) -> Self {
+        // SAFETY: getuid/getgid have no preconditions and cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        FsOptions {
+            uid,
+            gid,
+            file_mode: 0o644,
+            dir_mode: 0o755,
+            metadata_ttl: Duration::from_secs(1),
+            block_cache_bytes: 64 * 1024 * 1024,
+            staging_dir,
+            read_only: false,
+        }
+    }
+}
+
+/// What the store holds at a path (cached for `metadata_ttl`).
+#[derive(Clone, Debug)]
+pub(crate) enum Entry {
+    File {
+        kind: Kind,
+        version: RemoteVersion,
+        attrs: StoredAttrs,
+    },
+    Dir {
+        attrs: StoredAttrs,
+    },
+    Missing,
+}
+
+/// An open file: its shared state and how many handles refer to it.
+pub(crate) struct OpenFile {
+    pub state: tokio::sync::Mutex<FileState>,
+    pub handles: AtomicU64,
+}
+
+/// Per-handle state.
+pub(crate) enum Handle {
+    File {
+        ino: u64,
+        file: Arc<OpenFile>,
+        writable: bool,
+        append: bool,
+        /// Offset the next sequential read would start at, and the read-ahead window.
+        seq: Mutex<(u64, u64)>,
+    },
+    Dir {
+        entries: Vec<DirEntry>,
+    },
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: u64,
+    pub name: String,
+    pub kind: Kind,
+}
+
+/// Largest plaintext file (S3's 5 TiB object limit, minus encryption overhead).
+pub const MAX_FILE_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024 - 256 * 1024 * 1024 * 1024;
+const READAHEAD_MIN: u64 = 1024 * 1024;
+const READAHEAD_MAX: u64 = 32 * 1024 * 1024;
+
+pub struct Fs {
+    store: DynStore,
+    /// Key prefix of the mount root: "" or "some/prefix/".
+    prefix: String,
+    keys: Arc<VaultKeys>,
+    opts: FsOptions,
+    inodes: Mutex<InodeTable>,
+    entries: moka::future::Cache<String, Entry>,
+    open_files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    handles: Mutex<HashMap<u64, Arc<Handle>>>,
+    next_fh: AtomicU64,
+    reader: BlockReader,
+    uploader: Uploader,
+    staging: StagingArea,
+}
+
+impl Fs {
+    pub fn new(
+        store: DynStore,
+        prefix: String,
+        keys: Arc<VaultKeys>,
+        opts: FsOptions,
+    ) -> Result<Arc<Fs>, FsError> {
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix
+        } else {
+            format!("{prefix}/")
+        };
+        let staging = StagingArea::new(&opts.staging_dir)?;
+        let reader = BlockReader::new(store.clone(), keys.clone(), opts.block_cache_bytes);
+        let uploader = Uploader {
+            store: store.clone(),
+            keys: keys.clone(),
+        };
+        let entries = moka::future::Cache::builder()
+            .max_capacity(200_000)
+            .time_to_live(opts.metadata_ttl.max(Duration::from_millis(1)))
+            .build();
+        Ok(Arc::new(Fs {
+            store,
+            prefix,
+            keys,
+            opts,
+            inodes: Mutex::new(InodeTable::default()),
+            entries,
+            open_files: Mutex::new(HashMap::new()),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            reader,
+            uploader,
+            staging,
+        }))
+    }
+
+    pub fn options(&self) -> &FsOptions {
+        &self.opts
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    /// Object key of a file at `path`.
+    fn key_of(&self, path: &str) -> String {
+        format!("{}{}", self.prefix, path)
+    }
+
+    /// Object key prefix of the entries of directory `path` (also its marker key).
+    fn dir_prefix(&self, path: &str) -> String {
+        if path.is_empty() {
+            self.prefix.clone()
+        } else {
+            format!("{}{}/", self.prefix, path)
+        }
+    }
+
+    fn default_attrs(&self, kind: Kind, mtime: SystemTime) -> StoredAttrs {
+        StoredAttrs {
+            perm: match kind {
+                Kind::Dir => self.opts.dir_mode,
+                Kind::File => self.opts.file_mode,
+                Kind::Symlink => 0o777,
+            },
+            uid: self.opts.uid,
+            gid: self.opts.gid,
+            mtime,
+        }
+    }
+
+    fn lock_inodes(&self) -> std::sync::MutexGuard<'_, InodeTable> {
+        self.inodes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<OpenFile>>> {
+        self.open_files.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_handles(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Handle>>> {
+        self.handles.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn path_of(&self, ino: u64) -> FsResult<(String, Kind)> {
+        self.lock_inodes()
+            .get(ino)
+            .map(|n| (n.path.clone(), n.kind))
+            .ok_or(FsError::NotFound)
+    }
+
+    fn open_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
+        self.lock_open().get(&ino).cloned()
+    }
+
+    fn check_writable(&self) -> FsResult<()> {
+        if self.opts.read_only {
+            Err(FsError::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn entry_from_head(&self, info: &ObjectInfo) -> Entry {
+        let kind = info
+            .metadata
+            .as_ref()
+            .and_then(attr::kind_from_metadata)
+            .filter(|k| *k != Kind::Dir)
+            .unwrap_or(Kind::File);
+        let defaults = self.default_attrs(kind, info.last_modified);
+        let attrs = attr::from_metadata(info.metadata.as_ref(), defaults);
+        let plain = match plaintext_len(info.size, self.keys.block_size()) {
+            Some(p) => p,
+            None => {
+                log::warn!(
+                    "object {}: size {} is not a valid encrypted size; reads will fail",
+                    info.key,
+                    info.size
+                );
+                0
+            }
+        };
+        Entry::File {
+            kind,
+            version: RemoteVersion {
+                key: info.key.clone(),
+                etag: info.etag.clone(),
+                plaintext_len: plain,
+            },
+            attrs,
+        }
+    }
+
+    fn attr_of_state(&self, ino: u64, st: &FileState) -> Attr {
+        Attr {
+            ino,
+            kind: st.kind,
+            size: st.size,
+            perm: st.attrs.perm,
+            uid: st.attrs.uid,
+            gid: st.attrs.gid,
+            mtime: st.attrs.mtime,
+            ctime: st.ctime,
+        }
+    }
+
+    fn attr_of_entry(&self, ino: u64, entry: &Entry) -> FsResult<Attr> {
+        match entry {
+            Entry::File {
+                kind,
+                version,
+                attrs,
+            } => Ok(Attr {
+                ino,
+                kind: *kind,
+                size: version.plaintext_len,
+                perm: attrs.perm,
+                uid: attrs.uid,
+                gid: attrs.gid,
+                mtime: attrs.mtime,
+                ctime: attrs.mtime,
+            }),
+            Entry::Dir { attrs } => Ok(Attr {
+                ino,
+                kind: Kind::Dir,
+                size: 0,
+                perm: attrs.perm,
+                uid: attrs.uid,
+                gid: attrs.gid,
+                mtime: attrs.mtime,
+                ctime: attrs.mtime,
+            }),
+            Entry::Missing => Err(FsError::NotFound),
+        }
+    }
+
+    pub async fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        if let Some(of) = self.open_file(ino) {
+            let st = of.state.lock().await;
+            return Ok(self.attr_of_state(ino, &st));
+        }
+        let (path, _) = self.path_of(ino)?;
+        let entry = self.resolve(&path).await?;
+        self.attr_of_entry(ino, &entry)
+    }
+
+    fn new_fh(&self, handle: Handle) -> u64 {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.lock_handles().insert(fh, Arc::new(handle));
+        fh
+    }
+
+    fn handle(&self, fh: u64) -> FsResult<Arc<Handle>> {
+        self.lock_handles()
+            .get(&fh)
+            .cloned()
+            .ok_or(FsError::BadHandle)
+    }
+
+    /// Open file `ino` with `open(2)` flags. Returns the handle number.
+    pub async fn open(&self, ino: u64, flags: i32) -> FsResult<u64> {
+        let acc = flags & libc::O_ACCMODE;
+        let writable = acc == libc::O_WRONLY || acc == libc::O_RDWR;
+        if writable || flags & libc::O_TRUNC != 0 {
+            self.check_writable()?;
+        }
+        let (path, kind) = self.path_of(ino)?;
+        if kind == Kind::Dir {
+            return Err(FsError::IsDir);
+        }
+        let file = self.get_or_open_file(ino, &path).await?;
+        file.handles.fetch_add(1, Ordering::SeqCst);
+        if flags & libc::O_TRUNC != 0 && writable {
+            let mut st = file.state.lock().await;
+            if st.size != 0 || st.base.is_some() {
+                let r = st.truncate(0, &self.reader, &self.staging).await;
+                if let Err(e) = r {
+                    drop(st);
+                    self.drop_handle_ref(ino, &file).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.new_fh(Handle::File {
+            ino,
+            file,
+            writable,
+            append: flags & libc::O_APPEND != 0,
+            seq: Mutex::new((0, 0)),
+        }))
+    }
+
+    /// The shared open-file state of `ino`, loaded from the store if not open yet.
+    async fn get_or_open_file(&self, ino: u64, path: &str) -> FsResult<Arc<OpenFile>> {
+        if let Some(of) = self.open_file(ino) {
+            return Ok(of);
+        }
+        let entry = self.resolve(path).await?;
+        let state = match entry {
+            Entry::File {
+                kind: Kind::File,
+                version,
+                attrs,
+            } => FileState::from_remote(path.to_string(), version, attrs),
+            Entry::File { .. } => {
+                return Err(FsError::NotSupported("opening a symlink".into()));
+            }
+            Entry::Dir { .. } => return Err(FsError::IsDir),
+            Entry::Missing => return Err(FsError::NotFound),
+        };
+        let mut open = self.lock_open();
+        let of = open
+            .entry(ino)
+            .or_insert_with(|| {
+                Arc::new(OpenFile {
+                    state: tokio::sync::Mutex::new(state),
+                    handles: AtomicU64::new(0),
+                })
+            })
+            .clone();
+        Ok(of)
+    }
+
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let handle = self.handle(fh)?;
+        let Handle::File { file, seq, .. } = &*handle else {
+            return Err(FsError::IsDir);
+        };
+        let readahead = {
+            let mut s = seq.lock().unwrap_or_else(|p| p.into_inner());
+            let window = if offset == s.0 && offset > 0 {
+                (s.1 * 2).clamp(READAHEAD_MIN, READAHEAD_MAX)
+            } else if offset == 0 {
+                READAHEAD_MIN
+            } else {
+                0
+            };
+            *s = (offset + size as u64, window);
+            window
+        };
+        let st = file.state.lock().await;
+        if st.has_local_content() {
+            return st.read(offset, size as u64, &self.reader).await;
+        }
+        let Some(base) = st.base.clone() else {
+            return Ok(Vec::new());
+        };
+        drop(st);
+        self.reader
+            .read(&base, offset, size as u64, readahead)
+            .await
+    }
+
+    /// Write `data` at `offset` (or at the end for O_APPEND handles). Returns bytes written.
+    pub async fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
+        self.check_writable()?;
+        let handle = self.handle(fh)?;
+        let Handle::File {
+            file,
+            writable,
+            append,
+            ..
+        } = &*handle
+        else {
+            return Err(FsError::IsDir);
+        };
+        if !*writable {
+            return Err(FsError::BadHandle);
+        }
+        let mut st = file.state.lock().await;
+        let offset = if *append { st.size } else { offset };
+        if offset.saturating_add(data.len() as u64) > MAX_FILE_SIZE {
+            return Err(FsError::TooLarge);
+        }
+        st.write(offset, data, &self.reader, &self.staging).await?;
+        Ok(data.len() as u32)
+    }
+
+    /// Make the file durable if it is dirty (close and fsync).
+    async fn sync_file(&self, file: &OpenFile) -> FsResult<()> {
+        let mut st = file.state.lock().await;
+        if !st.dirty || st.unlinked {
+            return Ok(());
+        }
+        let key = self.key_of(&st.path);
+        let old = st.base.clone();
+        match self.uploader.upload(&key, &mut st, &self.reader).await {
+            Ok(version) => {
+                log::debug!("uploaded {key} ({} bytes)", version.plaintext_len);
+                if let Some(old) = old {
+                    self.reader.forget(&old.key, &old.etag).await;
+                }
+                let entry = Entry::File {
+                    kind: st.kind,
+                    version,
+                    attrs: st.attrs,
+                };
+                self.entries.insert(st.path.clone(), entry).await;
+                Ok(())
+            }
+            Err(e) => {
+                log::error!(
+                    "upload of {key} failed, data kept in local staging and retried later: {e}"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn flush(&self, fh: u64) -> FsResult<()> {
+        let handle = self.handle(fh)?;
+        match &*handle {
+            Handle::File { file, .. } => self.sync_file(file).await,
+            Handle::Dir { .. } => Ok(()),
+        }
+    }
+
+    pub async fn fsync(&self, fh: u64) -> FsResult<()> {
+        self.flush(fh).await
+    }
+
+    pub async fn release(self: &Arc<Self>, fh: u64) -> FsResult<()> {
+        let handle = self.lock_handles().remove(&fh);
+        let Some(handle) = handle else {
+            return Err(FsError::BadHandle);
+        };
+        if let Handle::File { ino, file, .. } = &*handle {
+            // Usually a no-op: flush already uploaded. Catches writes after the last flush.
+            let res = self.sync_file(file).await;
+            self.drop_handle_ref(*ino, file).await;
+            if res.is_err() {
+                self.spawn_retry(*ino, file.clone());
+            }
+            return res;
+        }
+        Ok(())
+    }
+
+    async fn drop_handle_ref(&self, ino: u64, file: &Arc<OpenFile>) {
+        let left = file
+            .handles
+            .fetch_sub(1, Ordering::SeqCst)
+            .saturating_sub(1);
+        if left == 0 {
+            let st = file.state.lock().await;
+            if !st.dirty || st.unlinked {
+                let mut open = self.lock_open();
+                if let Some(cur) = open.get(&ino) {
+                    if Arc::ptr_eq(cur, file) && file.handles.load(Ordering::SeqCst) == 0 {
+                        open.remove(&ino);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keep retrying the upload of a file whose last close failed, with backoff.
+    fn spawn_retry(self: &Arc<Self>, ino: u64, file: Arc<OpenFile>) {
+        let fs = self.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_secs(1);
+            loop {
+                tokio::time::sleep(delay).await;
+                match fs.sync_file(&file).await {
+                    Ok(()) => {
+                        log::info!("retried upload of inode {ino} succeeded");
+                        let st = file.state.lock().await;
+                        let clean = !st.dirty || st.unlinked;
+                        drop(st);
+                        if clean && file.handles.load(Ordering::SeqCst) == 0 {
+                            let mut open = fs.lock_open();
+                            if open.get(&ino).is_some_and(|c| Arc::ptr_eq(c, &file)) {
+                                open.remove(&ino);
+                            }
+                        }
+                        return;
+                    }
+                    Err(_) => delay = (delay * 2).min(Duration::from_secs(60)),
+                }
+            }
+        });
+    }
+
+    /// Upload every dirty file (on unmount and SIGTERM). Returns the first error after trying
+    /// them all.
+    pub async fn flush_all(&self) -> Result<(), FsError> {
+        let files: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        let mut first_err = None;
+        for f in files {
+            if let Err(e) = self.sync_file(&f).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Number of files with data not yet in the store.
+    pub async fn dirty_count(&self) -> usize {
+        let files: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        let mut n = 0;
+        for f in files {
+            let st = f.state.lock().await;
+            if st.dirty && !st.unlinked {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// setattr: any of size, mode, uid, gid, mtime.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn setattr(
+        &self,
+        ino: u64,
+        size: Option<u64>,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        mtime: Option<SystemTime>,
+    ) -> FsResult<Attr> {
+        self.check_writable()?;
+        let (path, kind) = self.path_of(ino)?;
+        if size.is_some() && kind == Kind::Dir {
+            return Err(FsError::IsDir);
+        }
+        let apply = |a: &mut StoredAttrs| {
+            if let Some(m) = mode {
+                a.perm = m & 0o7777;
+            }
+            if let Some(u) = uid {
+                a.uid = u;
+            }
+            if let Some(g) = gid {
+                a.gid = g;
+            }
+            if let Some(t) = mtime {
+                a.mtime = t;
+            }
+        };
+        if kind == Kind::File && (size.is_some() || self.open_file(ino).is_some()) {
+            // Through the open-file state: truncation needs it, and an open file's pending
+            // attributes must not be overwritten by a metadata copy.
+            let file = self.get_or_open_file(ino, &path).await?;
+            file.handles.fetch_add(1, Ordering::SeqCst);
+            let result = async {
+                let mut st = file.state.lock().await;
+                if let Some(sz) = size {
+                    if sz > MAX_FILE_SIZE {
+                        return Err(FsError::TooLarge);
+                    }
+                    if sz != st.size {
+                        st.truncate(sz, &self.reader, &self.staging).await?;
+                    } else if mtime.is_none() {
+                        st.attrs.mtime = SystemTime::now();
+                        st.dirty = true;
+                    }
+                }
+                let before = st.attrs;
+                apply(&mut st.attrs);
+                st.ctime = SystemTime::now();
+                if st.attrs != before && !st.dirty {
+                    // Clean file: rewrite metadata server-side, no data moves.
+                    if let Some(base) = st.base.clone() {
+                        let etag = self.replace_metadata(&base, st.kind, &st.attrs).await?;
+                        let new = RemoteVersion { etag, ..base };
+                        st.base = Some(new.clone());
+                        self.entries
+                            .insert(
+                                st.path.clone(),
+                                Entry::File {
+                                    kind: st.kind,
+                                    version: new,
+                                    attrs: st.attrs,
+                                },
+                            )
+                            .await;
+                    } else {
+                        st.dirty = true;
+                    }
+                }
+                Ok(self.attr_of_state(ino, &st))
+            }
+            .await;
+            // A truncate through a path (no open handle) must be durable at return.
+            let synced = if file.handles.load(Ordering::SeqCst) == 1 {
+                self.sync_file(&file).await
+            } else {
+                Ok(())
+            };
+            self.drop_handle_ref(ino, &file).await;
+            let attr = result?;
+            synced?;
+            return Ok(attr);
+        }
+        let entry = self.resolve(&path).await?;
+        match entry {
+            Entry::File {
+                kind,
+                version,
+                mut attrs,
+            } => {
+                apply(&mut attrs);
+                let etag = self.replace_metadata(&version, kind, &attrs).await?;
+                let entry = Entry::File {
+                    kind,
+                    version: RemoteVersion { etag, ..version },
+                    attrs,
+                };
+                self.entries.insert(path, entry.clone()).await;
+                self.attr_of_entry(ino, &entry)
+            }
+            Entry::Dir { mut attrs } => {
+                apply(&mut attrs);
+                self.put_dir_marker(&path, &attrs).await?;
+                let entry = Entry::Dir { attrs };
+                self.entries.insert(path, entry.clone()).await;
+                self.attr_of_entry(ino, &entry)
+            }
+            Entry::Missing => Err(FsError::NotFound),
+        }
+    }
+
+    /// CopyObject onto itself with new metadata, only if the object is still `v`.
+    async fn replace_metadata(
+        &self,
+        v: &RemoteVersion,
+        kind: Kind,
+        attrs: &StoredAttrs,
+    ) -> FsResult<String> {
+        let opts = CopyOptions {
+            metadata: MetadataDirective::Replace(attr::to_metadata(kind, attrs)),
+            source_if_match: Some(v.etag.clone()),
+        };
+        match self.store.copy(&v.key, &v.key, opts).await {
+            Ok(out) => {
+                // Same bytes, possibly a new ETag: keep the decoded header under both.
+                Ok(out.etag)
+            }
+            Err(StoreError::PreconditionFailed { key }) => Err(FsError::Conflict { key }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn statfs(&self) -> StatFs {
+        StatFs {
+            block_size: 4096,
+            blocks: 1 << 40,
+            blocks_free: 1 << 40,
+            files: 1 << 40,
+            files_free: 1 << 40,
+            name_max: 255,
+        }
+    }
+
+    /// Drop every cached attribute and listing (tests; SIGHUP).
+    pub fn invalidate_caches(&self) {
+        self.entries.invalidate_all();
+    }
+
+    pub fn root_ino(&self) -> u64 {
+        ROOT_INO
+    }
+}
+
+/// Numbers for statfs(2). S3 has no capacity, so the numbers are large and constant.
+#[derive(Clone, Copy, Debug)]
+pub struct StatFs {
+    pub block_size: u32,
+    pub blocks: u64,
+    pub blocks_free: u64,
+    pub files: u64,
+    pub files_free: u64,
+    pub name_max: u32,
+}

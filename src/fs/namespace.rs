@@ -1,0 +1,795 @@
+//! The namespace: resolving paths against the store, listings, and the operations that add,
+//! remove or move names.
+//!
+//! A file is an object at `prefix/path`; a directory exists when its marker `prefix/path/`
+//! exists or any key lies below it. Files still being written for the first time exist only
+//! in the open-file table until their first close, so `create` costs no request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt};
+
+use crate::crypto::format::{open_all, plaintext_len, seal_all};
+use crate::store::{CopyOptions, ListRequest, PutOptions, StoreError};
+
+use super::attr::{self, Kind, StoredAttrs};
+use super::inode::{is_below, join, parent_of};
+use super::read::RemoteVersion;
+use super::write::FileState;
+use super::{Attr, DirEntry, Entry, Fs, FsError, FsResult, Handle, OpenFile};
+
+/// The vault's own directory at the mount root; hidden and protected.
+pub const VAULT_DIR: &str = ".s3cryptfs";
+/// Parallel HEADs when a listing fetches attributes.
+const HEAD_PARALLELISM: usize = 32;
+/// Longest object key S3 accepts.
+const MAX_KEY_LEN: usize = 1024;
+
+impl Fs {
+    /// Validate a name given by the kernel and return `parent/name`.
+    fn child_path(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<String> {
+        let (ppath, pkind) = self.path_of(parent)?;
+        if pkind != Kind::Dir {
+            return Err(FsError::NotDir);
+        }
+        let name = name.to_str().ok_or_else(|| {
+            FsError::InvalidArgument(format!("file name {name:?} is not UTF-8; S3 keys must be"))
+        })?;
+        if name.len() > 255 {
+            return Err(FsError::NameTooLong);
+        }
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(FsError::InvalidArgument(format!("bad name {name:?}")));
+        }
+        let path = join(&ppath, name);
+        if self.key_of(&path).len() + 1 > MAX_KEY_LEN {
+            return Err(FsError::NameTooLong);
+        }
+        Ok(path)
+    }
+
+    fn is_reserved(path: &str) -> bool {
+        path == VAULT_DIR || is_below(path, VAULT_DIR)
+    }
+
+    /// What is at `path`: a pending local file, the cache, or the store.
+    pub(crate) async fn resolve(&self, path: &str) -> FsResult<Entry> {
+        if path.is_empty() {
+            return Ok(Entry::Dir {
+                attrs: self.default_attrs(Kind::Dir, SystemTime::UNIX_EPOCH),
+            });
+        }
+        if Self::is_reserved(path) {
+            return Ok(Entry::Missing);
+        }
+        let ino = self.lock_inodes().ino_of(path);
+        if let Some(of) = ino.and_then(|i| self.open_file(i)) {
+            let st = of.state.lock().await;
+            if !st.unlinked && st.path == path {
+                return Ok(pending_entry(&st));
+            }
+        }
+        if let Some(e) = self.entries.get(path).await {
+            return Ok(e);
+        }
+        let entry = self.fetch_entry(path).await?;
+        self.entries.insert(path.to_string(), entry.clone()).await;
+        Ok(entry)
+    }
+
+    async fn fetch_entry(&self, path: &str) -> FsResult<Entry> {
+        let key = self.key_of(path);
+        let marker = self.dir_prefix(path);
+        let (file, dir) = tokio::join!(self.store.head(&key), self.store.head(&marker));
+        match file {
+            Ok(info) => return Ok(self.entry_from_head(&info)),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match dir {
+            Ok(info) => {
+                let defaults = self.default_attrs(Kind::Dir, info.last_modified);
+                return Ok(Entry::Dir {
+                    attrs: attr::from_metadata(info.metadata.as_ref(), defaults),
+                });
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let page = self
+            .store
+            .list(&ListRequest {
+                prefix: marker,
+                delimiter: None,
+                continuation_token: None,
+                max_keys: 1,
+            })
+            .await?;
+        if page.objects.is_empty() && page.common_prefixes.is_empty() {
+            Ok(Entry::Missing)
+        } else {
+            Ok(Entry::Dir {
+                attrs: self.default_attrs(Kind::Dir, SystemTime::UNIX_EPOCH),
+            })
+        }
+    }
+
+    pub async fn lookup(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<Attr> {
+        let path = self.child_path(parent, name)?;
+        let entry = self.resolve(&path).await?;
+        let kind = match &entry {
+            Entry::File { kind, .. } => *kind,
+            Entry::Dir { .. } => Kind::Dir,
+            Entry::Missing => return Err(FsError::NotFound),
+        };
+        let ino = self.lock_inodes().intern(&path, kind);
+        if let Some(of) = self.open_file(ino) {
+            let st = of.state.lock().await;
+            return Ok(self.attr_of_state(ino, &st));
+        }
+        self.attr_of_entry(ino, &entry)
+    }
+
+    /// List directory `ino` once (one paginated LIST with delimiter) and keep the entries in a
+    /// handle; attributes of the files are fetched in parallel and cached, so the `stat` of
+    /// every entry that follows (`ls -l`, rsync) costs no request.
+    pub async fn opendir(&self, ino: u64) -> FsResult<u64> {
+        let (path, kind) = self.path_of(ino)?;
+        if kind != Kind::Dir {
+            return Err(FsError::NotDir);
+        }
+        let entries = self.list_dir(&path).await?;
+        Ok(self.new_fh(Handle::Dir { entries }))
+    }
+
+    pub fn readdir(&self, fh: u64) -> FsResult<Vec<DirEntry>> {
+        match &*self.handle(fh)? {
+            Handle::Dir { entries } => Ok(entries.clone()),
+            Handle::File { .. } => Err(FsError::NotDir),
+        }
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        self.lock_handles().remove(&fh);
+    }
+
+    /// The names in directory `path` with their kinds and inode numbers.
+    pub async fn list_dir(&self, path: &str) -> FsResult<Vec<DirEntry>> {
+        let prefix = self.dir_prefix(path);
+        let mut names: std::collections::BTreeMap<String, Option<Kind>> = Default::default();
+        let mut files: Vec<crate::store::ObjectInfo> = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .store
+                .list(&ListRequest {
+                    prefix: prefix.clone(),
+                    delimiter: Some("/".into()),
+                    continuation_token: token.take(),
+                    max_keys: 1000,
+                })
+                .await?;
+            for cp in page.common_prefixes {
+                let name = cp[prefix.len()..].trim_end_matches('/').to_string();
+                if name.is_empty() || (path.is_empty() && name == VAULT_DIR) {
+                    continue;
+                }
+                names.entry(name).or_insert(Some(Kind::Dir));
+            }
+            for obj in page.objects {
+                let name = obj.key[prefix.len()..].to_string();
+                if name.is_empty() {
+                    continue; // this directory's own marker
+                }
+                names.insert(name, None);
+                files.push(obj);
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        // Attributes of files not cached yet: HEADs in parallel, cached for the stats to come.
+        let mut unknown = Vec::new();
+        for obj in &files {
+            let p = join(path, &obj.key[prefix.len()..]);
+            match self.entries.get(&p).await {
+                Some(Entry::File { kind, version, .. }) if version.etag == obj.etag => {
+                    names.insert(
+                        p[p.len() - (obj.key.len() - prefix.len())..].to_string(),
+                        Some(kind),
+                    );
+                }
+                _ => unknown.push((p, obj.clone())),
+            }
+        }
+        let prefix = &prefix;
+        let heads: Vec<(String, String, Option<Entry>)> = stream::iter(unknown)
+            .map(|(p, obj)| async move {
+                let name = obj.key[prefix.len()..].to_string();
+                let entry = match self.store.head(&obj.key).await {
+                    Ok(info) => Some(self.entry_from_head(&info)),
+                    Err(StoreError::NotFound { .. }) => None,
+                    Err(e) => {
+                        log::warn!("HEAD {} during listing failed: {e}", obj.key);
+                        // Fall back to what LIST said; attributes get defaults.
+                        let kind = Kind::File;
+                        let plain = plaintext_len(obj.size, self.keys.block_size()).unwrap_or(0);
+                        Some(Entry::File {
+                            kind,
+                            version: RemoteVersion {
+                                key: obj.key.clone(),
+                                etag: obj.etag.clone(),
+                                plaintext_len: plain,
+                            },
+                            attrs: self.default_attrs(kind, obj.last_modified),
+                        })
+                    }
+                };
+                (p, name, entry)
+            })
+            .buffer_unordered(HEAD_PARALLELISM)
+            .collect()
+            .await;
+        for (p, name, entry) in heads {
+            match entry {
+                Some(e) => {
+                    let kind = match &e {
+                        Entry::File { kind, .. } => *kind,
+                        _ => Kind::File,
+                    };
+                    self.entries.insert(p, e).await;
+                    names.insert(name, Some(kind));
+                }
+                None => {
+                    names.remove(&name);
+                }
+            }
+        }
+        // Files being written for the first time exist only locally.
+        let pending: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        for of in pending {
+            let st = of.state.lock().await;
+            if !st.unlinked && parent_of(&st.path) == path && !st.path.is_empty() {
+                let name = st.path[if path.is_empty() { 0 } else { path.len() + 1 }..].to_string();
+                names.insert(name, Some(st.kind));
+            }
+        }
+        let mut inodes = self.lock_inodes();
+        Ok(names
+            .into_iter()
+            .map(|(name, kind)| {
+                let kind = kind.unwrap_or(Kind::File);
+                let ino = inodes.intern(&join(path, &name), kind);
+                DirEntry { ino, name, kind }
+            })
+            .collect())
+    }
+
+    pub(crate) async fn put_dir_marker(&self, path: &str, attrs: &StoredAttrs) -> FsResult<()> {
+        let opts = PutOptions {
+            metadata: attr::to_metadata(Kind::Dir, attrs),
+            ..Default::default()
+        };
+        self.store
+            .put(&self.dir_prefix(path), Bytes::new(), opts)
+            .await?;
+        Ok(())
+    }
+
+    fn new_attrs(&self, mode: u32, uid: u32, gid: u32) -> StoredAttrs {
+        StoredAttrs {
+            perm: mode & 0o7777,
+            uid,
+            gid,
+            mtime: SystemTime::now(),
+        }
+    }
+
+    /// Refuse to create where something exists or in the vault's own directory.
+    async fn check_absent(&self, path: &str) -> FsResult<()> {
+        if Self::is_reserved(path) {
+            return Err(FsError::NotPermitted(format!(
+                "{VAULT_DIR} is reserved for the vault's configuration"
+            )));
+        }
+        match self.resolve(path).await? {
+            Entry::Missing => Ok(()),
+            _ => Err(FsError::Exists),
+        }
+    }
+
+    pub async fn mkdir(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<Attr> {
+        self.check_writable()?;
+        let path = self.child_path(parent, name)?;
+        self.check_absent(&path).await?;
+        let attrs = self.new_attrs(mode, uid, gid);
+        self.put_dir_marker(&path, &attrs).await?;
+        let entry = Entry::Dir { attrs };
+        self.entries.insert(path.clone(), entry.clone()).await;
+        let ino = self.lock_inodes().intern(&path, Kind::Dir);
+        self.attr_of_entry(ino, &entry)
+    }
+
+    /// Whether directory `path` holds anything besides its marker (stored or pending).
+    async fn dir_has_children(&self, path: &str) -> FsResult<bool> {
+        let prefix = self.dir_prefix(path);
+        let page = self
+            .store
+            .list(&ListRequest {
+                prefix: prefix.clone(),
+                delimiter: None,
+                continuation_token: None,
+                max_keys: 2,
+            })
+            .await?;
+        if page.objects.iter().any(|o| o.key != prefix) {
+            return Ok(true);
+        }
+        let pending: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        for of in pending {
+            let st = of.state.lock().await;
+            if !st.unlinked && is_below(&st.path, path) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    pub async fn rmdir(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<()> {
+        self.check_writable()?;
+        let path = self.child_path(parent, name)?;
+        match self.resolve(&path).await? {
+            Entry::Dir { .. } => {}
+            Entry::Missing => return Err(FsError::NotFound),
+            Entry::File { .. } => return Err(FsError::NotDir),
+        }
+        if self.dir_has_children(&path).await? {
+            return Err(FsError::NotEmpty);
+        }
+        self.store.delete(&self.dir_prefix(&path)).await?;
+        self.entries.insert(path.clone(), Entry::Missing).await;
+        self.lock_inodes().remove_path(&path);
+        Ok(())
+    }
+
+    /// Create and open a new regular file. Nothing is sent to the store until the first
+    /// close/fsync.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        mode: u32,
+        flags: i32,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<(Attr, u64)> {
+        self.check_writable()?;
+        let path = self.child_path(parent, name)?;
+        if Self::is_reserved(&path) {
+            return Err(FsError::NotPermitted(format!("{VAULT_DIR} is reserved")));
+        }
+        match self.resolve(&path).await? {
+            Entry::Missing => {}
+            Entry::Dir { .. } => return Err(FsError::IsDir),
+            Entry::File { kind, .. } => {
+                if flags & libc::O_EXCL != 0 {
+                    return Err(FsError::Exists);
+                }
+                let ino = self.lock_inodes().intern(&path, kind);
+                let fh = self.open(ino, flags).await?;
+                let attr = self.getattr(ino).await?;
+                return Ok((attr, fh));
+            }
+        }
+        let ino = self.lock_inodes().intern(&path, Kind::File);
+        let state = FileState::new_empty(path.clone(), self.new_attrs(mode, uid, gid));
+        let attr = self.attr_of_state(ino, &state);
+        let file = Arc::new(OpenFile {
+            state: tokio::sync::Mutex::new(state),
+            handles: AtomicU64::new(1),
+        });
+        self.lock_open().insert(ino, file.clone());
+        self.entries.invalidate(&path).await;
+        let acc = flags & libc::O_ACCMODE;
+        let fh = self.new_fh(Handle::File {
+            ino,
+            file,
+            writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
+            append: flags & libc::O_APPEND != 0,
+            seq: std::sync::Mutex::new((0, 0)),
+        });
+        Ok((attr, fh))
+    }
+
+    pub async fn unlink(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<()> {
+        self.check_writable()?;
+        let path = self.child_path(parent, name)?;
+        let entry = self.resolve(&path).await?;
+        match entry {
+            Entry::Missing => return Err(FsError::NotFound),
+            Entry::Dir { .. } => return Err(FsError::IsDir),
+            Entry::File { .. } => {}
+        }
+        let ino = self.lock_inodes().ino_of(&path);
+        let mut remote = matches!(
+            self.entries.get(&path).await,
+            Some(Entry::File { .. }) | None
+        );
+        if let Some(of) = ino.and_then(|i| self.open_file(i)) {
+            let mut st = of.state.lock().await;
+            remote = st
+                .base
+                .as_ref()
+                .is_some_and(|b| b.key == self.key_of(&path));
+            if of.handles.load(Ordering::SeqCst) > 0 {
+                // Open handles keep reading the content after the name is gone.
+                st.materialize(&self.reader, &self.staging).await?;
+            }
+            st.unlinked = true;
+        }
+        if remote {
+            self.store.delete(&self.key_of(&path)).await?;
+        }
+        self.entries.insert(path.clone(), Entry::Missing).await;
+        self.lock_inodes().remove_path(&path);
+        Ok(())
+    }
+
+    pub async fn symlink(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        target: &std::path::Path,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<Attr> {
+        self.check_writable()?;
+        let path = self.child_path(parent, name)?;
+        self.check_absent(&path).await?;
+        let target = target.as_os_str().as_encoded_bytes();
+        let key = self.key_of(&path);
+        let body = seal_all(&self.keys, target).map_err(|e| FsError::Crypto {
+            key: key.clone(),
+            source: e,
+        })?;
+        let attrs = self.new_attrs(0o777, uid, gid);
+        let out = self
+            .store
+            .put(
+                &key,
+                Bytes::from(body),
+                PutOptions {
+                    metadata: attr::to_metadata(Kind::Symlink, &attrs),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let entry = Entry::File {
+            kind: Kind::Symlink,
+            version: RemoteVersion {
+                key,
+                etag: out.etag,
+                plaintext_len: target.len() as u64,
+            },
+            attrs,
+        };
+        self.entries.insert(path.clone(), entry.clone()).await;
+        let ino = self.lock_inodes().intern(&path, Kind::Symlink);
+        self.attr_of_entry(ino, &entry)
+    }
+
+    pub async fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
+        let (path, _) = self.path_of(ino)?;
+        let Entry::File {
+            kind: Kind::Symlink,
+            version,
+            ..
+        } = self.resolve(&path).await?
+        else {
+            return Err(FsError::InvalidArgument("not a symlink".into()));
+        };
+        let got = self
+            .store
+            .get(&version.key, None, Some(&version.etag))
+            .await?;
+        open_all(&self.keys, &got.data).map_err(|e| FsError::Crypto {
+            key: version.key.clone(),
+            source: e,
+        })
+    }
+
+    /// rename(2) with flags `RENAME_NOREPLACE` (others are refused).
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        newparent: u64,
+        newname: &std::ffi::OsStr,
+        flags: u32,
+    ) -> FsResult<()> {
+        self.check_writable()?;
+        if flags & !libc::RENAME_NOREPLACE != 0 {
+            return Err(FsError::InvalidArgument(
+                "only RENAME_NOREPLACE is supported".into(),
+            ));
+        }
+        let from = self.child_path(parent, name)?;
+        let to = self.child_path(newparent, newname)?;
+        if Self::is_reserved(&to) || Self::is_reserved(&from) {
+            return Err(FsError::NotPermitted(format!("{VAULT_DIR} is reserved")));
+        }
+        if from == to {
+            return match self.resolve(&from).await? {
+                Entry::Missing => Err(FsError::NotFound),
+                _ => Ok(()),
+            };
+        }
+        let src = self.resolve(&from).await?;
+        let dst = self.resolve(&to).await?;
+        if flags & libc::RENAME_NOREPLACE != 0 && !matches!(dst, Entry::Missing) {
+            return Err(FsError::Exists);
+        }
+        match (&src, &dst) {
+            (Entry::Missing, _) => return Err(FsError::NotFound),
+            (Entry::Dir { .. }, Entry::File { .. }) => return Err(FsError::NotDir),
+            (Entry::File { .. }, Entry::Dir { .. }) => return Err(FsError::IsDir),
+            (Entry::Dir { .. }, Entry::Dir { .. }) => {
+                if self.dir_has_children(&to).await? {
+                    return Err(FsError::NotEmpty);
+                }
+            }
+            _ => {}
+        }
+        if matches!(src, Entry::Dir { .. }) && is_below(&to, &from) {
+            return Err(FsError::InvalidArgument(
+                "cannot move a directory into itself".into(),
+            ));
+        }
+        match src {
+            Entry::Dir { attrs } => self.rename_dir(&from, &to, &attrs, &dst).await?,
+            _ => self.rename_file(&from, &to).await?,
+        }
+        Ok(())
+    }
+
+    async fn rename_file(&self, from: &str, to: &str) -> FsResult<()> {
+        let from_key = self.key_of(from);
+        let to_key = self.key_of(to);
+        let src_ino = self.lock_inodes().ino_of(from);
+        let dst_ino = self.lock_inodes().ino_of(to);
+        // A file open under the target name is detached: it keeps its content, loses its name.
+        if let Some(of) = dst_ino.and_then(|i| self.open_file(i)) {
+            let mut st = of.state.lock().await;
+            if of.handles.load(Ordering::SeqCst) > 0 {
+                st.materialize(&self.reader, &self.staging).await?;
+            }
+            st.unlinked = true;
+        }
+        if let Some(of) = src_ino.and_then(|i| self.open_file(i)) {
+            let mut st = of.state.lock().await;
+            if st.base.is_none() {
+                // Never uploaded: the rename is local, the first upload goes to the new name.
+                st.path = to.to_string();
+                if matches!(
+                    self.resolve_cached(to).await,
+                    Some(Entry::File { .. }) | None
+                ) {
+                    // Whatever the store holds at the target is replaced now.
+                    self.store.delete(&to_key).await?;
+                }
+                drop(st);
+                self.finish_rename(from, to).await;
+                return Ok(());
+            }
+            if st.dirty && !st.unlinked {
+                drop(st);
+                self.sync_file(&of).await?;
+                st = of.state.lock().await;
+            }
+            let base = st.base.clone().ok_or(FsError::NotFound)?;
+            let out = self
+                .store
+                .copy(
+                    &base.key,
+                    &to_key,
+                    CopyOptions {
+                        source_if_match: Some(base.etag.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    StoreError::PreconditionFailed { key } => FsError::Conflict { key },
+                    e => e.into(),
+                })?;
+            self.store.delete(&from_key).await?;
+            st.base = Some(RemoteVersion {
+                key: to_key,
+                etag: out.etag,
+                plaintext_len: base.plaintext_len,
+            });
+            st.path = to.to_string();
+            drop(st);
+            self.finish_rename(from, to).await;
+            return Ok(());
+        }
+        let Entry::File {
+            kind,
+            version,
+            attrs,
+        } = self.resolve(from).await?
+        else {
+            return Err(FsError::NotFound);
+        };
+        let out = self
+            .store
+            .copy(
+                &version.key,
+                &to_key,
+                CopyOptions {
+                    source_if_match: Some(version.etag.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::PreconditionFailed { key } => FsError::Conflict { key },
+                e => e.into(),
+            })?;
+        self.store.delete(&from_key).await?;
+        self.finish_rename(from, to).await;
+        self.entries
+            .insert(
+                to.to_string(),
+                Entry::File {
+                    kind,
+                    version: RemoteVersion {
+                        key: to_key,
+                        etag: out.etag,
+                        plaintext_len: version.plaintext_len,
+                    },
+                    attrs,
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn resolve_cached(&self, path: &str) -> Option<Entry> {
+        self.entries.get(path).await
+    }
+
+    async fn finish_rename(&self, from: &str, to: &str) {
+        self.lock_inodes().rename(from, to);
+        self.entries.insert(from.to_string(), Entry::Missing).await;
+        self.entries.invalidate(to).await;
+    }
+
+    /// Move a directory: every key below it is copied server-side, then the sources deleted.
+    /// Interrupted half-way, both trees hold complete copies of what was copied; running the
+    /// rename again finishes it. Files open below it are uploaded first.
+    async fn rename_dir(
+        &self,
+        from: &str,
+        to: &str,
+        attrs: &StoredAttrs,
+        dst: &Entry,
+    ) -> FsResult<()> {
+        let pending: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        for of in &pending {
+            let below = {
+                let st = of.state.lock().await;
+                is_below(&st.path, from) && st.dirty && !st.unlinked
+            };
+            if below {
+                self.sync_file(of).await?;
+            }
+        }
+        let from_prefix = self.dir_prefix(from);
+        let to_prefix = self.dir_prefix(to);
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .store
+                .list(&ListRequest {
+                    prefix: from_prefix.clone(),
+                    delimiter: None,
+                    continuation_token: token.take(),
+                    max_keys: 1000,
+                })
+                .await?;
+            keys.extend(page.objects.into_iter().map(|o| (o.key, o.etag)));
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if matches!(dst, Entry::Dir { .. }) {
+            self.store.delete(&to_prefix).await?;
+        }
+        let has_marker = keys.iter().any(|(k, _)| *k == from_prefix);
+        let to_prefix_ref = &to_prefix;
+        let from_len = from_prefix.len();
+        let copies: Vec<FsResult<()>> = stream::iter(keys.clone())
+            .map(|(key, etag)| async move {
+                let dest = format!("{to_prefix_ref}{}", &key[from_len..]);
+                let opts = CopyOptions {
+                    source_if_match: Some(etag),
+                    ..Default::default()
+                };
+                self.store.copy(&key, &dest, opts).await?;
+                Ok(())
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in copies {
+            r?;
+        }
+        if !has_marker {
+            self.put_dir_marker(to, attrs).await?;
+        }
+        let deletes: Vec<FsResult<()>> = stream::iter(keys)
+            .map(|(key, _)| async move {
+                self.store.delete(&key).await?;
+                Ok(())
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in deletes {
+            r?;
+        }
+        // Open files below follow the move.
+        for of in &pending {
+            let mut st = of.state.lock().await;
+            if is_below(&st.path, from) {
+                st.path = format!("{to}{}", &st.path[from.len()..]);
+                if let Some(b) = st.base.as_mut() {
+                    if b.key.starts_with(&from_prefix) {
+                        b.key = format!("{to_prefix}{}", &b.key[from_prefix.len()..]);
+                        // ETag may differ after copy: refresh lazily from the store.
+                        if let Ok(info) = self.store.head(&b.key).await {
+                            b.etag = info.etag;
+                        }
+                    }
+                }
+            }
+        }
+        self.lock_inodes().rename(from, to);
+        self.entries.invalidate_all();
+        Ok(())
+    }
+
+    /// Hard links cannot be represented in an object store.
+    pub fn link(&self) -> FsResult<Attr> {
+        Err(FsError::NotPermitted(
+            "hard links are not supported by s3cryptfs (objects have one name)".into(),
+        ))
+    }
+}
+
+fn pending_entry(st: &FileState) -> Entry {
+    Entry::File {
+        kind: st.kind,
+        version: RemoteVersion {
+            key: String::new(),
+            etag: String::new(),
+            plaintext_len: st.size,
+        },
+        attrs: st.attrs,
+    }
+}

@@ -1,0 +1,366 @@
+//! The write path: open-file state, staged blocks, and the upload that makes a file durable.
+//!
+//! A file being written is its *base* (the remote version it was opened from, if any) overlaid
+//! with the blocks staged locally. Block `i` reads as: the staged block if present; else the
+//! base block if it lies below `base_valid_len` (bytes past it read as zero); else zeros.
+//! Truncation only moves `base_valid_len` and drops staged blocks, so no data is copied.
+//! `close`/`fsync` seal every block under a fresh data key and upload the whole object (one
+//! PUT, or a multipart upload of ~8 MiB parts of whole blocks for large files). A failed
+//! upload leaves everything staged; the next flush (or the background retry) tries again.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures::stream::{self, StreamExt, TryStreamExt};
+
+use crate::crypto::format::{block_count, ciphertext_len};
+use crate::crypto::{HEADER_LEN, ObjectSealer, VaultKeys};
+use crate::store::{CompletedPart, DynStore, PutOptions};
+
+use super::attr::{Kind, StoredAttrs, to_metadata};
+use super::error::{FsError, FsResult};
+use super::read::{BlockReader, RemoteVersion, block_plain_len};
+use super::staging::{StagingArea, StagingFile};
+
+/// Largest object uploaded with one PUT; larger ones go multipart.
+pub const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
+/// Target multipart part size (rounded to whole blocks, at least 5 MiB).
+pub const PART_SIZE_TARGET: u64 = 8 * 1024 * 1024;
+/// Parts in flight at once per upload.
+const PART_PARALLELISM: usize = 4;
+
+/// The mutable state of one open (or dirty) file, shared by all its handles.
+pub struct FileState {
+    /// Path relative to the mount root (follows renames).
+    pub path: String,
+    pub kind: Kind,
+    /// The remote version the content derives from.
+    pub base: Option<RemoteVersion>,
+    /// Base bytes at or past this offset read as zeros (after a truncate).
+    pub base_valid_len: u64,
+    pub staging: Option<StagingFile>,
+    pub size: u64,
+    pub attrs: StoredAttrs,
+    pub ctime: SystemTime,
+    /// Content or attributes differ from the store.
+    pub dirty: bool,
+    /// Unlinked while open: never uploaded again, dropped at last close.
+    pub unlinked: bool,
+}
+
+impl FileState {
+    pub fn new_empty(path: String, attrs: StoredAttrs) -> Self {
+        FileState {
+            path,
+            kind: Kind::File,
+            base: None,
+            base_valid_len: 0,
+            staging: None,
+            size: 0,
+            attrs,
+            ctime: SystemTime::now(),
+            dirty: true,
+            unlinked: false,
+        }
+    }
+
+    pub fn from_remote(path: String, base: RemoteVersion, attrs: StoredAttrs) -> Self {
+        let size = base.plaintext_len;
+        FileState {
+            path,
+            kind: Kind::File,
+            base_valid_len: size,
+            base: Some(base),
+            staging: None,
+            size,
+            attrs,
+            ctime: attrs.mtime,
+            dirty: false,
+            unlinked: false,
+        }
+    }
+
+    /// Whether reads must go through the overlay (some content is local).
+    pub fn has_local_content(&self) -> bool {
+        self.base.is_none()
+            || self.staging.as_ref().is_some_and(|s| !s.is_empty())
+            || self.base_valid_len < self.base.as_ref().map_or(0, |b| b.plaintext_len)
+    }
+
+    /// The logical content of block `index`, `block_size` bytes (zeros past the end).
+    pub async fn logical_block(&self, index: u64, reader: &BlockReader) -> FsResult<Vec<u8>> {
+        let bs = reader.block_size() as u64;
+        if let Some(staged) = self
+            .staging
+            .as_ref()
+            .map(|s| s.read_block(index))
+            .transpose()?
+        {
+            if let Some(b) = staged {
+                return Ok(b);
+            }
+        }
+        let mut block = vec![0u8; bs as usize];
+        if let Some(base) = &self.base {
+            let start = index * bs;
+            if start < self.base_valid_len {
+                let got = reader.blocks(base, index, index).await?;
+                let valid = (self.base_valid_len - start).min(bs) as usize;
+                if let Some(b) = got.first() {
+                    let n = valid.min(b.len());
+                    block[..n].copy_from_slice(&b[..n]);
+                }
+            }
+        }
+        Ok(block)
+    }
+
+    fn staging_mut(&mut self, area: &StagingArea, block_size: usize) -> FsResult<&mut StagingFile> {
+        if self.staging.is_none() {
+            self.staging = Some(area.create(block_size)?);
+        }
+        self.staging
+            .as_mut()
+            .ok_or_else(|| FsError::Staging("staging file missing".into()))
+    }
+
+    pub async fn read(&self, offset: u64, len: u64, reader: &BlockReader) -> FsResult<Vec<u8>> {
+        if offset >= self.size || len == 0 {
+            return Ok(Vec::new());
+        }
+        let end = (offset + len).min(self.size);
+        let bs = reader.block_size() as u64;
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / bs;
+            let block = self.logical_block(index, reader).await?;
+            let from = (pos - index * bs) as usize;
+            let to = ((end - index * bs).min(bs)) as usize;
+            out.extend_from_slice(&block[from..to]);
+            pos = index * bs + to as u64;
+        }
+        Ok(out)
+    }
+
+    pub async fn write(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        reader: &BlockReader,
+        area: &StagingArea,
+    ) -> FsResult<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let bs = reader.block_size() as u64;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(FsError::TooLarge)?;
+        let mut pos = offset;
+        while pos < end {
+            let index = pos / bs;
+            let block_start = index * bs;
+            let from = (pos - block_start) as usize;
+            let to = ((end - block_start).min(bs)) as usize;
+            let src = &data[(pos - offset) as usize..(pos - offset) as usize + (to - from)];
+            let mut block = if from == 0 && to == bs as usize {
+                vec![0u8; bs as usize]
+            } else {
+                self.logical_block(index, reader).await?
+            };
+            block[from..to].copy_from_slice(src);
+            self.staging_mut(area, bs as usize)?
+                .write_block(index, &block)?;
+            pos = block_start + to as u64;
+        }
+        self.size = self.size.max(end);
+        self.attrs.mtime = SystemTime::now();
+        self.ctime = self.attrs.mtime;
+        self.dirty = true;
+        Ok(())
+    }
+
+    pub async fn truncate(
+        &mut self,
+        new_size: u64,
+        reader: &BlockReader,
+        area: &StagingArea,
+    ) -> FsResult<()> {
+        let bs = reader.block_size() as u64;
+        if new_size < self.size {
+            let tail = new_size % bs;
+            let keep_blocks = new_size.div_ceil(bs);
+            if tail != 0 {
+                // Zero the tail of the new last block so a later extension reads zeros.
+                let index = new_size / bs;
+                let mut block = self.logical_block(index, reader).await?;
+                block[tail as usize..].fill(0);
+                self.staging_mut(area, bs as usize)?
+                    .write_block(index, &block)?;
+            }
+            if let Some(s) = self.staging.as_mut() {
+                s.drop_from(keep_blocks);
+            }
+            self.base_valid_len = self.base_valid_len.min(new_size);
+        }
+        self.size = new_size;
+        self.attrs.mtime = SystemTime::now();
+        self.ctime = self.attrs.mtime;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Bring every base block into staging (before the base object goes away).
+    pub async fn materialize(&mut self, reader: &BlockReader, area: &StagingArea) -> FsResult<()> {
+        let bs = reader.block_size() as u64;
+        let n = self.base_valid_len.div_ceil(bs);
+        for index in 0..n {
+            if self.staging.as_ref().is_some_and(|s| s.has(index)) {
+                continue;
+            }
+            let block = self.logical_block(index, reader).await?;
+            self.staging_mut(area, bs as usize)?
+                .write_block(index, &block)?;
+        }
+        self.base = None;
+        self.base_valid_len = 0;
+        Ok(())
+    }
+}
+
+/// Seals and uploads files.
+pub struct Uploader {
+    pub store: DynStore,
+    pub keys: Arc<VaultKeys>,
+}
+
+impl Uploader {
+    /// Upload the whole content of `state` to `key`; on success the state is clean and based
+    /// on the new version.
+    pub async fn upload(
+        &self,
+        key: &str,
+        state: &mut FileState,
+        reader: &BlockReader,
+    ) -> FsResult<RemoteVersion> {
+        let sealer = ObjectSealer::new(&self.keys).map_err(|e| FsError::Crypto {
+            key: key.to_string(),
+            source: e,
+        })?;
+        let bs = reader.block_size();
+        let size = state.size;
+        let n_blocks = block_count(size, bs);
+        let total = ciphertext_len(size, bs);
+        let opts = PutOptions {
+            metadata: to_metadata(state.kind, &state.attrs),
+            if_match: state
+                .base
+                .as_ref()
+                .filter(|b| b.key == key)
+                .map(|b| b.etag.clone()),
+            if_none_match: false,
+        };
+        let seal = |index: u64, block: &[u8]| -> FsResult<Vec<u8>> {
+            let len = block_plain_len(index, size, bs);
+            sealer
+                .seal_block(index, &block[..len], index + 1 == n_blocks)
+                .map_err(|e| FsError::Crypto {
+                    key: key.to_string(),
+                    source: e,
+                })
+        };
+        let etag = if total <= SINGLE_PUT_MAX {
+            let mut body = Vec::with_capacity(total as usize);
+            body.extend_from_slice(&sealer.header(size));
+            for index in 0..n_blocks {
+                let block = state.logical_block(index, reader).await?;
+                body.extend_from_slice(&seal(index, &block)?);
+            }
+            self.store
+                .put(key, Bytes::from(body), opts)
+                .await
+                .map_err(|e| map_put_err(key, e))?
+                .etag
+        } else {
+            let block_ct = bs as u64 + 16;
+            let blocks_per_part = PART_SIZE_TARGET.div_ceil(block_ct).max(1);
+            let n_parts = n_blocks.div_ceil(blocks_per_part);
+            if n_parts > crate::store::MAX_PARTS as u64 {
+                return Err(FsError::TooLarge);
+            }
+            let upload_id = self
+                .store
+                .create_multipart(key, opts)
+                .await
+                .map_err(|e| map_put_err(key, e))?;
+            let state_ref = &*state;
+            let header = sealer.header(size);
+            let result: FsResult<Vec<CompletedPart>> = stream::iter(0..n_parts)
+                .map(|p| {
+                    let seal = &seal;
+                    let header = &header;
+                    let upload_id = upload_id.as_str();
+                    async move {
+                        let first = p * blocks_per_part;
+                        let last = ((p + 1) * blocks_per_part).min(n_blocks);
+                        let mut body =
+                            Vec::with_capacity(((last - first) * block_ct) as usize + HEADER_LEN);
+                        if p == 0 {
+                            body.extend_from_slice(header);
+                        }
+                        for index in first..last {
+                            let block = state_ref.logical_block(index, reader).await?;
+                            body.extend_from_slice(&seal(index, &block)?);
+                        }
+                        let part_number = (p + 1) as u32;
+                        let etag = self
+                            .store
+                            .upload_part(key, upload_id, part_number, Bytes::from(body))
+                            .await?;
+                        Ok(CompletedPart { part_number, etag })
+                    }
+                })
+                .buffered(PART_PARALLELISM)
+                .try_collect()
+                .await;
+            let parts = match result {
+                Ok(parts) => parts,
+                Err(e) => {
+                    let _ = self.store.abort_multipart(key, &upload_id).await;
+                    return Err(e);
+                }
+            };
+            match self.store.complete_multipart(key, &upload_id, &parts).await {
+                Ok(out) => out.etag,
+                Err(e) => {
+                    let _ = self.store.abort_multipart(key, &upload_id).await;
+                    return Err(map_put_err(key, e));
+                }
+            }
+        };
+        let version = RemoteVersion {
+            key: key.to_string(),
+            etag,
+            plaintext_len: size,
+        };
+        state.base = Some(version.clone());
+        state.base_valid_len = size;
+        if let Some(s) = state.staging.as_mut() {
+            s.clear();
+        }
+        state.staging = None;
+        state.dirty = false;
+        Ok(version)
+    }
+}
+
+fn map_put_err(key: &str, e: crate::store::StoreError) -> FsError {
+    match e {
+        crate::store::StoreError::PreconditionFailed { .. } => FsError::Conflict {
+            key: key.to_string(),
+        },
+        other => FsError::Store(other),
+    }
+}

@@ -1,0 +1,1 @@
+//! Mount lifecycle. STUB.

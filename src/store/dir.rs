@@ -1,0 +1,894 @@
+//! Local directory store: the embedded default, with S3's semantics.
+//!
+//! On-disk layout:
+//!
+//! ```text
+//! ROOT/s3cryptfs-store.json    {"format":"s3cryptfs-dirstore","version":1}
+//! ROOT/objects/                one file per object, see `layout` (a -> a.obj, a/b -> a.d/b.obj,
+//!                              marker a/ -> a.d/%.obj)
+//! ROOT/uploads/<upload id>/    upload.json (key, metadata, conditions) + NNNNN.part files
+//! ```
+//!
+//! Every object (and part) file holds its body and a JSON header (key, size, ETag, mtime, user
+//! metadata) in one file (see `object_file`), so one `rename` replaces data and metadata
+//! together. Writes go to a temporary `.tmp-*` file in the destination directory, are fsynced,
+//! renamed into place, and the directory is fsynced. A crash leaves at most a temporary file,
+//! which every reader ignores.
+//!
+//! Conditional writes and directory creation/removal are serialized by one in-process lock per
+//! root (shared by every `DirStore` opened on the same directory), held only for the
+//! check-and-rename, never while bodies are written. Two processes writing one directory store
+//! at once are not supported. Blocking file I/O runs on tokio's blocking pool.
+
+mod layout;
+mod object_file;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use self::layout::{DIR_SUFFIX, Decoded, LONG_NAME_FILE, OBJECT_SUFFIX, ObjectPath};
+use self::object_file::{Header, ObjectFile, TempFile, sync_dir};
+use super::list::{ListCursor, Walk};
+use super::memory::copy_onto_itself;
+use super::rules;
+use super::{
+    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, MetadataDirective,
+    ObjectInfo, ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
+    StoreResult,
+};
+
+/// The file that marks a directory as a directory store.
+pub const MARKER_FILE: &str = "s3cryptfs-store.json";
+const FORMAT_NAME: &str = "s3cryptfs-dirstore";
+const FORMAT_VERSION: u32 = 1;
+const OBJECTS_DIR: &str = "objects";
+const UPLOADS_DIR: &str = "uploads";
+const UPLOAD_RECORD: &str = "upload.json";
+
+/// An object store in a local directory.
+#[derive(Debug)]
+pub struct DirStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    objects: PathBuf,
+    uploads: PathBuf,
+    /// Serializes condition checks with renames, and directory creation with pruning.
+    commit: Arc<Mutex<()>>,
+    stats: RequestStats,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoreMarker {
+    format: String,
+    version: u32,
+}
+
+/// What `create_multipart` records for `complete_multipart`.
+#[derive(Serialize, Deserialize)]
+struct UploadRecord {
+    key: String,
+    metadata: Metadata,
+    if_match: Option<String>,
+    if_none_match: bool,
+}
+
+fn io_error(key: &str, source: io::Error) -> StoreError {
+    StoreError::Io {
+        key: key.to_owned(),
+        source,
+    }
+}
+
+fn is_not_found(e: &io::Error) -> bool {
+    // ENOTDIR: a path component is a file, which for this layout also means "no such object".
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+impl DirStore {
+    /// Open the directory store at `path`. An empty directory (or a missing one whose parent
+    /// exists) becomes a new store; a directory holding anything but a store is refused.
+    pub fn open(path: &Path) -> StoreResult<DirStore> {
+        let refuse = |reason: String| {
+            StoreError::InvalidArgument(format!("directory store {}: {reason}", path.display()))
+        };
+        let at_root = |e: io::Error| io_error(&path.display().to_string(), e);
+        match fs::metadata(path) {
+            Ok(meta) if !meta.is_dir() => return Err(refuse("is not a directory".into())),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let parent = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                if !parent.is_dir() {
+                    return Err(refuse(format!(
+                        "does not exist, and neither does its parent {}; create it first",
+                        parent.display()
+                    )));
+                }
+                match fs::create_dir(path) {
+                    Ok(()) => sync_dir(parent).map_err(at_root)?,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(at_root(e)),
+                }
+            }
+            Err(e) => return Err(at_root(e)),
+        }
+
+        let marker_path = path.join(MARKER_FILE);
+        match fs::read(&marker_path) {
+            Ok(bytes) => {
+                let marker: StoreMarker = serde_json::from_slice(&bytes)
+                    .map_err(|e| refuse(format!("{MARKER_FILE} is not a store marker ({e})")))?;
+                if marker.format != FORMAT_NAME {
+                    return Err(refuse(format!(
+                        "{MARKER_FILE} names format {:?}, not {FORMAT_NAME:?}",
+                        marker.format
+                    )));
+                }
+                if marker.version != FORMAT_VERSION {
+                    return Err(refuse(format!(
+                        "store format version {} is not supported by this build (it reads \
+                         version {FORMAT_VERSION}); use a matching s3cryptfs",
+                        marker.version
+                    )));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let mut entries = fs::read_dir(path).map_err(at_root)?;
+                if entries.next().is_some() {
+                    return Err(refuse(format!(
+                        "is not empty and is not a directory store (it has no {MARKER_FILE}); \
+                         choose an empty or new directory"
+                    )));
+                }
+                let marker = StoreMarker {
+                    format: FORMAT_NAME.into(),
+                    version: FORMAT_VERSION,
+                };
+                let json = serde_json::to_vec_pretty(&marker).map_err(io::Error::other);
+                let mut tmp = TempFile::create_in(path).map_err(at_root)?;
+                json.and_then(|json| tmp.write_all(&json))
+                    .and_then(|()| tmp.finish_raw())
+                    .and_then(|()| tmp.persist(&marker_path))
+                    .map_err(at_root)?;
+            }
+            Err(e) => return Err(at_root(e)),
+        }
+        for dir in [OBJECTS_DIR, UPLOADS_DIR] {
+            match fs::create_dir(path.join(dir)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(at_root(e)),
+            }
+        }
+        sync_dir(path).map_err(at_root)?;
+
+        let root = fs::canonicalize(path).map_err(at_root)?;
+        Ok(DirStore {
+            inner: Arc::new(Inner {
+                objects: root.join(OBJECTS_DIR),
+                uploads: root.join(UPLOADS_DIR),
+                commit: commit_lock_for(&root),
+                root,
+                stats: RequestStats::default(),
+            }),
+        })
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Set every request and byte counter back to zero.
+    pub fn reset_stats(&self) {
+        self.inner.stats.reset();
+    }
+
+    /// Run `f` on the blocking pool (file I/O must not stall the async workers).
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = Arc::clone(&self.inner);
+        match tokio::task::spawn_blocking(move || f(&inner)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(io_error(
+                &self.inner.root.display().to_string(),
+                io::Error::other(format!("directory store task cancelled: {e}")),
+            )),
+        }
+    }
+}
+
+/// One lock per store root in this process, so two `DirStore`s on one directory still
+/// serialize their commits.
+fn commit_lock_for(root: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Weak<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(lock) = locks.get(root).and_then(Weak::upgrade) {
+        return lock;
+    }
+    locks.retain(|_, lock| lock.strong_count() > 0);
+    let lock = Arc::new(Mutex::new(()));
+    locks.insert(root.to_path_buf(), Arc::downgrade(&lock));
+    lock
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The lock guards no data, only ordering: poisoning carries no meaning.
+        self.commit.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn open_object(&self, key: &str) -> StoreResult<ObjectFile> {
+        let path = layout::object_path(&self.objects, key);
+        let file = ObjectFile::open(&path.file).map_err(|e| {
+            if is_not_found(&e) {
+                StoreError::NotFound { key: key.into() }
+            } else {
+                io_error(key, e)
+            }
+        })?;
+        if file.header.key != key {
+            return Err(io_error(
+                key,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "object file {} holds key {:?}",
+                        path.file.display(),
+                        file.header.key
+                    ),
+                ),
+            ));
+        }
+        Ok(file)
+    }
+
+    fn head(&self, key: &str) -> StoreResult<ObjectInfo> {
+        rules::check_key(key)?;
+        Ok(self.open_object(key)?.header.info(true))
+    }
+
+    fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        if_match: Option<&str>,
+    ) -> StoreResult<GetOutput> {
+        rules::check_key(key)?;
+        let file = self.open_object(key)?;
+        rules::check_read_condition(key, &file.header.etag, if_match)?;
+        let range = rules::resolve_range(key, range, file.header.size)?;
+        let data = file
+            .read_range(range.start, range.end)
+            .map_err(|e| io_error(key, e))?;
+        Ok(GetOutput {
+            data: Bytes::from(data),
+            info: file.header.info(true),
+        })
+    }
+
+    /// Create the directories leading to `path` and a temporary file beside the object. Done
+    /// under the lock, so pruning cannot remove a directory between the two; afterwards the
+    /// temporary file keeps the directory non-empty.
+    fn prepare(&self, key: &str, path: &ObjectPath) -> StoreResult<TempFile> {
+        let _guard = self.lock();
+        let mut parent = self.objects.clone();
+        for step in &path.dirs {
+            match fs::create_dir(&step.path) {
+                Ok(()) => sync_dir(&parent).map_err(|e| io_error(key, e))?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_error(key, e)),
+            }
+            if let Some(component) = &step.long_component {
+                self.ensure_long_name(&step.path, component)
+                    .map_err(|e| io_error(key, e))?;
+            }
+            parent.clone_from(&step.path);
+        }
+        TempFile::create_in(&parent).map_err(|e| io_error(key, e))
+    }
+
+    /// Make sure a `%H…` directory names its component (it may be missing after a crash).
+    fn ensure_long_name(&self, dir: &Path, component: &str) -> io::Result<()> {
+        let path = dir.join(LONG_NAME_FILE);
+        match fs::read(&path) {
+            Ok(bytes) if bytes == component.as_bytes() => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut tmp = TempFile::create_in(dir)?;
+        tmp.write_all(component.as_bytes())?;
+        tmp.finish_raw()?;
+        tmp.persist(&path)?;
+        sync_dir(dir)
+    }
+
+    /// Rename a finished temporary file over the object, checking `conditions` against the
+    /// current object first (atomically with respect to other commits).
+    fn commit(
+        &self,
+        key: &str,
+        tmp: TempFile,
+        path: &ObjectPath,
+        conditions: Option<&PutOptions>,
+    ) -> StoreResult<()> {
+        let parent = path.parent(&self.objects);
+        {
+            let guard = self.lock();
+            if let Some(conditions) = conditions {
+                let current = match ObjectFile::open(&path.file) {
+                    Ok(file) => Some(file.header.etag),
+                    Err(e) if is_not_found(&e) => None,
+                    Err(e) => return Err(io_error(key, e)),
+                };
+                if let Err(e) = rules::check_write_conditions(key, current.as_deref(), conditions) {
+                    drop(tmp);
+                    self.prune(&parent, &guard);
+                    return Err(e);
+                }
+            }
+            tmp.persist(&path.file).map_err(|e| io_error(key, e))?;
+        }
+        sync_dir(&parent).map_err(|e| io_error(key, e))
+    }
+
+    /// Remove `dir` and its ancestors (below `objects/`) while they hold no entries. Returns the
+    /// deepest directory that remains. Best effort: a failure only leaves an empty directory,
+    /// which listings ignore.
+    fn prune(&self, dir: &Path, _guard: &MutexGuard<'_, ()>) -> PathBuf {
+        let mut dir = dir.to_path_buf();
+        while dir != self.objects && dir.starts_with(&self.objects) {
+            let empty = match fs::read_dir(&dir) {
+                Ok(entries) => entries
+                    .filter_map(Result::ok)
+                    .all(|entry| entry.file_name() == LONG_NAME_FILE),
+                Err(e) if is_not_found(&e) => true,
+                Err(_) => false,
+            };
+            if !empty {
+                break;
+            }
+            let _ = fs::remove_file(dir.join(LONG_NAME_FILE));
+            match fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => {
+                    log::debug!("directory store: pruning {}: {e}", dir.display());
+                    break;
+                }
+            }
+            match dir.parent() {
+                Some(parent) => dir = parent.to_path_buf(),
+                None => break,
+            }
+        }
+        dir
+    }
+
+    fn put(&self, key: &str, body: &[u8], opts: &PutOptions) -> StoreResult<PutOutput> {
+        rules::check_key(key)?;
+        rules::check_single_put_size(key, body.len() as u64)?;
+        let etag = rules::md5_etag(body);
+        let path = layout::object_path(&self.objects, key);
+        let mut tmp = self.prepare(key, &path)?;
+        let header = Header::new(
+            key,
+            body.len() as u64,
+            etag.clone(),
+            rules::normalize_metadata(&opts.metadata),
+        );
+        let written = tmp
+            .write_all(body)
+            .and_then(|()| tmp.finish_object(&header));
+        if let Err(e) = written {
+            drop(tmp);
+            self.prune(&path.parent(&self.objects), &self.lock());
+            return Err(io_error(key, e));
+        }
+        self.commit(key, tmp, &path, Some(opts))?;
+        Ok(PutOutput { etag })
+    }
+
+    fn delete(&self, key: &str) -> StoreResult<()> {
+        rules::check_key(key)?;
+        let path = layout::object_path(&self.objects, key);
+        let remaining = {
+            let guard = self.lock();
+            match fs::remove_file(&path.file) {
+                Ok(()) => {}
+                Err(e) if is_not_found(&e) => return Ok(()),
+                Err(e) => return Err(io_error(key, e)),
+            }
+            self.prune(&path.parent(&self.objects), &guard)
+        };
+        sync_dir(&remaining).map_err(|e| io_error(key, e))
+    }
+
+    fn copy(&self, src: &str, dst: &str, opts: &CopyOptions) -> StoreResult<PutOutput> {
+        rules::check_key(src)?;
+        rules::check_key(dst)?;
+        let source = self.open_object(src)?;
+        if let Some(wanted) = &opts.source_if_match {
+            if !rules::etag_matches(wanted, &source.header.etag) {
+                return Err(StoreError::PreconditionFailed { key: src.into() });
+            }
+        }
+        let metadata = match &opts.metadata {
+            MetadataDirective::Copy if src == dst => return Err(copy_onto_itself(src)),
+            MetadataDirective::Copy => source.header.metadata.clone(),
+            MetadataDirective::Replace(metadata) => rules::normalize_metadata(metadata),
+        };
+        rules::check_single_put_size(src, source.header.size)?;
+        let path = layout::object_path(&self.objects, dst);
+        let mut tmp = self.prepare(dst, &path)?;
+        let mut md5 = Md5::new();
+        let written = source.copy_body(&mut tmp, &mut md5).and_then(|()| {
+            // A copy is a single-part object: its ETag is the MD5 of the body.
+            let etag = rules::etag_from_md5(&md5.finalize().into());
+            let header = Header::new(dst, tmp.written(), etag.clone(), metadata);
+            tmp.finish_object(&header).map(|()| etag)
+        });
+        let etag = match written {
+            Ok(etag) => etag,
+            Err(e) => {
+                drop(tmp);
+                self.prune(&path.parent(&self.objects), &self.lock());
+                return Err(io_error(dst, e));
+            }
+        };
+        self.commit(dst, tmp, &path, None)?;
+        Ok(PutOutput { etag })
+    }
+
+    fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {
+        let mut cursor = ListCursor::new(req)?;
+        let (dir, key_prefix) = layout::dir_for_prefix(&self.objects, cursor.prefix());
+        self.walk(&dir, &key_prefix, &mut cursor)?;
+        Ok(cursor.finish())
+    }
+
+    /// Offer the keys under `dir` (which stands for `key_prefix`) to `cursor`, in order.
+    fn walk(&self, dir: &Path, key_prefix: &str, cursor: &mut ListCursor<'_>) -> StoreResult<Walk> {
+        let entries = match self.read_entries(dir, key_prefix) {
+            Ok(entries) => entries,
+            // The prefix names no directory (or it vanished meanwhile): no keys.
+            Err(e) if is_not_found(&e) => return Ok(Walk::Continue),
+            Err(e) => return Err(io_error(key_prefix, e)),
+        };
+        for entry in entries {
+            let key = entry.key.as_str();
+            if !entry.is_dir {
+                let walk = cursor.offer_key(key, || self.list_info(&entry.path, key))?;
+                if walk == Walk::Stop {
+                    return Ok(Walk::Stop);
+                }
+                continue;
+            }
+            // A directory: every key below it starts with `key`, which ends in '/'.
+            let prefix = cursor.prefix();
+            if key.starts_with(prefix) {
+                if cursor.subtree_listed(key) {
+                    continue;
+                }
+                if let Some(common_prefix) = cursor.common_prefix_for(key) {
+                    // The whole subtree rolls up into one entry: look no deeper than needed to
+                    // know it holds an object.
+                    if !cursor.already_listed(&common_prefix)
+                        && self.has_object(&entry.path).map_err(|e| io_error(key, e))?
+                        && cursor.offer_common_prefix(&common_prefix) == Walk::Stop
+                    {
+                        return Ok(Walk::Stop);
+                    }
+                    continue;
+                }
+            } else if !prefix.starts_with(key) {
+                if key > prefix {
+                    // Sorted: this and everything after lies past the prefix.
+                    return Ok(Walk::Stop);
+                }
+                continue;
+            }
+            if self.walk(&entry.path, key, cursor)? == Walk::Stop {
+                return Ok(Walk::Stop);
+            }
+        }
+        Ok(Walk::Continue)
+    }
+
+    fn list_info(&self, path: &Path, key: &str) -> StoreResult<Option<ObjectInfo>> {
+        match ObjectFile::open(path) {
+            Ok(file) => Ok(Some(file.header.info(false))),
+            // Deleted since the directory was read.
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(io_error(key, e)),
+        }
+    }
+
+    /// The objects and subdirectories of `dir`, sorted by key (a directory's key ends in '/').
+    fn read_entries(&self, dir: &Path, key_prefix: &str) -> io::Result<Vec<Entry>> {
+        let mut entries = Vec::new();
+        for dir_entry in fs::read_dir(dir)? {
+            let dir_entry = dir_entry?;
+            let file_name = dir_entry.file_name();
+            let Some(name) = file_name.to_str() else {
+                continue;
+            };
+            if name.starts_with('.') {
+                // Temporary files, finished or abandoned.
+                continue;
+            }
+            let file_type = dir_entry.file_type()?;
+            let path = dir_entry.path();
+            let (base, is_dir) = match (
+                name.strip_suffix(DIR_SUFFIX),
+                name.strip_suffix(OBJECT_SUFFIX),
+            ) {
+                (Some(base), _) if file_type.is_dir() => (base, true),
+                (_, Some(base)) if file_type.is_file() => (base, false),
+                _ => continue,
+            };
+            let component = match layout::decode_component(base) {
+                Decoded::Component(component) => component,
+                Decoded::Foreign => continue,
+                Decoded::Long => match self.long_component(&path, key_prefix, is_dir) {
+                    Some(component) if layout::names_component(base, &component) => component,
+                    _ => continue,
+                },
+            };
+            let key = if is_dir {
+                format!("{key_prefix}{component}/")
+            } else {
+                format!("{key_prefix}{component}")
+            };
+            entries.push(Entry { key, path, is_dir });
+        }
+        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
+    }
+
+    /// The component a hashed long name stands for, or `None` if it cannot be told (yet).
+    fn long_component(&self, path: &Path, key_prefix: &str, is_dir: bool) -> Option<String> {
+        if is_dir {
+            return String::from_utf8(fs::read(path.join(LONG_NAME_FILE)).ok()?).ok();
+        }
+        let key = ObjectFile::open(path).ok()?.header.key;
+        let component = key.strip_prefix(key_prefix)?;
+        (!component.contains('/')).then(|| component.to_owned())
+    }
+
+    /// Whether any object lives below `dir`.
+    fn has_object(&self, dir: &Path) -> io::Result<bool> {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        for dir_entry in entries {
+            let dir_entry = dir_entry?;
+            let file_name = dir_entry.file_name();
+            let Some(name) = file_name.to_str() else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let file_type = dir_entry.file_type()?;
+            if file_type.is_file() && name.ends_with(OBJECT_SUFFIX) {
+                return Ok(true);
+            }
+            if file_type.is_dir()
+                && name.ends_with(DIR_SUFFIX)
+                && self.has_object(&dir_entry.path())?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    // ---- multipart ----
+
+    fn upload_dir(&self, key: &str, upload_id: &str) -> StoreResult<(PathBuf, UploadRecord)> {
+        let no_such_upload = || StoreError::NoSuchUpload {
+            key: key.into(),
+            upload_id: upload_id.into(),
+        };
+        if !rules::is_upload_id(upload_id) {
+            return Err(no_such_upload());
+        }
+        let dir = self.uploads.join(upload_id);
+        let bytes = match fs::read(dir.join(UPLOAD_RECORD)) {
+            Ok(bytes) => bytes,
+            Err(e) if is_not_found(&e) => return Err(no_such_upload()),
+            Err(e) => return Err(io_error(key, e)),
+        };
+        let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| {
+            io_error(
+                key,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("corrupt {}: {e}", dir.join(UPLOAD_RECORD).display()),
+                ),
+            )
+        })?;
+        if record.key != key {
+            return Err(no_such_upload());
+        }
+        Ok((dir, record))
+    }
+
+    fn create_multipart(&self, key: &str, opts: &PutOptions) -> StoreResult<String> {
+        rules::check_key(key)?;
+        let upload_id = rules::new_upload_id(key)?;
+        let dir = self.uploads.join(&upload_id);
+        fs::create_dir(&dir).map_err(|e| io_error(key, e))?;
+        let record = UploadRecord {
+            key: key.to_owned(),
+            metadata: rules::normalize_metadata(&opts.metadata),
+            if_match: opts.if_match.clone(),
+            if_none_match: opts.if_none_match,
+        };
+        let written = serde_json::to_vec(&record)
+            .map_err(io::Error::other)
+            .and_then(|json| {
+                let mut tmp = TempFile::create_in(&dir)?;
+                tmp.write_all(&json)?;
+                tmp.finish_raw()?;
+                tmp.persist(&dir.join(UPLOAD_RECORD))
+            })
+            .and_then(|()| sync_dir(&dir))
+            .and_then(|()| sync_dir(&self.uploads));
+        if let Err(e) = written {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(io_error(key, e));
+        }
+        Ok(upload_id)
+    }
+
+    fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: &[u8],
+    ) -> StoreResult<String> {
+        rules::check_part_number(key, part_number)?;
+        rules::check_single_put_size(key, body.len() as u64)?;
+        let (dir, _) = self.upload_dir(key, upload_id)?;
+        let etag = rules::md5_etag(body);
+        let header = Header::new(key, body.len() as u64, etag.clone(), Metadata::new());
+        let written = TempFile::create_in(&dir).and_then(|mut tmp| {
+            tmp.write_all(body)?;
+            tmp.finish_object(&header)?;
+            tmp.persist(&part_path(&dir, part_number))
+        });
+        match written {
+            Ok(()) => {}
+            // Completed or aborted meanwhile.
+            Err(e) if is_not_found(&e) => {
+                return Err(StoreError::NoSuchUpload {
+                    key: key.into(),
+                    upload_id: upload_id.into(),
+                });
+            }
+            Err(e) => return Err(io_error(key, e)),
+        }
+        sync_dir(&dir).map_err(|e| io_error(key, e))?;
+        Ok(etag)
+    }
+
+    fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> StoreResult<PutOutput> {
+        let (dir, record) = self.upload_dir(key, upload_id)?;
+        rules::check_part_list(key, parts, |number| {
+            match ObjectFile::open(&part_path(&dir, number)) {
+                Ok(file) => Ok(Some(rules::UploadedPart {
+                    etag: file.header.etag,
+                    size: file.header.size,
+                })),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(io_error(key, e)),
+            }
+        })?;
+
+        let path = layout::object_path(&self.objects, key);
+        let mut tmp = self.prepare(key, &path)?;
+        let assembled = (|| -> StoreResult<String> {
+            let mut digests = Vec::with_capacity(parts.len());
+            for part in parts {
+                let file = ObjectFile::open(&part_path(&dir, part.part_number))
+                    .map_err(|e| io_error(key, e))?;
+                let digest = rules::md5_of_etag(&file.header.etag).ok_or_else(|| {
+                    io_error(
+                        key,
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("part {} has a malformed ETag", part.part_number),
+                        ),
+                    )
+                })?;
+                digests.push(digest);
+                // The body MD5 is not needed: the part's ETag already is it.
+                file.copy_body(&mut tmp, &mut Md5::new())
+                    .map_err(|e| io_error(key, e))?;
+            }
+            let etag = rules::multipart_etag(&digests);
+            let header = Header::new(key, tmp.written(), etag.clone(), record.metadata.clone());
+            tmp.finish_object(&header).map_err(|e| io_error(key, e))?;
+            Ok(etag)
+        })();
+        let etag = match assembled {
+            Ok(etag) => etag,
+            Err(e) => {
+                drop(tmp);
+                self.prune(&path.parent(&self.objects), &self.lock());
+                return Err(e);
+            }
+        };
+        let conditions = PutOptions {
+            metadata: Metadata::new(),
+            if_match: record.if_match.clone(),
+            if_none_match: record.if_none_match,
+        };
+        self.commit(key, tmp, &path, Some(&conditions))?;
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            log::warn!(
+                "directory store: completed upload {upload_id} of {key} but could not remove {}: {e}",
+                dir.display()
+            );
+        }
+        Ok(PutOutput { etag })
+    }
+
+    fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
+        let (dir, _) = self.upload_dir(key, upload_id)?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(StoreError::NoSuchUpload {
+                key: key.into(),
+                upload_id: upload_id.into(),
+            }),
+            Err(e) => Err(io_error(key, e)),
+        }
+    }
+}
+
+fn part_path(upload_dir: &Path, part_number: u32) -> PathBuf {
+    upload_dir.join(format!("{part_number:05}.part"))
+}
+
+/// An object or subdirectory found while listing.
+struct Entry {
+    key: String,
+    path: PathBuf,
+    is_dir: bool,
+}
+
+#[async_trait]
+impl ObjectStore for DirStore {
+    async fn head(&self, key: &str) -> StoreResult<ObjectInfo> {
+        self.inner.stats.record(Op::Head, 0);
+        let key = key.to_owned();
+        self.run(move |inner| inner.head(&key)).await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        if_match: Option<&str>,
+    ) -> StoreResult<GetOutput> {
+        let key = key.to_owned();
+        let if_match = if_match.map(str::to_owned);
+        let result = self
+            .run(move |inner| inner.get(&key, range, if_match.as_deref()))
+            .await;
+        let bytes = result.as_ref().map_or(0, |out| out.data.len() as u64);
+        self.inner.stats.record(Op::Get, bytes);
+        result
+    }
+
+    async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
+        self.inner.stats.record(Op::Put, body.len() as u64);
+        let key = key.to_owned();
+        self.run(move |inner| inner.put(&key, &body, &opts)).await
+    }
+
+    async fn create_multipart(&self, key: &str, opts: PutOptions) -> StoreResult<String> {
+        self.inner.stats.record(Op::CreateMultipart, 0);
+        let key = key.to_owned();
+        self.run(move |inner| inner.create_multipart(&key, &opts))
+            .await
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: Bytes,
+    ) -> StoreResult<String> {
+        self.inner.stats.record(Op::UploadPart, body.len() as u64);
+        let key = key.to_owned();
+        let upload_id = upload_id.to_owned();
+        self.run(move |inner| inner.upload_part(&key, &upload_id, part_number, &body))
+            .await
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> StoreResult<PutOutput> {
+        self.inner.stats.record(Op::CompleteMultipart, 0);
+        let key = key.to_owned();
+        let upload_id = upload_id.to_owned();
+        let parts = parts.to_vec();
+        self.run(move |inner| inner.complete_multipart(&key, &upload_id, &parts))
+            .await
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
+        self.inner.stats.record(Op::AbortMultipart, 0);
+        let key = key.to_owned();
+        let upload_id = upload_id.to_owned();
+        self.run(move |inner| inner.abort_multipart(&key, &upload_id))
+            .await
+    }
+
+    async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {
+        self.inner.stats.record(Op::List, 0);
+        let req = req.clone();
+        self.run(move |inner| inner.list(&req)).await
+    }
+
+    async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
+        self.inner.stats.record(Op::Copy, 0);
+        let src = src.to_owned();
+        let dst = dst.to_owned();
+        self.run(move |inner| inner.copy(&src, &dst, &opts)).await
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.inner.stats.record(Op::Delete, 0);
+        let key = key.to_owned();
+        self.run(move |inner| inner.delete(&key)).await
+    }
+
+    fn stats(&self) -> Option<StatsSnapshot> {
+        Some(self.inner.stats.snapshot())
+    }
+}
+
+#[cfg(test)]
+mod tests;

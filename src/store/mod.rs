@@ -1,0 +1,316 @@
+//! Object stores: one async trait with S3 semantics, and its implementations.
+//!
+//! `MemoryStore` (in-process, counts requests and bytes for tests) and `DirStore` (a local
+//! directory, the embedded default). Both follow S3's rules: ranged GETs, ETags, If-Match /
+//! If-None-Match, ListObjectsV2 pagination with delimiter, multipart limits, copy with a
+//! metadata directive. The store knows nothing of files or encryption.
+//!
+//! How the parts fit: `rules` holds the S3 rules both local stores apply (so they refuse the
+//! same requests), `list` the ListObjectsV2 paging both use, `url` the store URLs `open`
+//! accepts. `tests/store_conformance.rs` runs one suite against every implementation.
+
+pub mod dir;
+mod list;
+pub mod memory;
+mod rules;
+mod url;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use dir::DirStore;
+pub use memory::MemoryStore;
+pub use url::StoreUrl;
+
+/// User metadata of an object, keys lowercase and without the `x-amz-meta-` prefix.
+pub type Metadata = BTreeMap<String, String>;
+
+/// Smallest size S3 accepts for a multipart part other than the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Largest number of parts in one multipart upload.
+pub const MAX_PARTS: u32 = 10_000;
+/// Largest object a single PUT or CopyObject may create.
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("object not found: {key}")]
+    NotFound { key: String },
+    #[error("precondition failed on {key} (object changed or already exists)")]
+    PreconditionFailed { key: String },
+    #[error("invalid range {start}..{end} for {key} of {size} bytes")]
+    InvalidRange {
+        key: String,
+        start: u64,
+        end: u64,
+        size: u64,
+    },
+    #[error("no such multipart upload {upload_id} for {key}")]
+    NoSuchUpload { key: String, upload_id: String },
+    #[error(
+        "multipart part {part_number} of {key} is {size} bytes; parts other than the last must be at least 5 MiB"
+    )]
+    EntityTooSmall {
+        key: String,
+        part_number: u32,
+        size: u64,
+    },
+    #[error("invalid part list for {key}: {reason}")]
+    InvalidPart { key: String, reason: String },
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("access denied to {key}: {reason}")]
+    AccessDenied { key: String, reason: String },
+    #[error("I/O error on {key}: {source}")]
+    Io {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A failure that may succeed when tried again (5xx, timeouts, connection resets).
+    #[error("transient store error on {key}: {reason}")]
+    Transient { key: String, reason: String },
+}
+
+impl StoreError {
+    /// Whether trying the same request again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient { .. })
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What HEAD (and GET) say about an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    /// Stored (ciphertext) size in bytes.
+    pub size: u64,
+    /// Quoted ETag as S3 returns it, e.g. `"9b2cf535f27731c974343645a3985328"`.
+    pub etag: String,
+    pub last_modified: SystemTime,
+    /// User metadata; `None` in listings (S3's LIST does not return it).
+    pub metadata: Option<Metadata>,
+}
+
+/// The result of a GET: the bytes of the requested range and the object they came from.
+#[derive(Clone, Debug)]
+pub struct GetOutput {
+    pub data: Bytes,
+    /// Info of the whole object (size is the whole object's size, not the range's).
+    pub info: ObjectInfo,
+}
+
+/// Conditions and metadata for PUT and CreateMultipartUpload.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    pub metadata: Metadata,
+    /// Succeed only if the current object has this ETag (412 otherwise, 404 if missing).
+    pub if_match: Option<String>,
+    /// Succeed only if no object exists at the key (`If-None-Match: *`).
+    pub if_none_match: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PutOutput {
+    pub etag: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletedPart {
+    pub part_number: u32,
+    pub etag: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub enum MetadataDirective {
+    /// Keep the source object's metadata.
+    #[default]
+    Copy,
+    /// Replace it with this metadata.
+    Replace(Metadata),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct CopyOptions {
+    pub metadata: MetadataDirective,
+    /// `x-amz-copy-source-if-match`: copy only if the source still has this ETag.
+    pub source_if_match: Option<String>,
+}
+
+/// A ListObjectsV2 request.
+#[derive(Clone, Debug, Default)]
+pub struct ListRequest {
+    pub prefix: String,
+    pub delimiter: Option<String>,
+    pub continuation_token: Option<String>,
+    /// 1..=1000; 0 means 1000.
+    pub max_keys: usize,
+}
+
+/// One page of a ListObjectsV2 answer, keys in UTF-8 binary order.
+#[derive(Clone, Debug, Default)]
+pub struct ListPage {
+    pub objects: Vec<ObjectInfo>,
+    pub common_prefixes: Vec<String>,
+    /// Present when the listing was truncated; pass it back to get the next page.
+    pub next_continuation_token: Option<String>,
+}
+
+/// The S3 operations s3cryptfs needs. Keys are full object keys (prefix included).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    async fn head(&self, key: &str) -> StoreResult<ObjectInfo>;
+    /// GET `range` (end exclusive; `None` = whole object). A range past the end is clipped as
+    /// S3 does; a range starting at or past the end of a non-empty object is `InvalidRange`;
+    /// any range of an empty object gives an empty body. An empty range (`start >= end`) cannot
+    /// be expressed in HTTP and is `InvalidArgument`.
+    /// `if_match`: fail with `PreconditionFailed` unless the object has this ETag.
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        if_match: Option<&str>,
+    ) -> StoreResult<GetOutput>;
+    async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput>;
+    /// Returns the upload id.
+    async fn create_multipart(&self, key: &str, opts: PutOptions) -> StoreResult<String>;
+    /// Returns the part's ETag. Part numbers are 1..=10000; uploading a number again replaces it.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: Bytes,
+    ) -> StoreResult<String>;
+    /// Parts must be in ascending order; all but the last at least `MIN_PART_SIZE`.
+    /// Conditions given at create time (if_match / if_none_match) are checked here.
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> StoreResult<PutOutput>;
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
+    async fn list(&self, req: &ListRequest) -> StoreResult<ListPage>;
+    /// Server-side copy (objects up to `MAX_SINGLE_PUT`).
+    async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput>;
+    /// Deleting a missing key succeeds, as in S3.
+    async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Request counters, where the store keeps them (the memory store does).
+    fn stats(&self) -> Option<StatsSnapshot> {
+        None
+    }
+}
+
+pub type DynStore = Arc<dyn ObjectStore>;
+
+/// The operations counted by [`RequestStats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    Head,
+    Get,
+    Put,
+    CreateMultipart,
+    UploadPart,
+    CompleteMultipart,
+    AbortMultipart,
+    List,
+    Copy,
+    Delete,
+}
+
+impl Op {
+    pub const ALL: [Op; 10] = [
+        Op::Head,
+        Op::Get,
+        Op::Put,
+        Op::CreateMultipart,
+        Op::UploadPart,
+        Op::CompleteMultipart,
+        Op::AbortMultipart,
+        Op::List,
+        Op::Copy,
+        Op::Delete,
+    ];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Lock-free per-operation counters of requests and body bytes (sent for PUT/part, received
+/// for GET).
+#[derive(Debug, Default)]
+pub struct RequestStats {
+    requests: [AtomicU64; 10],
+    bytes: [AtomicU64; 10],
+}
+
+impl RequestStats {
+    pub fn record(&self, op: Op, bytes: u64) {
+        self.requests[op.index()].fetch_add(1, Ordering::Relaxed);
+        self.bytes[op.index()].fetch_add(bytes, Ordering::Relaxed);
+    }
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let mut s = StatsSnapshot::default();
+        for op in Op::ALL {
+            s.requests[op.index()] = self.requests[op.index()].load(Ordering::Relaxed);
+            s.bytes[op.index()] = self.bytes[op.index()].load(Ordering::Relaxed);
+        }
+        s
+    }
+    pub fn reset(&self) {
+        for op in Op::ALL {
+            self.requests[op.index()].store(0, Ordering::Relaxed);
+            self.bytes[op.index()].store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    requests: [u64; 10],
+    bytes: [u64; 10],
+}
+
+impl StatsSnapshot {
+    pub fn requests(&self, op: Op) -> u64 {
+        self.requests[op.index()]
+    }
+    pub fn bytes(&self, op: Op) -> u64 {
+        self.bytes[op.index()]
+    }
+    pub fn total_requests(&self) -> u64 {
+        self.requests.iter().sum()
+    }
+    /// Counters since `earlier`.
+    pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
+        let mut s = *self;
+        for i in 0..10 {
+            s.requests[i] -= earlier.requests[i];
+            s.bytes[i] -= earlier.bytes[i];
+        }
+        s
+    }
+}
+
+/// Open the store a URL names: `file:///path` (DirStore) or `mem://name` (a MemoryStore
+/// shared by every opener of the same name in this process). Returns the store and the key
+/// prefix the vault lives under (empty for both: the vault is at the store's root).
+pub fn open(url: &StoreUrl) -> StoreResult<(DynStore, String)> {
+    match url {
+        StoreUrl::File { path } => Ok((Arc::new(DirStore::open(path)?), String::new())),
+        StoreUrl::Memory { name } => Ok((MemoryStore::named(name), String::new())),
+        StoreUrl::S3 { .. } => Err(StoreError::InvalidArgument(format!(
+            "{url}: s3:// stores are not supported in this build yet; use file:///path or mem://name"
+        ))),
+    }
+}

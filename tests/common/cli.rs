@@ -1,0 +1,390 @@
+//! Vaults on a local directory store, created and mounted through the built binary, exactly
+//! as a user would: `s3cryptfs init`, `s3cryptfs mount` (returns once mounted), `s3cryptfs
+//! unmount`.
+//!
+//! Every command runs with stdin closed and its output captured in unnamed temporary files
+//! rather than pipes: the daemon `mount` leaves behind may keep them open, and a pipe would make
+//! us wait for it forever. The daemon's stderr file is kept, so tests can read its log.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::{force_unmount, is_mounted, require_fuse, wait_until};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_s3cryptfs"))
+}
+
+/// How long any one command may take before the test fails.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a finished command left behind.
+pub struct CliOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// The stderr file, still written by a daemon the command may have left running.
+    stderr_file: File,
+    pub command: String,
+}
+
+impl CliOutput {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+
+    #[track_caller]
+    pub fn assert_ok(&self) -> &Self {
+        assert!(self.success(), "`{}` failed: {}", self.command, self.describe());
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_failed(&self) -> &Self {
+        assert!(
+            !self.success(),
+            "`{}` should have failed but succeeded: {}",
+            self.command,
+            self.describe()
+        );
+        assert_ne!(
+            self.status.code(),
+            None,
+            "`{}` was killed by a signal instead of exiting with an error: {}",
+            self.command,
+            self.describe()
+        );
+        self
+    }
+
+    /// Asserts that stderr contains every one of `needles` (case-insensitive).
+    #[track_caller]
+    pub fn assert_stderr_has(&self, needles: &[&str]) -> &Self {
+        let lower = self.stderr.to_lowercase();
+        for n in needles {
+            assert!(
+                lower.contains(&n.to_lowercase()),
+                "`{}`: stderr should mention {n:?}: {}",
+                self.command,
+                self.describe()
+            );
+        }
+        self
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+
+    /// Everything written to stderr so far (the daemon's log for `mount`).
+    pub fn current_stderr(&self) -> String {
+        read_all(&self.stderr_file)
+    }
+}
+
+fn read_all(f: &File) -> String {
+    let mut f = f.try_clone().expect("dup output file");
+    let mut s = Vec::new();
+    f.seek(SeekFrom::Start(0)).expect("seek output file");
+    f.read_to_end(&mut s).expect("read output file");
+    String::from_utf8_lossy(&s).into_owned()
+}
+
+/// Runs `s3cryptfs ARGS` with `envs` added to a clean copy of the environment.
+pub fn run_cli<S: AsRef<OsStr>>(args: &[S], envs: &[(&str, &OsStr)]) -> CliOutput {
+    let stdout_file = tempfile::tempfile().expect("temp file");
+    let stderr_file = tempfile::tempfile().expect("temp file");
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env_remove("S3CRYPTFS_PASSPHRASE")
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(stdout_file.try_clone().expect("dup"))
+        .stderr(stderr_file.try_clone().expect("dup"));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let command = format!(
+        "s3cryptfs {}",
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin().display()));
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        match child.try_wait().expect("wait for s3cryptfs") {
+            Some(s) => break s,
+            None if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "`{command}` did not finish within {COMMAND_TIMEOUT:?}; stderr so far:\n{}",
+                    read_all(&stderr_file)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    CliOutput {
+        status,
+        stdout: read_all(&stdout_file),
+        stderr: read_all(&stderr_file),
+        stderr_file,
+        command,
+    }
+}
+
+/// `args` as owned strings, for building argument lists from paths.
+pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(items: I) -> Vec<OsString> {
+    items.into_iter().map(|s| s.as_ref().to_owned()).collect()
+}
+
+/// Pids of live processes whose command line holds `mountpoint` (the daemons serving it).
+pub fn daemon_pids(mountpoint: &Path) -> Vec<u32> {
+    let me = std::process::id();
+    let needle = mountpoint.as_os_str().as_encoded_bytes();
+    let bin_name = bin();
+    let bin_name = bin_name
+        .file_name()
+        .expect("binary has a name")
+        .as_encoded_bytes()
+        .to_vec();
+    let mut pids = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let parts: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_ours = parts.first().is_some_and(|p| p.ends_with(&bin_name));
+        if is_ours && parts.iter().any(|p| *p == needle) {
+            // A zombie has an empty cmdline, so anything here is alive.
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A vault on a DirStore in a fresh temporary directory, unlocked by a key file.
+pub struct CliVault {
+    dir: TempDir,
+    pub store_dir: PathBuf,
+    pub url: String,
+    pub key_file: PathBuf,
+}
+
+impl CliVault {
+    /// `s3cryptfs init --key-file KEY file:///…/store`, with KEY created by init.
+    pub fn init() -> CliVault {
+        let v = CliVault::uninitialized();
+        let out = run_cli(&args([
+            OsStr::new("init"),
+            OsStr::new("--key-file"),
+            v.key_file.as_os_str(),
+            OsStr::new(&v.url),
+        ]), &[]);
+        out.assert_ok();
+        let meta = std::fs::metadata(&v.key_file).unwrap_or_else(|e| {
+            panic!(
+                "init --key-file should create {}: {e}\n{}",
+                v.key_file.display(),
+                out.describe()
+            )
+        });
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "a key file created by init must be private (0600)"
+        );
+        v
+    }
+
+    /// Paths for a vault, but nothing created yet.
+    pub fn uninitialized() -> CliVault {
+        let dir = tempfile::Builder::new()
+            .prefix("s3cryptfs-cli-")
+            .tempdir()
+            .expect("temp dir");
+        let store_dir = dir.path().join("store");
+        let url = format!("file://{}", store_dir.display());
+        let key_file = dir.path().join("vault.key");
+        CliVault {
+            dir,
+            store_dir,
+            url,
+            key_file,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A new empty directory `name` in the vault's temp dir.
+    pub fn new_dir(&self, name: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(&p).expect("create dir");
+        p
+    }
+
+    /// Mounts the vault with its key file at `<tempdir>/mnt`.
+    pub fn mount(&self) -> CliMount {
+        let mp = self.new_dir("mnt");
+        let a = args([
+            OsStr::new("mount"),
+            OsStr::new("--key-file"),
+            self.key_file.as_os_str(),
+            OsStr::new(&self.url),
+            mp.as_os_str(),
+        ]);
+        CliMount::start(mp, a)
+    }
+
+    /// Every file the store holds (objects, sidecars, parts, the vault config).
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        super::files_below(&self.store_dir)
+    }
+}
+
+/// A mount made by `s3cryptfs mount`; unmounted (and its daemon awaited) on drop.
+pub struct CliMount {
+    pub mountpoint: PathBuf,
+    mount_args: Vec<OsString>,
+    /// The last `mount` command, whose stderr file the daemon keeps writing.
+    last: Option<CliOutput>,
+    /// stderr of every earlier mount of this CliMount.
+    earlier_logs: String,
+}
+
+impl CliMount {
+    /// Runs `s3cryptfs MOUNT_ARGS` (MOUNT_ARGS begins with `mount`) and checks that the mount
+    /// answers as soon as the command returns.
+    pub fn start(mountpoint: PathBuf, mount_args: Vec<OsString>) -> CliMount {
+        require_fuse();
+        let mut m = CliMount {
+            mountpoint,
+            mount_args,
+            last: None,
+            earlier_logs: String::new(),
+        };
+        m.mount();
+        m
+    }
+
+    fn mount(&mut self) {
+        let out = run_cli(&self.mount_args, &[]);
+        out.assert_ok();
+        assert!(
+            is_mounted(&self.mountpoint),
+            "`{}` returned success but {} is not mounted: {}",
+            out.command,
+            self.mountpoint.display(),
+            out.describe()
+        );
+        std::fs::read_dir(&self.mountpoint).unwrap_or_else(|e| {
+            panic!(
+                "the mount at {} does not answer right after `mount` returned: {e}",
+                self.mountpoint.display()
+            )
+        });
+        if let Some(prev) = self.last.take() {
+            self.earlier_logs.push_str(&prev.current_stderr());
+        }
+        self.last = Some(out);
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.mountpoint.join(rel)
+    }
+
+    /// The daemon's log (its stderr) across every mount of this CliMount.
+    pub fn log(&self) -> String {
+        let mut s = self.earlier_logs.clone();
+        if let Some(o) = &self.last {
+            s.push_str(&o.current_stderr());
+        }
+        s
+    }
+
+    pub fn is_mounted(&self) -> bool {
+        self.last.is_some()
+    }
+
+    /// `s3cryptfs unmount`; then the mount must be gone and its daemon exited.
+    pub fn unmount(&mut self) {
+        if self.last.is_none() {
+            return;
+        }
+        let out = run_cli(&args([OsStr::new("unmount"), self.mountpoint.as_os_str()]), &[]);
+        out.assert_ok();
+        assert!(
+            !is_mounted(&self.mountpoint),
+            "`s3cryptfs unmount` returned but {} is still mounted",
+            self.mountpoint.display()
+        );
+        assert!(
+            wait_until(Duration::from_secs(20), || daemon_pids(&self.mountpoint)
+                .is_empty()),
+            "the daemon serving {} is still running 20 s after unmount: pids {:?}",
+            self.mountpoint.display(),
+            daemon_pids(&self.mountpoint)
+        );
+        if let Some(prev) = self.last.take() {
+            self.earlier_logs.push_str(&prev.current_stderr());
+        }
+    }
+
+    /// Unmounts and mounts again with the same arguments.
+    pub fn remount(&mut self) {
+        self.unmount();
+        self.mount();
+    }
+
+    /// Pids of the daemon(s) serving this mount.
+    pub fn daemon_pids(&self) -> Vec<u32> {
+        daemon_pids(&self.mountpoint)
+    }
+}
+
+impl Drop for CliMount {
+    fn drop(&mut self) {
+        if self.last.is_none() {
+            return;
+        }
+        if std::thread::panicking() {
+            let _ = run_cli(&args([OsStr::new("unmount"), self.mountpoint.as_os_str()]), &[]);
+            force_unmount(&self.mountpoint);
+            for pid in daemon_pids(&self.mountpoint) {
+                // SAFETY: kill(2) with a pid we found serving our own mount point.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGTERM);
+                }
+            }
+        } else {
+            self.unmount();
+        }
+    }
+}

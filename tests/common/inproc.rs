@@ -1,0 +1,206 @@
+//! A real kernel mount served by this test process: `Fs` over any store, behind fuser, on a
+//! dedicated tokio runtime. The vault config is written to the store on first mount and
+//! unlocked from it on every remount, as `s3cryptfs mount` does.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fuser::MountOption;
+use s3cryptfs::crypto::{Secret, VaultConfig};
+use s3cryptfs::fs::fuse::FuseAdapter;
+use s3cryptfs::fs::{Fs, FsOptions};
+use s3cryptfs::store::{DynStore, PutOptions, StoreError};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
+
+use super::{force_unmount, is_mounted, require_fuse, wait_until};
+
+/// Key of the vault config object (the in-process mounts use an empty prefix).
+pub const VAULT_CONFIG_KEY: &str = ".s3cryptfs/config";
+/// Block size of the in-process vaults.
+pub const BLOCK_SIZE: u32 = 65536;
+
+fn test_secret() -> Secret {
+    Secret::KeyFile(Zeroizing::new([7u8; 32]))
+}
+
+/// A mounted vault; unmounted on drop.
+pub struct MountedFs {
+    /// Holds `mnt/` and `staging/`.
+    dir: TempDir,
+    pub mountpoint: PathBuf,
+    /// Where the file system stages open files (must never hold plaintext).
+    pub staging_dir: PathBuf,
+    pub store: DynStore,
+    fs: Option<Arc<Fs>>,
+    session: Option<fuser::BackgroundSession>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Mounts the vault in `store` (creating it if the store holds none) at a fresh mount point.
+pub fn mount_in_process(store: DynStore) -> MountedFs {
+    require_fuse();
+    let dir = tempfile::Builder::new()
+        .prefix("s3cryptfs-test-")
+        .tempdir()
+        .expect("create temp dir");
+    let mountpoint = dir.path().join("mnt");
+    let staging_dir = dir.path().join("staging");
+    std::fs::create_dir(&mountpoint).expect("create mount point");
+    std::fs::create_dir(&staging_dir).expect("create staging dir");
+    let mut m = MountedFs {
+        dir,
+        mountpoint,
+        staging_dir,
+        store,
+        fs: None,
+        session: None,
+        runtime: None,
+    };
+    m.mount();
+    m
+}
+
+impl MountedFs {
+    /// `rel` inside the mount.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.mountpoint.join(rel)
+    }
+
+    /// A scratch directory outside the mount, removed with the mount.
+    pub fn scratch(&self) -> PathBuf {
+        let p = self.dir.path().join("scratch");
+        std::fs::create_dir_all(&p).expect("create scratch dir");
+        p
+    }
+
+    pub fn is_mounted(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The file system currently mounted (to read caches or counters).
+    pub fn fs(&self) -> &Arc<Fs> {
+        self.fs.as_ref().expect("mounted")
+    }
+
+    /// Runs a future on the mount's runtime (or a temporary one when unmounted).
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match &self.runtime {
+            Some(rt) => rt.block_on(f),
+            None => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("build runtime")
+                .block_on(f),
+        }
+    }
+
+    /// Mounts again (after `unmount`).
+    pub fn mount(&mut self) {
+        assert!(self.session.is_none(), "already mounted");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("s3cryptfs-test-rt")
+            .enable_all()
+            .build()
+            .expect("build tokio runtime");
+        let store = self.store.clone();
+        let keys = runtime.block_on(async move {
+            match store.get(VAULT_CONFIG_KEY, None, None).await {
+                Ok(out) => VaultConfig::from_bytes(&out.data)
+                    .expect("parse vault config")
+                    .unlock(&test_secret())
+                    .expect("unlock vault"),
+                Err(StoreError::NotFound { .. }) => {
+                    let (config, keys) =
+                        VaultConfig::create(&test_secret(), BLOCK_SIZE).expect("create vault");
+                    store
+                        .put(
+                            VAULT_CONFIG_KEY,
+                            Bytes::from(config.to_bytes()),
+                            PutOptions::default(),
+                        )
+                        .await
+                        .expect("store vault config");
+                    keys
+                }
+                Err(e) => panic!("read vault config: {e}"),
+            }
+        });
+        let opts = FsOptions::for_current_user(self.staging_dir.clone());
+        let fs = Fs::new(self.store.clone(), String::new(), Arc::new(keys), opts)
+            .expect("build file system");
+        let adapter = FuseAdapter::new(fs.clone(), runtime.handle().clone());
+        let mut config = fuser::Config::default();
+        config.mount_options = vec![
+            MountOption::FSName("s3cryptfs-test".into()),
+            MountOption::Subtype("s3cryptfs".into()),
+            MountOption::DefaultPermissions,
+        ];
+        config.n_threads = Some(2);
+        let session = fuser::Session::new(adapter, &self.mountpoint, &config)
+            .unwrap_or_else(|e| panic!("mount {}: {e}", self.mountpoint.display()))
+            .spawn()
+            .expect("start FUSE session thread");
+        assert!(
+            wait_until(Duration::from_secs(10), || is_mounted(&self.mountpoint)),
+            "{} is not in /proc/self/mountinfo after mounting",
+            self.mountpoint.display()
+        );
+        self.fs = Some(fs);
+        self.session = Some(session);
+        self.runtime = Some(runtime);
+    }
+
+    /// Unmounts (every file must be closed) and stops the file system.
+    pub fn unmount(&mut self) {
+        let Some(session) = self.session.take() else {
+            return;
+        };
+        if let Err(e) = session.umount_and_join() {
+            eprintln!(
+                "unmount of {} failed ({e}); detaching it lazily",
+                self.mountpoint.display()
+            );
+            force_unmount(&self.mountpoint);
+        }
+        assert!(
+            wait_until(Duration::from_secs(10), || !is_mounted(&self.mountpoint)),
+            "{} still mounted after unmount",
+            self.mountpoint.display()
+        );
+        self.fs = None;
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+
+    /// Unmounts and mounts the same store again: nothing survives but what is in the store.
+    pub fn remount(&mut self) {
+        self.unmount();
+        self.mount();
+    }
+
+    pub fn staging_path(&self) -> &Path {
+        &self.staging_dir
+    }
+}
+
+impl Drop for MountedFs {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Never hang a failing test on a busy mount.
+            force_unmount(&self.mountpoint);
+            if let Some(s) = self.session.take() {
+                drop(s.guard);
+            }
+            if let Some(rt) = self.runtime.take() {
+                rt.shutdown_background();
+            }
+        } else {
+            self.unmount();
+        }
+    }
+}

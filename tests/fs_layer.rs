@@ -1,0 +1,329 @@
+//! The file system layer on the MemoryStore, without a kernel: request counts, tampering,
+//! no plaintext in the store, namespace errors.
+
+use std::ffi::OsStr;
+use std::sync::Arc;
+
+use s3cryptfs::crypto::format::ciphertext_len;
+use s3cryptfs::crypto::{HEADER_LEN, Secret, VaultConfig};
+use s3cryptfs::fs::{Fs, FsError, FsOptions, Kind};
+use s3cryptfs::store::{DynStore, MemoryStore, ObjectStore, Op};
+use zeroize::Zeroizing;
+
+const B: u64 = 65536;
+
+struct Env {
+    fs: Arc<Fs>,
+    mem: Arc<MemoryStore>,
+    _staging: tempfile::TempDir,
+}
+
+fn env() -> Env {
+    let mem = MemoryStore::new();
+    let store: DynStore = mem.clone();
+    let (_cfg, keys) =
+        VaultConfig::create(&Secret::KeyFile(Zeroizing::new([7u8; 32])), B as u32).expect("vault");
+    let staging = tempfile::tempdir().expect("staging");
+    let opts = FsOptions::for_current_user(staging.path().to_path_buf());
+    let fs = Fs::new(store, String::new(), Arc::new(keys), opts).expect("fs");
+    Env {
+        fs,
+        mem,
+        _staging: staging,
+    }
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+async fn write_file(fs: &Arc<Fs>, name: &str, data: &[u8]) -> u64 {
+    let (attr, fh) = fs
+        .create(1, OsStr::new(name), 0o644, libc::O_WRONLY, 0, 0)
+        .await
+        .expect("create");
+    for (i, chunk) in data.chunks(1 << 20).enumerate() {
+        fs.write(fh, (i << 20) as u64, chunk).await.expect("write");
+    }
+    fs.flush(fh).await.expect("flush");
+    fs.release(fh).await.expect("release");
+    attr.ino
+}
+
+async fn read_file(fs: &Arc<Fs>, ino: u64) -> Result<Vec<u8>, FsError> {
+    let fh = fs.open(ino, libc::O_RDONLY).await?;
+    let mut out = Vec::new();
+    loop {
+        let chunk = fs.read(fh, out.len() as u64, 128 * 1024).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    fs.release(fh).await?;
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roundtrip_sizes_including_multipart() {
+    let e = env();
+    for (i, len) in [
+        0usize,
+        1,
+        B as usize - 1,
+        B as usize,
+        B as usize + 1,
+        17 << 20,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let data = pattern(len, i as u64);
+        let name = format!("f{len}");
+        let ino = write_file(&e.fs, &name, &data).await;
+        e.fs.invalidate_caches();
+        let attr = e.fs.lookup(1, OsStr::new(&name)).await.expect("lookup");
+        assert_eq!(attr.ino, ino);
+        assert_eq!(attr.size, len as u64);
+        assert_eq!(
+            read_file(&e.fs, ino).await.expect("read"),
+            data,
+            "size {len}"
+        );
+        let stored = e.mem.raw_get(&name).expect("object");
+        assert_eq!(stored.len() as u64, ciphertext_len(len as u64, B as u32));
+    }
+    // The 17 MiB file went out as a multipart upload.
+    assert!(e.mem.stats().expect("stats").requests(Op::UploadPart) >= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_4k_read_of_200mib_fetches_at_most_covering_blocks() {
+    let e = env();
+    let len = 200usize << 20;
+    let data = pattern(len, 42);
+    let ino = write_file(&e.fs, "big", &data).await;
+    let mut rng = 12345u64;
+    for _ in 0..20 {
+        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let offset = (rng >> 11) % (len as u64 - 4096);
+        e.mem.reset_stats();
+        let fh = e.fs.open(ino, libc::O_RDONLY).await.expect("open");
+        let got = e.fs.read(fh, offset, 4096).await.expect("read");
+        e.fs.release(fh).await.expect("release");
+        assert_eq!(got, &data[offset as usize..offset as usize + 4096]);
+        let s = e.mem.stats().expect("stats");
+        let blocks = (offset + 4095) / B - offset / B + 1;
+        // The covering blocks and, the first time, the 116-byte header; nothing else.
+        assert!(
+            s.bytes(Op::Get) <= blocks * (B + 16) + HEADER_LEN as u64,
+            "offset {offset}: fetched {} bytes for {blocks} block(s)",
+            s.bytes(Op::Get)
+        );
+        assert!(blocks <= 2);
+        assert!(s.requests(Op::Get) <= 2);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_never_holds_plaintext() {
+    let e = env();
+    let marker = b"PLAINTEXT-MARKER-0123456789";
+    let data: Vec<u8> = marker.iter().copied().cycle().take(300_000).collect();
+    write_file(&e.fs, "secret.txt", &data).await;
+    write_file(&e.fs, "small.txt", marker).await;
+    for key in e.mem.keys() {
+        let body = e.mem.raw_get(&key).expect("object");
+        assert!(
+            !body.windows(marker.len()).any(|w| w == marker),
+            "object {key} holds plaintext"
+        );
+    }
+}
+
+async fn tamper_case(edit: impl Fn(&mut Vec<u8>)) {
+    let e = env();
+    let data = pattern(3 * B as usize + 100, 9);
+    let ino = write_file(&e.fs, "victim", &data).await;
+    let ok_ino = write_file(&e.fs, "bystander", b"still fine").await;
+    let mut body = e.mem.raw_get("victim").expect("object");
+    edit(&mut body);
+    e.mem.raw_put("victim", body);
+    e.fs.invalidate_caches();
+    let ino2 = e.fs.lookup(1, OsStr::new("victim")).await.map(|a| a.ino);
+    let err = match ino2 {
+        Ok(i) => read_file(&e.fs, i)
+            .await
+            .expect_err("tampered read must fail"),
+        Err(err) => err,
+    };
+    assert_eq!(err.errno(), libc::EIO, "{err}");
+    let _ = ino;
+    assert_eq!(
+        read_file(&e.fs, ok_ino).await.expect("bystander"),
+        b"still fine"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_objects_give_eio() {
+    let h = HEADER_LEN;
+    let blk = (B + 16) as usize;
+    // A flipped byte in the second block.
+    tamper_case(|b| b[h + blk + 10] ^= 1).await;
+    // A flipped byte in the header.
+    tamper_case(|b| b[20] ^= 0x80).await;
+    // Truncated tail (the last block cut short).
+    tamper_case(|b| {
+        let n = b.len();
+        b.truncate(n - 7)
+    })
+    .await;
+    // The last block dropped entirely (still a valid-looking size).
+    tamper_case(|b| {
+        let n = b.len();
+        b.truncate(n - (100 + 16))
+    })
+    .await;
+    // Two blocks swapped.
+    tamper_case(|b| {
+        let (first, second) = (h..h + blk, h + blk..h + 2 * blk);
+        let a = b[first.clone()].to_vec();
+        let c = b[second.clone()].to_vec();
+        b[first].copy_from_slice(&c);
+        b[second].copy_from_slice(&a);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_rules() {
+    let e = env();
+    let fs = &e.fs;
+    let d = fs
+        .mkdir(1, OsStr::new("d"), 0o755, 0, 0)
+        .await
+        .expect("mkdir");
+    assert_eq!(d.kind, Kind::Dir);
+    assert_eq!(
+        fs.mkdir(1, OsStr::new("d"), 0o755, 0, 0)
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+    let (f, fh) = fs
+        .create(d.ino, OsStr::new("f"), 0o600, libc::O_WRONLY, 0, 0)
+        .await
+        .expect("create");
+    fs.write(fh, 0, b"hello").await.expect("write");
+    // Before the first close the file is listed and the directory is not empty.
+    let names: Vec<String> = fs
+        .list_dir("d")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, vec!["f".to_string()]);
+    assert_eq!(
+        fs.rmdir(1, OsStr::new("d")).await.unwrap_err().errno(),
+        libc::ENOTEMPTY
+    );
+    fs.release(fh).await.expect("release");
+    assert_eq!(
+        fs.rmdir(1, OsStr::new("d")).await.unwrap_err().errno(),
+        libc::ENOTEMPTY
+    );
+    assert_eq!(
+        fs.unlink(1, OsStr::new("d")).await.unwrap_err().errno(),
+        libc::EISDIR
+    );
+    assert_eq!(
+        fs.rmdir(d.ino, OsStr::new("f")).await.unwrap_err().errno(),
+        libc::ENOTDIR
+    );
+    // Rename over an existing file replaces it.
+    write_file(fs, "g", b"other").await;
+    fs.rename(d.ino, OsStr::new("f"), 1, OsStr::new("g"), 0)
+        .await
+        .expect("rename");
+    let g = fs.lookup(1, OsStr::new("g")).await.expect("lookup g");
+    assert_eq!(g.ino, f.ino, "the renamed inode keeps its number");
+    assert_eq!(read_file(fs, g.ino).await.expect("read"), b"hello");
+    assert!(e.mem.raw_get("d/f").is_none());
+    fs.invalidate_caches();
+    assert_eq!(
+        fs.lookup(d.ino, OsStr::new("f")).await.unwrap_err().errno(),
+        libc::ENOENT
+    );
+    fs.rmdir(1, OsStr::new("d")).await.expect("rmdir");
+    assert_eq!(fs.link().unwrap_err().errno(), libc::EPERM);
+    // The vault's own directory is hidden and protected.
+    assert_eq!(
+        fs.mkdir(1, OsStr::new(".s3cryptfs"), 0o755, 0, 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_l_of_many_files_costs_one_list_and_parallel_heads() {
+    let e = env();
+    for i in 0..200 {
+        write_file(&e.fs, &format!("f{i:04}"), b"x").await;
+    }
+    e.fs.invalidate_caches();
+    e.mem.reset_stats();
+    let entries = e.fs.list_dir("").await.expect("list");
+    assert_eq!(entries.len(), 200);
+    for ent in &entries {
+        e.fs.lookup(1, OsStr::new(&ent.name)).await.expect("lookup");
+    }
+    let s = e.mem.stats().expect("stats");
+    assert_eq!(s.requests(Op::List), 1);
+    assert_eq!(
+        s.requests(Op::Head),
+        200,
+        "one HEAD per file, issued by the listing"
+    );
+    assert_eq!(s.requests(Op::Get), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncate_and_sparse_writes_match_a_model() {
+    let e = env();
+    let mut model = pattern(200_000, 3);
+    let ino = write_file(&e.fs, "t", &model).await;
+    let fh = e.fs.open(ino, libc::O_RDWR).await.expect("open");
+    e.fs.setattr(ino, Some(70_000), None, None, None, None)
+        .await
+        .expect("truncate down");
+    model.truncate(70_000);
+    e.fs.write(fh, 300_000, b"tail")
+        .await
+        .expect("sparse write");
+    model.resize(300_000, 0);
+    model.extend_from_slice(b"tail");
+    e.fs.setattr(ino, Some(400_000), None, None, None, None)
+        .await
+        .expect("truncate up");
+    model.resize(400_000, 0);
+    e.fs.flush(fh).await.expect("flush");
+    e.fs.release(fh).await.expect("release");
+    e.fs.invalidate_caches();
+    assert_eq!(read_file(&e.fs, ino).await.expect("read"), model);
+}

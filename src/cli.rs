@@ -1,1 +1,390 @@
-//! CLI. STUB.
+//! The command line (clap derive): `init`, `mount` and `unmount`, each flag also a config
+//! field (see `packaging/s3cryptfs.example.toml`). Parsing only; `mount::run` does the work.
+//!
+//! `mount [STORE_URL] [MOUNTPOINT]`: both positionals may come from the config file. With a
+//! single positional, it is the store URL if it contains `://`, else the mount point.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LogLevel, Mode, Overrides, SseMode};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Create a vault in a local directory, with a new random key file:
+  s3cryptfs init --key-file ~/.config/s3cryptfs/vault.key file:///srv/vault
+
+  # Mount it (returns once the mount answers), use it, unmount it:
+  s3cryptfs mount --key-file ~/.config/s3cryptfs/vault.key file:///srv/vault ~/vault
+  s3cryptfs unmount ~/vault
+
+  # Passphrase instead of a key file (from a file, $S3CRYPTFS_PASSPHRASE or a prompt):
+  s3cryptfs init --passphrase-file ~/.vault-pass file:///srv/vault
+  s3cryptfs mount -f -o ro,allow_other --passphrase-file ~/.vault-pass file:///srv/vault /mnt/vault
+
+  # Everything from a config file:
+  s3cryptfs mount --config /etc/s3cryptfs/vault.toml
+
+Exit status: 0 success, 1 error, 2 bad command line or config, 3 wrong key.";
+
+const MOUNT_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs mount --key-file ~/.config/s3cryptfs/vault.key file:///srv/vault ~/vault
+  s3cryptfs mount -f -o ro,uid=1000,gid=1000 --passphrase-file ~/.vault-pass file:///srv/vault /mnt/vault
+  s3cryptfs mount --config /etc/s3cryptfs/vault.toml
+
+-o options: ro, rw, allow_other, allow_root, default_permissions, uid=N, gid=N,
+  file_mode=OCTAL, dir_mode=OCTAL, fsname=NAME, and the kernel flags dev, nodev, suid, nosuid,
+  exec, noexec, atime, noatime, sync, async, dirsync. The mount(8) options _netdev, nofail,
+  noauto, auto, user, users, nouser, defaults, x-systemd.* and comment=* are accepted and ignored.
+
+Without --key-file or --passphrase-file, the passphrase comes from $S3CRYPTFS_PASSPHRASE or a
+prompt on the terminal.";
+
+const INIT_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs init --key-file ~/.config/s3cryptfs/vault.key file:///srv/vault
+  S3CRYPTFS_PASSPHRASE=... s3cryptfs init file:///srv/vault
+
+With --key-file, a missing file is created as a new random key (mode 0600); an existing one is
+used. Without --key-file or --passphrase-file, the passphrase comes from $S3CRYPTFS_PASSPHRASE
+or a prompt (asked twice) on the terminal.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "s3cryptfs",
+    version,
+    about = "Mount an object store as a directory, every file encrypted on the client",
+    after_help = EXAMPLES,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Log level [default: info, or [logging] level]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "LEVEL",
+        help_heading = "Logging"
+    )]
+    pub log_level: Option<LogLevel>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new encrypted vault in a store
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(InitArgs),
+    /// Mount a vault (returns once the mount answers; stays in the foreground with -f)
+    #[command(after_help = MOUNT_EXAMPLES)]
+    Mount(Box<MountArgs>),
+    /// Unmount a vault: returns once its data is uploaded and the mount is gone
+    Unmount(UnmountArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// 32-byte key file (mode 0600). `init` creates it if missing
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "passphrase_file",
+        help_heading = "Encryption"
+    )]
+    pub key_file: Option<PathBuf>,
+    /// File holding the passphrase (mode 0600; a trailing newline is ignored)
+    #[arg(long, value_name = "PATH", help_heading = "Encryption")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Encryption block size in bytes: a power of two from 4096 to 1048576 [default: 65536]
+    #[arg(long, value_name = "BYTES", help_heading = "Encryption")]
+    pub block_size: Option<u32>,
+    /// TOML config file (command-line flags override it)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the vault lives: file:///absolute/path
+    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
+    pub store_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// TOML config file (command-line flags override it)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Store of the vault: file:///absolute/path or mem://name (optional if the config sets
+    /// [store] url)
+    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
+    pub store_url: Option<String>,
+    /// Server-side encryption requested from the store (only `none` in this build)
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "Bucket")]
+    pub sse: Option<SseMode>,
+    /// KMS key id for --sse kms (S3 backend; not in this build)
+    #[arg(long, value_name = "ID", help_heading = "Bucket")]
+    pub sse_kms_key_id: Option<String>,
+    /// SSE-C key file for --sse c, repeatable (S3 backend; not in this build)
+    #[arg(long, value_name = "PATH", help_heading = "Bucket")]
+    pub sse_c_key_file: Vec<PathBuf>,
+
+    /// Empty directory to mount on (optional if the config sets [mount] mountpoint)
+    #[arg(value_name = "MOUNTPOINT", help_heading = "Mount")]
+    pub mountpoint: Option<PathBuf>,
+    /// Stay in the foreground, logging to stderr
+    #[arg(short = 'f', long, help_heading = "Mount")]
+    pub foreground: bool,
+    /// Mount options, comma-separated (see below)
+    #[arg(
+        short = 'o',
+        value_name = "OPT[,OPT...]",
+        action = clap::ArgAction::Append,
+        help_heading = "Mount"
+    )]
+    pub options: Vec<String>,
+    /// Let other users access the mount (same as -o allow_other)
+    #[arg(long, help_heading = "Mount")]
+    pub allow_other: bool,
+    /// Let root access the mount (same as -o allow_root)
+    #[arg(long, conflicts_with = "allow_other", help_heading = "Mount")]
+    pub allow_root: bool,
+    /// Mount read-only (same as -o ro)
+    #[arg(long, help_heading = "Mount")]
+    pub read_only: bool,
+    /// Owner of files that carry no owner of their own [default: you]
+    #[arg(long, value_name = "UID", help_heading = "Mount")]
+    pub uid: Option<u32>,
+    /// Group of files that carry no group of their own [default: your group]
+    #[arg(long, value_name = "GID", help_heading = "Mount")]
+    pub gid: Option<u32>,
+    /// Mode of files that carry no mode of their own [default: 0644]
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode, help_heading = "Mount")]
+    pub file_mode: Option<Mode>,
+    /// Mode of directories that carry no mode of their own [default: 0755]
+    #[arg(long, value_name = "OCTAL", value_parser = parse_mode, help_heading = "Mount")]
+    pub dir_mode: Option<Mode>,
+
+    /// How long attributes and listings are cached, in seconds [default: 1]
+    #[arg(long, value_name = "SECS", help_heading = "Cache")]
+    pub metadata_ttl: Option<u64>,
+    /// Memory for decrypted blocks, in MiB [default: 256]
+    #[arg(
+        long,
+        value_name = "MIB",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Cache"
+    )]
+    pub block_cache_mib: Option<u64>,
+    /// Directory for (encrypted) staging files [default: $S3CRYPTFS_STAGING_DIR, else
+    /// /var/cache/s3cryptfs/staging for root, else ~/.cache/s3cryptfs/staging]
+    #[arg(long, value_name = "DIR", help_heading = "Cache")]
+    pub staging_dir: Option<PathBuf>,
+
+    /// Once detached, append logs to this file (default: discard; -f logs to stderr)
+    #[arg(long, value_name = "FILE", help_heading = "Logging")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnmountArgs {
+    /// The mount point to unmount
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: PathBuf,
+    /// How long to wait for the mount daemon to exit, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    Mode::parse(s)
+}
+
+impl InitArgs {
+    pub fn overrides(&self, global: &GlobalArgs) -> Overrides {
+        Overrides {
+            store_url: self.store_url.clone(),
+            key_file: self.keys.key_file.clone(),
+            passphrase_file: self.keys.passphrase_file.clone(),
+            block_size: self.block_size,
+            log_level: global.log_level,
+            ..Overrides::default()
+        }
+    }
+}
+
+impl MountArgs {
+    /// The store URL and mount point given as positionals: with only one, a value holding
+    /// `://` is the URL and anything else the mount point.
+    fn positionals(&self) -> (Option<String>, Option<PathBuf>) {
+        match (&self.store_url, &self.mountpoint) {
+            (Some(only), None) if !only.contains("://") => (None, Some(PathBuf::from(only))),
+            (url, mp) => (url.clone(), mp.clone()),
+        }
+    }
+
+    pub fn overrides(&self, global: &GlobalArgs) -> Overrides {
+        let (store_url, mountpoint) = self.positionals();
+        Overrides {
+            store_url,
+            key_file: self.keys.key_file.clone(),
+            passphrase_file: self.keys.passphrase_file.clone(),
+            block_size: None,
+            sse_mode: self.sse,
+            sse_kms_key_id: self.sse_kms_key_id.clone(),
+            sse_c_key_files: self.sse_c_key_file.clone(),
+            mountpoint,
+            foreground: self.foreground,
+            allow_other: self.allow_other,
+            allow_root: self.allow_root,
+            read_only: self.read_only,
+            uid: self.uid,
+            gid: self.gid,
+            file_mode: self.file_mode,
+            dir_mode: self.dir_mode,
+            options: self.options.clone(),
+            metadata_ttl_secs: self.metadata_ttl,
+            block_cache_mib: self.block_cache_mib,
+            staging_dir: self.staging_dir.clone(),
+            log_level: global.log_level,
+            log_file: self.log_file.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::path::Path;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("s3cryptfs").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_fixed_contract_parses() {
+        let cli = parse(&["init", "--key-file", "/k", "file:///v"]).expect("init");
+        let Command::Init(a) = cli.command else {
+            panic!("not init")
+        };
+        assert_eq!(a.keys.key_file, Some(PathBuf::from("/k")));
+        assert_eq!(a.store_url.as_deref(), Some("file:///v"));
+
+        let cli = parse(&[
+            "mount",
+            "--passphrase-file",
+            "/p",
+            "--config",
+            "/c.toml",
+            "-f",
+            "-o",
+            "ro,uid=5",
+            "-o",
+            "allow_other",
+            "file:///v",
+            "/mnt",
+        ])
+        .expect("mount");
+        let Command::Mount(a) = cli.command else {
+            panic!("not mount")
+        };
+        assert!(a.foreground);
+        assert_eq!(a.options, vec!["ro,uid=5", "allow_other"]);
+        assert_eq!(a.config, Some(PathBuf::from("/c.toml")));
+        let o = a.overrides(&cli.global);
+        assert_eq!(o.store_url.as_deref(), Some("file:///v"));
+        assert_eq!(o.mountpoint, Some(PathBuf::from("/mnt")));
+
+        let cli = parse(&["unmount", "/mnt"]).expect("unmount");
+        assert!(
+            matches!(cli.command, Command::Unmount(ref u) if u.mountpoint == Path::new("/mnt"))
+        );
+    }
+
+    #[test]
+    fn key_file_and_passphrase_file_conflict() {
+        let e = parse(&[
+            "mount",
+            "--key-file",
+            "/k",
+            "--passphrase-file",
+            "/p",
+            "mem://",
+            "/m",
+        ])
+        .expect_err("conflict");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn a_single_positional_is_url_or_mountpoint() {
+        let cli = parse(&["mount", "/mnt/x"]).expect("mount");
+        let Command::Mount(a) = &cli.command else {
+            panic!("not mount")
+        };
+        let o = a.overrides(&cli.global);
+        assert_eq!(
+            (o.store_url, o.mountpoint),
+            (None, Some(PathBuf::from("/mnt/x")))
+        );
+        let cli = parse(&["mount", "mem://x"]).expect("mount");
+        let Command::Mount(a) = &cli.command else {
+            panic!("not mount")
+        };
+        let o = a.overrides(&cli.global);
+        assert_eq!(
+            (o.store_url.as_deref(), o.mountpoint),
+            (Some("mem://x"), None)
+        );
+    }
+
+    #[test]
+    fn log_level_is_global_and_checked() {
+        let cli = parse(&["unmount", "/m", "--log-level", "debug"]).expect("global flag");
+        assert_eq!(cli.global.log_level, Some(LogLevel::Debug));
+        assert!(parse(&["--log-level", "loud", "unmount", "/m"]).is_err());
+    }
+
+    #[test]
+    fn only_implemented_subcommands_exist() {
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        assert_eq!(names, ["init", "mount", "unmount"]);
+        assert!(parse(&["rotate"]).is_err());
+    }
+
+    #[test]
+    fn bad_flag_values_are_usage_errors() {
+        for args in [
+            &["mount", "--file-mode", "rwx", "mem://", "/m"][..],
+            &["mount", "--block-cache-mib", "0", "mem://", "/m"],
+            &["mount", "--sse", "bogus", "mem://", "/m"],
+            &["init", "--block-size", "big", "mem://"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
+}

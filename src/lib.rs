@@ -11,3 +11,4 @@ pub mod crypto;
 pub mod fs;
 pub mod mount;
 pub mod store;
+pub mod vault;

@@ -3,7 +3,7 @@
 //! - `format`: object body layout (header + AES-256-GCM blocks), size and range math,
 //!   [`format::ObjectSealer`] / [`format::ObjectOpener`].
 //! - `keys`: the vault config object, key slots (key file, passphrase via argon2id), unlock,
-//!   key generations, key files on disk.
+//!   key generations (rotation), and the key hierarchy from secret to generation keys.
 //! - `aead`: the one seam to the AES-256-GCM implementation (aws-lc-rs).
 //! - `kdf`: HKDF-SHA256, argon2id, AES key wrap, HMAC, randomness (thin wrappers that hand
 //!   out zeroizing fixed-size keys).

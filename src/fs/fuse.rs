@@ -9,7 +9,7 @@
 use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, KernelConfig,
@@ -99,6 +99,11 @@ impl fuser::Filesystem for FuseAdapter {
         // Bigger writes mean fewer round trips through the kernel; ignore if refused.
         let _ = config.set_max_write(1024 * 1024);
         let _ = config.set_max_readahead(1024 * 1024);
+        // O_TRUNC arrives with open() instead of a separate setattr(size=0): one upload, not
+        // two, for `cp` over an existing file. Parallel dirops: lookups in one directory need
+        // not wait for each other.
+        let wanted = fuser::InitFlags::FUSE_ATOMIC_O_TRUNC | fuser::InitFlags::FUSE_PARALLEL_DIROPS;
+        let _ = config.add_capabilities(wanted & config.capabilities());
         Ok(())
     }
 
@@ -555,9 +560,4 @@ impl fuser::Filesystem for FuseAdapter {
             },
         );
     }
-}
-
-#[allow(dead_code)]
-fn epoch() -> SystemTime {
-    UNIX_EPOCH
 }

@@ -133,6 +133,8 @@ pub struct Fs {
     reader: BlockReader,
     uploader: Uploader,
     staging: StagingArea,
+    /// Time of the root and of directories that exist only implicitly (no marker).
+    mounted_at: SystemTime,
 }
 
 impl Fs {
@@ -170,6 +172,7 @@ impl Fs {
             reader,
             uploader,
             staging,
+            mounted_at: SystemTime::now(),
         }))
     }
 

@@ -59,7 +59,7 @@ impl Fs {
     pub(crate) async fn resolve(&self, path: &str) -> FsResult<Entry> {
         if path.is_empty() {
             return Ok(Entry::Dir {
-                attrs: self.default_attrs(Kind::Dir, SystemTime::UNIX_EPOCH),
+                attrs: self.default_attrs(Kind::Dir, self.mounted_at),
             });
         }
         if Self::is_reserved(path) {
@@ -112,7 +112,7 @@ impl Fs {
             Ok(Entry::Missing)
         } else {
             Ok(Entry::Dir {
-                attrs: self.default_attrs(Kind::Dir, SystemTime::UNIX_EPOCH),
+                attrs: self.default_attrs(Kind::Dir, self.mounted_at),
             })
         }
     }
@@ -545,10 +545,8 @@ impl Fs {
             (Entry::Missing, _) => return Err(FsError::NotFound),
             (Entry::Dir { .. }, Entry::File { .. }) => return Err(FsError::NotDir),
             (Entry::File { .. }, Entry::Dir { .. }) => return Err(FsError::IsDir),
-            (Entry::Dir { .. }, Entry::Dir { .. }) => {
-                if self.dir_has_children(&to).await? {
-                    return Err(FsError::NotEmpty);
-                }
+            (Entry::Dir { .. }, Entry::Dir { .. }) if self.dir_has_children(&to).await? => {
+                return Err(FsError::NotEmpty);
             }
             _ => {}
         }

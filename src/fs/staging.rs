@@ -145,7 +145,7 @@ mod tests {
         let mut raw = Vec::new();
         let mut file = f.file.try_clone().expect("clone");
         std::io::Read::read_to_end(&mut file, &mut raw).ok();
-        let mut all = vec![0u8; (4 * (4096 + SEAL_OVERHEAD)) as usize];
+        let mut all = vec![0u8; 4 * (4096 + SEAL_OVERHEAD)];
         let n = f.file.read_at(&mut all, 0).expect("read raw");
         assert!(n > 0);
         assert!(!all.windows(64).any(|w| w.iter().all(|b| *b == b'Z')));

@@ -27,6 +27,8 @@ use super::staging::{StagingArea, StagingFile};
 pub const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
 /// Target multipart part size (rounded to whole blocks, at least 5 MiB).
 pub const PART_SIZE_TARGET: u64 = 8 * 1024 * 1024;
+/// Base blocks fetched together when an overlay needs one.
+const BASE_FETCH_RUN_BLOCKS: u64 = 32;
 /// Parts in flight at once per upload.
 const PART_PARALLELISM: usize = 4;
 
@@ -91,21 +93,20 @@ impl FileState {
     /// The logical content of block `index`, `block_size` bytes (zeros past the end).
     pub async fn logical_block(&self, index: u64, reader: &BlockReader) -> FsResult<Vec<u8>> {
         let bs = reader.block_size() as u64;
-        if let Some(staged) = self
-            .staging
-            .as_ref()
-            .map(|s| s.read_block(index))
-            .transpose()?
+        if let Some(staging) = &self.staging
+            && let Some(b) = staging.read_block(index)?
         {
-            if let Some(b) = staged {
-                return Ok(b);
-            }
+            return Ok(b);
         }
         let mut block = vec![0u8; bs as usize];
         if let Some(base) = &self.base {
             let start = index * bs;
             if start < self.base_valid_len {
-                let got = reader.blocks(base, index, index).await?;
+                // Fetch a run of base blocks at once: uploads and reads walk them in order,
+                // so the next ones come from the block cache instead of a GET each.
+                let last_base = (self.base_valid_len - 1) / bs;
+                let run_end = (index + BASE_FETCH_RUN_BLOCKS - 1).min(last_base);
+                let got = reader.blocks(base, index, run_end).await?;
                 let valid = (self.base_valid_len - start).min(bs) as usize;
                 if let Some(b) = got.first() {
                     let n = valid.min(b.len());

@@ -21,7 +21,9 @@
 //! at once are not supported. Blocking file I/O runs on tokio's blocking pool.
 
 mod layout;
+mod multipart;
 mod object_file;
+mod walk;
 
 use std::collections::HashMap;
 use std::fs;
@@ -35,15 +37,13 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use self::layout::{DIR_SUFFIX, Decoded, LONG_NAME_FILE, OBJECT_SUFFIX, ObjectPath};
+use self::layout::{LONG_NAME_FILE, ObjectPath};
 use self::object_file::{Header, ObjectFile, TempFile, sync_dir};
-use super::list::{ListCursor, Walk};
 use super::memory::copy_onto_itself;
 use super::rules;
 use super::{
-    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, MetadataDirective,
-    ObjectInfo, ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
-    StoreResult,
+    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
+    ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
 };
 
 /// The file that marks a directory as a directory store.
@@ -74,15 +74,6 @@ struct Inner {
 struct StoreMarker {
     format: String,
     version: u32,
-}
-
-/// What `create_multipart` records for `complete_multipart`.
-#[derive(Serialize, Deserialize)]
-struct UploadRecord {
-    key: String,
-    metadata: Metadata,
-    if_match: Option<String>,
-    if_none_match: bool,
 }
 
 fn io_error(key: &str, source: io::Error) -> StoreError {
@@ -464,333 +455,6 @@ impl Inner {
         self.commit(dst, tmp, &path, None)?;
         Ok(PutOutput { etag })
     }
-
-    fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {
-        let mut cursor = ListCursor::new(req)?;
-        let (dir, key_prefix) = layout::dir_for_prefix(&self.objects, cursor.prefix());
-        self.walk(&dir, &key_prefix, &mut cursor)?;
-        Ok(cursor.finish())
-    }
-
-    /// Offer the keys under `dir` (which stands for `key_prefix`) to `cursor`, in order.
-    fn walk(&self, dir: &Path, key_prefix: &str, cursor: &mut ListCursor<'_>) -> StoreResult<Walk> {
-        let entries = match self.read_entries(dir, key_prefix) {
-            Ok(entries) => entries,
-            // The prefix names no directory (or it vanished meanwhile): no keys.
-            Err(e) if is_not_found(&e) => return Ok(Walk::Continue),
-            Err(e) => return Err(io_error(key_prefix, e)),
-        };
-        for entry in entries {
-            let key = entry.key.as_str();
-            if !entry.is_dir {
-                let walk = cursor.offer_key(key, || self.list_info(&entry.path, key))?;
-                if walk == Walk::Stop {
-                    return Ok(Walk::Stop);
-                }
-                continue;
-            }
-            // A directory: every key below it starts with `key`, which ends in '/'.
-            let prefix = cursor.prefix();
-            if key.starts_with(prefix) {
-                if cursor.subtree_listed(key) {
-                    continue;
-                }
-                if let Some(common_prefix) = cursor.common_prefix_for(key) {
-                    // The whole subtree rolls up into one entry: look no deeper than needed to
-                    // know it holds an object.
-                    if !cursor.already_listed(&common_prefix)
-                        && self.has_object(&entry.path).map_err(|e| io_error(key, e))?
-                        && cursor.offer_common_prefix(&common_prefix) == Walk::Stop
-                    {
-                        return Ok(Walk::Stop);
-                    }
-                    continue;
-                }
-            } else if !prefix.starts_with(key) {
-                if key > prefix {
-                    // Sorted: this and everything after lies past the prefix.
-                    return Ok(Walk::Stop);
-                }
-                continue;
-            }
-            if self.walk(&entry.path, key, cursor)? == Walk::Stop {
-                return Ok(Walk::Stop);
-            }
-        }
-        Ok(Walk::Continue)
-    }
-
-    fn list_info(&self, path: &Path, key: &str) -> StoreResult<Option<ObjectInfo>> {
-        match ObjectFile::open(path) {
-            Ok(file) => Ok(Some(file.header.info(false))),
-            // Deleted since the directory was read.
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(io_error(key, e)),
-        }
-    }
-
-    /// The objects and subdirectories of `dir`, sorted by key (a directory's key ends in '/').
-    fn read_entries(&self, dir: &Path, key_prefix: &str) -> io::Result<Vec<Entry>> {
-        let mut entries = Vec::new();
-        for dir_entry in fs::read_dir(dir)? {
-            let dir_entry = dir_entry?;
-            let file_name = dir_entry.file_name();
-            let Some(name) = file_name.to_str() else {
-                continue;
-            };
-            if name.starts_with('.') {
-                // Temporary files, finished or abandoned.
-                continue;
-            }
-            let file_type = dir_entry.file_type()?;
-            let path = dir_entry.path();
-            let (base, is_dir) = match (
-                name.strip_suffix(DIR_SUFFIX),
-                name.strip_suffix(OBJECT_SUFFIX),
-            ) {
-                (Some(base), _) if file_type.is_dir() => (base, true),
-                (_, Some(base)) if file_type.is_file() => (base, false),
-                _ => continue,
-            };
-            let component = match layout::decode_component(base) {
-                Decoded::Component(component) => component,
-                Decoded::Foreign => continue,
-                Decoded::Long => match self.long_component(&path, key_prefix, is_dir) {
-                    Some(component) if layout::names_component(base, &component) => component,
-                    _ => continue,
-                },
-            };
-            let key = if is_dir {
-                format!("{key_prefix}{component}/")
-            } else {
-                format!("{key_prefix}{component}")
-            };
-            entries.push(Entry { key, path, is_dir });
-        }
-        entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        Ok(entries)
-    }
-
-    /// The component a hashed long name stands for, or `None` if it cannot be told (yet).
-    fn long_component(&self, path: &Path, key_prefix: &str, is_dir: bool) -> Option<String> {
-        if is_dir {
-            return String::from_utf8(fs::read(path.join(LONG_NAME_FILE)).ok()?).ok();
-        }
-        let key = ObjectFile::open(path).ok()?.header.key;
-        let component = key.strip_prefix(key_prefix)?;
-        (!component.contains('/')).then(|| component.to_owned())
-    }
-
-    /// Whether any object lives below `dir`.
-    fn has_object(&self, dir: &Path) -> io::Result<bool> {
-        let entries = match fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if is_not_found(&e) => return Ok(false),
-            Err(e) => return Err(e),
-        };
-        for dir_entry in entries {
-            let dir_entry = dir_entry?;
-            let file_name = dir_entry.file_name();
-            let Some(name) = file_name.to_str() else {
-                continue;
-            };
-            if name.starts_with('.') {
-                continue;
-            }
-            let file_type = dir_entry.file_type()?;
-            if file_type.is_file() && name.ends_with(OBJECT_SUFFIX) {
-                return Ok(true);
-            }
-            if file_type.is_dir()
-                && name.ends_with(DIR_SUFFIX)
-                && self.has_object(&dir_entry.path())?
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    // ---- multipart ----
-
-    fn upload_dir(&self, key: &str, upload_id: &str) -> StoreResult<(PathBuf, UploadRecord)> {
-        let no_such_upload = || StoreError::NoSuchUpload {
-            key: key.into(),
-            upload_id: upload_id.into(),
-        };
-        if !rules::is_upload_id(upload_id) {
-            return Err(no_such_upload());
-        }
-        let dir = self.uploads.join(upload_id);
-        let bytes = match fs::read(dir.join(UPLOAD_RECORD)) {
-            Ok(bytes) => bytes,
-            Err(e) if is_not_found(&e) => return Err(no_such_upload()),
-            Err(e) => return Err(io_error(key, e)),
-        };
-        let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| {
-            io_error(
-                key,
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("corrupt {}: {e}", dir.join(UPLOAD_RECORD).display()),
-                ),
-            )
-        })?;
-        if record.key != key {
-            return Err(no_such_upload());
-        }
-        Ok((dir, record))
-    }
-
-    fn create_multipart(&self, key: &str, opts: &PutOptions) -> StoreResult<String> {
-        rules::check_key(key)?;
-        let upload_id = rules::new_upload_id(key)?;
-        let dir = self.uploads.join(&upload_id);
-        fs::create_dir(&dir).map_err(|e| io_error(key, e))?;
-        let record = UploadRecord {
-            key: key.to_owned(),
-            metadata: rules::normalize_metadata(&opts.metadata),
-            if_match: opts.if_match.clone(),
-            if_none_match: opts.if_none_match,
-        };
-        let written = serde_json::to_vec(&record)
-            .map_err(io::Error::other)
-            .and_then(|json| {
-                let mut tmp = TempFile::create_in(&dir)?;
-                tmp.write_all(&json)?;
-                tmp.finish_raw()?;
-                tmp.persist(&dir.join(UPLOAD_RECORD))
-            })
-            .and_then(|()| sync_dir(&dir))
-            .and_then(|()| sync_dir(&self.uploads));
-        if let Err(e) = written {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(io_error(key, e));
-        }
-        Ok(upload_id)
-    }
-
-    fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: u32,
-        body: &[u8],
-    ) -> StoreResult<String> {
-        rules::check_part_number(key, part_number)?;
-        rules::check_single_put_size(key, body.len() as u64)?;
-        let (dir, _) = self.upload_dir(key, upload_id)?;
-        let etag = rules::md5_etag(body);
-        let header = Header::new(key, body.len() as u64, etag.clone(), Metadata::new());
-        let written = TempFile::create_in(&dir).and_then(|mut tmp| {
-            tmp.write_all(body)?;
-            tmp.finish_object(&header)?;
-            tmp.persist(&part_path(&dir, part_number))
-        });
-        match written {
-            Ok(()) => {}
-            // Completed or aborted meanwhile.
-            Err(e) if is_not_found(&e) => {
-                return Err(StoreError::NoSuchUpload {
-                    key: key.into(),
-                    upload_id: upload_id.into(),
-                });
-            }
-            Err(e) => return Err(io_error(key, e)),
-        }
-        sync_dir(&dir).map_err(|e| io_error(key, e))?;
-        Ok(etag)
-    }
-
-    fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[CompletedPart],
-    ) -> StoreResult<PutOutput> {
-        let (dir, record) = self.upload_dir(key, upload_id)?;
-        rules::check_part_list(key, parts, |number| {
-            match ObjectFile::open(&part_path(&dir, number)) {
-                Ok(file) => Ok(Some(rules::UploadedPart {
-                    etag: file.header.etag,
-                    size: file.header.size,
-                })),
-                Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(io_error(key, e)),
-            }
-        })?;
-
-        let path = layout::object_path(&self.objects, key);
-        let mut tmp = self.prepare(key, &path)?;
-        let assembled = (|| -> StoreResult<String> {
-            let mut digests = Vec::with_capacity(parts.len());
-            for part in parts {
-                let file = ObjectFile::open(&part_path(&dir, part.part_number))
-                    .map_err(|e| io_error(key, e))?;
-                let digest = rules::md5_of_etag(&file.header.etag).ok_or_else(|| {
-                    io_error(
-                        key,
-                        io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("part {} has a malformed ETag", part.part_number),
-                        ),
-                    )
-                })?;
-                digests.push(digest);
-                // The body MD5 is not needed: the part's ETag already is it.
-                file.copy_body(&mut tmp, &mut Md5::new())
-                    .map_err(|e| io_error(key, e))?;
-            }
-            let etag = rules::multipart_etag(&digests);
-            let header = Header::new(key, tmp.written(), etag.clone(), record.metadata.clone());
-            tmp.finish_object(&header).map_err(|e| io_error(key, e))?;
-            Ok(etag)
-        })();
-        let etag = match assembled {
-            Ok(etag) => etag,
-            Err(e) => {
-                drop(tmp);
-                self.prune(&path.parent(&self.objects), &self.lock());
-                return Err(e);
-            }
-        };
-        let conditions = PutOptions {
-            metadata: Metadata::new(),
-            if_match: record.if_match.clone(),
-            if_none_match: record.if_none_match,
-        };
-        self.commit(key, tmp, &path, Some(&conditions))?;
-        if let Err(e) = fs::remove_dir_all(&dir) {
-            log::warn!(
-                "directory store: completed upload {upload_id} of {key} but could not remove {}: {e}",
-                dir.display()
-            );
-        }
-        Ok(PutOutput { etag })
-    }
-
-    fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
-        let (dir, _) = self.upload_dir(key, upload_id)?;
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if is_not_found(&e) => Err(StoreError::NoSuchUpload {
-                key: key.into(),
-                upload_id: upload_id.into(),
-            }),
-            Err(e) => Err(io_error(key, e)),
-        }
-    }
-}
-
-fn part_path(upload_dir: &Path, part_number: u32) -> PathBuf {
-    upload_dir.join(format!("{part_number:05}.part"))
-}
-
-/// An object or subdirectory found while listing.
-struct Entry {
-    key: String,
-    path: PathBuf,
-    is_dir: bool,
 }
 
 #[async_trait]

@@ -86,7 +86,7 @@ impl<'r> ListCursor<'r> {
 
     /// Whether an entry (key or common prefix) was returned by an earlier page or this one.
     pub(crate) fn already_listed(&self, entry: &str) -> bool {
-        self.after.as_deref().is_some_and(|after| entry < after)
+        self.after.as_deref().is_some_and(|after| entry <= after)
             || self.last_entry.as_deref().is_some_and(|last| entry <= last)
     }
 

@@ -250,17 +250,36 @@ impl CliVault {
         p
     }
 
-    /// Mounts the vault with its key file at `<tempdir>/mnt`.
+    /// Mounts the vault with its key file at `<tempdir>/mnt`, staging in `<tempdir>/staging`
+    /// and logging to `<tempdir>/mount.log`.
     pub fn mount(&self) -> CliMount {
         let mp = self.new_dir("mnt");
+        let staging = self.staging_dir();
+        let log = self.log_file();
         let a = args([
             OsStr::new("mount"),
             OsStr::new("--key-file"),
             self.key_file.as_os_str(),
+            OsStr::new("--staging-dir"),
+            staging.as_os_str(),
+            OsStr::new("--log-file"),
+            log.as_os_str(),
             OsStr::new(&self.url),
             mp.as_os_str(),
         ]);
-        CliMount::start(mp, a)
+        let mut m = CliMount::start(mp, a);
+        m.log_file = Some(log);
+        m
+    }
+
+    /// Where `mount` stages open files.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.new_dir("staging")
+    }
+
+    /// Where the daemon started by `mount` logs.
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.path().join("mount.log")
     }
 
     /// Every file the store holds (objects, sidecars, parts, the vault config).
@@ -277,6 +296,8 @@ pub struct CliMount {
     last: Option<CliOutput>,
     /// stderr of every earlier mount of this CliMount.
     earlier_logs: String,
+    /// The daemon's `--log-file`, if it was given one.
+    pub log_file: Option<PathBuf>,
 }
 
 impl CliMount {
@@ -289,6 +310,7 @@ impl CliMount {
             mount_args,
             last: None,
             earlier_logs: String::new(),
+            log_file: None,
         };
         m.mount();
         m
@@ -320,11 +342,15 @@ impl CliMount {
         self.mountpoint.join(rel)
     }
 
-    /// The daemon's log (its stderr) across every mount of this CliMount.
+    /// What the daemon logged across every mount of this CliMount: its stderr, then its
+    /// log file.
     pub fn log(&self) -> String {
         let mut s = self.earlier_logs.clone();
         if let Some(o) = &self.last {
             s.push_str(&o.current_stderr());
+        }
+        if let Some(f) = &self.log_file {
+            s.push_str(&std::fs::read_to_string(f).unwrap_or_default());
         }
         s
     }

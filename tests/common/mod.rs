@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use cli::{CliMount, CliVault};
+#[allow(unused_imports)]
 pub use inproc::{MountedFs, mount_in_process};
 
 /// Panics, with what to do about it, unless this machine can mount FUSE file systems.

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The full test suite, as CI runs it (.ci/run calls this and nothing else).
+#
+# 1. Installs what the tests need and is missing: fuse3 (fusermount3), rsync, pkg-config,
+#    ca-certificates, a C compiler (aws-lc-sys builds C), rustfmt and clippy.
+# 2. Runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
+#    `cargo test --all-targets`, stopping at the first failure.
+#
+# The FUSE tests mount real file systems. Without /dev/fuse this script fails; it never
+# skips them.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@" || die "'$*' needs root; run it with sudo, or install the packages yourself"
+    else
+        die "'$*' needs root and sudo is not installed"
+    fi
+}
+
+missing=()
+command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
+command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+if [ "${#missing[@]}" -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing ${missing[*]} and no apt-get to install them with; install them yourself"
+    say "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}"
+fi
+
+command -v cargo >/dev/null 2>&1 ||
+    die "cargo is not installed: install a Rust toolchain (https://rustup.rs) first"
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null 2>&1 ||
+        die "rustfmt or clippy is missing and there is no rustup to add them with"
+    say "adding rustfmt and clippy"
+    rustup component add rustfmt clippy
+fi
+
+# The FUSE tests need the kernel module and the mount helper: fail here, loudly, not later.
+[ -e /dev/fuse ] ||
+    die "/dev/fuse does not exist: load the fuse module (modprobe fuse), or run the container with --device /dev/fuse --cap-add SYS_ADMIN"
+[ -r /dev/fuse ] && [ -w /dev/fuse ] ||
+    die "/dev/fuse is not readable and writable by $(id -un)"
+command -v fusermount3 >/dev/null 2>&1 || die "fusermount3 is missing after installing fuse3"
+
+say "cargo fmt --check"
+cargo fmt --check
+
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+say "cargo test --all-targets"
+cargo test --all-targets
+
+say "all checks passed"

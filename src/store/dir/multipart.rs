@@ -1,0 +1,199 @@
+//! Multipart uploads of a directory store: `ROOT/uploads/<upload id>/` holds `upload.json`
+//! (key, metadata, conditions) and one object-format file per part, `NNNNN.part`. Completion
+//! streams the listed parts into one object file and commits it like a PUT, then removes the
+//! upload directory. A failed completion leaves the upload open, as in S3.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use super::object_file::{Header, ObjectFile, TempFile, sync_dir};
+use super::{Inner, UPLOAD_RECORD, io_error, is_not_found, layout};
+use crate::store::rules;
+use crate::store::{CompletedPart, Metadata, PutOptions, PutOutput, StoreError, StoreResult};
+
+/// What `create_multipart` records for `complete_multipart`.
+#[derive(Serialize, Deserialize)]
+struct UploadRecord {
+    key: String,
+    metadata: Metadata,
+    if_match: Option<String>,
+    if_none_match: bool,
+}
+
+impl Inner {
+    fn upload_dir(&self, key: &str, upload_id: &str) -> StoreResult<(PathBuf, UploadRecord)> {
+        let no_such_upload = || StoreError::NoSuchUpload {
+            key: key.into(),
+            upload_id: upload_id.into(),
+        };
+        if !rules::is_upload_id(upload_id) {
+            return Err(no_such_upload());
+        }
+        let dir = self.uploads.join(upload_id);
+        let bytes = match fs::read(dir.join(UPLOAD_RECORD)) {
+            Ok(bytes) => bytes,
+            Err(e) if is_not_found(&e) => return Err(no_such_upload()),
+            Err(e) => return Err(io_error(key, e)),
+        };
+        let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| {
+            io_error(
+                key,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("corrupt {}: {e}", dir.join(UPLOAD_RECORD).display()),
+                ),
+            )
+        })?;
+        if record.key != key {
+            return Err(no_such_upload());
+        }
+        Ok((dir, record))
+    }
+
+    pub(super) fn create_multipart(&self, key: &str, opts: &PutOptions) -> StoreResult<String> {
+        rules::check_key(key)?;
+        let upload_id = rules::new_upload_id(key)?;
+        let dir = self.uploads.join(&upload_id);
+        fs::create_dir(&dir).map_err(|e| io_error(key, e))?;
+        let record = UploadRecord {
+            key: key.to_owned(),
+            metadata: rules::normalize_metadata(&opts.metadata),
+            if_match: opts.if_match.clone(),
+            if_none_match: opts.if_none_match,
+        };
+        let written = serde_json::to_vec(&record)
+            .map_err(io::Error::other)
+            .and_then(|json| {
+                let mut tmp = TempFile::create_in(&dir)?;
+                tmp.write_all(&json)?;
+                tmp.finish_raw()?;
+                tmp.persist(&dir.join(UPLOAD_RECORD))
+            })
+            .and_then(|()| sync_dir(&dir))
+            .and_then(|()| sync_dir(&self.uploads));
+        if let Err(e) = written {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(io_error(key, e));
+        }
+        Ok(upload_id)
+    }
+
+    pub(super) fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: &[u8],
+    ) -> StoreResult<String> {
+        rules::check_part_number(key, part_number)?;
+        rules::check_single_put_size(key, body.len() as u64)?;
+        let (dir, _) = self.upload_dir(key, upload_id)?;
+        let etag = rules::md5_etag(body);
+        let header = Header::new(key, body.len() as u64, etag.clone(), Metadata::new());
+        let written = TempFile::create_in(&dir).and_then(|mut tmp| {
+            tmp.write_all(body)?;
+            tmp.finish_object(&header)?;
+            tmp.persist(&part_path(&dir, part_number))
+        });
+        match written {
+            Ok(()) => {}
+            // Completed or aborted meanwhile.
+            Err(e) if is_not_found(&e) => {
+                return Err(StoreError::NoSuchUpload {
+                    key: key.into(),
+                    upload_id: upload_id.into(),
+                });
+            }
+            Err(e) => return Err(io_error(key, e)),
+        }
+        sync_dir(&dir).map_err(|e| io_error(key, e))?;
+        Ok(etag)
+    }
+
+    pub(super) fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> StoreResult<PutOutput> {
+        let (dir, record) = self.upload_dir(key, upload_id)?;
+        rules::check_part_list(key, parts, |number| {
+            match ObjectFile::open(&part_path(&dir, number)) {
+                Ok(file) => Ok(Some(rules::UploadedPart {
+                    etag: file.header.etag,
+                    size: file.header.size,
+                })),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(io_error(key, e)),
+            }
+        })?;
+
+        let path = layout::object_path(&self.objects, key);
+        let mut tmp = self.prepare(key, &path)?;
+        let assembled = (|| -> StoreResult<String> {
+            let mut digests = Vec::with_capacity(parts.len());
+            for part in parts {
+                let file = ObjectFile::open(&part_path(&dir, part.part_number))
+                    .map_err(|e| io_error(key, e))?;
+                let digest = rules::md5_of_etag(&file.header.etag).ok_or_else(|| {
+                    io_error(
+                        key,
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("part {} has a malformed ETag", part.part_number),
+                        ),
+                    )
+                })?;
+                digests.push(digest);
+                // The body MD5 is not needed: the part's ETag already is it.
+                file.copy_body(&mut tmp, &mut Md5::new())
+                    .map_err(|e| io_error(key, e))?;
+            }
+            let etag = rules::multipart_etag(&digests);
+            let header = Header::new(key, tmp.written(), etag.clone(), record.metadata.clone());
+            tmp.finish_object(&header).map_err(|e| io_error(key, e))?;
+            Ok(etag)
+        })();
+        let etag = match assembled {
+            Ok(etag) => etag,
+            Err(e) => {
+                drop(tmp);
+                self.prune(&path.parent(&self.objects), &self.lock());
+                return Err(e);
+            }
+        };
+        let conditions = PutOptions {
+            metadata: Metadata::new(),
+            if_match: record.if_match.clone(),
+            if_none_match: record.if_none_match,
+        };
+        self.commit(key, tmp, &path, Some(&conditions))?;
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            log::warn!(
+                "directory store: completed upload {upload_id} of {key} but could not remove {}: {e}",
+                dir.display()
+            );
+        }
+        Ok(PutOutput { etag })
+    }
+
+    pub(super) fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
+        let (dir, _) = self.upload_dir(key, upload_id)?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Err(StoreError::NoSuchUpload {
+                key: key.into(),
+                upload_id: upload_id.into(),
+            }),
+            Err(e) => Err(io_error(key, e)),
+        }
+    }
+}
+
+fn part_path(upload_dir: &Path, part_number: u32) -> PathBuf {
+    upload_dir.join(format!("{part_number:05}.part"))
+}

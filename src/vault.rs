@@ -1,0 +1,377 @@
+//! The vault: where `store` meets `crypto`. Creates and opens the vault config object
+//! (`PREFIX/.s3cryptfs/config`) and finds the secret that unlocks it.
+//!
+//! `init` writes the config with `If-None-Match: *`, so two concurrent inits cannot clobber
+//! each other (the loser gets "a vault already exists"). Secrets come from a key file, a
+//! passphrase file, `$S3CRYPTFS_PASSPHRASE` or a terminal prompt — never from argv.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use zeroize::Zeroizing;
+
+use crate::crypto::keys::{
+    PassphraseParams, generate_key_file, read_key_file, read_passphrase_file,
+};
+use crate::crypto::{CryptoError, Secret, VaultConfig, VaultKeys};
+use crate::store::{ObjectStore, PutOptions, StoreError};
+
+/// Key of the vault config object, relative to the mount's prefix.
+pub const VAULT_CONFIG_KEY: &str = ".s3cryptfs/config";
+/// Environment variable a passphrase may come from.
+pub const PASSPHRASE_ENV: &str = "S3CRYPTFS_PASSPHRASE";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(
+        "a vault already exists at {location} ({VAULT_CONFIG_KEY} is present); refusing to overwrite it"
+    )]
+    AlreadyExists { location: String },
+    #[error(
+        "no s3cryptfs vault at {location} (missing {VAULT_CONFIG_KEY}); create one with `s3cryptfs init {location}`"
+    )]
+    Missing { location: String },
+    #[error("wrong key for the vault at {location}: {reason}")]
+    WrongKey { location: String, reason: String },
+    #[error("the vault config at {location} is unusable: {source}")]
+    BadConfig {
+        location: String,
+        #[source]
+        source: CryptoError,
+    },
+    #[error("store {location}: {source}")]
+    Store {
+        location: String,
+        #[source]
+        source: StoreError,
+    },
+    /// Reading or creating a key or passphrase file, or creating keys.
+    #[error(transparent)]
+    Secret(#[from] CryptoError),
+    #[error("no passphrase: {0}")]
+    NoPassphrase(String),
+}
+
+impl VaultError {
+    /// Name the vault by its store URL instead of the config object's key in messages.
+    pub fn with_location(self, url: &str) -> Self {
+        let location = url.to_owned();
+        match self {
+            VaultError::AlreadyExists { .. } => VaultError::AlreadyExists { location },
+            VaultError::Missing { .. } => VaultError::Missing { location },
+            VaultError::WrongKey { reason, .. } => VaultError::WrongKey { location, reason },
+            VaultError::BadConfig { source, .. } => VaultError::BadConfig { location, source },
+            VaultError::Store { source, .. } => VaultError::Store { location, source },
+            other => other,
+        }
+    }
+
+    pub fn is_wrong_key(&self) -> bool {
+        matches!(self, VaultError::WrongKey { .. })
+    }
+}
+
+pub type VaultResult<T> = Result<T, VaultError>;
+
+/// The full key of the vault config object under `prefix` ("" or "a/b" or "a/b/").
+pub fn config_key(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        format!("{prefix}{VAULT_CONFIG_KEY}")
+    } else {
+        format!("{prefix}/{VAULT_CONFIG_KEY}")
+    }
+}
+
+fn store_err(key: &str, source: StoreError) -> VaultError {
+    VaultError::Store {
+        location: key.to_owned(),
+        source,
+    }
+}
+
+/// Whether a vault config object exists under `prefix`.
+pub async fn vault_exists(store: &dyn ObjectStore, prefix: &str) -> VaultResult<bool> {
+    let key = config_key(prefix);
+    match store.head(&key).await {
+        Ok(_) => Ok(true),
+        Err(StoreError::NotFound { .. }) => Ok(false),
+        Err(e) => Err(store_err(&key, e)),
+    }
+}
+
+/// Create a vault under `prefix`: a new vault config with one slot for `secret`.
+pub async fn init_vault(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    secret: &Secret,
+    block_size: u32,
+) -> VaultResult<VaultKeys> {
+    init_vault_with_params(
+        store,
+        prefix,
+        secret,
+        block_size,
+        PassphraseParams::default(),
+    )
+    .await
+}
+
+/// [`init_vault`] with chosen argon2id costs for a passphrase slot (tests use cheap ones).
+pub async fn init_vault_with_params(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    secret: &Secret,
+    block_size: u32,
+    params: PassphraseParams,
+) -> VaultResult<VaultKeys> {
+    let key = config_key(prefix);
+    // Checked first so an existing vault is reported without spending an argon2 run; the
+    // conditional PUT below is what makes it safe against a concurrent init.
+    if vault_exists(store, prefix).await? {
+        return Err(VaultError::AlreadyExists { location: key });
+    }
+    let (config, keys) = VaultConfig::create_with_params(secret, block_size, params)?;
+    let opts = PutOptions {
+        if_none_match: true,
+        ..PutOptions::default()
+    };
+    match store.put(&key, Bytes::from(config.to_bytes()), opts).await {
+        Ok(_) => Ok(keys),
+        Err(StoreError::PreconditionFailed { .. }) => {
+            Err(VaultError::AlreadyExists { location: key })
+        }
+        Err(e) => Err(store_err(&key, e)),
+    }
+}
+
+/// Read the vault config under `prefix` and unlock it with `secret`.
+pub async fn open_vault(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    secret: &Secret,
+) -> VaultResult<VaultKeys> {
+    let key = config_key(prefix);
+    let bytes = match store.get(&key, None, None).await {
+        Ok(out) => out.data,
+        Err(StoreError::NotFound { .. }) => return Err(VaultError::Missing { location: key }),
+        Err(e) => return Err(store_err(&key, e)),
+    };
+    let config = VaultConfig::from_bytes(&bytes).map_err(|source| VaultError::BadConfig {
+        location: key.clone(),
+        source,
+    })?;
+    config.unlock(secret).map_err(|e| match e {
+        CryptoError::WrongKey(reason) => VaultError::WrongKey {
+            location: key.clone(),
+            reason,
+        },
+        source => VaultError::BadConfig {
+            location: key.clone(),
+            source,
+        },
+    })
+}
+
+/// What the secret is for: creating a vault (a missing key file is created, a prompted
+/// passphrase is asked twice) or unlocking one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretUse {
+    CreateVault,
+    Unlock,
+}
+
+/// Find the secret: `key_file`, else `passphrase_file`, else `$S3CRYPTFS_PASSPHRASE`, else a
+/// prompt when stdin is a terminal. `prompt_for` names the vault in the prompt.
+pub fn load_secret(
+    key_file: Option<&Path>,
+    passphrase_file: Option<&Path>,
+    purpose: SecretUse,
+    prompt_for: &str,
+) -> VaultResult<Secret> {
+    if let Some(path) = key_file {
+        if purpose == SecretUse::CreateVault && !path.exists() {
+            return Ok(generate_key_file(path)?);
+        }
+        return Ok(read_key_file(path)?);
+    }
+    if let Some(path) = passphrase_file {
+        return Ok(read_passphrase_file(path)?);
+    }
+    if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
+        let value = Zeroizing::new(value.into_string().map_err(|_| {
+            VaultError::NoPassphrase(format!("${PASSPHRASE_ENV} is not valid UTF-8"))
+        })?);
+        if value.is_empty() {
+            return Err(VaultError::NoPassphrase(format!(
+                "${PASSPHRASE_ENV} is set but empty"
+            )));
+        }
+        return Ok(Secret::Passphrase(value));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(VaultError::NoPassphrase(format!(
+            "give --key-file or --passphrase-file, set ${PASSPHRASE_ENV}, or run on a terminal \
+             to be asked"
+        )));
+    }
+    prompt_passphrase(purpose, prompt_for)
+}
+
+fn prompt_passphrase(purpose: SecretUse, vault: &str) -> VaultResult<Secret> {
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| VaultError::NoPassphrase(format!("cannot read it from the terminal: {e}")))
+    };
+    let first = ask(&format!("Passphrase for {vault}: "))?;
+    if first.is_empty() {
+        return Err(VaultError::NoPassphrase(
+            "the passphrase is empty".to_owned(),
+        ));
+    }
+    if purpose == SecretUse::CreateVault {
+        let again = ask("Repeat the passphrase: ")?;
+        if *again != *first {
+            return Err(VaultError::NoPassphrase(
+                "the two passphrases differ".to_owned(),
+            ));
+        }
+    }
+    Ok(Secret::Passphrase(first))
+}
+
+/// For `init --key-file PATH`: whether `load_secret` will create the file.
+pub fn key_file_will_be_created(key_file: Option<&Path>) -> Option<PathBuf> {
+    key_file.filter(|p| !p.exists()).map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key(b: u8) -> Secret {
+        Secret::KeyFile(Zeroizing::new([b; 32]))
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn config_keys_under_prefixes() {
+        assert_eq!(config_key(""), ".s3cryptfs/config");
+        assert_eq!(config_key("a/b"), "a/b/.s3cryptfs/config");
+        assert_eq!(config_key("a/b/"), "a/b/.s3cryptfs/config");
+    }
+
+    #[test]
+    fn init_then_open() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let keys = init_vault(&*store, "p/", &key(1), 65536)
+                .await
+                .expect("init");
+            assert!(vault_exists(&*store, "p/").await.expect("exists"));
+            let again = open_vault(&*store, "p/", &key(1)).await.expect("open");
+            assert_eq!(again.vault_id(), keys.vault_id());
+            assert_eq!(again.block_size(), 65536);
+        });
+    }
+
+    #[test]
+    fn second_init_is_refused() {
+        block_on(async {
+            let store = MemoryStore::new();
+            init_vault(&*store, "", &key(1), 65536).await.expect("init");
+            let e = init_vault(&*store, "", &key(2), 65536)
+                .await
+                .expect_err("second init");
+            assert!(matches!(e, VaultError::AlreadyExists { .. }));
+            let msg = e.with_location("mem://x").to_string();
+            assert!(msg.contains("already exists at mem://x"), "{msg}");
+            // The first vault is untouched.
+            open_vault(&*store, "", &key(1)).await.expect("still opens");
+        });
+    }
+
+    #[test]
+    fn wrong_key_and_missing_vault() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let e = open_vault(&*store, "", &key(1)).await.expect_err("missing");
+            let msg = e.with_location("file:///v").to_string();
+            assert!(msg.contains("no s3cryptfs vault at file:///v"), "{msg}");
+            assert!(msg.contains("s3cryptfs init file:///v"), "{msg}");
+
+            init_vault(&*store, "", &key(1), 65536).await.expect("init");
+            let e = open_vault(&*store, "", &key(2))
+                .await
+                .expect_err("wrong key");
+            assert!(e.is_wrong_key());
+            assert!(e.to_string().contains("wrong key"), "{e}");
+            let pass = Secret::Passphrase(Zeroizing::new("hunter2".to_owned()));
+            let e = open_vault(&*store, "", &pass)
+                .await
+                .expect_err("wrong kind");
+            assert!(e.to_string().contains("wrong key"), "{e}");
+        });
+    }
+
+    #[test]
+    fn passphrase_vault() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let pass = || Secret::Passphrase(Zeroizing::new("correct horse".to_owned()));
+            init_vault_with_params(
+                &*store,
+                "",
+                &pass(),
+                65536,
+                PassphraseParams::INSECURE_FOR_TESTS,
+            )
+            .await
+            .expect("init");
+            open_vault(&*store, "", &pass()).await.expect("open");
+        });
+    }
+
+    #[test]
+    fn garbage_config_is_reported() {
+        block_on(async {
+            let store = MemoryStore::new();
+            store
+                .put(
+                    ".s3cryptfs/config",
+                    Bytes::from_static(b"nope"),
+                    PutOptions::default(),
+                )
+                .await
+                .expect("put");
+            let e = open_vault(&*store, "", &key(1)).await.expect_err("garbage");
+            assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
+        });
+    }
+
+    #[test]
+    fn key_files_are_created_only_for_init() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vault.key");
+        let e = load_secret(Some(&path), None, SecretUse::Unlock, "v").expect_err("missing");
+        assert!(e.to_string().contains("vault.key"), "{e}");
+        assert_eq!(key_file_will_be_created(Some(&path)), Some(path.clone()));
+        load_secret(Some(&path), None, SecretUse::CreateVault, "v").expect("created");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(key_file_will_be_created(Some(&path)), None);
+        // An existing key file is used, not replaced.
+        let before = std::fs::read(&path).expect("read");
+        load_secret(Some(&path), None, SecretUse::CreateVault, "v").expect("reused");
+        assert_eq!(std::fs::read(&path).expect("read"), before);
+    }
+}

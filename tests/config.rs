@@ -1,0 +1,260 @@
+//! The config file: the shipped example, rejected configs (each error names the field or
+//! file), and command-line values overriding config values.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use s3cryptfs::cli::{Cli, Command};
+use s3cryptfs::config::{ConfigError, LogLevel, Mode, MountConfig, Overrides, SseMode};
+use s3cryptfs::store::StoreUrl;
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/s3cryptfs.example.toml")
+}
+
+fn parse(text: &str) -> Result<MountConfig, ConfigError> {
+    MountConfig::parse(text, Path::new("/etc/s3cryptfs/test.toml"))
+}
+
+fn error(text: &str) -> String {
+    match parse(text) {
+        Ok(c) => panic!("accepted {text:?} as {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The overrides `s3cryptfs mount ARGS...` produces.
+fn mount_overrides(args: &[&str]) -> Overrides {
+    let cli = Cli::try_parse_from(["s3cryptfs", "mount"].iter().chain(args))
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    match &cli.command {
+        Command::Mount(m) => m.overrides(&cli.global),
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn example_config_loads_with_documented_defaults() {
+    let c = MountConfig::load(&example_path()).expect("example config");
+    assert_eq!(c, MountConfig::default(), "the example sets only defaults");
+    assert_eq!(c.store.url, None);
+    assert_eq!(c.sse.mode, SseMode::None);
+    assert!(!c.mount.foreground && !c.mount.allow_other && !c.mount.read_only);
+    assert!(c.mount.options.is_empty());
+    assert_eq!(c.cache.metadata_ttl_secs, 1);
+    assert_eq!(c.cache.block_cache_mib, 256);
+    assert_eq!(c.cache.staging_dir, None);
+    assert_eq!(c.logging.level, LogLevel::Info);
+    assert_eq!(c.logging.file, None);
+}
+
+/// Every commented-out field of the example is a real field with a valid example value.
+#[test]
+fn example_config_commented_fields_are_valid() {
+    let text = std::fs::read_to_string(example_path()).expect("read example");
+    // Fields that cannot be combined with others or are refused in this build.
+    let refused = ["passphrase_file", "sse_kms_key_id", "sse_c_key_files"];
+    let mut uncommented = 0;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let Some(field) = line.strip_prefix("# ") else {
+                return format!("{line}\n");
+            };
+            let is_field = field
+                .split_once(" = ")
+                .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            if is_field && !refused.iter().any(|r| field.starts_with(r)) {
+                uncommented += 1;
+                format!("{field}\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    assert!(
+        uncommented >= 12,
+        "only {uncommented} commented fields found"
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(c.store.url.as_deref(), Some("file:///srv/s3cryptfs/vault"));
+    assert_eq!(c.mount.file_mode, Some(Mode(0o644)));
+    assert_eq!(c.encryption.block_size, Some(65536));
+    let s = c.mount_settings().expect("settings");
+    assert_eq!(s.mountpoint, PathBuf::from("/mnt/vault"));
+    assert_eq!(s.fsname, "vault");
+    assert_eq!(
+        s.store_url,
+        StoreUrl::File {
+            path: "/srv/s3cryptfs/vault".into()
+        }
+    );
+}
+
+#[test]
+fn unknown_fields_are_named() {
+    let e = error("[mount]\nmountpoin = \"/mnt\"\n");
+    assert!(e.contains("mountpoin"), "{e}");
+    assert!(e.contains("/etc/s3cryptfs/test.toml"), "{e}");
+    let e = error("[bucket]\nurl = \"file:///x\"\n");
+    assert!(e.contains("bucket"), "{e}");
+    let e = error("verbose = true\n");
+    assert!(e.contains("verbose"), "{e}");
+}
+
+#[test]
+fn wrong_types_are_named() {
+    let e = error("[cache]\nblock_cache_mib = \"lots\"\n");
+    assert!(e.contains("block_cache_mib"), "{e}");
+    let e = error("[mount]\nforeground = \"yes\"\n");
+    assert!(e.contains("foreground"), "{e}");
+    let e = error("[mount]\nfile_mode = 644\n");
+    assert!(e.contains("file_mode") && e.contains("\"0644\""), "{e}");
+    let e = error("[logging]\nlevel = \"loud\"\n");
+    assert!(e.contains("loud"), "{e}");
+}
+
+#[test]
+fn bad_values_are_named() {
+    assert_eq!(
+        error("[cache]\nblock_cache_mib = 0\n"),
+        "config: field cache.block_cache_mib: must be > 0"
+    );
+    let e = error("[encryption]\nblock_size = 12345\n");
+    assert!(e.starts_with("config: field encryption.block_size:"), "{e}");
+    let e = error("[store]\nurl = \"/srv/vault\"\n");
+    assert!(
+        e.contains("store.url") && e.contains("file:///srv/vault"),
+        "{e}"
+    );
+    let e = error("[sse]\nmode = \"s3\"\n");
+    assert!(e.contains("sse.mode") && e.contains("S3 backend"), "{e}");
+    let e = error("[mount]\noptions = [\"ro,frob\"]\n");
+    assert!(e.contains("frob"), "{e}");
+}
+
+#[test]
+fn readable_secret_files_are_refused_with_file_and_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("vault.key");
+    std::fs::write(&key, [7u8; 32]).expect("write key");
+    for (field, mode, word) in [
+        ("key_file", 0o644, "world-readable"),
+        ("passphrase_file", 0o640, "group-readable"),
+    ] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let e = error(&format!("[encryption]\n{field} = \"{}\"\n", key.display()));
+        assert!(e.contains(&format!("encryption.{field}")), "{e}");
+        assert!(e.contains(&key.display().to_string()), "{e}");
+        assert!(
+            e.contains(&format!("{mode:04o}")) && e.contains(word),
+            "{e}"
+        );
+        assert!(e.contains("chmod 600"), "{e}");
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    parse(&format!("[encryption]\nkey_file = \"{}\"\n", key.display())).expect("private key");
+}
+
+#[test]
+fn missing_config_file_names_it() {
+    let e = MountConfig::load(Path::new("/nonexistent/s3cryptfs.toml"))
+        .expect_err("missing")
+        .to_string();
+    assert!(e.starts_with("config /nonexistent/s3cryptfs.toml:"), "{e}");
+}
+
+const FILE_CONFIG: &str = r#"
+[store]
+url = "file:///srv/from-config"
+[encryption]
+key_file = "/nonexistent/config.key"
+[mount]
+mountpoint = "/mnt/from-config"
+uid = 1
+gid = 10
+read_only = false
+options = ["uid=2", "noexec"]
+[cache]
+metadata_ttl_secs = 5
+block_cache_mib = 64
+[logging]
+level = "warn"
+"#;
+
+#[test]
+fn command_line_overrides_config() {
+    let file = parse(FILE_CONFIG).expect("config");
+
+    // Nothing on the command line: the file's options list beats its fields.
+    let c = file.clone().merge(&mount_overrides(&[])).expect("merge");
+    let s = c.mount_settings().expect("settings");
+    assert_eq!(s.uid, 2, "[mount] options beat [mount] uid");
+    assert_eq!(s.gid, 10);
+    assert_eq!(s.kernel_flags, ["noexec"]);
+    assert_eq!(s.metadata_ttl, Duration::from_secs(5));
+    assert_eq!(s.block_cache_bytes, 64 << 20);
+    assert_eq!(s.log_level, LogLevel::Warn);
+    assert_eq!(s.key_file, Some(PathBuf::from("/nonexistent/config.key")));
+    assert!(!s.read_only);
+
+    // -o beats the file; flags beat -o.
+    let c = file
+        .clone()
+        .merge(&mount_overrides(&[
+            "-o",
+            "ro,uid=3,gid=30,exec",
+            "--gid",
+            "40",
+            "--metadata-ttl",
+            "9",
+            "--log-level",
+            "debug",
+            "--passphrase-file",
+            "/nonexistent/cli.pass",
+            "mem://cli",
+        ]))
+        .expect("merge");
+    let s = c.mount_settings().expect("settings");
+    assert_eq!(s.store_url, StoreUrl::Memory { name: "cli".into() });
+    assert_eq!(s.mountpoint, PathBuf::from("/mnt/from-config"));
+    assert_eq!((s.uid, s.gid), (3, 40));
+    assert!(s.read_only);
+    assert_eq!(s.kernel_flags, ["exec"], "exec replaces noexec");
+    assert_eq!(s.metadata_ttl, Duration::from_secs(9));
+    assert_eq!(s.block_cache_bytes, 64 << 20);
+    assert_eq!(s.log_level, LogLevel::Debug);
+    // A secret named on the command line replaces the config's, of either kind.
+    assert_eq!(s.key_file, None);
+    assert_eq!(
+        s.passphrase_file,
+        Some(PathBuf::from("/nonexistent/cli.pass"))
+    );
+
+    // Both positionals override both config values.
+    let c = file
+        .merge(&mount_overrides(&["file:///srv/cli", "/mnt/cli"]))
+        .expect("merge");
+    let s = c.mount_settings().expect("settings");
+    assert_eq!(s.mountpoint, PathBuf::from("/mnt/cli"));
+    assert_eq!(s.fsname, "file:///srv/cli");
+}
+
+#[test]
+fn command_line_values_are_checked_like_config_values() {
+    let e = MountConfig::default()
+        .merge(&mount_overrides(&["-o", "frobnicate", "mem://x", "/m"]))
+        .expect_err("unknown -o")
+        .to_string();
+    assert!(
+        e.contains("frobnicate") && e.contains("unknown mount option"),
+        "{e}"
+    );
+    let e = MountConfig::default()
+        .merge(&mount_overrides(&["--sse", "kms", "mem://x", "/m"]))
+        .expect_err("sse kms")
+        .to_string();
+    assert!(e.contains("S3 backend"), "{e}");
+}

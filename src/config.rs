@@ -40,6 +40,9 @@ pub enum ConfigError {
     Invalid { field: &'static str, reason: String },
     #[error("mount option {option:?}: {reason}")]
     MountOption { option: String, reason: String },
+    /// A malformed store URL given on the command line.
+    #[error("{0}")]
+    StoreUrl(String),
     /// Something the command needs and neither the command line nor the config supplied.
     #[error("{0}")]
     Missing(String),
@@ -300,8 +303,19 @@ impl MountConfig {
     }
 
     /// Checks of single values that do not depend on the command (see also
-    /// [`MountConfig::mount_settings`] and [`MountConfig::init_settings`]).
+    /// [`MountConfig::mount_settings`] and [`MountConfig::init_settings`]), including that
+    /// the key and passphrase files are private.
     pub fn check(&self) -> ConfigResult<()> {
+        let enc = &self.encryption;
+        check_private_file("encryption.key_file", enc.key_file.as_deref())?;
+        check_private_file("encryption.passphrase_file", enc.passphrase_file.as_deref())?;
+        self.check_values()
+    }
+
+    /// [`MountConfig::check`] without looking at files: after merging, key and passphrase
+    /// files named on the command line are checked by the reader, with messages about the
+    /// file rather than a config field.
+    fn check_values(&self) -> ConfigResult<()> {
         if let Some(url) = &self.store.url {
             StoreUrl::parse(url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
         }
@@ -320,8 +334,6 @@ impl MountConfig {
                 ));
             }
         }
-        check_private_file("encryption.key_file", enc.key_file.as_deref())?;
-        check_private_file("encryption.passphrase_file", enc.passphrase_file.as_deref())?;
         self.check_sse()?;
         let m = &self.mount;
         if m.allow_other && m.allow_root {
@@ -410,6 +422,8 @@ impl MountConfig {
             apply_mount_option(&mut self.mount, opt)?;
         }
         if let Some(url) = &o.store_url {
+            // Reported as what it is, not as a config field.
+            StoreUrl::parse(url).map_err(|e| ConfigError::StoreUrl(e.to_string()))?;
             self.store.url = Some(url.clone());
         }
         if o.key_file.is_some() || o.passphrase_file.is_some() {
@@ -452,7 +466,7 @@ impl MountConfig {
             self.logging.level = level;
         }
         set(&mut self.logging.file, o.log_file.clone());
-        self.check()?;
+        self.check_values()?;
         Ok(self)
     }
 

@@ -568,6 +568,12 @@ fn serve(
     let rt = runtime(4)?;
     let url = s.store_url.to_string();
     let mp = s.mountpoint.as_path();
+    if let StoreUrl::File { path } = &s.store_url {
+        // Opening a directory store creates a missing directory; mount must not.
+        if !path.exists() {
+            return Err(VaultError::Missing { location: url }.into());
+        }
+    }
     let (store, prefix) = open_store(&s.store_url)?;
     let keys = rt.block_on(unlock(&*store, &prefix, &secret, &s.store_url))?;
     drop(secret);
@@ -777,6 +783,14 @@ pub fn unmount_path(mp: &Path, lazy: bool) -> io::Result<()> {
     )))
 }
 
+/// Whether a mount table entry is an s3cryptfs mount. Mounting as root through mount(2)
+/// records the type as plain `fuse` (the subtype only survives through fusermount3), so a
+/// `fuse` mount counts when a pid file names its daemon or its source is a store URL.
+fn is_our_mount(entry: &MountEntry, has_daemon: bool) -> bool {
+    entry.fstype == format!("fuse.{SUBTYPE}")
+        || (entry.fstype == "fuse" && (has_daemon || StoreUrl::parse(&entry.source).is_ok()))
+}
+
 /// The absolute mount point without touching the mount itself (its daemon may be gone):
 /// the canonical parent plus the last component.
 fn mountpoint_path(path: &Path) -> MountResult<PathBuf> {
@@ -800,10 +814,13 @@ pub fn unmount(path: &Path, timeout: Duration) -> MountResult<()> {
         (None, None) => {
             return Err(MountError::mountpoint(&mp, "is not mounted"));
         }
-        (Some(e), _) if e.fstype != format!("fuse.{SUBTYPE}") => {
+        (Some(e), d) if !is_our_mount(e, d.is_some()) => {
             return Err(MountError::mountpoint(
                 &mp,
-                format!("is a {} mount, not an s3cryptfs one", e.fstype),
+                format!(
+                    "is a {} mount of {} that s3cryptfs did not make; unmount it with umount                      or fusermount3 -u",
+                    e.fstype, e.source
+                ),
             ));
         }
         (Some(_), _) => unmount_path(&mp, false).map_err(|e| {

@@ -392,9 +392,12 @@ async fn put_tree(store: &DynStore) {
     }
 }
 
+/// prefix, delimiter, expected objects, expected common prefixes
+type ListingCase<'a> = (&'a str, Option<&'a str>, &'a [&'a str], &'a [&'a str]);
+
 async fn delimiter_listings(store: &DynStore) {
     put_tree(store).await;
-    let cases: &[(&str, Option<&str>, &[&str], &[&str])] = &[
+    let cases: &[ListingCase] = &[
         ("", Some("/"), &["a", "ab", "c"], &["a/", "b/"]),
         ("a/", Some("/"), &["a/", "a/b"], &["a/c/"]),
         ("a", Some("/"), &["a", "ab"], &["a/"]),
@@ -498,6 +501,62 @@ async fn conditional_puts(store: &DynStore) {
         store.head("missing").await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// Writes `bodies` to one key at once, all with `opts`; returns each body with its outcome.
+async fn race<'b>(
+    store: &DynStore,
+    bodies: &'b [Vec<u8>],
+    opts: &PutOptions,
+) -> Vec<(&'b Vec<u8>, Result<String, StoreError>)> {
+    futures::future::join_all(
+        bodies
+            .iter()
+            .map(|body| async move { (body, put_with(store, "race", body, opts.clone()).await) }),
+    )
+    .await
+}
+
+/// The one write of a race that succeeded; every other one must have lost cleanly.
+fn single_winner(results: Vec<(&Vec<u8>, Result<String, StoreError>)>) -> (Vec<u8>, String) {
+    let mut winners = Vec::new();
+    for (body, result) in results {
+        match result {
+            Ok(etag) => winners.push((body.clone(), etag)),
+            Err(StoreError::PreconditionFailed { .. }) => {}
+            Err(e) if e.is_transient() => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one conditional write wins");
+    winners.remove(0)
+}
+
+/// Conditional writes racing on one key: exactly one of them wins.
+async fn racing_conditional_writes(store: &DynStore) {
+    // Distinct bodies per round: a swap writing the bytes already there keeps the ETag, and
+    // would let a second If-Match writer win too.
+    let creators: Vec<Vec<u8>> = (0..8)
+        .map(|i| format!("creator {i}").into_bytes())
+        .collect();
+    let swappers: Vec<Vec<u8>> = (0..8)
+        .map(|i| format!("swapper {i}").into_bytes())
+        .collect();
+
+    let create_only = PutOptions {
+        if_none_match: true,
+        ..PutOptions::default()
+    };
+    let (body, etag) = single_winner(race(store, &creators, &create_only).await);
+    assert_eq!(get(store, "race").await, body);
+
+    let swap = PutOptions {
+        if_match: Some(etag),
+        ..PutOptions::default()
+    };
+    let (body, etag) = single_winner(race(store, &swappers, &swap).await);
+    assert_eq!(get(store, "race").await, body);
+    assert_eq!(store.head("race").await.expect("head").etag, etag);
 }
 
 async fn deletes(store: &DynStore) {
@@ -679,7 +738,7 @@ async fn multipart_upload(store: &DynStore) {
 }
 
 async fn multipart_part_rules(store: &DynStore) {
-    let small = vec![patterned(1024, 1), patterned(1024, 2)];
+    let small = [patterned(1024, 1), patterned(1024, 2)];
     let id = store
         .create_multipart("mp", PutOptions::default())
         .await
@@ -930,6 +989,7 @@ conformance!(
         common_prefixes_across_pages,
         bad_continuation_token,
         conditional_puts,
+        racing_conditional_writes,
         deletes,
         copy_with_metadata_directives,
         copy_onto_itself,

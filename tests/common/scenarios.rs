@@ -21,6 +21,23 @@ use super::{assert_errno, run_ok, run_ok_in};
 
 pub type Remount<'a> = &'a mut dyn FnMut();
 
+/// Panics unless `got == want`, reporting lengths and the first differing offset (never the
+/// bytes themselves: they can be megabytes).
+#[track_caller]
+pub fn assert_bytes_eq(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        let first = got.iter().zip(want).position(|(a, b)| a != b);
+        panic!(
+            "{what}: got {} bytes, want {}; first difference at {:?} (got {:?}, want {:?})",
+            got.len(),
+            want.len(),
+            first.or(Some(got.len().min(want.len()))),
+            first.map(|i| got[i]),
+            first.map(|i| want[i])
+        );
+    }
+}
+
 /// Sizes every backend must store and return byte-exactly (64 KiB is the block size).
 pub const EDGE_SIZES: [u64; 8] = [
     0,
@@ -476,10 +493,10 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
 
     run_ok("truncate", &["-s", "100000", &p_str]);
     model.truncate(100_000);
-    assert_eq!(fs::read(&p).expect("read"), model, "after truncate -s 100000");
+    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after truncate -s 100000");
     run_ok("truncate", &["-s", "300000", &p_str]);
     model.resize(300_000, 0);
-    assert_eq!(fs::read(&p).expect("read"), model, "after truncate -s 300000");
+    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after truncate -s 300000");
 
     {
         let f = open_rw(&p);
@@ -495,13 +512,13 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
         f.set_len(5 * 64 * KIB).expect("set_len up");
         model.resize((5 * 64 * KIB) as usize, 0);
         assert_eq!(f.metadata().expect("fstat").len(), 5 * 64 * KIB);
-        assert_eq!(
-            pread_full(&f, 0, model.len() + 10).expect("read open file"),
-            model,
-            "contents through the open handle"
+        assert_bytes_eq(
+            &pread_full(&f, 0, model.len() + 10).expect("read open file"),
+            &model,
+            "contents through the open handle",
         );
     }
-    assert_eq!(fs::read(&p).expect("read"), model, "after set_len on an open file");
+    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after set_len on an open file");
 
     // A partial overwrite with dd, as tools do it.
     let patch = root.join("patch.bin");
@@ -518,10 +535,29 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
         ],
     );
     model[65_000..66_000].fill(0xAB);
-    assert_eq!(fs::read(&p).expect("read"), model, "after dd conv=notrunc");
+    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after dd conv=notrunc");
 
     remount();
-    assert_eq!(fs::read(&p).expect("read"), model, "after remount");
+    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after remount");
+
+    // Growing a clean file (just opened, nothing written) through an open handle: the new
+    // tail reads as zeros through that handle, and after close.
+    {
+        let f = open_rw(&p);
+        let old = model.len();
+        f.set_len(old as u64 + 100_000).expect("set_len up on a clean file");
+        model.resize(old + 100_000, 0);
+        let tail = pread_full(&f, old as u64 - 10, 20_000).expect("read across the old end");
+        assert_bytes_eq(
+            &tail,
+            &model[old - 10..old + 19_990],
+            "reading across the old end of a clean file grown by set_len on an open handle",
+        );
+    }
+    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after growing a clean open file");
+    remount();
+    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "grown file after remount");
+
     run_ok("truncate", &["-s", "0", &p_str]);
     assert_eq!(fs::metadata(&p).expect("stat").len(), 0);
     run_ok("truncate", &["-s", "1M", &p_str]);

@@ -21,7 +21,7 @@ Examples:
 
   # Passphrase instead of a key file (from a file, $S3CRYPTFS_PASSPHRASE or a prompt):
   s3cryptfs init --passphrase-file ~/.vault-pass file:///srv/vault
-  s3cryptfs mount -f -o ro,allow_other --passphrase-file ~/.vault-pass file:///srv/vault /mnt/vault
+  s3cryptfs mount -f -o ro,allow_other --passphrase-file ~/.vault-pass file:///srv/vault /mnt/v
 
   # Everything from a config file:
   s3cryptfs mount --config /etc/s3cryptfs/vault.toml
@@ -31,7 +31,7 @@ Exit status: 0 success, 1 error, 2 bad command line or config, 3 wrong key.";
 const MOUNT_EXAMPLES: &str = "\
 Examples:
   s3cryptfs mount --key-file ~/.config/s3cryptfs/vault.key file:///srv/vault ~/vault
-  s3cryptfs mount -f -o ro,uid=1000,gid=1000 --passphrase-file ~/.vault-pass file:///srv/vault /mnt/vault
+  s3cryptfs mount -f -o ro,uid=1000 --passphrase-file ~/.vault-pass file:///srv/vault /mnt/v
   s3cryptfs mount --config /etc/s3cryptfs/vault.toml
 
 -o options: ro, rw, allow_other, allow_root, default_permissions, uid=N, gid=N,

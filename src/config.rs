@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::crypto::format::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, is_valid_block_size};
 use crate::crypto::keys::DEFAULT_BLOCK_SIZE;
-use crate::store::StoreUrl;
+use crate::store::{StoreError, StoreUrl};
 
 /// Environment variable naming the staging directory (overridden by the config and flags).
 pub const STAGING_DIR_ENV: &str = "S3CRYPTFS_STAGING_DIR";
@@ -317,7 +317,7 @@ impl MountConfig {
     /// file rather than a config field.
     fn check_values(&self) -> ConfigResult<()> {
         if let Some(url) = &self.store.url {
-            StoreUrl::parse(url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))?;
+            StoreUrl::parse(url).map_err(|e| ConfigError::invalid("store.url", url_error(e)))?;
         }
         let enc = &self.encryption;
         if enc.key_file.is_some() && enc.passphrase_file.is_some() {
@@ -423,7 +423,7 @@ impl MountConfig {
         }
         if let Some(url) = &o.store_url {
             // Reported as what it is, not as a config field.
-            StoreUrl::parse(url).map_err(|e| ConfigError::StoreUrl(e.to_string()))?;
+            StoreUrl::parse(url).map_err(|e| ConfigError::StoreUrl(url_error(e)))?;
             self.store.url = Some(url.clone());
         }
         if o.key_file.is_some() || o.passphrase_file.is_some() {
@@ -477,7 +477,7 @@ impl MountConfig {
                  the config; see `s3cryptfs {command} --help`"
             ))
         })?;
-        StoreUrl::parse(url).map_err(|e| ConfigError::invalid("store.url", e.to_string()))
+        StoreUrl::parse(url).map_err(|e| ConfigError::invalid("store.url", url_error(e)))
     }
 
     /// What `init` needs.
@@ -534,6 +534,14 @@ impl MountConfig {
             log_level: self.logging.level,
             log_file: self.logging.file.clone(),
         })
+    }
+}
+
+/// A URL parse error without the generic "invalid argument: " in front.
+fn url_error(e: StoreError) -> String {
+    match e {
+        StoreError::InvalidArgument(message) => message,
+        other => other.to_string(),
     }
 }
 

@@ -131,11 +131,12 @@ fn load_config(path: Option<&Path>) -> Result<MountConfig, ConfigError> {
 }
 
 fn init_logging(level: LogLevel, colors: bool) {
-    // fuser's info lines ("Mounting ...") are noise unless debugging.
+    // fuser's info lines ("Mounting ...") are noise unless debugging, and it warns about
+    // unmounting an already unmounted file system after every external unmount.
     let fuser_level = if level >= LogLevel::Debug {
         level
     } else {
-        level.min(LogLevel::Warn)
+        LogLevel::Error
     };
     let _ = env_logger::Builder::new()
         .filter_level(level.to_filter())
@@ -185,13 +186,20 @@ fn init(global: &GlobalArgs, args: &InitArgs) -> MountResult<()> {
         )));
     }
     let rt = runtime(1)?;
-    let (store, prefix) = open_store(&s.store_url)?;
-    // Checked before a key file is created or a passphrase asked for.
-    if rt
-        .block_on(vault::vault_exists(&*store, &prefix))
-        .map_err(|e| e.with_location(&url))?
-    {
-        return Err(VaultError::AlreadyExists { location: url }.into());
+    // An existing vault is refused before a key file is created or a passphrase asked for.
+    // A directory store that does not exist yet holds no vault, and is created only once the
+    // secret is at hand.
+    let existing = match &s.store_url {
+        StoreUrl::File { path } if !path.exists() => None,
+        _ => Some(open_store(&s.store_url)?),
+    };
+    if let Some((store, prefix)) = &existing {
+        if rt
+            .block_on(vault::vault_exists(&**store, prefix))
+            .map_err(|e| e.with_location(&url))?
+        {
+            return Err(VaultError::AlreadyExists { location: url }.into());
+        }
     }
     let created = vault::key_file_will_be_created(s.key_file.as_deref());
     let secret = vault::load_secret(
@@ -200,6 +208,10 @@ fn init(global: &GlobalArgs, args: &InitArgs) -> MountResult<()> {
         SecretUse::CreateVault,
         &url,
     )?;
+    let (store, prefix) = match existing {
+        Some(opened) => opened,
+        None => open_store(&s.store_url)?,
+    };
     let result = rt.block_on(vault::init_vault(&*store, &prefix, &secret, s.block_size));
     drop(secret);
     if let Err(e) = result {
@@ -952,13 +964,18 @@ pub fn pid_file_name(mp: &Path) -> String {
     format!("{readable}-{}.pid", hex::encode(&hash[..8]))
 }
 
-/// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat): with the
-/// pid it names one process, even after the pid is reused.
+/// Start time of a live process in clock ticks since boot (field 22 of /proc/PID/stat):
+/// with the pid it names one process, even after the pid is reused. `None` once the process
+/// has exited, including while it is a zombie waiting to be reaped.
 fn process_start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses; it ends at the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    if matches!(state, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// The running daemon of a mount, from its pid file.

@@ -6,6 +6,7 @@
 //! passphrase file, `$S3CRYPTFS_PASSPHRASE` or a terminal prompt — never from argv.
 
 use std::io::IsTerminal;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -49,8 +50,8 @@ pub enum VaultError {
     /// Reading or creating a key or passphrase file, or creating keys.
     #[error(transparent)]
     Secret(#[from] CryptoError),
-    #[error("no passphrase: {0}")]
-    NoPassphrase(String),
+    #[error("{0}")]
+    Passphrase(String),
 }
 
 impl VaultError {
@@ -191,6 +192,17 @@ pub fn load_secret(
 ) -> VaultResult<Secret> {
     if let Some(path) = key_file {
         if purpose == SecretUse::CreateVault && !path.exists() {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                // e.g. ~/.config/s3cryptfs/ on first use; private like the key it will hold.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|source| CryptoError::Io {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+            }
             return Ok(generate_key_file(path)?);
         }
         return Ok(read_key_file(path)?);
@@ -200,18 +212,18 @@ pub fn load_secret(
     }
     if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
         let value = Zeroizing::new(value.into_string().map_err(|_| {
-            VaultError::NoPassphrase(format!("${PASSPHRASE_ENV} is not valid UTF-8"))
+            VaultError::Passphrase(format!("${PASSPHRASE_ENV} is not valid UTF-8"))
         })?);
         if value.is_empty() {
-            return Err(VaultError::NoPassphrase(format!(
+            return Err(VaultError::Passphrase(format!(
                 "${PASSPHRASE_ENV} is set but empty"
             )));
         }
         return Ok(Secret::Passphrase(value));
     }
     if !std::io::stdin().is_terminal() {
-        return Err(VaultError::NoPassphrase(format!(
-            "give --key-file or --passphrase-file, set ${PASSPHRASE_ENV}, or run on a terminal \
+        return Err(VaultError::Passphrase(format!(
+            "no key or passphrase: give --key-file or --passphrase-file, set ${PASSPHRASE_ENV}, or run on a terminal \
              to be asked"
         )));
     }
@@ -222,18 +234,18 @@ fn prompt_passphrase(purpose: SecretUse, vault: &str) -> VaultResult<Secret> {
     let ask = |prompt: &str| {
         rpassword::prompt_password(prompt)
             .map(Zeroizing::new)
-            .map_err(|e| VaultError::NoPassphrase(format!("cannot read it from the terminal: {e}")))
+            .map_err(|e| {
+                VaultError::Passphrase(format!("cannot read the passphrase from the terminal: {e}"))
+            })
     };
     let first = ask(&format!("Passphrase for {vault}: "))?;
     if first.is_empty() {
-        return Err(VaultError::NoPassphrase(
-            "the passphrase is empty".to_owned(),
-        ));
+        return Err(VaultError::Passphrase("the passphrase is empty".to_owned()));
     }
     if purpose == SecretUse::CreateVault {
         let again = ask("Repeat the passphrase: ")?;
         if *again != *first {
-            return Err(VaultError::NoPassphrase(
+            return Err(VaultError::Passphrase(
                 "the two passphrases differ".to_owned(),
             ));
         }
@@ -361,7 +373,7 @@ mod tests {
     #[test]
     fn key_files_are_created_only_for_init() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("vault.key");
+        let path = dir.path().join("new/vault.key");
         let e = load_secret(Some(&path), None, SecretUse::Unlock, "v").expect_err("missing");
         assert!(e.to_string().contains("vault.key"), "{e}");
         assert_eq!(key_file_will_be_created(Some(&path)), Some(path.clone()));

@@ -34,7 +34,8 @@ fn staging_for(mountpoint: &Path) -> std::path::PathBuf {
     p
 }
 
-/// Exit status the CLI documents for a wrong key or passphrase.
+/// Exit statuses the CLI documents (`s3cryptfs --help`).
+const EXIT_USAGE: i32 = 2;
 const EXIT_WRONG_KEY: i32 = 3;
 
 #[track_caller]
@@ -125,15 +126,24 @@ fn wrong_passphrase_is_refused_and_passphrase_from_env_works() {
     assert_wrong_key(&out);
     assert_not_mounted(&mp, &out);
 
-    let mut m = CliMount::start(mp.clone(), mount_args("--passphrase-file", &pass, &v.url, &mp));
+    let mut m = CliMount::start(
+        mp.clone(),
+        mount_args("--passphrase-file", &pass, &v.url, &mp),
+    );
     fs::write(m.path("hello.txt"), b"hello").expect("write");
     m.unmount();
     let out = run_cli(
         &env_args,
-        &[("S3CRYPTFS_PASSPHRASE", OsStr::new("correct horse battery staple"))],
+        &[(
+            "S3CRYPTFS_PASSPHRASE",
+            OsStr::new("correct horse battery staple"),
+        )],
     );
     out.assert_ok();
-    assert!(is_mounted(&mp), "mounted with the passphrase from S3CRYPTFS_PASSPHRASE");
+    assert!(
+        is_mounted(&mp),
+        "mounted with the passphrase from S3CRYPTFS_PASSPHRASE"
+    );
     let read = fs::read(mp.join("hello.txt"));
     run_cli(&args([OsStr::new("unmount"), mp.as_os_str()]), &[]).assert_ok();
     assert_eq!(read.expect("read hello.txt"), b"hello");
@@ -148,7 +158,8 @@ fn init_with_passphrase_from_env() {
     );
     out.assert_ok();
     assert!(
-        !out.stdout.contains("from the environment") && !out.stderr.contains("from the environment"),
+        !out.stdout.contains("from the environment")
+            && !out.stderr.contains("from the environment"),
         "the passphrase must never be printed"
     );
 }
@@ -158,7 +169,11 @@ fn init_without_any_secret_fails_without_a_terminal() {
     let v = CliVault::uninitialized();
     let out = run_cli(&args([OsStr::new("init"), OsStr::new(&v.url)]), &[]);
     out.assert_failed();
-    assert!(!out.stderr.trim().is_empty(), "says why: {}", out.describe());
+    assert!(
+        !out.stderr.trim().is_empty(),
+        "says why: {}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -200,7 +215,10 @@ fn non_empty_mountpoint_is_refused() {
     out.assert_failed()
         .assert_stderr_has(&[&mp.display().to_string(), "not empty"]);
     assert_not_mounted(&mp, &out);
-    assert_eq!(fs::read(mp.join("existing.txt")).expect("read"), b"do not hide me");
+    assert_eq!(
+        fs::read(mp.join("existing.txt")).expect("read"),
+        b"do not hide me"
+    );
 }
 
 #[test]
@@ -248,8 +266,7 @@ fn missing_vault_is_refused() {
     let url = format!("file://{}", empty.display());
     let mp = v.new_dir("mnt");
     let out = run_cli(&mount_args("--key-file", &v.key_file, &url, &mp), &[]);
-    out.assert_failed()
-        .assert_stderr_has(&["vault", "init"]);
+    out.assert_failed().assert_stderr_has(&["vault", "init"]);
     assert_not_mounted(&mp, &out);
 
     let nowhere = v.dir().join("no/such/store");
@@ -345,6 +362,7 @@ fn config_with_unknown_field_is_refused_naming_it() {
     ] {
         let (out, mp) = mount_with_config(&v, toml);
         out.assert_failed().assert_stderr_has(&[field]);
+        assert_eq!(out.status.code(), Some(EXIT_USAGE), "{}", out.describe());
         assert_not_mounted(&mp, &out);
     }
 }
@@ -354,6 +372,7 @@ fn config_with_wrong_type_is_refused_naming_the_field() {
     let v = CliVault::init();
     let (out, mp) = mount_with_config(&v, "[store]\nurl = 42\n");
     out.assert_failed().assert_stderr_has(&["url"]);
+    assert_eq!(out.status.code(), Some(EXIT_USAGE), "{}", out.describe());
     assert_not_mounted(&mp, &out);
 }
 
@@ -404,9 +423,29 @@ fn help_lists_the_implemented_subcommands() {
     let out = run_cli(&["--help"], &[]);
     out.assert_ok();
     for sub in ["init", "mount", "unmount"] {
-        assert!(out.stdout.contains(sub), "--help mentions {sub}:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(sub),
+            "--help mentions {sub}:\n{}",
+            out.stdout
+        );
     }
     for sub in ["init", "mount", "unmount"] {
         run_cli(&[sub, "--help"], &[]).assert_ok();
+    }
+}
+
+/// Only `--sse none` exists in this build: asking for server-side encryption the store cannot
+/// give must fail, never silently mount without it.
+#[test]
+fn sse_modes_other_than_none_are_refused() {
+    let v = CliVault::init();
+    let mp = v.new_dir("mnt");
+    for mode in ["s3", "kms", "c"] {
+        let mut a = mount_args("--key-file", &v.key_file, &v.url, &mp);
+        a.insert(1, OsString::from("--sse"));
+        a.insert(2, OsString::from(mode));
+        let out = run_cli(&a, &[]);
+        out.assert_failed().assert_stderr_has(&["sse"]);
+        assert_not_mounted(&mp, &out);
     }
 }

@@ -47,6 +47,15 @@ fn cp_r_of_a_tree_then_diff_r() {
     scenarios::tree_copy_and_diff(&root, &scratch, 20, &mut || m.remount());
 }
 
+#[test]
+fn rsync_of_a_tree_then_nothing_to_do() {
+    let v = CliVault::init();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    let scratch = v.new_dir("scratch");
+    scenarios::rsync_tree(&root, &scratch, 10, &mut || m.remount());
+}
+
 /// mkdir/rmdir and errors, rename over an existing file, truncate, chmod + touch -d across
 /// remounts, hard links refused, symlinks: one vault, one daemon.
 #[test]
@@ -106,7 +115,10 @@ fn object_file(store_dir: &Path, name: &str) -> PathBuf {
 /// (body, header JSON).
 fn split_object_file(bytes: &[u8]) -> (Vec<u8>, serde_json::Value) {
     let n = bytes.len();
-    assert!(n >= 12 && &bytes[n - 8..] == b"s3cfobj1", "object file trailer");
+    assert!(
+        n >= 12 && &bytes[n - 8..] == b"s3cfobj1",
+        "object file trailer"
+    );
     let hlen = u32::from_be_bytes(bytes[n - 12..n - 8].try_into().expect("4 bytes")) as usize;
     let body_end = n - 12 - hlen;
     let header: serde_json::Value =

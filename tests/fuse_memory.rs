@@ -79,6 +79,14 @@ fn cp_r_of_a_tree_then_diff_r() {
 }
 
 #[test]
+fn rsync_of_a_tree_then_nothing_to_do() {
+    let (_store, mut m) = mount_memory();
+    let root = m.mountpoint.clone();
+    let scratch = m.scratch();
+    scenarios::rsync_tree(&root, &scratch, 10, &mut || m.remount());
+}
+
+#[test]
 fn mkdir_rmdir_and_their_errors() {
     let (_store, mut m) = mount_memory();
     let root = m.mountpoint.clone();
@@ -158,8 +166,7 @@ fn store_and_staging_never_hold_plaintext() {
     open.write_all_at(&data::marker_bytes(1000), 12_345)
         .expect("overwrite");
     let scanned_dir = scenarios::assert_no_marker_below(&staging);
-    let scanned_fds =
-        scenarios::assert_no_marker_in_open_files(std::process::id(), Some(&staging));
+    let scanned_fds = scenarios::assert_no_marker_in_open_files(std::process::id(), Some(&staging));
     eprintln!("staging: {scanned_dir} files in the directory, {scanned_fds} open staging files");
     drop(open);
 
@@ -176,9 +183,11 @@ fn store_and_staging_never_hold_plaintext() {
             "object {key} holds plaintext"
         );
     }
-    for (key, _) in store.pending_uploads() {
-        panic!("multipart upload of {key} left pending");
-    }
+    let pending = store.pending_uploads();
+    assert!(
+        pending.is_empty(),
+        "multipart uploads left pending: {pending:?}"
+    );
     scenarios::assert_no_marker_below(&staging);
     m.mount();
     for p in &files {
@@ -244,5 +253,8 @@ fn two_handles_on_one_file() {
     assert_eq!(got.len(), 70_004);
     assert_eq!(&got[..4], b"AAAA");
     assert_eq!(&got[70_000..], b"BBBB");
-    assert!(got[4..70_000].iter().all(|b| *b == 0), "the hole reads as zeros");
+    assert!(
+        got[4..70_000].iter().all(|b| *b == 0),
+        "the hole reads as zeros"
+    );
 }

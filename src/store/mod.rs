@@ -192,7 +192,8 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         body: Bytes,
     ) -> StoreResult<String>;
     /// Parts must be in ascending order; all but the last at least `MIN_PART_SIZE`.
-    /// Conditions given at create time (if_match / if_none_match) are checked here.
+    /// Conditions given at create time (if_match / if_none_match) are checked here. A failed
+    /// completion leaves the upload open (abort it, or complete it again), as in S3.
     async fn complete_multipart(
         &self,
         key: &str,
@@ -201,7 +202,10 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     ) -> StoreResult<PutOutput>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage>;
-    /// Server-side copy (objects up to `MAX_SINGLE_PUT`).
+    /// Server-side copy (objects up to `MAX_SINGLE_PUT`). A missing source is `NotFound`, a
+    /// source whose ETag is not `source_if_match` is `PreconditionFailed`, and copying an
+    /// object onto itself needs `MetadataDirective::Replace` (`InvalidArgument` otherwise), as
+    /// in S3. The copy's ETag is the MD5 of its body, even for a multipart source.
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput>;
     /// Deleting a missing key succeeds, as in S3.
     async fn delete(&self, key: &str) -> StoreResult<()>;

@@ -43,7 +43,12 @@ impl CliOutput {
 
     #[track_caller]
     pub fn assert_ok(&self) -> &Self {
-        assert!(self.success(), "`{}` failed: {}", self.command, self.describe());
+        assert!(
+            self.success(),
+            "`{}` failed: {}",
+            self.command,
+            self.describe()
+        );
         self
     }
 
@@ -180,7 +185,7 @@ pub fn daemon_pids(mountpoint: &Path) -> Vec<u32> {
         };
         let parts: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let is_ours = parts.first().is_some_and(|p| p.ends_with(&bin_name));
-        if is_ours && parts.iter().any(|p| *p == needle) {
+        if is_ours && parts.contains(&needle) {
             // A zombie has an empty cmdline, so anything here is alive.
             pids.push(pid);
         }
@@ -200,12 +205,15 @@ impl CliVault {
     /// `s3cryptfs init --key-file KEY file:///…/store`, with KEY created by init.
     pub fn init() -> CliVault {
         let v = CliVault::uninitialized();
-        let out = run_cli(&args([
-            OsStr::new("init"),
-            OsStr::new("--key-file"),
-            v.key_file.as_os_str(),
-            OsStr::new(&v.url),
-        ]), &[]);
+        let out = run_cli(
+            &args([
+                OsStr::new("init"),
+                OsStr::new("--key-file"),
+                v.key_file.as_os_str(),
+                OsStr::new(&v.url),
+            ]),
+            &[],
+        );
         out.assert_ok();
         let meta = std::fs::metadata(&v.key_file).unwrap_or_else(|e| {
             panic!(
@@ -364,12 +372,11 @@ impl CliMount {
         if self.last.is_none() {
             return;
         }
-        let out = run_cli(&args([OsStr::new("unmount"), self.mountpoint.as_os_str()]), &[]);
-        if out.stderr.contains("not an s3cryptfs one") { // TEMP-HACK
-            let _ = Command::new("umount").arg(&self.mountpoint).output();
-        } else {
+        let out = run_cli(
+            &args([OsStr::new("unmount"), self.mountpoint.as_os_str()]),
+            &[],
+        );
         out.assert_ok();
-        }
         assert!(
             !is_mounted(&self.mountpoint),
             "`s3cryptfs unmount` returned but {} is still mounted",
@@ -405,7 +412,10 @@ impl Drop for CliMount {
             return;
         }
         if std::thread::panicking() {
-            let _ = run_cli(&args([OsStr::new("unmount"), self.mountpoint.as_os_str()]), &[]);
+            let _ = run_cli(
+                &args([OsStr::new("unmount"), self.mountpoint.as_os_str()]),
+                &[],
+            );
             force_unmount(&self.mountpoint);
             for pid in daemon_pids(&self.mountpoint) {
                 // SAFETY: kill(2) with a pid we found serving our own mount point.

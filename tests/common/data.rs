@@ -125,8 +125,8 @@ pub fn sha256_file(path: &Path) -> [u8; 32] {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = read_full(&mut f, &mut buf)
-            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let n =
+            read_full(&mut f, &mut buf).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
         if n == 0 {
             break;
         }
@@ -156,16 +156,30 @@ pub fn sha256_stream(seed: u64, len: u64) -> [u8; 32] {
 pub fn assert_same_file(a: &Path, b: &Path) {
     let la = std::fs::metadata(a).unwrap_or_else(|e| panic!("stat {}: {e}", a.display()));
     let lb = std::fs::metadata(b).unwrap_or_else(|e| panic!("stat {}: {e}", b.display()));
-    assert_eq!(la.len(), lb.len(), "sizes of {} and {}", a.display(), b.display());
+    assert_eq!(
+        la.len(),
+        lb.len(),
+        "sizes of {} and {}",
+        a.display(),
+        b.display()
+    );
     let mut fa = File::open(a).unwrap_or_else(|e| panic!("open {}: {e}", a.display()));
     let mut fb = File::open(b).unwrap_or_else(|e| panic!("open {}: {e}", b.display()));
     let mut ba = vec![0u8; CHUNK];
     let mut bb = vec![0u8; CHUNK];
     let mut pos = 0u64;
     loop {
-        let na = read_full(&mut fa, &mut ba).unwrap_or_else(|e| panic!("read {}: {e}", a.display()));
-        let nb = read_full(&mut fb, &mut bb).unwrap_or_else(|e| panic!("read {}: {e}", b.display()));
-        assert_eq!(na, nb, "{} and {} differ in length at {pos}", a.display(), b.display());
+        let na =
+            read_full(&mut fa, &mut ba).unwrap_or_else(|e| panic!("read {}: {e}", a.display()));
+        let nb =
+            read_full(&mut fb, &mut bb).unwrap_or_else(|e| panic!("read {}: {e}", b.display()));
+        assert_eq!(
+            na,
+            nb,
+            "{} and {} differ in length at {pos}",
+            a.display(),
+            b.display()
+        );
         if na == 0 {
             return;
         }

@@ -194,7 +194,7 @@ impl Drop for MountedFs {
             // Never hang a failing test on a busy mount.
             force_unmount(&self.mountpoint);
             if let Some(s) = self.session.take() {
-                drop(s.guard);
+                drop(s);
             }
             if let Some(rt) = self.runtime.take() {
                 rt.shutdown_background();

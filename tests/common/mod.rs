@@ -119,7 +119,11 @@ pub fn force_unmount(path: &Path) {
     if !is_mounted(path) {
         return;
     }
-    let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(path).output();
+    let _ = Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(path)
+        .output();
     if is_mounted(path) {
         let _ = Command::new("umount").arg("-l").arg(path).output();
     }

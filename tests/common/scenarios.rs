@@ -14,8 +14,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
 use super::data::{
-    self, KIB, MIB, assert_same_file, assert_stream_file, sha256_file, sha256_stream,
-    stream_bytes, write_stream_file,
+    self, KIB, MIB, assert_same_file, assert_stream_file, sha256_file, sha256_stream, stream_bytes,
+    write_stream_file,
 };
 use super::{assert_errno, run_ok, run_ok_in};
 
@@ -69,7 +69,10 @@ pub fn sizes_roundtrip(root: &Path, scratch: &Path, sizes: &[u64], remount: Remo
             write_stream_file(&local, seed_for(size), size);
             run_ok(
                 "cp",
-                &[local.to_str().expect("utf-8"), path.to_str().expect("utf-8")],
+                &[
+                    local.to_str().expect("utf-8"),
+                    path.to_str().expect("utf-8"),
+                ],
             );
             fs::remove_file(&local).expect("rm local");
         } else {
@@ -116,7 +119,11 @@ pub fn big_file_roundtrip(root: &Path, remount: Remount) -> PathBuf {
     write_stream_file(&path, seed, BIG_SIZE);
     assert_eq!(fs::metadata(&path).expect("stat").len(), BIG_SIZE);
     remount();
-    assert_eq!(sha256_file(&path), sha256_stream(seed, BIG_SIZE), "SHA-256 after remount");
+    assert_eq!(
+        sha256_file(&path),
+        sha256_stream(seed, BIG_SIZE),
+        "SHA-256 after remount"
+    );
     assert_stream_file(&path, seed, BIG_SIZE);
     path
 }
@@ -198,7 +205,11 @@ pub fn random_ops_against_local(
     let mut remote = Some(open_rw(&remote_path));
     let mut local = open_rw(&local_path);
     let mut remounts_left = remounts;
-    let remount_every = if remounts == 0 { usize::MAX } else { ops / (remounts + 1) };
+    let remount_every = if remounts == 0 {
+        usize::MAX
+    } else {
+        ops / (remounts + 1)
+    };
     let mut log: Vec<String> = Vec::new();
 
     for i in 0..ops {
@@ -230,8 +241,8 @@ pub fn random_ops_against_local(
             let off = rng.gen_range(0..=len + 10);
             let n = rng.gen_range(1..=300 * KIB as usize);
             what = format!("read {n} at {off}");
-            let got =
-                pread_full(r, off, n).unwrap_or_else(|e| panic!("op {i} ({what}) on the mount: {e}"));
+            let got = pread_full(r, off, n)
+                .unwrap_or_else(|e| panic!("op {i} ({what}) on the mount: {e}"));
             let want = pread_full(&local, off, n).expect("local read");
             if got != want {
                 panic!(
@@ -287,7 +298,12 @@ pub fn random_ops_against_local(
             what = "stat".into();
             let got = r.metadata().expect("fstat").len();
             let by_path = fs::metadata(&remote_path).expect("stat").len();
-            assert_eq!(got, len, "op {i}: fstat size; seed {seed}; ops:\n{}", log.join("\n"));
+            assert_eq!(
+                got,
+                len,
+                "op {i}: fstat size; seed {seed}; ops:\n{}",
+                log.join("\n")
+            );
             assert_eq!(by_path, len, "op {i}: stat size; seed {seed}");
         }
         log.push(format!("{i}: {what}"));
@@ -303,7 +319,13 @@ pub fn random_ops_against_local(
 /// with names that have spaces and non-ASCII characters. Returns the number of files.
 pub fn generate_tree(dst: &Path, seed: u64, files_per_dir: usize) -> usize {
     let mut rng = StdRng::seed_from_u64(seed);
-    let tops = ["plain", "with space", "ünïcödé dïr", "日本語", "emoji 🚀 dir"];
+    let tops = [
+        "plain",
+        "with space",
+        "ünïcödé dïr",
+        "日本語",
+        "emoji 🚀 dir",
+    ];
     let subs = ["", "sub one", "sub 二/deeper ñ"];
     let tags = ["α", "b", "ç", "😀", "x y"];
     let mut count = 0;
@@ -330,6 +352,8 @@ pub fn generate_tree(dst: &Path, seed: u64, files_per_dir: usize) -> usize {
         }
     }
     fs::create_dir_all(dst.join("empty dir")).expect("mkdir empty");
+    std::os::unix::fs::symlink("file 000 – α.txt", dst.join("plain/link to first"))
+        .expect("symlink in tree");
     count
 }
 
@@ -359,20 +383,69 @@ pub fn tree_copy_and_diff(root: &Path, scratch: &Path, files_per_dir: usize, rem
     run_ok_in(
         None,
         "cp",
-        &["-r", src.to_str().expect("utf-8"), dst.to_str().expect("utf-8")],
+        &[
+            "-r",
+            src.to_str().expect("utf-8"),
+            dst.to_str().expect("utf-8"),
+        ],
     );
     diff_r(&src, &dst);
     remount();
     diff_r(&src, &dst);
     let listed = fs::read_dir(dst.join("plain"))
         .expect("readdir")
-        .filter(|e| e.as_ref().is_ok_and(|e| e.file_type().is_ok_and(|t| t.is_file())))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        })
         .count();
     assert_eq!(listed, files_per_dir, "files listed in plain/");
     run_ok("rm", &["-r", dst.to_str().expect("utf-8")]);
     assert_errno("stat removed tree", fs::metadata(&dst), libc::ENOENT);
     remount();
-    assert_errno("stat removed tree after remount", fs::metadata(&dst), libc::ENOENT);
+    assert_errno(
+        "stat removed tree after remount",
+        fs::metadata(&dst),
+        libc::ENOENT,
+    );
+}
+
+/// `rsync -a` of a generated tree (temp file + rename per file; modes, owners, mtimes and
+/// symlinks preserved), `diff -r`; a second `rsync -ai` finds nothing to do, before and
+/// after a remount (so sizes, modes and mtimes are stored exactly).
+pub fn rsync_tree(root: &Path, scratch: &Path, files_per_dir: usize, remount: Remount) {
+    assert!(
+        super::find_in_path("rsync").is_some(),
+        "rsync is not installed: run scripts/test.sh, or `apt-get install rsync`"
+    );
+    let src = scratch.join("rsync-src");
+    generate_tree(&src, 0x125C, files_per_dir);
+    let dst = root.join("rsynced");
+    let src_arg = format!("{}/", src.display());
+    let dst_arg = format!("{}/", dst.display());
+    run_ok("rsync", &["-a", &src_arg, &dst_arg]);
+    diff_r(&src, &dst);
+    let second = |when: &str| {
+        let out = run_ok("rsync", &["-ai", &src_arg, &dst_arg]);
+        let changes = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            changes.trim().is_empty(),
+            "a second rsync -a {when} should have nothing to do, but itemized:\n{changes}"
+        );
+    };
+    second("right away");
+    remount();
+    diff_r(&src, &dst);
+    second("after a remount");
+    // Change one file locally: exactly that file is sent again.
+    fs::write(src.join("plain/file 003 – ç.txt"), b"changed").expect("change a file");
+    let out = run_ok("rsync", &["-ai", &src_arg, &dst_arg]);
+    let changes = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        changes.lines().any(|l| l.contains("file 003")),
+        "rsync sends the changed file:\n{changes}"
+    );
+    diff_r(&src, &dst);
 }
 
 /// mkdir/rmdir and the errors POSIX promises.
@@ -392,26 +465,75 @@ pub fn dir_ops_and_errors(root: &Path, remount: Remount) {
         OpenOptions::new().write(true).open(&d),
         libc::EISDIR,
     );
-    assert_errno("mkdir under a file", fs::create_dir(f.join("x")), libc::ENOTDIR);
-    assert_errno("create under a file", File::create(f.join("x")), libc::ENOTDIR);
-    assert_errno("stat under a file", fs::metadata(f.join("x")), libc::ENOTDIR);
-    assert_errno("rmdir missing", fs::remove_dir(root.join("nope")), libc::ENOENT);
-    assert_errno("unlink missing", fs::remove_file(root.join("nope")), libc::ENOENT);
+    assert_errno(
+        "mkdir under a file",
+        fs::create_dir(f.join("x")),
+        libc::ENOTDIR,
+    );
+    assert_errno(
+        "create under a file",
+        File::create(f.join("x")),
+        libc::ENOTDIR,
+    );
+    assert_errno(
+        "stat under a file",
+        fs::metadata(f.join("x")),
+        libc::ENOTDIR,
+    );
+    assert_errno(
+        "rmdir missing",
+        fs::remove_dir(root.join("nope")),
+        libc::ENOENT,
+    );
+    assert_errno(
+        "unlink missing",
+        fs::remove_file(root.join("nope")),
+        libc::ENOENT,
+    );
     assert_errno("open missing", File::open(root.join("nope")), libc::ENOENT);
-    assert_errno("create in missing dir", File::create(root.join("nope/x")), libc::ENOENT);
-    assert_errno("mkdir in missing dir", fs::create_dir(root.join("nope/x")), libc::ENOENT);
+    assert_errno(
+        "create in missing dir",
+        File::create(root.join("nope/x")),
+        libc::ENOENT,
+    );
+    assert_errno(
+        "mkdir in missing dir",
+        fs::create_dir(root.join("nope/x")),
+        libc::ENOENT,
+    );
     assert_errno("read_dir of a file", fs::read_dir(&f), libc::ENOTDIR);
 
     // Empty nested directories exist only as markers: they must survive a remount.
     fs::create_dir_all(root.join("e/f/g")).expect("mkdir -p e/f/g");
     fs::create_dir(root.join("empty")).expect("mkdir empty");
     remount();
-    assert!(fs::metadata(root.join("e/f/g")).expect("stat e/f/g").is_dir());
-    assert!(fs::metadata(root.join("empty")).expect("stat empty").is_dir());
-    assert_eq!(fs::read_dir(root.join("empty")).expect("readdir empty").count(), 0);
+    assert!(
+        fs::metadata(root.join("e/f/g"))
+            .expect("stat e/f/g")
+            .is_dir()
+    );
+    assert!(
+        fs::metadata(root.join("empty"))
+            .expect("stat empty")
+            .is_dir()
+    );
+    assert_eq!(
+        fs::read_dir(root.join("empty"))
+            .expect("readdir empty")
+            .count(),
+        0
+    );
     assert_eq!(fs::read(d.join("f")).expect("read d/f"), b"content");
-    assert_errno("rmdir non-empty after remount", fs::remove_dir(&d), libc::ENOTEMPTY);
-    assert_errno("rmdir e (has f/g)", fs::remove_dir(root.join("e")), libc::ENOTEMPTY);
+    assert_errno(
+        "rmdir non-empty after remount",
+        fs::remove_dir(&d),
+        libc::ENOTEMPTY,
+    );
+    assert_errno(
+        "rmdir e (has f/g)",
+        fs::remove_dir(root.join("e")),
+        libc::ENOTEMPTY,
+    );
     fs::remove_file(d.join("f")).expect("rm d/f");
     fs::remove_dir(&d).expect("rmdir d once empty");
     fs::remove_dir(root.join("e/f/g")).expect("rmdir e/f/g");
@@ -426,7 +548,11 @@ pub fn dir_ops_and_errors(root: &Path, remount: Remount) {
             libc::ENOENT,
         );
     }
-    assert!(fs::metadata(root.join("empty")).expect("stat empty").is_dir());
+    assert!(
+        fs::metadata(root.join("empty"))
+            .expect("stat empty")
+            .is_dir()
+    );
 }
 
 /// rename over an existing file (std::fs::rename and `mv`), the rsync pattern (write a
@@ -475,12 +601,79 @@ pub fn rename_over_existing(root: &Path, remount: Remount) {
         .expect("readdir sub")
         .map(|e| e.expect("entry").file_name())
         .collect();
-    assert_eq!(names.len(), 2, "sub/ holds c.bin and target.txt only: {names:?}");
+    assert_eq!(
+        names.len(),
+        2,
+        "sub/ holds c.bin and target.txt only: {names:?}"
+    );
     assert_errno(
         "rename a missing file",
         fs::rename(root.join("missing"), root.join("x")),
         libc::ENOENT,
     );
+
+    // Directories: a whole subtree moves, and the errors POSIX promises.
+    fs::create_dir_all(root.join("tree/inner/deep")).expect("mkdir tree");
+    write_stream_file(&root.join("tree/top.bin"), 4, 10 * KIB);
+    write_stream_file(&root.join("tree/inner/deep/leaf.bin"), 5, 70 * KIB);
+    fs::create_dir(root.join("tree/empty")).expect("mkdir tree/empty");
+    run_ok(
+        "mv",
+        &[
+            root.join("tree").to_str().expect("utf-8"),
+            root.join("moved tree").to_str().expect("utf-8"),
+        ],
+    );
+    assert_errno("old tree", fs::metadata(root.join("tree")), libc::ENOENT);
+    fs::create_dir(root.join("full")).expect("mkdir full");
+    fs::write(root.join("full/x"), b"x").expect("write full/x");
+    fs::create_dir(root.join("vacant")).expect("mkdir vacant");
+    fs::write(root.join("plain-file"), b"p").expect("write plain-file");
+    assert_errno(
+        "rename a file over a directory",
+        fs::rename(root.join("plain-file"), root.join("vacant")),
+        libc::EISDIR,
+    );
+    assert_errno(
+        "rename a directory over a file",
+        fs::rename(root.join("vacant"), root.join("plain-file")),
+        libc::ENOTDIR,
+    );
+    let e = super::errno_of(
+        "rename a directory over a non-empty one",
+        fs::rename(root.join("vacant"), root.join("full")),
+    );
+    assert!(
+        e == libc::ENOTEMPTY || e == libc::EEXIST,
+        "rename a directory over a non-empty one: got {}",
+        super::errno_name(e)
+    );
+    assert_errno(
+        "rename a directory into itself",
+        fs::rename(root.join("full"), root.join("full/sub")),
+        libc::EINVAL,
+    );
+    fs::rename(root.join("vacant"), root.join("moved tree/empty"))
+        .expect("rename a directory over an empty one");
+    remount();
+    assert_stream_file(&root.join("moved tree/top.bin"), 4, 10 * KIB);
+    assert_stream_file(&root.join("moved tree/inner/deep/leaf.bin"), 5, 70 * KIB);
+    assert!(
+        fs::metadata(root.join("moved tree/empty"))
+            .expect("stat")
+            .is_dir()
+    );
+    assert_errno(
+        "old tree after remount",
+        fs::metadata(root.join("tree")),
+        libc::ENOENT,
+    );
+    assert_errno(
+        "vacant after remount",
+        fs::metadata(root.join("vacant")),
+        libc::ENOENT,
+    );
+    assert_eq!(fs::read(root.join("full/x")).expect("read full/x"), b"x");
 }
 
 /// Truncation up and down, by path (`truncate -s`) and on an open file (set_len), and
@@ -493,10 +686,18 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
 
     run_ok("truncate", &["-s", "100000", &p_str]);
     model.truncate(100_000);
-    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after truncate -s 100000");
+    assert_bytes_eq(
+        &fs::read(&p).expect("read"),
+        &model,
+        "after truncate -s 100000",
+    );
     run_ok("truncate", &["-s", "300000", &p_str]);
     model.resize(300_000, 0);
-    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after truncate -s 300000");
+    assert_bytes_eq(
+        &fs::read(&p).expect("read"),
+        &model,
+        "after truncate -s 300000",
+    );
 
     {
         let f = open_rw(&p);
@@ -504,7 +705,8 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
         model[..5].copy_from_slice(b"hello");
         f.set_len(70_000).expect("set_len down");
         model.truncate(70_000);
-        f.write_all_at(b"0123456789", 69_995).expect("write across end");
+        f.write_all_at(b"0123456789", 69_995)
+            .expect("write across end");
         model.resize(70_005, 0);
         model[69_995..70_005].copy_from_slice(b"0123456789");
         f.set_len(64 * KIB + 10).expect("set_len to block + 10");
@@ -518,7 +720,11 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
             "contents through the open handle",
         );
     }
-    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after set_len on an open file");
+    assert_bytes_eq(
+        &fs::read(&p).expect("read"),
+        &model,
+        "after set_len on an open file",
+    );
 
     // A partial overwrite with dd, as tools do it.
     let patch = root.join("patch.bin");
@@ -535,7 +741,11 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
         ],
     );
     model[65_000..66_000].fill(0xAB);
-    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after dd conv=notrunc");
+    assert_bytes_eq(
+        &fs::read(&p).expect("read"),
+        &model,
+        "after dd conv=notrunc",
+    );
 
     remount();
     assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after remount");
@@ -545,7 +755,8 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
     {
         let f = open_rw(&p);
         let old = model.len();
-        f.set_len(old as u64 + 100_000).expect("set_len up on a clean file");
+        f.set_len(old as u64 + 100_000)
+            .expect("set_len up on a clean file");
         model.resize(old + 100_000, 0);
         let tail = pread_full(&f, old as u64 - 10, 20_000).expect("read across the old end");
         assert_bytes_eq(
@@ -554,15 +765,24 @@ pub fn truncate_up_and_down(root: &Path, remount: Remount) {
             "reading across the old end of a clean file grown by set_len on an open handle",
         );
     }
-    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "after growing a clean open file");
+    assert_bytes_eq(
+        &fs::read(&p).expect("read"),
+        &model,
+        "after growing a clean open file",
+    );
     remount();
-    assert_bytes_eq(&fs::read(&p).expect("read"), &model, "grown file after remount");
+    assert_bytes_eq(
+        &fs::read(&p).expect("read"),
+        &model,
+        "grown file after remount",
+    );
 
     run_ok("truncate", &["-s", "0", &p_str]);
     assert_eq!(fs::metadata(&p).expect("stat").len(), 0);
     run_ok("truncate", &["-s", "1M", &p_str]);
     assert!(
-        fs::read(&p).expect("read").iter().all(|b| *b == 0) && fs::metadata(&p).expect("stat").len() == MIB,
+        fs::read(&p).expect("read").iter().all(|b| *b == 0)
+            && fs::metadata(&p).expect("stat").len() == MIB,
         "a file grown by truncate reads as zeros"
     );
     write_stream_file(&p, 10, 5000);
@@ -606,7 +826,11 @@ pub fn attrs_survive_remount(root: &Path, remount: Remount) {
             .arg(p)
             .output()
             .expect("run touch");
-        assert!(out.status.success(), "touch -d: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "touch -d: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_mode_and_mtime(&f, 0o640);
     assert_mode_and_mtime(&d, 0o750);
@@ -646,7 +870,11 @@ pub fn hard_link_refused(root: &Path) {
         fs::hard_link(&f, root.join("link-target.txt")),
         libc::EPERM,
     );
-    assert_errno("stat link target", fs::metadata(root.join("link-target.txt")), libc::ENOENT);
+    assert_errno(
+        "stat link target",
+        fs::metadata(root.join("link-target.txt")),
+        libc::ENOENT,
+    );
     let ln = Command::new("ln")
         .arg(&f)
         .arg(root.join("ln-target.txt"))
@@ -662,23 +890,52 @@ pub fn symlinks(root: &Path, remount: Remount) {
     symlink("target.txt", root.join("link")).expect("symlink");
     let long_target = format!("ünï/日本/{}", "x".repeat(900));
     symlink(&long_target, root.join("dangling")).expect("symlink dangling");
-    assert_eq!(fs::read_link(root.join("link")).expect("readlink"), Path::new("target.txt"));
-    assert_eq!(fs::read(root.join("link")).expect("read via link"), b"through the link");
+    assert_eq!(
+        fs::read_link(root.join("link")).expect("readlink"),
+        Path::new("target.txt")
+    );
+    assert_eq!(
+        fs::read(root.join("link")).expect("read via link"),
+        b"through the link"
+    );
     remount();
     let m = fs::symlink_metadata(root.join("link")).expect("lstat");
-    assert!(m.file_type().is_symlink(), "link is a symlink after remount");
-    assert_eq!(fs::read_link(root.join("link")).expect("readlink"), Path::new("target.txt"));
+    assert!(
+        m.file_type().is_symlink(),
+        "link is a symlink after remount"
+    );
+    assert_eq!(
+        fs::read_link(root.join("link")).expect("readlink"),
+        Path::new("target.txt")
+    );
     assert_eq!(
         fs::read_link(root.join("dangling")).expect("readlink dangling"),
         Path::new(&long_target)
     );
-    assert_eq!(fs::read(root.join("link")).expect("read via link"), b"through the link");
-    assert_errno("follow dangling", fs::read(root.join("dangling")), libc::ENOENT);
+    assert_eq!(
+        fs::read(root.join("link")).expect("read via link"),
+        b"through the link"
+    );
+    assert_errno(
+        "follow dangling",
+        fs::read(root.join("dangling")),
+        libc::ENOENT,
+    );
     let out = run_ok_in(Some(root), "readlink", &["link"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "target.txt");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        "target.txt"
+    );
     fs::remove_file(root.join("link")).expect("rm link");
-    assert_eq!(fs::read(root.join("target.txt")).expect("target stays"), b"through the link");
-    assert_errno("lstat removed link", fs::symlink_metadata(root.join("link")), libc::ENOENT);
+    assert_eq!(
+        fs::read(root.join("target.txt")).expect("target stays"),
+        b"through the link"
+    );
+    assert_errno(
+        "lstat removed link",
+        fs::symlink_metadata(root.join("link")),
+        libc::ENOENT,
+    );
 }
 
 /// Writes the plaintext marker, repeated, through the mount: small, one block, several
@@ -892,4 +1149,3 @@ pub fn assert_no_marker_below(dir: &Path) -> usize {
     }
     files.len()
 }
-

@@ -517,13 +517,13 @@ fn daemonize(s: &MountSettings, dev_before: u64, secret: Secret) -> MountResult<
             let mut answer = Vec::new();
             let mut pipe = File::from(read_end);
             let mut byte = [0u8; 1];
-            match pipe.read(&mut byte) {
-                Ok(1) if byte[0] == 0 => return Ok(()),
-                Ok(1) => {
-                    answer.push(byte[0]);
-                    let _ = pipe.read_to_end(&mut answer);
+            // read_exact retries when interrupted; EOF means the child died without a word.
+            if pipe.read_exact(&mut byte).is_ok() {
+                if byte[0] == 0 {
+                    return Ok(());
                 }
-                _ => {}
+                answer.push(byte[0]);
+                let _ = pipe.read_to_end(&mut answer);
             }
             if let Some((&code, message)) = answer.split_first() {
                 return Err(MountError::Daemon {

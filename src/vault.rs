@@ -50,6 +50,7 @@ pub enum VaultError {
     /// Reading or creating a key or passphrase file, or creating keys.
     #[error(transparent)]
     Secret(#[from] CryptoError),
+    /// No secret could be had, or the passphrase given is unusable (the message says which).
     #[error("{0}")]
     Passphrase(String),
 }

@@ -85,9 +85,14 @@ impl FileState {
 
     /// Whether reads must go through the overlay (some content is local).
     pub fn has_local_content(&self) -> bool {
-        self.base.is_none()
-            || self.staging.as_ref().is_some_and(|s| !s.is_empty())
-            || self.base_valid_len < self.base.as_ref().map_or(0, |b| b.plaintext_len)
+        match &self.base {
+            None => true,
+            Some(b) => {
+                self.size != b.plaintext_len
+                    || self.base_valid_len < b.plaintext_len
+                    || self.staging.as_ref().is_some_and(|s| !s.is_empty())
+            }
+        }
     }
 
     /// The logical content of block `index`, `block_size` bytes (zeros past the end).

@@ -190,6 +190,7 @@ fn apply_model(root: &Path, op: &Op) -> Result<(), i32> {
         } => {
             let f = std::fs::OpenOptions::new()
                 .create(true)
+                .truncate(false)
                 .read(true)
                 .write(true)
                 .open(root.join(NAMES[*file]))

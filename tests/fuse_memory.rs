@@ -168,6 +168,10 @@ fn store_and_staging_never_hold_plaintext() {
     let scanned_dir = scenarios::assert_no_marker_below(&staging);
     let scanned_fds = scenarios::assert_no_marker_in_open_files(std::process::id(), Some(&staging));
     eprintln!("staging: {scanned_dir} files in the directory, {scanned_fds} open staging files");
+    assert!(
+        scanned_dir + scanned_fds >= 1,
+        "a 2 MiB dirty file is staged on disk, so the scan above must have seen its staging file"
+    );
     drop(open);
 
     m.unmount();

@@ -10,6 +10,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{LogLevel, Mode, Overrides, SseMode};
 
+mod tools;
+pub use tools::{
+    CatArgs, GetArgs, KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs, KeyRemoveArgs,
+    KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs,
+};
+
 const EXAMPLES: &str = "\
 Examples:
   # Create a vault in a local directory, with a new random key file:
@@ -90,6 +96,9 @@ pub enum Command {
     Mount(Box<MountArgs>),
     /// Unmount a vault: returns once its data is uploaded and the mount is gone
     Unmount(UnmountArgs),
+    /// key, verify, ls, cat, get, put (src/cli/tools.rs)
+    #[command(flatten)]
+    Tools(ToolCommand),
 }
 
 #[derive(Debug, Args)]
@@ -372,7 +381,10 @@ mod tests {
             .get_subcommands()
             .map(|c| c.get_name().to_owned())
             .collect();
-        assert_eq!(names, ["init", "mount", "unmount"]);
+        assert_eq!(
+            names,
+            ["init", "mount", "unmount", "key", "verify", "ls", "cat", "get", "put"]
+        );
         assert!(parse(&["rotate"]).is_err());
     }
 

@@ -11,4 +11,5 @@ pub mod crypto;
 pub mod fs;
 pub mod mount;
 pub mod store;
+pub mod tools;
 pub mod vault;

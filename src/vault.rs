@@ -53,6 +53,12 @@ pub enum VaultError {
     /// No secret could be had, or the passphrase given is unusable (the message says which).
     #[error("{0}")]
     Passphrase(String),
+    /// The config changed between reading and saving it (another key change ran meanwhile).
+    #[error(
+        "the vault config at {location} was changed by someone else while this command ran; \
+         nothing was saved: run the command again"
+    )]
+    ConcurrentChange { location: String },
 }
 
 impl VaultError {
@@ -65,6 +71,7 @@ impl VaultError {
             VaultError::WrongKey { reason, .. } => VaultError::WrongKey { location, reason },
             VaultError::BadConfig { source, .. } => VaultError::BadConfig { location, source },
             VaultError::Store { source, .. } => VaultError::Store { location, source },
+            VaultError::ConcurrentChange { .. } => VaultError::ConcurrentChange { location },
             other => other,
         }
     }
@@ -175,6 +182,76 @@ pub async fn open_vault(
     })
 }
 
+/// The vault config as stored, with the ETag it was read at (for [`save_config`]).
+#[derive(Debug)]
+pub struct StoredConfig {
+    pub config: VaultConfig,
+    pub etag: String,
+    /// Size of the config object in bytes.
+    pub size: u64,
+}
+
+/// Read and parse the vault config under `prefix` (without unlocking it).
+pub async fn load_config(store: &dyn ObjectStore, prefix: &str) -> VaultResult<StoredConfig> {
+    let key = config_key(prefix);
+    let got = match store.get(&key, None, None).await {
+        Ok(out) => out,
+        Err(StoreError::NotFound { .. }) => return Err(VaultError::Missing { location: key }),
+        Err(e) => return Err(store_err(&key, e)),
+    };
+    let config = VaultConfig::from_bytes(&got.data).map_err(|source| VaultError::BadConfig {
+        location: key.clone(),
+        source,
+    })?;
+    Ok(StoredConfig {
+        config,
+        etag: got.info.etag,
+        size: got.info.size,
+    })
+}
+
+/// Unlock a config read by [`load_config`], mapping errors as [`open_vault`] does.
+pub fn unlock_config(
+    stored: &StoredConfig,
+    prefix: &str,
+    secret: &Secret,
+) -> VaultResult<VaultKeys> {
+    let key = config_key(prefix);
+    stored.config.unlock(secret).map_err(|e| match e {
+        CryptoError::WrongKey(reason) => VaultError::WrongKey {
+            location: key.clone(),
+            reason,
+        },
+        source => VaultError::BadConfig {
+            location: key.clone(),
+            source,
+        },
+    })
+}
+
+/// Save a changed config over the one read at `etag` (`If-Match`), so two concurrent key
+/// changes cannot silently undo each other: the later one fails with
+/// [`VaultError::ConcurrentChange`]. Returns the new ETag.
+pub async fn save_config(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    config: &VaultConfig,
+    etag: &str,
+) -> VaultResult<String> {
+    let key = config_key(prefix);
+    let opts = PutOptions {
+        if_match: Some(etag.to_owned()),
+        ..PutOptions::default()
+    };
+    match store.put(&key, Bytes::from(config.to_bytes()), opts).await {
+        Ok(out) => Ok(out.etag),
+        Err(StoreError::PreconditionFailed { .. } | StoreError::NotFound { .. }) => {
+            Err(VaultError::ConcurrentChange { location: key })
+        }
+        Err(e) => Err(store_err(&key, e)),
+    }
+}
+
 /// What the secret is for: creating a vault (a missing key file is created, a prompted
 /// passphrase is asked twice) or unlocking one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,6 +329,30 @@ fn prompt_passphrase(purpose: SecretUse, vault: &str) -> VaultResult<Secret> {
         }
     }
     Ok(Secret::Passphrase(first))
+}
+
+/// The *new* secret of `key add` / `key passwd`: `new_key_file` (created as a new random key
+/// if missing), else `new_passphrase_file`, else a passphrase asked twice on the terminal.
+/// `$S3CRYPTFS_PASSPHRASE` is never used here: it holds the secret that unlocks the vault.
+pub fn load_new_secret(
+    new_key_file: Option<&Path>,
+    new_passphrase_file: Option<&Path>,
+    prompt_for: &str,
+) -> VaultResult<Secret> {
+    if new_key_file.is_some() {
+        return load_secret(new_key_file, None, SecretUse::CreateVault, prompt_for);
+    }
+    if let Some(path) = new_passphrase_file {
+        return Ok(read_passphrase_file(path)?);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(VaultError::Passphrase(
+            "no new key or passphrase: give --new-key-file or --new-passphrase-file, or run on \
+             a terminal to be asked"
+                .to_owned(),
+        ));
+    }
+    prompt_passphrase(SecretUse::CreateVault, &format!("{prompt_for} (new)"))
 }
 
 /// For `init --key-file PATH`: whether `load_secret` will create the file.
@@ -351,6 +452,33 @@ mod tests {
             .await
             .expect("init");
             open_vault(&*store, "", &pass()).await.expect("open");
+        });
+    }
+
+    #[test]
+    fn config_saves_are_conditional() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let mut keys = init_vault(&*store, "p/", &key(1), 65536)
+                .await
+                .expect("init");
+            let mut a = load_config(&*store, "p/").await.expect("load");
+            let b = load_config(&*store, "p/").await.expect("load");
+            a.config.add_generation(&mut keys).expect("rotate");
+            save_config(&*store, "p/", &a.config, &a.etag)
+                .await
+                .expect("first save");
+            let mut other = b.config.clone();
+            other.add_slot(&keys, &key(2), "late").expect("add slot");
+            let e = save_config(&*store, "p/", &other, &b.etag)
+                .await
+                .expect_err("stale etag");
+            assert!(matches!(e, VaultError::ConcurrentChange { .. }), "{e}");
+            let now = load_config(&*store, "p/").await.expect("load");
+            assert_eq!(now.config.current_generation(), 2);
+            assert_eq!(now.config.slots().len(), 1);
+            unlock_config(&now, "p/", &key(1)).expect("unlock");
+            assert!(unlock_config(&now, "p/", &key(2)).expect_err("wrong").is_wrong_key());
         });
     }
 

@@ -449,3 +449,117 @@ fn sse_modes_other_than_none_are_refused() {
         assert_not_mounted(&mp, &out);
     }
 }
+
+/// Waits up to `timeout` for `child` to exit; kills it and panics otherwise.
+fn wait_exit(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the foreground mount did not exit within {timeout:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `mount -f` serves in the foreground until `unmount`, or until SIGTERM, and in both cases
+/// exits 0 with every written file stored.
+#[test]
+fn foreground_mount_ends_on_unmount_and_on_sigterm() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+    common::require_fuse();
+    let v = CliVault::init();
+    let mp = v.new_dir("mnt");
+    let mut fg_args = mount_args("--key-file", &v.key_file, &v.url, &mp);
+    fg_args.insert(1, OsString::from("-f"));
+    let spawn = || {
+        Command::new(common::cli::bin())
+            .args(&fg_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn s3cryptfs mount -f")
+    };
+
+    let mut child = spawn();
+    assert!(
+        common::wait_until(Duration::from_secs(30), || is_mounted(&mp)),
+        "mount -f did not mount within 30 s"
+    );
+    fs::write(mp.join("one.txt"), b"first").expect("write");
+    run_cli(&args([OsStr::new("unmount"), mp.as_os_str()]), &[]).assert_ok();
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "mount -f after unmount exited with {status}"
+    );
+    assert!(!is_mounted(&mp));
+
+    let mut child = spawn();
+    assert!(
+        common::wait_until(Duration::from_secs(30), || is_mounted(&mp)),
+        "mount -f did not mount within 30 s"
+    );
+    {
+        // Written, closed, then SIGTERM: the daemon unmounts and exits cleanly.
+        let mut f = fs::File::create(mp.join("two.txt")).expect("create");
+        std::io::Write::write_all(&mut f, b"second").expect("write");
+    }
+    // SAFETY: kill(2) on the child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(
+        status.success(),
+        "mount -f after SIGTERM exited with {status}"
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(10), || !is_mounted(&mp)),
+        "still mounted after SIGTERM"
+    );
+
+    let mut m = v.mount();
+    assert_eq!(fs::read(m.path("one.txt")).expect("read one"), b"first");
+    assert_eq!(fs::read(m.path("two.txt")).expect("read two"), b"second");
+    m.unmount();
+}
+
+/// `-o ro` mounts read-only: reads work, every kind of write fails with EROFS.
+#[test]
+fn read_only_mount_refuses_writes() {
+    common::require_fuse();
+    let v = CliVault::init();
+    let mut m = v.mount();
+    fs::write(m.path("existing.txt"), b"data").expect("write");
+    m.unmount();
+    let mp = v.new_dir("ro-mnt");
+    let mut ro_args = mount_args("--key-file", &v.key_file, &v.url, &mp);
+    ro_args.insert(1, OsString::from("-o"));
+    ro_args.insert(2, OsString::from("ro"));
+    let mut ro = CliMount::start(mp.clone(), ro_args);
+    assert_eq!(fs::read(mp.join("existing.txt")).expect("read"), b"data");
+    common::assert_errno("create", fs::write(mp.join("new.txt"), b"x"), libc::EROFS);
+    common::assert_errno(
+        "write",
+        fs::OpenOptions::new()
+            .write(true)
+            .open(mp.join("existing.txt")),
+        libc::EROFS,
+    );
+    common::assert_errno("mkdir", fs::create_dir(mp.join("d")), libc::EROFS);
+    common::assert_errno(
+        "unlink",
+        fs::remove_file(mp.join("existing.txt")),
+        libc::EROFS,
+    );
+    ro.unmount();
+}

@@ -35,7 +35,14 @@ fn random_reads_and_writes_match_a_local_file() {
     let root = m.mountpoint.clone();
     let scratch = v.new_dir("scratch");
     let seed = scenarios::test_seed(0xD15C);
-    scenarios::random_ops_against_local(&root, &scratch, seed, 250, 2, &mut || m.remount());
+    scenarios::random_ops_against_local(
+        &root,
+        &scratch,
+        seed,
+        scenarios::test_ops(400),
+        3,
+        &mut || m.remount(),
+    );
 }
 
 #[test]

@@ -67,7 +67,14 @@ fn random_reads_and_writes_match_a_local_file() {
     let root = m.mountpoint.clone();
     let scratch = m.scratch();
     let seed = scenarios::test_seed(0xC0FFEE);
-    scenarios::random_ops_against_local(&root, &scratch, seed, 400, 3, &mut || m.remount());
+    scenarios::random_ops_against_local(
+        &root,
+        &scratch,
+        seed,
+        scenarios::test_ops(800),
+        4,
+        &mut || m.remount(),
+    );
 }
 
 #[test]

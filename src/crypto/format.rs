@@ -27,6 +27,7 @@
 //! |     44 |  40 | AES-KW(wrap key, DEK)                  |
 //! |     84 |  32 | key commitment                         |
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use aws_lc_rs::hkdf::Prk;
@@ -56,9 +57,9 @@ pub const PREFIX_LEN: usize = 12;
 /// `ctx` = header prefix || vault id.
 pub const CTX_LEN: usize = PREFIX_LEN + 16;
 
-const SALT_OFFSET: usize = 12;
-const WRAPPED_DEK_OFFSET: usize = 44;
-const COMMIT_OFFSET: usize = 84;
+pub(super) const SALT_OFFSET: usize = 12;
+pub(super) const WRAPPED_DEK_OFFSET: usize = 44;
+pub(super) const COMMIT_OFFSET: usize = 84;
 
 const INFO_WRAP: &[u8] = b"s3cryptfs v1 wrap";
 const INFO_DATA: &[u8] = b"s3cryptfs v1 data";
@@ -174,7 +175,7 @@ fn header_prefix(block_size: u32, generation: u32) -> [u8; PREFIX_LEN] {
     p
 }
 
-fn context(prefix: &[u8; PREFIX_LEN], vault_id: &[u8; 16]) -> [u8; CTX_LEN] {
+pub(super) fn context(prefix: &[u8; PREFIX_LEN], vault_id: &[u8; 16]) -> [u8; CTX_LEN] {
     let mut ctx = [0u8; CTX_LEN];
     ctx[..PREFIX_LEN].copy_from_slice(prefix);
     ctx[PREFIX_LEN..].copy_from_slice(vault_id);
@@ -182,8 +183,120 @@ fn context(prefix: &[u8; PREFIX_LEN], vault_id: &[u8; 16]) -> [u8; CTX_LEN] {
 }
 
 /// Key that wraps the DEK: `HKDF(ikm = generation key, salt, "s3cryptfs v1 wrap" || ctx)`.
-fn wrap_key(generation_key: &[u8; 32], salt: &[u8; 32], ctx: &[u8; CTX_LEN]) -> kdf::SecretKey {
+pub(super) fn wrap_key(
+    generation_key: &[u8; 32],
+    salt: &[u8; 32],
+    ctx: &[u8; CTX_LEN],
+) -> kdf::SecretKey {
     kdf::hkdf_sha256(generation_key, salt, &[INFO_WRAP, ctx])
+}
+
+/// The fields of a v1 header that passed the format checks (magic, version, suite, flags and
+/// the vault's block size).
+pub(super) struct ParsedHeader {
+    pub(super) generation: u32,
+    pub(super) salt: [u8; 32],
+    pub(super) wrapped_dek: [u8; WRAPPED_KEY_LEN],
+    pub(super) commit: [u8; 32],
+    /// Header prefix || vault id.
+    pub(super) ctx: [u8; CTX_LEN],
+}
+
+impl ParsedHeader {
+    pub(super) fn parse(keys: &VaultKeys, header: &[u8]) -> CryptoResult<Self> {
+        if header.len() < 4 || header[..4] != MAGIC {
+            return Err(CryptoError::Unsupported(
+                "not an s3cryptfs object (no S3CF magic at offset 0)".into(),
+            ));
+        }
+        let Some(header) = header.get(..HEADER_LEN) else {
+            return Err(CryptoError::Corrupt(format!(
+                "header is {} bytes, shorter than the {HEADER_LEN}-byte v1 header",
+                header.len()
+            )));
+        };
+        if header[4] != FORMAT_VERSION {
+            return Err(CryptoError::Unsupported(format!(
+                "object format version {} (this build reads version {FORMAT_VERSION})",
+                header[4]
+            )));
+        }
+        if header[5] != SUITE_AES256GCM_HKDF_SHA256 {
+            return Err(CryptoError::Unsupported(format!(
+                "cipher suite {} (this build reads suite {SUITE_AES256GCM_HKDF_SHA256})",
+                header[5]
+            )));
+        }
+        if header[7] != 0 {
+            return Err(CryptoError::Unsupported(format!(
+                "header flags {:#04x} (this build knows none)",
+                header[7]
+            )));
+        }
+        let block_size = keys.block_size();
+        let log2 = header[6];
+        if u32::from(log2) != block_size.trailing_zeros() {
+            let theirs = 1u64.checked_shl(u32::from(log2)).unwrap_or(0);
+            return Err(CryptoError::Corrupt(format!(
+                "object block size {theirs} (2^{log2}) differs from the vault's {block_size}; \
+                 the object belongs to another vault or its header was modified"
+            )));
+        }
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix.copy_from_slice(&header[..PREFIX_LEN]);
+        let mut salt = [0u8; 32];
+        salt.copy_from_slice(&header[SALT_OFFSET..WRAPPED_DEK_OFFSET]);
+        let mut wrapped_dek = [0u8; WRAPPED_KEY_LEN];
+        wrapped_dek.copy_from_slice(&header[WRAPPED_DEK_OFFSET..COMMIT_OFFSET]);
+        let mut commit = [0u8; 32];
+        commit.copy_from_slice(&header[COMMIT_OFFSET..]);
+        Ok(ParsedHeader {
+            generation: u32::from_be_bytes([header[8], header[9], header[10], header[11]]),
+            salt,
+            wrapped_dek,
+            commit,
+            ctx: context(&prefix, &keys.vault_id()),
+        })
+    }
+
+    /// The DEKs this object's wraps yield under `keys`, newest wrap first, each with the
+    /// generation that unwrapped it. `WrongKey` when none unwraps.
+    pub(super) fn dek_candidates(
+        &self,
+        keys: &VaultKeys,
+        metadata_wrap: Option<&str>,
+    ) -> CryptoResult<Vec<(kdf::SecretKey, u32)>> {
+        let mut out = Vec::with_capacity(2);
+        if let Some(found) = metadata_wrap.and_then(|v| super::rewrap::unwrap_metadata(keys, self, v))
+        {
+            out.push(found);
+        }
+        let generation = self.generation;
+        match keys.generation_key(generation) {
+            Some(generation_key) => {
+                let kek = wrap_key(generation_key, &self.salt, &self.ctx);
+                if let Some(dek) = kdf::unwrap_key(&kek, &self.wrapped_dek) {
+                    out.push((dek, generation));
+                } else if out.is_empty() {
+                    return Err(CryptoError::WrongKey(format!(
+                        "object data key does not unwrap under key generation {generation}: \
+                         the object was sealed with another key or belongs to another vault"
+                    )));
+                }
+            }
+            None if out.is_empty() => {
+                return Err(CryptoError::WrongKey(format!(
+                    "object was sealed with key generation {generation}, which this vault \
+                     does not have (vault generations: {}), and carries no usable rewrapped \
+                     key; it belongs to another vault, a newer config, or its generation was \
+                     retired before it was rewrapped",
+                    keys.generation_list()
+                )));
+            }
+            None => {}
+        }
+        Ok(out)
+    }
 }
 
 /// Keys of one object version, derived from its DEK.
@@ -329,6 +442,7 @@ impl std::fmt::Debug for ObjectSealer {
 pub struct ObjectOpener {
     block_size: u32,
     generation: u32,
+    unwrapped_with: u32,
     plaintext_len: u64,
     block_count: u64,
     keys: ObjectKeys,
@@ -343,90 +457,57 @@ impl ObjectOpener {
     /// the size is impossible or the commitment does not match it (truncated, extended or
     /// replaced object) or the block size differs from the vault's.
     pub fn open(keys: &VaultKeys, header: &[u8], object_size: u64) -> CryptoResult<Self> {
-        if header.len() < 4 || header[..4] != MAGIC {
-            return Err(CryptoError::Unsupported(
-                "not an s3cryptfs object (no S3CF magic at offset 0)".into(),
-            ));
-        }
-        let Some(header) = header.get(..HEADER_LEN) else {
-            return Err(CryptoError::Corrupt(format!(
-                "header is {} bytes, shorter than the {HEADER_LEN}-byte v1 header",
-                header.len()
-            )));
-        };
-        if header[4] != FORMAT_VERSION {
-            return Err(CryptoError::Unsupported(format!(
-                "object format version {} (this build reads version {FORMAT_VERSION})",
-                header[4]
-            )));
-        }
-        if header[5] != SUITE_AES256GCM_HKDF_SHA256 {
-            return Err(CryptoError::Unsupported(format!(
-                "cipher suite {} (this build reads suite {SUITE_AES256GCM_HKDF_SHA256})",
-                header[5]
-            )));
-        }
-        if header[7] != 0 {
-            return Err(CryptoError::Unsupported(format!(
-                "header flags {:#04x} (this build knows none)",
-                header[7]
-            )));
-        }
+        Self::open_with_metadata(keys, header, object_size, None)
+    }
+
+    /// [`ObjectOpener::open`] for an object whose user metadata may carry a rewrapped DEK
+    /// (`s3cryptfs-wrap`, written by `key rotate --rewrap`; see [`super::rewrap`]).
+    ///
+    /// The metadata wrap is tried first (it names the newer generation), then the header's
+    /// own wrap; the first DEK that matches the header's commitment wins, so a stale or
+    /// foreign metadata wrap is ignored rather than trusted. `metadata` is the object's user
+    /// metadata as HEAD or GET return it (keys without `x-amz-meta-`); `None` or a map without
+    /// the wrap behaves exactly like [`ObjectOpener::open`].
+    pub fn open_with_metadata(
+        keys: &VaultKeys,
+        header: &[u8],
+        object_size: u64,
+        metadata: Option<&BTreeMap<String, String>>,
+    ) -> CryptoResult<Self> {
+        let parsed = ParsedHeader::parse(keys, header)?;
         let block_size = keys.block_size();
-        let log2 = header[6];
-        if u32::from(log2) != block_size.trailing_zeros() {
-            let theirs = 1u64.checked_shl(u32::from(log2)).unwrap_or(0);
-            return Err(CryptoError::Corrupt(format!(
-                "object block size {theirs} (2^{log2}) differs from the vault's {block_size}; \
-                 the object belongs to another vault or its header was modified"
-            )));
-        }
-
-        let mut prefix = [0u8; PREFIX_LEN];
-        prefix.copy_from_slice(&header[..PREFIX_LEN]);
-        let mut salt = [0u8; 32];
-        salt.copy_from_slice(&header[SALT_OFFSET..WRAPPED_DEK_OFFSET]);
-        let mut wrapped_dek = [0u8; WRAPPED_KEY_LEN];
-        wrapped_dek.copy_from_slice(&header[WRAPPED_DEK_OFFSET..COMMIT_OFFSET]);
-        let generation = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-
-        let generation_key = keys.generation_key(generation).ok_or_else(|| {
-            CryptoError::WrongKey(format!(
-                "object was sealed with key generation {generation}, which this vault does not \
-                 have (vault generations: {}); it belongs to another vault or a newer config",
-                keys.generation_list()
-            ))
-        })?;
-        let ctx = context(&prefix, &keys.vault_id());
-        let dek = kdf::unwrap_key(&wrap_key(generation_key, &salt, &ctx), &wrapped_dek)
-            .ok_or_else(|| {
-                CryptoError::WrongKey(format!(
-                    "object data key does not unwrap under key generation {generation}: the \
-                     object was sealed with another key or belongs to another vault"
-                ))
-            })?;
-        let object_keys = ObjectKeys::derive(&dek, &salt, ctx)?;
-
+        let wrap = metadata.and_then(super::rewrap::metadata_wrap_value);
+        let candidates = parsed.dek_candidates(keys, wrap)?;
         let Some(plaintext_len) = plaintext_len(object_size, block_size) else {
             return Err(CryptoError::Corrupt(format!(
                 "object size {object_size} is not a valid encrypted size for block size \
                  {block_size}: truncated or extended"
             )));
         };
-        let expected = object_keys.commitment(plaintext_len);
-        if !kdf::ct_eq(&expected[..], &header[COMMIT_OFFSET..]) {
-            return Err(CryptoError::Corrupt(format!(
-                "header commitment does not match an object of {plaintext_len} plaintext bytes \
-                 ({object_size} stored): truncated, extended or replaced"
-            )));
+        for (dek, unwrapped_with) in candidates {
+            let object_keys = ObjectKeys::derive(&dek, &parsed.salt, parsed.ctx)?;
+            let expected = object_keys.commitment(plaintext_len);
+            if kdf::ct_eq(&expected[..], &parsed.commit) {
+                return Ok(ObjectOpener {
+                    block_size,
+                    generation: parsed.generation,
+                    unwrapped_with,
+                    plaintext_len,
+                    block_count: block_count(plaintext_len, block_size),
+                    keys: object_keys,
+                });
+            }
         }
-        Ok(ObjectOpener {
-            block_size,
-            generation,
-            plaintext_len,
-            block_count: block_count(plaintext_len, block_size),
-            keys: object_keys,
-        })
+        Err(CryptoError::Corrupt(format!(
+            "header commitment does not match an object of {plaintext_len} plaintext bytes \
+             ({object_size} stored): truncated, extended or replaced"
+        )))
+    }
+
+    /// The key generation whose key unwrapped the DEK: the header's generation, or the
+    /// newer one of a metadata wrap.
+    pub fn unwrapped_with(&self) -> u32 {
+        self.unwrapped_with
     }
 
     pub fn plaintext_len(&self) -> u64 {
@@ -518,7 +599,17 @@ pub fn seal_all_with(sealer: &ObjectSealer, plaintext: &[u8]) -> CryptoResult<Ve
 
 /// Open a whole object in memory.
 pub fn open_all(keys: &VaultKeys, object: &[u8]) -> CryptoResult<Vec<u8>> {
-    let opener = ObjectOpener::open(keys, object, object.len() as u64)?;
+    open_all_with_metadata(keys, object, None)
+}
+
+/// [`open_all`] for an object whose metadata may carry a rewrapped DEK (symlink targets read
+/// with GET, whose answer carries the metadata).
+pub fn open_all_with_metadata(
+    keys: &VaultKeys,
+    object: &[u8],
+    metadata: Option<&BTreeMap<String, String>>,
+) -> CryptoResult<Vec<u8>> {
+    let opener = ObjectOpener::open_with_metadata(keys, object, object.len() as u64, metadata)?;
     let mut out = Vec::with_capacity(usize::try_from(opener.plaintext_len()).unwrap_or(0));
     for i in 0..opener.block_count() {
         let span = ciphertext_range_for_block(i, opener.plaintext_len(), opener.block_size());

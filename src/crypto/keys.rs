@@ -675,6 +675,10 @@ impl std::fmt::Debug for VaultKeys {
     }
 }
 
+// Slot replacement, generation retirement: `key passwd` and `key rotate --retire`.
+#[path = "keys_admin.rs"]
+mod admin;
+
 #[cfg(test)]
 #[path = "keys_tests.rs"]
 mod tests;

@@ -8,6 +8,8 @@
 //! - `kdf`: HKDF-SHA256, argon2id, AES key wrap, HMAC, randomness (thin wrappers that hand
 //!   out zeroizing fixed-size keys).
 //! - `keyfile`: key files and passphrase files on disk (owner-only permissions enforced).
+//! - `rewrap`: metadata wraps, the DEK of an existing object wrapped under a newer key
+//!   generation and kept in its user metadata (key rotation without moving data).
 //! - `ephemeral`: an in-memory key that seals local staging and cache files, so no plaintext
 //!   file data touches the local disk.
 //!
@@ -19,6 +21,7 @@ pub mod format;
 pub mod kdf;
 pub mod keyfile;
 pub mod keys;
+pub mod rewrap;
 
 pub use ephemeral::EphemeralKey;
 pub use format::{HEADER_LEN, ObjectOpener, ObjectSealer};

@@ -117,6 +117,8 @@ pub struct DirEntry {
 /// Largest plaintext file (S3's 5 TiB object limit, minus encryption overhead).
 pub const MAX_FILE_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024 - 256 * 1024 * 1024 * 1024;
 const READAHEAD_MIN: u64 = 1024 * 1024;
+/// How long attribute-only changes of a closed file wait to be folded into a rename.
+const ATTR_FLUSH_DELAY: Duration = Duration::from_millis(500);
 const READAHEAD_MAX: u64 = 32 * 1024 * 1024;
 
 pub struct Fs {
@@ -135,6 +137,8 @@ pub struct Fs {
     staging: StagingArea,
     /// Time of the root and of directories that exist only implicitly (no marker).
     mounted_at: SystemTime,
+    /// For background tasks (deferred attribute writes, upload retries).
+    me: std::sync::Weak<Fs>,
 }
 
 impl Fs {
@@ -159,7 +163,7 @@ impl Fs {
             .max_capacity(200_000)
             .time_to_live(opts.metadata_ttl.max(Duration::from_millis(1)))
             .build();
-        Ok(Arc::new(Fs {
+        Ok(Arc::new_cyclic(|me| Fs {
             store,
             prefix,
             keys,
@@ -173,6 +177,7 @@ impl Fs {
             uploader,
             staging,
             mounted_at: SystemTime::now(),
+            me: me.clone(),
         }))
     }
 
@@ -458,11 +463,24 @@ impl Fs {
         Ok(data.len() as u32)
     }
 
-    /// Make the file durable if it is dirty (close and fsync).
+    /// Make the file durable: its content if dirty, and pending attributes (fsync, unmount,
+    /// the deferred attribute flush).
     async fn sync_file(&self, file: &OpenFile) -> FsResult<()> {
+        self.sync_file_with(file, true).await
+    }
+
+    /// `close`: content if dirty; attribute-only changes are left to the deferred flush or a
+    /// following rename, so closing a read-only handle after `fchmod` costs nothing.
+    async fn sync_file_with(&self, file: &OpenFile, attrs_too: bool) -> FsResult<()> {
         let mut st = file.state.lock().await;
-        if !st.dirty || st.unlinked {
+        if !st.needs_sync() {
             return Ok(());
+        }
+        if !st.dirty {
+            if !attrs_too {
+                return Ok(());
+            }
+            return self.sync_attrs(&mut st).await;
         }
         let key = self.key_of(&st.path);
         let old = st.base.clone();
@@ -489,16 +507,22 @@ impl Fs {
         }
     }
 
+    /// `close` of one descriptor: uploads the content if dirty.
     pub async fn flush(&self, fh: u64) -> FsResult<()> {
+        let handle = self.handle(fh)?;
+        match &*handle {
+            Handle::File { file, .. } => self.sync_file_with(file, false).await,
+            Handle::Dir { .. } => Ok(()),
+        }
+    }
+
+    /// Content and attributes durable.
+    pub async fn fsync(&self, fh: u64) -> FsResult<()> {
         let handle = self.handle(fh)?;
         match &*handle {
             Handle::File { file, .. } => self.sync_file(file).await,
             Handle::Dir { .. } => Ok(()),
         }
-    }
-
-    pub async fn fsync(&self, fh: u64) -> FsResult<()> {
-        self.flush(fh).await
     }
 
     pub async fn release(self: &Arc<Self>, fh: u64) -> FsResult<()> {
@@ -508,10 +532,13 @@ impl Fs {
         };
         if let Handle::File { ino, file, .. } = &*handle {
             // Usually a no-op: flush already uploaded. Catches writes after the last flush.
-            let res = self.sync_file(file).await;
+            let res = self.sync_file_with(file, false).await;
             self.drop_handle_ref(*ino, file).await;
+            let pending_attrs = file.state.lock().await.attrs_dirty;
             if res.is_err() {
                 self.spawn_retry(*ino, file.clone());
+            } else if pending_attrs {
+                self.schedule_attr_flush(*ino, file.clone());
             }
             return res;
         }
@@ -525,7 +552,7 @@ impl Fs {
             .saturating_sub(1);
         if left == 0 {
             let st = file.state.lock().await;
-            if !st.dirty || st.unlinked {
+            if !st.needs_sync() {
                 let mut open = self.lock_open();
                 if let Some(cur) = open.get(&ino) {
                     if Arc::ptr_eq(cur, file) && file.handles.load(Ordering::SeqCst) == 0 {
@@ -547,7 +574,7 @@ impl Fs {
                     Ok(()) => {
                         log::info!("retried upload of inode {ino} succeeded");
                         let st = file.state.lock().await;
-                        let clean = !st.dirty || st.unlinked;
+                        let clean = !st.needs_sync();
                         drop(st);
                         if clean && file.handles.load(Ordering::SeqCst) == 0 {
                             let mut open = fs.lock_open();
@@ -585,7 +612,7 @@ impl Fs {
         let mut n = 0;
         for f in files {
             let st = f.state.lock().await;
-            if st.dirty && !st.unlinked {
+            if st.needs_sync() {
                 n += 1;
             }
         }
@@ -622,9 +649,10 @@ impl Fs {
                 a.mtime = t;
             }
         };
-        if kind == Kind::File && (size.is_some() || self.open_file(ino).is_some()) {
-            // Through the open-file state: truncation needs it, and an open file's pending
-            // attributes must not be overwritten by a metadata copy.
+        if kind == Kind::File {
+            // Through the open-file state: truncation needs it, an open file's pending
+            // attributes must not be overwritten by a metadata copy, and attribute-only
+            // changes are deferred so that rsync's chmod + utimes + rename cost one copy.
             let file = self.get_or_open_file(ino, &path).await?;
             file.handles.fetch_add(1, Ordering::SeqCst);
             let result = async {
@@ -644,37 +672,28 @@ impl Fs {
                 apply(&mut st.attrs);
                 st.ctime = SystemTime::now();
                 if st.attrs != before && !st.dirty {
-                    // Clean file: rewrite metadata server-side, no data moves.
-                    if let Some(base) = st.base.clone() {
-                        let etag = self.replace_metadata(&base, st.kind, &st.attrs).await?;
-                        let new = RemoteVersion { etag, ..base };
-                        st.base = Some(new.clone());
-                        self.entries
-                            .insert(
-                                st.path.clone(),
-                                Entry::File {
-                                    kind: st.kind,
-                                    version: new,
-                                    attrs: st.attrs,
-                                },
-                            )
-                            .await;
+                    if st.base.is_some() {
+                        st.attrs_dirty = true;
                     } else {
                         st.dirty = true;
                     }
                 }
-                Ok(self.attr_of_state(ino, &st))
+                Ok((self.attr_of_state(ino, &st), st.attrs_dirty && !st.dirty))
             }
             .await;
             // A truncate through a path (no open handle) must be durable at return.
-            let synced = if file.handles.load(Ordering::SeqCst) == 1 {
+            let synced = if size.is_some() && file.handles.load(Ordering::SeqCst) == 1 {
                 self.sync_file(&file).await
             } else {
                 Ok(())
             };
+            let deferred = matches!(result, Ok((_, true)));
             self.drop_handle_ref(ino, &file).await;
-            let attr = result?;
+            let (attr, _) = result?;
             synced?;
+            if deferred {
+                self.schedule_attr_flush(ino, file);
+            }
             return Ok(attr);
         }
         let entry = self.resolve(&path).await?;
@@ -702,6 +721,59 @@ impl Fs {
                 self.attr_of_entry(ino, &entry)
             }
             Entry::Missing => Err(FsError::NotFound),
+        }
+    }
+
+    /// Write pending attributes of a clean file with a metadata copy (no data moves).
+    async fn sync_attrs(&self, st: &mut FileState) -> FsResult<()> {
+        let Some(base) = st.base.clone() else {
+            return Ok(());
+        };
+        let etag = self.replace_metadata(&base, st.kind, &st.attrs).await?;
+        let version = RemoteVersion { etag, ..base };
+        st.base = Some(version.clone());
+        st.attrs_dirty = false;
+        self.entries
+            .insert(
+                st.path.clone(),
+                Entry::File {
+                    kind: st.kind,
+                    version,
+                    attrs: st.attrs,
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Write deferred attributes after `ATTR_FLUSH_DELAY` unless a rename, close or fsync
+    /// wrote them first; retried with backoff on failure.
+    fn schedule_attr_flush(&self, ino: u64, file: Arc<OpenFile>) {
+        let Some(fs) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(ATTR_FLUSH_DELAY).await;
+            match fs.sync_file(&file).await {
+                Ok(()) => fs.forget_if_idle(ino, &file).await,
+                Err(e) => {
+                    log::warn!("writing attributes of inode {ino} failed, retrying: {e}");
+                    fs.spawn_retry(ino, file);
+                }
+            }
+        });
+    }
+
+    /// Drop an open-file entry that has no handles and nothing left to write.
+    async fn forget_if_idle(&self, ino: u64, file: &Arc<OpenFile>) {
+        let st = file.state.lock().await;
+        if st.needs_sync() || file.handles.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        drop(st);
+        let mut open = self.lock_open();
+        if open.get(&ino).is_some_and(|c| Arc::ptr_eq(c, file)) {
+            open.remove(&ino);
         }
     }
 

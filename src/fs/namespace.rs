@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::crypto::format::{open_all, plaintext_len, seal_all};
-use crate::store::{CopyOptions, ListRequest, PutOptions, StoreError};
+use crate::store::{CopyOptions, ListRequest, MetadataDirective, PutOptions, StoreError};
 
 use super::attr::{self, Kind, StoredAttrs};
 use super::inode::{is_below, join, parent_of};
@@ -83,13 +83,14 @@ impl Fs {
     async fn fetch_entry(&self, path: &str) -> FsResult<Entry> {
         let key = self.key_of(path);
         let marker = self.dir_prefix(path);
-        let (file, dir) = tokio::join!(self.store.head(&key), self.store.head(&marker));
-        match file {
+        // Files are the common case (rsync stats every one): one HEAD answers them. Only a
+        // miss asks about a directory marker.
+        match self.store.head(&key).await {
             Ok(info) => return Ok(self.entry_from_head(&info)),
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        match dir {
+        match self.store.head(&marker).await {
             Ok(info) => {
                 let defaults = self.default_attrs(Kind::Dir, info.last_modified);
                 return Ok(Entry::Dir {
@@ -597,6 +598,13 @@ impl Fs {
                 st = of.state.lock().await;
             }
             let base = st.base.clone().ok_or(FsError::NotFound)?;
+            // Attributes changed since the last upload (rsync: utimes + chmod of the temp
+            // file) ride along with the copy instead of costing copies of their own.
+            let metadata = if st.attrs_dirty {
+                MetadataDirective::Replace(attr::to_metadata(st.kind, &st.attrs))
+            } else {
+                MetadataDirective::Copy
+            };
             let out = self
                 .store
                 .copy(
@@ -604,7 +612,7 @@ impl Fs {
                     &to_key,
                     CopyOptions {
                         source_if_match: Some(base.etag.clone()),
-                        ..Default::default()
+                        metadata,
                     },
                 )
                 .await
@@ -619,6 +627,7 @@ impl Fs {
                 plaintext_len: base.plaintext_len,
             });
             st.path = to.to_string();
+            st.attrs_dirty = false;
             drop(st);
             self.finish_rename(from, to).await;
             return Ok(());

@@ -45,8 +45,11 @@ pub struct FileState {
     pub size: u64,
     pub attrs: StoredAttrs,
     pub ctime: SystemTime,
-    /// Content or attributes differ from the store.
+    /// Content differs from the store (and attributes with it).
     pub dirty: bool,
+    /// Only attributes differ from the store: written by a metadata copy shortly after the
+    /// change, or folded into a following rename's copy (the rsync sequence), or at unmount.
+    pub attrs_dirty: bool,
     /// Unlinked while open: never uploaded again, dropped at last close.
     pub unlinked: bool,
 }
@@ -63,6 +66,7 @@ impl FileState {
             attrs,
             ctime: SystemTime::now(),
             dirty: true,
+            attrs_dirty: false,
             unlinked: false,
         }
     }
@@ -79,8 +83,14 @@ impl FileState {
             attrs,
             ctime: attrs.mtime,
             dirty: false,
+            attrs_dirty: false,
             unlinked: false,
         }
+    }
+
+    /// Whether anything (content or attributes) still has to reach the store.
+    pub fn needs_sync(&self) -> bool {
+        (self.dirty || self.attrs_dirty) && !self.unlinked
     }
 
     /// Whether reads must go through the overlay (some content is local).
@@ -358,6 +368,7 @@ impl Uploader {
         }
         state.staging = None;
         state.dirty = false;
+        state.attrs_dirty = false;
         Ok(version)
     }
 }

@@ -10,9 +10,13 @@
 //! accepts. `tests/store_conformance.rs` runs one suite against every implementation.
 
 pub mod dir;
+pub mod faulty;
 mod list;
 pub mod memory;
+pub mod plain;
 mod rules;
+pub mod s3;
+pub mod sse;
 mod url;
 
 use std::collections::BTreeMap;
@@ -27,6 +31,9 @@ use bytes::Bytes;
 
 pub use dir::DirStore;
 pub use memory::MemoryStore;
+pub use plain::PlainDirStore;
+pub use s3::{S3Settings, S3Store};
+pub use sse::{SseCKey, SseMode};
 pub use url::StoreUrl;
 
 /// User metadata of an object, keys lowercase and without the `x-amz-meta-` prefix.
@@ -306,15 +313,20 @@ impl StatsSnapshot {
     }
 }
 
-/// Open the store a URL names: `file:///path` (DirStore) or `mem://name` (a MemoryStore
-/// shared by every opener of the same name in this process). Returns the store and the key
-/// prefix the vault lives under (empty for both: the vault is at the store's root).
+/// Open the store a URL names: `file:///path` (DirStore), `mem://name` (a MemoryStore
+/// shared by every opener of the same name in this process) or `s3://bucket/prefix` (an
+/// S3Store configured from the environment, without SSE). Returns the store and the key prefix
+/// the vault lives under (empty for the local stores, the URL's prefix for S3).
 pub fn open(url: &StoreUrl) -> StoreResult<(DynStore, String)> {
     match url {
         StoreUrl::File { path } => Ok((Arc::new(DirStore::open(path)?), String::new())),
         StoreUrl::Memory { name } => Ok((MemoryStore::named(name), String::new())),
-        StoreUrl::S3 { .. } => Err(StoreError::InvalidArgument(format!(
-            "{url}: s3:// stores are not supported in this build yet; use file:///path or mem://name"
-        ))),
+        StoreUrl::S3 { bucket, prefix } => {
+            // Endpoint, region and credentials from the environment (AWS_ENDPOINT_URL,
+            // AWS_REGION, AWS_PROFILE, ...); callers with settings use `S3Store::connect`.
+            let settings = S3Settings::new(bucket, prefix);
+            let store = S3Store::connect_blocking(settings, SseMode::None)?;
+            Ok((Arc::new(store), prefix.clone()))
+        }
     }
 }

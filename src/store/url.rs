@@ -1,4 +1,4 @@
-//! Store URLs: `file:///absolute/path`, `mem://name` and (not yet openable) `s3://bucket/prefix`.
+//! Store URLs: `file:///absolute/path`, `mem://name` and `s3://bucket/prefix`.
 //!
 //! File paths are taken literally (no percent-decoding), so what a user types is the path used.
 

@@ -188,6 +188,15 @@ pub fn test_seed(default: u64) -> u64 {
     seed
 }
 
+/// Number of random operations: `S3CRYPTFS_TEST_OPS` if set (longer soak runs), else
+/// `default`.
+pub fn test_ops(default: usize) -> usize {
+    std::env::var("S3CRYPTFS_TEST_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Random-offset writes, reads, truncations, appends and reopen/fsync/remount, applied to a
 /// file in the mount and to a local file; every read and the final contents must agree.
 pub fn random_ops_against_local(
@@ -857,8 +866,26 @@ pub fn attrs_survive_remount(root: &Path, remount: Remount) {
     );
     // Changing the mode again leaves the mtime alone (it is not a content change).
     run_ok("chmod", &["600", f.to_str().expect("utf-8")]);
+    // Owner and group: only root may give a file away (CI runs as root).
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let owned = root.join("owned.txt");
+    fs::write(&owned, b"owned").expect("write");
+    if is_root {
+        run_ok("chown", &["1234:5678", owned.to_str().expect("utf-8")]);
+    } else {
+        eprintln!("not root: chown to another owner is not checked");
+    }
     remount();
     assert_mode_and_mtime(&f, 0o600);
+    if is_root {
+        let m = fs::metadata(&owned).expect("stat owned");
+        assert_eq!(
+            (m.uid(), m.gid()),
+            (1234, 5678),
+            "owner and group after remount"
+        );
+    }
 }
 
 /// Hard links are refused with EPERM and leave nothing behind.

@@ -1,0 +1,269 @@
+//! The subcommands that work on a vault without mounting it: `key`, `verify`, `ls`, `cat`,
+//! `get`, `put`. Parsing only; `tools::run` does the work.
+//!
+//! Keys are never taken from the command line: the unlock flags name files (as for `mount`),
+//! and new secrets for `key add` / `key passwd` come from files or a terminal prompt.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::KeyArgs;
+
+const KEY_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs key list --key-file ~/.config/s3cryptfs/vault.key file:///srv/vault
+  s3cryptfs key add --key-file vault.key --new-key-file backup.key --label backup file:///srv/vault
+  s3cryptfs key passwd --passphrase-file old.txt --new-passphrase-file new.txt file:///srv/vault
+  s3cryptfs key remove --key-file vault.key --slot 1 file:///srv/vault
+  s3cryptfs key rotate --key-file vault.key --rewrap file:///srv/vault
+  s3cryptfs key rotate --key-file vault.key --retire 1 --yes file:///srv/vault
+
+docs/KEYS.md explains slots, generations and what rotation does and does not protect against.";
+
+const ROTATE_EXAMPLES: &str = "\
+Examples:
+  # New generation for new uploads; old objects stay readable under their old generation:
+  s3cryptfs key rotate --key-file vault.key file:///srv/vault
+  # New generation, and every object's data key rewrapped under it (no data moves):
+  s3cryptfs key rotate --key-file vault.key --rewrap file:///srv/vault
+  # Finish an interrupted rewrap (no new generation):
+  s3cryptfs key rotate --key-file vault.key --rewrap --resume file:///srv/vault
+  # Drop generation 1 from the config once nothing needs it:
+  s3cryptfs key rotate --key-file vault.key --retire 1 file:///srv/vault
+
+A new generation is created unless --resume or --retire is given.";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs verify --key-file vault.key file:///srv/vault
+  s3cryptfs verify --deep --json --key-file vault.key file:///srv/vault photos/2024
+
+Exit status: 0 when every object checked is sound, 1 when anything is damaged, foreign or
+missing (each one is listed by key with the reason), 3 wrong key.";
+
+const FILES_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs ls -l --key-file vault.key file:///srv/vault docs
+  s3cryptfs cat --key-file vault.key file:///srv/vault docs/notes.txt
+  s3cryptfs get --key-file vault.key file:///srv/vault / /tmp/restore
+  s3cryptfs put --key-file vault.key file:///srv/vault ~/photos photos
+
+A plain folder copy of a bucket (e.g. made by `aws s3 sync`, which drops object metadata) is
+read as such automatically when it holds .s3cryptfs/config but no s3cryptfs-store.json, or with
+--plain: `s3cryptfs get --key-file vault.key file:///backup/bucket / /tmp/restore`.";
+
+/// The subcommands of this file, flattened into [`super::Command`].
+#[derive(Debug, Subcommand)]
+pub enum ToolCommand {
+    /// Key slots and key generations: list, add, remove, passwd, rotate
+    #[command(subcommand, after_help = KEY_EXAMPLES)]
+    Key(KeyCommand),
+    /// Check every object of a vault (header, key, commitment, size; --deep: every block)
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+    /// List a directory of a vault without mounting it
+    #[command(after_help = FILES_EXAMPLES)]
+    Ls(LsArgs),
+    /// Write files of a vault to standard output
+    #[command(after_help = FILES_EXAMPLES)]
+    Cat(CatArgs),
+    /// Copy a file or directory out of a vault (recursive; SRC_PATH / means everything)
+    #[command(after_help = FILES_EXAMPLES)]
+    Get(GetArgs),
+    /// Copy a local file or directory into a vault (recursive)
+    #[command(after_help = FILES_EXAMPLES)]
+    Put(PutArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Show the key generations (and which is current) and the key slots
+    List(KeyListArgs),
+    /// Add a key slot: another key file or passphrase that opens the same vault
+    Add(KeyAddArgs),
+    /// Remove a key slot (never the last one)
+    Remove(KeyRemoveArgs),
+    /// Change the passphrase of a slot (only the vault config changes)
+    Passwd(KeyPasswdArgs),
+    /// Start a new key generation; optionally rewrap every object's key, retire old ones
+    #[command(after_help = ROTATE_EXAMPLES)]
+    Rotate(KeyRotateArgs),
+}
+
+/// Where the vault is, and how to read a plain copy.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Store of the vault: file:///absolute/path or mem://name
+    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
+    pub store_url: String,
+    /// Read a file:// folder as a plain copy of a bucket: object key = file path, no
+    /// metadata, read-only (automatic when it has .s3cryptfs/config and no
+    /// s3cryptfs-store.json)
+    #[arg(long, help_heading = "Bucket")]
+    pub plain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyListArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyAddArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Key file the new slot opens with (created as a new random key, mode 0600, if missing)
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "new_passphrase_file",
+        help_heading = "Encryption"
+    )]
+    pub new_key_file: Option<PathBuf>,
+    /// File holding the passphrase the new slot opens with (mode 0600); without either
+    /// flag the new passphrase is asked twice on the terminal
+    #[arg(long, value_name = "PATH", help_heading = "Encryption")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// A note for `key list`, e.g. "backup" or "laptop" [default: added]
+    #[arg(long, value_name = "TEXT")]
+    pub label: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRemoveArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// The slot number, as `key list` shows it
+    #[arg(long, value_name = "N")]
+    pub slot: usize,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyPasswdArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// File holding the new passphrase (mode 0600); without it the new passphrase is asked
+    /// twice on the terminal
+    #[arg(long, value_name = "PATH", help_heading = "Encryption")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// The slot to change [default: the passphrase slot that unlocked the vault]
+    #[arg(long, value_name = "N")]
+    pub slot: Option<usize>,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRotateArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Rewrap every object's data key under the current generation, server-side (CopyObject
+    /// onto itself with new metadata; no object data is read or written)
+    #[arg(long)]
+    pub rewrap: bool,
+    /// Do not start a new generation: finish an interrupted --rewrap under the current one
+    #[arg(long, requires = "rewrap")]
+    pub resume: bool,
+    /// Remove generation N from the vault config once no object needs it any more
+    /// (refused while one does; implies no new generation)
+    #[arg(long, value_name = "N")]
+    pub retire: Option<u32>,
+    /// Objects processed at once
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub parallel: u16,
+    /// Do not ask for confirmation (required when not on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Also decrypt and authenticate every block (reads every byte)
+    #[arg(long)]
+    pub deep: bool,
+    /// Print one JSON report on standard output
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only this file or directory of the vault
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Long format: mode, size, modification time, name
+    #[arg(long, short = 'l')]
+    pub long: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Directory (or file) of the vault [default: /]
+    #[arg(value_name = "PATH")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Files of the vault
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// File or directory of the vault; / means everything
+    #[arg(value_name = "SRC_PATH")]
+    pub src: String,
+    /// Local destination: an existing directory receives SRC_PATH by its name, anything else
+    /// is created (for / it is the directory everything goes into)
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Store of the vault: file:///absolute/path or mem://name
+    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
+    pub store_url: String,
+    /// Local file or directory
+    #[arg(value_name = "LOCAL_SRC")]
+    pub src: PathBuf,
+    /// Path in the vault: an existing directory receives LOCAL_SRC by its name, anything else
+    /// is created or replaced
+    #[arg(value_name = "DEST_PATH")]
+    pub dest: String,
+}

@@ -1,0 +1,641 @@
+//! `s3cryptfs mount`: check the mount point, unlock the vault, build the store and file
+//! system, mount through fuser, report readiness and serve until unmounted.
+//!
+//! Signals: SIGTERM and SIGINT upload every dirty file, then unmount (detaching the mount if
+//! it is busy, in which case the process exits once the last open file is closed and
+//! uploaded). SIGHUP does not stop the mount: it re-reads `[logging] level` from the config
+//! file the mount started with (unless `--log-level` was given, which wins), reopens the log
+//! file (for log rotation) and drops cached attributes and listings, and logs what it did.
+//! Every other setting needs a new mount; a reload says which sections changed.
+
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use fuser::MountOption;
+
+use super::daemon::{Readiness, daemonize, reopen_log, sd_notify};
+use super::table::{PidFile, find_daemon, find_mount, is_our_mount};
+use super::unmount::{is_busy, mountpoint_path, unmount_path};
+use super::{MountError, MountResult, SUBTYPE, load_config, logging, open_store, runtime};
+use crate::cli::{GlobalArgs, MountArgs};
+use crate::config::{MountConfig, MountSettings, Overrides};
+use crate::crypto::{Secret, VaultKeys};
+use crate::fs::fuse::FuseAdapter;
+use crate::fs::{Fs, FsOptions};
+use crate::store::{ObjectStore, StoreUrl};
+use crate::vault::{self, SecretUse, VaultError};
+
+/// FUSE request reader threads; the work itself runs on the tokio runtime.
+const FUSE_THREADS: usize = 2;
+/// How long a new mount may take to answer its first stat.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether `mount` may stay in the foreground.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Detach {
+    /// As `-f` / `[mount] foreground` say.
+    AsAsked,
+    /// Always detach: mount(8) waits for its helper to exit.
+    Always,
+}
+
+/// What SIGHUP re-reads: the config file the mount started with, and the command-line
+/// values that win over it.
+pub(super) struct ReloadSource {
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    /// The merged config the mount started with, to tell what else changed.
+    started_with: MountConfig,
+    /// The log file stderr points at once detached (reopened on SIGHUP).
+    log_file: Option<PathBuf>,
+}
+
+/// Load, merge and resolve the settings of `mount`, without touching the mount point, the
+/// secret or the store.
+pub(super) fn prepare(
+    global: &GlobalArgs,
+    args: &MountArgs,
+    detach: Detach,
+) -> MountResult<(MountSettings, ReloadSource)> {
+    let overrides = args.overrides(global);
+    let config = load_config(args.config.as_deref())?.merge(&overrides)?;
+    let mut s = config.mount_settings()?;
+    if detach == Detach::Always {
+        s.foreground = false;
+    }
+    // The daemon changes its directory to /, so relative paths are resolved now.
+    s.staging_dir = std::path::absolute(&s.staging_dir).map_err(MountError::io(format!(
+        "staging dir {}",
+        s.staging_dir.display()
+    )))?;
+    if let Some(file) = &s.log_file {
+        s.log_file = Some(
+            std::path::absolute(file)
+                .map_err(MountError::io(format!("log file {}", file.display())))?,
+        );
+    }
+    let config_path = match &args.config {
+        Some(p) => Some(
+            std::path::absolute(p).map_err(MountError::io(format!("config {}", p.display())))?,
+        ),
+        None => None,
+    };
+    let reload = ReloadSource {
+        config_path,
+        overrides,
+        started_with: config,
+        log_file: if s.foreground {
+            None
+        } else {
+            s.log_file.clone()
+        },
+    };
+    Ok((s, reload))
+}
+
+pub(super) fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> MountResult<()> {
+    let (mut s, reload) = prepare(global, args, detach)?;
+    // No colors in a daemon's log: env_logger decides once, while stderr is still the
+    // terminal.
+    logging::init(s.log_level, s.foreground);
+    clean_up_dead_mount(&s.mountpoint, &s.fsname);
+    let checked = check_mountpoint(&s.mountpoint)?;
+    s.mountpoint = checked.path.clone();
+    let secret = vault::load_secret(
+        s.key_file.as_deref(),
+        s.passphrase_file.as_deref(),
+        SecretUse::Unlock,
+        &s.store_url.to_string(),
+    )?;
+    if s.foreground {
+        serve(&s, checked.dev, secret, &mut Readiness::Foreground, reload)
+    } else {
+        daemonize(&s, checked.dev, secret, reload)
+    }
+}
+
+/// Unmount what a dead daemon of the same vault left at `mp` (it answers ENOTCONN after a
+/// crash, SIGKILL or the OOM killer), so that a new mount, such as systemd's
+/// `Restart=on-failure`, can take its place. Anything else is left for [`check_mountpoint`]
+/// to refuse.
+fn clean_up_dead_mount(mp: &Path, fsname: &str) {
+    match std::fs::metadata(mp) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
+        _ => return,
+    }
+    let Ok(path) = mountpoint_path(mp) else {
+        return;
+    };
+    let Some(entry) = find_mount(&path).ok().flatten() else {
+        return;
+    };
+    // Mounted as root through mount(2) the type is plain `fuse`; the source names the vault.
+    let same_vault = entry.source == fsname.replace(',', "%2C")
+        && (entry.fstype == "fuse" || is_our_mount(&entry, false));
+    if !same_vault || find_daemon(&path).is_some() {
+        return;
+    }
+    log::warn!(
+        "{} is a mount of {} whose daemon is gone (it crashed or was killed; writes not yet \
+         closed or synced there are lost): unmounting it to mount again",
+        path.display(),
+        entry.source
+    );
+    if let Err(e) = unmount_path(&path, true) {
+        log::warn!("cannot unmount the dead mount at {}: {e}", path.display());
+    }
+}
+
+/// A mount point that passed [`check_mountpoint`].
+#[derive(Debug)]
+pub struct CheckedMountpoint {
+    /// Canonical path.
+    pub path: PathBuf,
+    /// Device of the directory before mounting; a different one afterwards means mounted.
+    pub dev: u64,
+}
+
+/// The mount point must exist, be a directory, not be a mount point already and be empty.
+pub fn check_mountpoint(path: &Path) -> MountResult<CheckedMountpoint> {
+    let bad = |reason: String| MountError::mountpoint(path, reason);
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(bad(format!(
+                "does not exist; create it with `mkdir -p {}`",
+                path.display()
+            )));
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            return Err(bad(format!(
+                "is a mount whose daemon is gone (transport endpoint not connected); clean it \
+                 up with `s3cryptfs unmount {}`",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    if !meta.is_dir() {
+        return Err(bad("is not a directory".to_owned()));
+    }
+    let canonical = path.canonicalize().map_err(|e| bad(e.to_string()))?;
+    let Some(parent) = canonical.parent() else {
+        return Err(bad("cannot mount on /".to_owned()));
+    };
+    if let Some(entry) = find_mount(&canonical).ok().flatten() {
+        return Err(bad(format!(
+            "is already a mount point ({} from {}); unmount it first",
+            entry.fstype, entry.source
+        )));
+    }
+    let parent_dev = std::fs::metadata(parent)
+        .map_err(|e| bad(format!("{}: {e}", parent.display())))?
+        .dev();
+    if parent_dev != meta.dev() {
+        return Err(bad("is already a mount point; unmount it first".to_owned()));
+    }
+    let mut entries = std::fs::read_dir(&canonical).map_err(|e| bad(e.to_string()))?;
+    if entries.next().is_some() {
+        return Err(bad(
+            "is not empty (a mount would hide its files); use an empty directory".to_owned(),
+        ));
+    }
+    Ok(CheckedMountpoint {
+        path: canonical,
+        dev: meta.dev(),
+    })
+}
+
+fn fs_options(s: &MountSettings) -> FsOptions {
+    FsOptions {
+        uid: s.uid,
+        gid: s.gid,
+        file_mode: s.file_mode,
+        dir_mode: s.dir_mode,
+        metadata_ttl: s.metadata_ttl,
+        block_cache_bytes: s.block_cache_bytes,
+        staging_dir: s.staging_dir.clone(),
+        read_only: s.read_only,
+    }
+}
+
+/// The fuser session configuration for `s`.
+pub fn fuse_config(s: &MountSettings) -> fuser::Config {
+    // Commas separate mount options, so none may appear inside the source name.
+    let mut options = vec![
+        MountOption::FSName(s.fsname.replace(',', "%2C")),
+        MountOption::Subtype(SUBTYPE.to_owned()),
+        if s.read_only {
+            MountOption::RO
+        } else {
+            MountOption::RW
+        },
+    ];
+    if s.default_permissions {
+        options.push(MountOption::DefaultPermissions);
+    }
+    for flag in &s.kernel_flags {
+        options.push(match flag.as_str() {
+            "dev" => MountOption::Dev,
+            "nodev" => MountOption::NoDev,
+            "suid" => MountOption::Suid,
+            "nosuid" => MountOption::NoSuid,
+            "exec" => MountOption::Exec,
+            "noexec" => MountOption::NoExec,
+            "atime" => MountOption::Atime,
+            "noatime" => MountOption::NoAtime,
+            "sync" => MountOption::Sync,
+            "async" => MountOption::Async,
+            "dirsync" => MountOption::DirSync,
+            other => MountOption::CUSTOM(other.to_owned()),
+        });
+    }
+    let mut config = fuser::Config::default();
+    config.mount_options = options;
+    config.acl = if s.allow_other {
+        fuser::SessionACL::All
+    } else if s.allow_root {
+        fuser::SessionACL::RootAndOwner
+    } else {
+        fuser::SessionACL::Owner
+    };
+    config.n_threads = Some(FUSE_THREADS);
+    config
+}
+
+enum Event {
+    /// SIGTERM or SIGINT: flush and unmount.
+    Stop(&'static str),
+    /// SIGHUP.
+    Reload,
+    SessionEnded(io::Result<()>),
+}
+
+/// Open the vault (a `mem://` store starts empty in every process, so its vault is created).
+async fn unlock(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    secret: &Secret,
+    url: &StoreUrl,
+) -> MountResult<VaultKeys> {
+    let location = url.to_string();
+    match vault::open_vault(store, prefix, secret).await {
+        Ok(keys) => Ok(keys),
+        Err(VaultError::Missing { .. }) if matches!(url, StoreUrl::Memory { .. }) => {
+            log::info!(
+                "{location} is a new in-memory store: creating its vault (all data vanishes when the mount ends)"
+            );
+            let bs = crate::crypto::keys::DEFAULT_BLOCK_SIZE;
+            Ok(vault::init_vault(store, prefix, secret, bs)
+                .await
+                .map_err(|e| e.with_location(&location))?)
+        }
+        Err(e) => Err(e.with_location(&location).into()),
+    }
+}
+
+/// Build everything, mount, report readiness and serve until unmounted.
+pub(super) fn serve(
+    s: &MountSettings,
+    dev_before: u64,
+    secret: Secret,
+    readiness: &mut Readiness,
+    reload: ReloadSource,
+) -> MountResult<()> {
+    let rt = runtime(4)?;
+    let url = s.store_url.to_string();
+    let mp = s.mountpoint.as_path();
+    if let StoreUrl::File { path } = &s.store_url {
+        // Opening a directory store creates a missing directory; mount must not.
+        if !path.exists() {
+            return Err(VaultError::Missing { location: url }.into());
+        }
+    }
+    let (store, prefix) = open_store(&s.store_url)?;
+    let keys = rt.block_on(unlock(&*store, &prefix, &secret, &s.store_url))?;
+    drop(secret);
+    let fs = Fs::new(store, prefix, Arc::new(keys), fs_options(s))?;
+
+    let (events, rx) = mpsc::channel();
+    {
+        let events = events.clone();
+        rt.spawn(async move { watch_signals(events).await });
+    }
+    let adapter = FuseAdapter::new(fs.clone(), rt.handle().clone());
+    let session = fuser::Session::new(adapter, mp, &fuse_config(s)).map_err(MountError::io(
+        format!("cannot mount {url} on {}", mp.display()),
+    ))?;
+    // From here on a mount exists; every way out below ends it.
+    let pid_file = match PidFile::create(mp, &url) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::warn!(
+                "cannot write a pid file for {}: {e}; `s3cryptfs unmount` will not wait for this process",
+                mp.display()
+            );
+            None
+        }
+    };
+    let session_thread = {
+        let events = events.clone();
+        std::thread::Builder::new()
+            .name("fuse-session".into())
+            .spawn(move || {
+                let result = session.run();
+                let _ = events.send(Event::SessionEnded(result));
+            })
+            .map_err(MountError::io("cannot start the FUSE session thread"))?
+    };
+    if let Err(e) = wait_until_mounted(mp, dev_before, READY_TIMEOUT) {
+        let _ = unmount_path(mp, true);
+        drop(pid_file);
+        return Err(e);
+    }
+    let status = format!("mounted {url} at {}", mp.display());
+    if let Err(e) = readiness.ready(&status) {
+        log::warn!("cannot detach from the terminal: {e}");
+    }
+    log::info!("{status}");
+
+    loop {
+        match rx.recv() {
+            Ok(Event::Stop(name)) => {
+                log::info!(
+                    "{name}: uploading open files and unmounting {}",
+                    mp.display()
+                );
+                sd_notify(&format!("STOPPING=1\nSTATUS={name}: uploading open files"));
+                if let Err(e) = rt.block_on(fs.flush_all()) {
+                    log::error!("upload before unmount failed: {e}");
+                }
+                match unmount_path(mp, false) {
+                    Ok(()) => {}
+                    Err(e) if is_busy(&e) => {
+                        log::warn!(
+                            "{} is busy; detaching it: open files keep working and are uploaded \
+                             when closed, then this process exits",
+                            mp.display()
+                        );
+                        if let Err(e) = unmount_path(mp, true) {
+                            log::error!("cannot detach {}: {e}", mp.display());
+                        }
+                    }
+                    Err(e) => log::error!("cannot unmount {}: {e}", mp.display()),
+                }
+            }
+            Ok(Event::Reload) => {
+                sd_notify("RELOADING=1\nSTATUS=reloading");
+                reload.apply(mp);
+                fs.invalidate_caches();
+                log::info!(
+                    "SIGHUP: dropped cached attributes and listings of {}",
+                    mp.display()
+                );
+                sd_notify(&format!("READY=1\nSTATUS={status}"));
+            }
+            Ok(Event::SessionEnded(result)) => {
+                if let Err(e) = result {
+                    log::error!("the FUSE session ended with an error: {e}");
+                }
+                break;
+            }
+            Err(mpsc::RecvError) => break,
+        }
+    }
+    sd_notify("STOPPING=1\nSTATUS=uploading open files");
+    let flushed = rt.block_on(fs.flush_all());
+    let _ = session_thread.join();
+    drop(fs);
+    rt.shutdown_timeout(Duration::from_secs(5));
+    drop(pid_file);
+    match flushed {
+        Ok(()) => {
+            log::info!("unmounted {}", mp.display());
+            Ok(())
+        }
+        Err(e) => {
+            log::error!("some files could not be uploaded at unmount: {e}");
+            Err(e.into())
+        }
+    }
+}
+
+impl ReloadSource {
+    /// SIGHUP: reopen the log file, re-read the log level, and say what else would need a
+    /// new mount.
+    fn apply(&self, mp: &Path) {
+        if let Some(path) = &self.log_file {
+            match reopen_log(path) {
+                Ok(()) => log::info!("SIGHUP: reopened the log file {}", path.display()),
+                Err(e) => log::error!("SIGHUP: cannot reopen the log file {}: {e}", path.display()),
+            }
+        }
+        let Some(path) = &self.config_path else {
+            log::info!(
+                "SIGHUP: {} was mounted without --config, so there is no config to reload; log \
+                 level stays {}",
+                mp.display(),
+                logging::level_name(logging::level())
+            );
+            return;
+        };
+        let config = match MountConfig::load(path).and_then(|c| c.merge(&self.overrides)) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("SIGHUP: not reloaded, keeping the current settings: {e}");
+                return;
+            }
+        };
+        let new = config.logging.level;
+        if self.overrides.log_level.is_some() {
+            log::info!(
+                "SIGHUP: log level stays {}: --log-level on the command line wins over {}",
+                logging::level_name(logging::level()),
+                path.display()
+            );
+        } else {
+            let old = logging::set_level(new);
+            // Logged at warn so that it shows whatever the new level is.
+            log::warn!(
+                "SIGHUP: reloaded {}: log level {} (was {})",
+                path.display(),
+                logging::level_name(new),
+                logging::level_name(old)
+            );
+        }
+        let changed = changed_sections(&self.started_with, &config);
+        if !changed.is_empty() {
+            log::warn!(
+                "SIGHUP: {} changed {} since the mount started; that takes effect at the next \
+                 mount (only [logging] level is reloaded)",
+                path.display(),
+                changed.join(", ")
+            );
+        }
+    }
+}
+
+/// The config sections (and fields, for `[logging]`) that differ, except the log level.
+fn changed_sections(old: &MountConfig, new: &MountConfig) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.store != new.store {
+        changed.push("[store]");
+    }
+    if old.encryption != new.encryption {
+        changed.push("[encryption]");
+    }
+    if old.sse != new.sse {
+        changed.push("[sse]");
+    }
+    if old.mount != new.mount {
+        changed.push("[mount]");
+    }
+    if old.cache != new.cache {
+        changed.push("[cache]");
+    }
+    if old.logging.file != new.logging.file {
+        changed.push("[logging] file");
+    }
+    changed
+}
+
+async fn watch_signals(events: mpsc::Sender<Event>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut term, mut int, mut hup) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        _ => {
+            log::warn!("cannot install signal handlers; SIGTERM will not flush before exit");
+            return;
+        }
+    };
+    loop {
+        let event = tokio::select! {
+            _ = term.recv() => Event::Stop("SIGTERM"),
+            _ = int.recv() => Event::Stop("SIGINT"),
+            _ = hup.recv() => Event::Reload,
+        };
+        if events.send(event).is_err() {
+            return;
+        }
+    }
+}
+
+/// Wait until a stat of `mp`, from another thread, reaches the new mount (its device
+/// differs from `dev_before`).
+fn wait_until_mounted(mp: &Path, dev_before: u64, timeout: Duration) -> MountResult<()> {
+    let (tx, rx) = mpsc::channel();
+    let path = mp.to_path_buf();
+    let deadline = Instant::now() + timeout;
+    std::thread::Builder::new()
+        .name("mount-ready".into())
+        .spawn(move || {
+            loop {
+                let result = match std::fs::metadata(&path) {
+                    Ok(m) if m.dev() != dev_before => Ok(()),
+                    Ok(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                    Ok(_) => Err(io::Error::other("still the plain directory")),
+                    Err(e) => Err(e),
+                };
+                let _ = tx.send(result);
+                return;
+            }
+        })
+        .map_err(MountError::io("cannot start the readiness check"))?;
+    match rx.recv_timeout(timeout + Duration::from_secs(1)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(MountError::mountpoint(
+            mp,
+            format!("the new mount does not answer: {e}"),
+        )),
+        Err(_) => Err(MountError::mountpoint(
+            mp,
+            format!(
+                "the new mount did not answer within {} s",
+                timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountpoint_checks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("nope");
+        let e = check_mountpoint(&missing).expect_err("missing").to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").expect("write");
+        let e = check_mountpoint(&file).expect_err("file").to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        let e = check_mountpoint(dir.path())
+            .expect_err("not empty")
+            .to_string();
+        assert!(e.contains("not empty"), "{e}");
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).expect("mkdir");
+        let ok = check_mountpoint(&empty).expect("empty dir");
+        assert_eq!(ok.path, empty.canonicalize().expect("canonical"));
+        let e = check_mountpoint(Path::new("/proc"))
+            .expect_err("mount")
+            .to_string();
+        assert!(e.contains("already a mount point"), "{e}");
+    }
+
+    #[test]
+    fn fuse_config_from_settings() {
+        let c = MountConfig::parse(
+            "[store]\nurl = \"file:///a,b\"\n[mount]\nmountpoint = \"/m\"\noptions = [\"ro\", \"allow_other\", \"noexec\", \"default_permissions\"]\n",
+            Path::new("t.toml"),
+        )
+        .expect("config")
+        .merge(&Default::default())
+        .expect("merge");
+        let s = c.mount_settings().expect("settings");
+        let f = fuse_config(&s);
+        assert_eq!(f.acl, fuser::SessionACL::All);
+        for o in [
+            MountOption::RO,
+            MountOption::NoExec,
+            MountOption::DefaultPermissions,
+            MountOption::Subtype("s3cryptfs".into()),
+            MountOption::FSName("file:///a%2Cb".into()),
+        ] {
+            assert!(
+                f.mount_options.contains(&o),
+                "{o:?} in {:?}",
+                f.mount_options
+            );
+        }
+    }
+
+    #[test]
+    fn reload_names_the_changed_sections() {
+        let parse = |text: &str| {
+            MountConfig::parse(text, Path::new("t.toml"))
+                .expect("config")
+                .merge(&Default::default())
+                .expect("merge")
+        };
+        let old = parse("[logging]\nlevel = \"info\"\n[cache]\nmetadata_ttl_secs = 1\n");
+        let only_level = parse("[logging]\nlevel = \"debug\"\n[cache]\nmetadata_ttl_secs = 1\n");
+        assert!(changed_sections(&old, &only_level).is_empty());
+        let more = parse(
+            "[logging]\nlevel = \"debug\"\nfile = \"/x.log\"\n[cache]\nmetadata_ttl_secs = 5\n",
+        );
+        assert_eq!(changed_sections(&old, &more), ["[cache]", "[logging] file"]);
+    }
+}

@@ -1,0 +1,742 @@
+//! The S3 backend: [`ObjectStore`] on `aws-sdk-s3`, for AWS and S3-compatible servers.
+//!
+//! `settings` turns [`S3Settings`] into an SDK client (credentials chain, region, endpoint,
+//! path-style, timeouts, standard retries); `errors` maps SDK errors to [`StoreError`]. This
+//! file issues the requests and applies the mount's [`SseMode`] to each one S3 wants it on.
+//!
+//! Two decisions a reader must know:
+//! - The conditions of a multipart upload (If-Match / If-None-Match) are given at create time in
+//!   the trait but sent by S3 at completion, so the store remembers them per upload id (with
+//!   the part sizes, for EntityTooSmall messages). An upload outlives neither the process nor
+//!   the store.
+//! - SSE-C reads try the mount's keys in order and move to the next key only when the server
+//!   refuses the key (400/403); writes always use the first key.
+
+mod convert;
+mod errors;
+mod settings;
+mod sse_headers;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::ops::Range;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart as SdkCompletedPart, MetadataDirective as SdkDirective,
+};
+use bytes::Bytes;
+
+use super::rules;
+use super::sse::{SSE_C_ALGORITHM, SseCKey, SseEcho, SseMode};
+use super::{
+    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
+    ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
+};
+use convert::{
+    content_range_total, encode_copy_source_key, malformed, object_info, required_etag,
+    sdk_metadata,
+};
+use errors::Request;
+use sse_headers::{SseCHeaders, WriteSse};
+
+pub use settings::{DEFAULT_REGION, S3Retry, S3Settings, S3Timeouts};
+
+/// An S3 bucket (on AWS or an S3-compatible server) as an [`ObjectStore`].
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    region: String,
+    endpoint: String,
+    sse: SseMode,
+    verify_sse: bool,
+    stats: RequestStats,
+    uploads: Mutex<HashMap<String, UploadState>>,
+}
+
+/// What the store remembers of a multipart upload it created.
+struct UploadState {
+    key: String,
+    if_match: Option<String>,
+    if_none_match: bool,
+    part_sizes: BTreeMap<u32, u64>,
+}
+
+impl S3Store {
+    /// Builds the SDK client for `settings` and the store that applies `sse` to its requests.
+    /// No request is sent: a wrong bucket or credentials show on first use (or in
+    /// [`S3Store::check_bucket`]).
+    pub async fn connect(settings: S3Settings, sse: SseMode) -> StoreResult<S3Store> {
+        let conn = settings::connect(&settings).await?;
+        Ok(S3Store {
+            client: conn.client,
+            bucket: settings.bucket,
+            prefix: settings.prefix,
+            region: conn.region,
+            endpoint: conn.endpoint,
+            sse,
+            verify_sse: settings.verify_sse,
+            stats: RequestStats::default(),
+            uploads: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// [`S3Store::connect`] from synchronous code, on a thread of its own (so it also works
+    /// when called from inside a tokio runtime).
+    pub fn connect_blocking(settings: S3Settings, sse: SseMode) -> StoreResult<S3Store> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|source| StoreError::Io {
+                            key: format!("s3://{}", settings.bucket),
+                            source,
+                        })?;
+                    runtime.block_on(S3Store::connect(settings, sse))
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The vault prefix of the settings (the store itself takes full keys).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn sse(&self) -> &SseMode {
+        &self.sse
+    }
+
+    /// HeadBucket: whether the bucket exists and these credentials may use it, with a message
+    /// that says what to fix when not.
+    pub async fn check_bucket(&self) -> StoreResult<()> {
+        let shown = format!("s3://{}", self.bucket);
+        let result = self.client.head_bucket().bucket(&self.bucket).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(match errors::status(&e) {
+                Some(404) => StoreError::InvalidArgument(format!(
+                    "bucket {} does not exist at {} (NoSuchBucket); check the bucket name, the \
+                     endpoint and the region",
+                    self.bucket, self.endpoint
+                )),
+                Some(403) => StoreError::AccessDenied {
+                    key: shown,
+                    reason: format!(
+                        "HeadBucket was refused at {}: the credentials are unknown or may not \
+                         list this bucket (s3:ListBucket)",
+                        self.endpoint
+                    ),
+                },
+                _ => errors::map(&Request::new("HeadBucket", &shown, self), e),
+            }),
+        }
+    }
+
+    fn lock_uploads(&self) -> MutexGuard<'_, HashMap<String, UploadState>> {
+        self.uploads.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs a read request once per SSE-C key until the server accepts one (once, without SSE-C
+    /// headers, in other modes). Returns the outcome and how many requests were sent; on failure
+    /// the first key's error, which is the one that says what is wrong with the current key.
+    async fn with_read_keys<T, E, F, Fut>(
+        &self,
+        key: &str,
+        mut call: F,
+    ) -> (Result<T, SdkError<E, HttpResponse>>, u64)
+    where
+        F: FnMut(Option<&SseCKey>) -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    {
+        let keys = self.sse.read_keys();
+        if keys.is_empty() {
+            return (call(None).await, 1);
+        }
+        let mut first_error = None;
+        for (i, sse_key) in keys.iter().enumerate() {
+            let result = call(Some(sse_key)).await;
+            let attempts = i as u64 + 1;
+            match result {
+                Ok(out) => {
+                    if i > 0 {
+                        log::debug!(
+                            "{key}: readable with SSE-C key {} ({}), not the current one",
+                            i + 1,
+                            sse_key.source()
+                        );
+                    }
+                    return (Ok(out), attempts);
+                }
+                Err(e) => {
+                    let key_refused = matches!(errors::status(&e), Some(400 | 403));
+                    if !key_refused || attempts == keys.len() as u64 {
+                        return (Err(first_error.unwrap_or(e)), attempts);
+                    }
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        unreachable!("the loop returns on the last key")
+    }
+
+    fn check_sse(
+        &self,
+        operation: &str,
+        key: &str,
+        echo: SseEcho<'_>,
+        customer_key_echoed: bool,
+    ) -> StoreResult<()> {
+        if !self.verify_sse {
+            return Ok(());
+        }
+        self.sse
+            .check_confirmed(operation, key, &echo, customer_key_echoed)
+    }
+
+    async fn head_object(
+        &self,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> (StoreResult<ObjectInfo>, u64) {
+        let (result, attempts) = self
+            .with_read_keys(key, |sse_key| {
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .set_if_match(if_match.map(str::to_owned))
+                    .sse_c(sse_key)
+                    .send()
+            })
+            .await;
+        let info = match result {
+            Ok(out) => object_info(
+                key,
+                out.content_length(),
+                out.e_tag(),
+                out.last_modified(),
+                out.metadata(),
+            ),
+            Err(e) => Err(errors::map(&Request::new("HeadObject", key, self), e)),
+        };
+        (info, attempts)
+    }
+
+    fn record_attempts(&self, op: Op, attempts: u64, bytes: u64) {
+        for _ in 1..attempts {
+            self.stats.record(op, 0);
+        }
+        self.stats.record(op, bytes);
+    }
+}
+
+impl fmt::Debug for S3Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Store")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("sse", &self.sse.name())
+            .field("verify_sse", &self.verify_sse)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn head(&self, key: &str) -> StoreResult<ObjectInfo> {
+        rules::check_key(key)?;
+        let (info, attempts) = self.head_object(key, None).await;
+        self.record_attempts(Op::Head, attempts, 0);
+        info
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+        if_match: Option<&str>,
+    ) -> StoreResult<GetOutput> {
+        rules::check_key(key)?;
+        if let Some(r) = &range {
+            if r.start >= r.end {
+                return Err(StoreError::InvalidArgument(format!(
+                    "{key}: empty or reversed range {}..{}",
+                    r.start, r.end
+                )));
+            }
+        }
+        let header = range
+            .as_ref()
+            .map(|r| format!("bytes={}-{}", r.start, r.end - 1));
+        let (result, attempts) = self
+            .with_read_keys(key, |sse_key| {
+                self.client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .set_range(header.clone())
+                    .set_if_match(if_match.map(str::to_owned))
+                    .sse_c(sse_key)
+                    .send()
+            })
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if errors::status(&e) == Some(416) => {
+                self.record_attempts(Op::Get, attempts, 0);
+                let mut req = Request::new("GetObject", key, self);
+                req.range = range.as_ref().map(|r| (r.start, r.end));
+                let refused = errors::map(&req, e);
+                // S3 refuses every range of an empty object; the trait gives an empty body.
+                if let StoreError::InvalidRange { size: 0, .. } = refused {
+                    let (info, head_attempts) = self.head_object(key, if_match).await;
+                    self.record_attempts(Op::Head, head_attempts, 0);
+                    let info = info?;
+                    if info.size == 0 {
+                        return Ok(GetOutput {
+                            data: Bytes::new(),
+                            info,
+                        });
+                    }
+                    let r = range.unwrap_or_default();
+                    return Err(StoreError::InvalidRange {
+                        key: key.to_owned(),
+                        start: r.start,
+                        end: r.end,
+                        size: info.size,
+                    });
+                }
+                return Err(refused);
+            }
+            Err(e) => {
+                self.record_attempts(Op::Get, attempts, 0);
+                return Err(errors::map(&Request::new("GetObject", key, self), e));
+            }
+        };
+        let size = match (&range, out.content_range()) {
+            (Some(_), Some(content_range)) => content_range_total(content_range),
+            (Some(_), None) | (None, _) => out.content_length().and_then(|n| u64::try_from(n).ok()),
+        };
+        let info = object_info(
+            key,
+            size.and_then(|n| i64::try_from(n).ok()),
+            out.e_tag(),
+            out.last_modified(),
+            out.metadata(),
+        );
+        let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let body = out.body.collect().await.map(|b| b.into_bytes());
+        let bytes_read = body.as_ref().map_or(0, |b| b.len() as u64);
+        self.record_attempts(Op::Get, attempts, bytes_read);
+        let data = body.map_err(|e| StoreError::Transient {
+            key: key.to_owned(),
+            reason: format!("GetObject: reading the body failed: {e}"),
+        })?;
+        if expected_len.is_some_and(|n| n != data.len() as u64) {
+            return Err(StoreError::Transient {
+                key: key.to_owned(),
+                reason: format!(
+                    "GetObject: the body has {} bytes, Content-Length said {}",
+                    data.len(),
+                    expected_len.unwrap_or_default()
+                ),
+            });
+        }
+        Ok(GetOutput { data, info: info? })
+    }
+
+    async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
+        rules::check_key(key)?;
+        rules::check_single_put_size(key, body.len() as u64)?;
+        let len = body.len() as u64;
+        self.stats.record(Op::Put, len);
+        let result = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(len as i64)
+            .body(ByteStream::from(body))
+            .set_metadata(Some(sdk_metadata(&opts.metadata)))
+            .set_if_match(opts.if_match.clone())
+            .set_if_none_match(opts.if_none_match.then(|| "*".to_owned()))
+            .write_sse(&self.sse)
+            .send()
+            .await;
+        let out = result.map_err(|e| errors::map(&Request::new("PutObject", key, self), e))?;
+        self.check_sse(
+            "PutObject",
+            key,
+            SseEcho {
+                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
+                customer_key_md5: out.sse_customer_key_md5(),
+            },
+            true,
+        )?;
+        Ok(PutOutput {
+            etag: required_etag("PutObject", key, out.e_tag())?,
+        })
+    }
+
+    async fn create_multipart(&self, key: &str, opts: PutOptions) -> StoreResult<String> {
+        rules::check_key(key)?;
+        self.stats.record(Op::CreateMultipart, 0);
+        let result = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_metadata(Some(sdk_metadata(&opts.metadata)))
+            .write_sse(&self.sse)
+            .send()
+            .await;
+        let out = result
+            .map_err(|e| errors::map(&Request::new("CreateMultipartUpload", key, self), e))?;
+        self.check_sse(
+            "CreateMultipartUpload",
+            key,
+            SseEcho {
+                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
+                customer_key_md5: out.sse_customer_key_md5(),
+            },
+            true,
+        )?;
+        let upload_id = out
+            .upload_id()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| malformed("CreateMultipartUpload", key, "no UploadId"))?
+            .to_owned();
+        self.lock_uploads().insert(
+            upload_id.clone(),
+            UploadState {
+                key: key.to_owned(),
+                if_match: opts.if_match,
+                if_none_match: opts.if_none_match,
+                part_sizes: BTreeMap::new(),
+            },
+        );
+        Ok(upload_id)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: Bytes,
+    ) -> StoreResult<String> {
+        rules::check_key(key)?;
+        rules::check_part_number(key, part_number)?;
+        let len = body.len() as u64;
+        self.stats.record(Op::UploadPart, len);
+        let result = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number as i32)
+            .content_length(len as i64)
+            .body(ByteStream::from(body))
+            .sse_c(self.sse.write_key())
+            .send()
+            .await;
+        let out = result.map_err(|e| {
+            errors::map(&Request::new("UploadPart", key, self).upload(upload_id), e)
+        })?;
+        self.check_sse(
+            "UploadPart",
+            key,
+            SseEcho {
+                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
+                customer_key_md5: out.sse_customer_key_md5(),
+            },
+            true,
+        )?;
+        if let Some(state) = self.lock_uploads().get_mut(upload_id) {
+            if state.key == key {
+                state.part_sizes.insert(part_number, len);
+            }
+        }
+        required_etag("UploadPart", key, out.e_tag())
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+    ) -> StoreResult<PutOutput> {
+        rules::check_key(key)?;
+        self.stats.record(Op::CompleteMultipart, 0);
+        // S3 answers an empty list with MalformedXML and servers differ on the order check;
+        // both are the caller's mistake, refused here the same way everywhere.
+        if parts.is_empty() {
+            return Err(StoreError::InvalidPart {
+                key: key.to_owned(),
+                reason: "the part list is empty".into(),
+            });
+        }
+        if let Some(pair) = parts
+            .windows(2)
+            .find(|pair| pair[0].part_number >= pair[1].part_number)
+        {
+            return Err(StoreError::InvalidPart {
+                key: key.to_owned(),
+                reason: format!(
+                    "parts must be listed in ascending order (part {} follows part {})",
+                    pair[1].part_number, pair[0].part_number
+                ),
+            });
+        }
+        let (if_match, if_none_match, part_sizes) = {
+            let uploads = self.lock_uploads();
+            match uploads.get(upload_id).filter(|s| s.key == key) {
+                Some(state) => (
+                    state.if_match.clone(),
+                    state.if_none_match,
+                    parts
+                        .iter()
+                        .map(|p| (p.part_number, state.part_sizes.get(&p.part_number).copied()))
+                        .collect(),
+                ),
+                None => (None, false, Vec::new()),
+            }
+        };
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        SdkCompletedPart::builder()
+                            .part_number(p.part_number as i32)
+                            .e_tag(&p.etag)
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let result = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match.then(|| "*".to_owned()))
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                let mut req = Request::new("CompleteMultipartUpload", key, self).upload(upload_id);
+                req.part_sizes = &part_sizes;
+                let err = errors::map(&req, e);
+                if matches!(err, StoreError::NoSuchUpload { .. }) {
+                    self.lock_uploads().remove(upload_id);
+                }
+                return Err(err);
+            }
+        };
+        self.lock_uploads().remove(upload_id);
+        self.check_sse(
+            "CompleteMultipartUpload",
+            key,
+            SseEcho {
+                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
+                customer_key_md5: None,
+            },
+            false,
+        )?;
+        Ok(PutOutput {
+            etag: required_etag("CompleteMultipartUpload", key, out.e_tag())?,
+        })
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
+        rules::check_key(key)?;
+        self.stats.record(Op::AbortMultipart, 0);
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                self.lock_uploads().remove(upload_id);
+                Ok(())
+            }
+            Err(e) => {
+                let req = Request::new("AbortMultipartUpload", key, self).upload(upload_id);
+                let err = errors::map(&req, e);
+                if matches!(err, StoreError::NoSuchUpload { .. }) {
+                    self.lock_uploads().remove(upload_id);
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {
+        self.stats.record(Op::List, 0);
+        let max_keys = match req.max_keys {
+            0 => 1000,
+            n => n.min(1000),
+        };
+        let result = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .set_prefix((!req.prefix.is_empty()).then(|| req.prefix.clone()))
+            .set_delimiter(req.delimiter.clone().filter(|d| !d.is_empty()))
+            .set_continuation_token(req.continuation_token.clone())
+            .max_keys(max_keys as i32)
+            .send()
+            .await;
+        let shown = if req.prefix.is_empty() {
+            format!("s3://{}/", self.bucket)
+        } else {
+            req.prefix.clone()
+        };
+        let out =
+            result.map_err(|e| errors::map(&Request::new("ListObjectsV2", &shown, self), e))?;
+        let objects = out
+            .contents()
+            .iter()
+            .map(|o| {
+                let key = o
+                    .key()
+                    .ok_or_else(|| malformed("ListObjectsV2", &shown, "an entry without Key"))?;
+                object_info(key, o.size(), o.e_tag(), o.last_modified(), None)
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let common_prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|p| p.prefix().map(str::to_owned))
+            .collect();
+        let next_continuation_token = if out.is_truncated().unwrap_or(false) {
+            Some(
+                out.next_continuation_token()
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| {
+                        malformed(
+                            "ListObjectsV2",
+                            &shown,
+                            "a truncated page without NextContinuationToken",
+                        )
+                    })?
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        Ok(ListPage {
+            objects,
+            common_prefixes,
+            next_continuation_token,
+        })
+    }
+
+    async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
+        rules::check_key(src)?;
+        rules::check_key(dst)?;
+        let copy_source = format!("{}/{}", self.bucket, encode_copy_source_key(src));
+        let (directive, metadata) = match &opts.metadata {
+            MetadataDirective::Copy => (SdkDirective::Copy, None),
+            MetadataDirective::Replace(m) => (SdkDirective::Replace, Some(sdk_metadata(m))),
+        };
+        let (result, attempts) = self
+            .with_read_keys(src, |source_key| {
+                let mut req = self
+                    .client
+                    .copy_object()
+                    .bucket(&self.bucket)
+                    .key(dst)
+                    .copy_source(&copy_source)
+                    .metadata_directive(directive.clone())
+                    .set_metadata(metadata.clone())
+                    .set_copy_source_if_match(opts.source_if_match.clone())
+                    .write_sse(&self.sse);
+                if let Some(k) = source_key {
+                    req = req
+                        .copy_source_sse_customer_algorithm(SSE_C_ALGORITHM)
+                        .copy_source_sse_customer_key(k.key_base64())
+                        .copy_source_sse_customer_key_md5(k.key_md5_base64());
+                }
+                req.send()
+            })
+            .await;
+        self.record_attempts(Op::Copy, attempts, 0);
+        let out = result.map_err(|e| {
+            // A missing source is the source's NotFound; anything else names the destination.
+            let err = errors::map(&Request::new("CopyObject", src, self), e);
+            match err {
+                StoreError::NotFound { .. } | StoreError::PreconditionFailed { .. } => err,
+                StoreError::InvalidArgument(msg) => {
+                    StoreError::InvalidArgument(format!("copy {src} -> {dst}: {msg}"))
+                }
+                other => other,
+            }
+        })?;
+        self.check_sse(
+            "CopyObject",
+            dst,
+            SseEcho {
+                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
+                customer_key_md5: out.sse_customer_key_md5(),
+            },
+            true,
+        )?;
+        let etag = out.copy_object_result().and_then(|r| r.e_tag());
+        Ok(PutOutput {
+            etag: required_etag("CopyObject", dst, etag)?,
+        })
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        rules::check_key(key)?;
+        self.stats.record(Op::Delete, 0);
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| errors::map(&Request::new("DeleteObject", key, self), e))
+    }
+
+    fn stats(&self) -> Option<StatsSnapshot> {
+        Some(self.stats.snapshot())
+    }
+}

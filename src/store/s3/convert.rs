@@ -1,0 +1,107 @@
+//! Conversions between the SDK's answers and the store's types, and the small encodings S3
+//! requests need.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use aws_sdk_s3::primitives::DateTime;
+
+use crate::store::rules;
+use crate::store::{Metadata, ObjectInfo, StoreError, StoreResult};
+
+pub(super) fn object_info(
+    key: &str,
+    size: Option<i64>,
+    etag: Option<&str>,
+    last_modified: Option<&DateTime>,
+    metadata: Option<&HashMap<String, String>>,
+) -> StoreResult<ObjectInfo> {
+    let size = size
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| malformed("response", key, "no valid object size"))?;
+    Ok(ObjectInfo {
+        key: key.to_owned(),
+        size,
+        etag: required_etag("response", key, etag)?,
+        last_modified: last_modified
+            .and_then(|t| SystemTime::try_from(*t).ok())
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+        metadata: metadata.map(|m| {
+            m.iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+                .collect()
+        }),
+    })
+}
+
+pub(super) fn sdk_metadata(metadata: &Metadata) -> HashMap<String, String> {
+    rules::normalize_metadata(metadata).into_iter().collect()
+}
+
+/// S3 ETags are quoted; some servers leave the quotes out.
+pub(super) fn required_etag(operation: &str, key: &str, etag: Option<&str>) -> StoreResult<String> {
+    match etag.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(e) if e.starts_with('"') => Ok(e.to_owned()),
+        Some(e) => Ok(format!("\"{e}\"")),
+        None => Err(malformed(operation, key, "no ETag")),
+    }
+}
+
+pub(super) fn malformed(operation: &str, key: &str, what: &str) -> StoreError {
+    StoreError::Transient {
+        key: key.to_owned(),
+        reason: format!("{operation}: the server's response has {what}"),
+    }
+}
+
+/// The object size in a `Content-Range: bytes a-b/size` header.
+pub(super) fn content_range_total(header: &str) -> Option<u64> {
+    header.rsplit_once('/')?.1.trim().parse().ok()
+}
+
+/// `x-amz-copy-source` names the source as `bucket/key` with the key URL-encoded (`/` kept).
+pub(super) fn encode_copy_source_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_keys_are_url_encoded() {
+        assert_eq!(encode_copy_source_key("a/b c.txt"), "a/b%20c.txt");
+        assert_eq!(encode_copy_source_key("100%+?#"), "100%25%2B%3F%23");
+        assert_eq!(encode_copy_source_key("ü"), "%C3%BC");
+        assert_eq!(encode_copy_source_key("tab\t"), "tab%09");
+    }
+
+    #[test]
+    fn content_range_gives_the_object_size() {
+        assert_eq!(content_range_total("bytes 90-99/100"), Some(100));
+        assert_eq!(content_range_total("bytes 0-0/*"), None);
+        assert_eq!(content_range_total("garbage"), None);
+    }
+
+    #[test]
+    fn etags_are_quoted() {
+        assert_eq!(
+            required_etag("op", "k", Some("\"ab\"")).ok(),
+            Some("\"ab\"".into())
+        );
+        assert_eq!(
+            required_etag("op", "k", Some("ab")).ok(),
+            Some("\"ab\"".into())
+        );
+        assert!(required_etag("op", "k", Some("")).is_err());
+        assert!(required_etag("op", "k", None).is_err());
+    }
+}

@@ -1,0 +1,508 @@
+//! Server-side encryption (SSE) per mount: which mode a store asks the server for, and the
+//! SSE-C keys it sends.
+//!
+//! This module knows nothing of the AWS SDK, so every store (S3, memory, directory) can apply the
+//! same rules. Two decisions a reader must know:
+//! - SSE-C key rotation: the first key writes, every key may read. A read that the server refuses
+//!   with the first key is tried again with the next one (as s3fs does).
+//! - A write whose response does not confirm the requested SSE is an error, never a silent
+//!   downgrade ([`SseMode::check_confirmed`]).
+//!
+//! Key material never appears in `Debug` output or logs: an [`SseCKey`] shows only the MD5
+//! fingerprint S3 itself echoes, and the source it was read from.
+
+use std::fmt;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use md5::{Digest, Md5};
+use zeroize::Zeroizing;
+
+use super::{StoreError, StoreResult};
+
+/// SSE-C's only algorithm name.
+pub const SSE_C_ALGORITHM: &str = "AES256";
+/// `x-amz-server-side-encryption` value of SSE-S3.
+pub const SSE_S3_VALUE: &str = "AES256";
+/// `x-amz-server-side-encryption` value of SSE-KMS.
+pub const SSE_KMS_VALUE: &str = "aws:kms";
+
+/// Key files larger than this are certainly not keys (the longest accepted form is 64 hex digits
+/// and a newline); refusing them early keeps a wrong path from being read whole.
+const MAX_KEY_FILE_BYTES: u64 = 1024;
+
+/// What the store asks the server to do with the bytes it stores (they are already encrypted
+/// on the client; this is the second, server-side layer an operator may require).
+#[derive(Clone, Debug, Default)]
+pub enum SseMode {
+    /// Send no SSE headers: the bucket's default applies.
+    #[default]
+    None,
+    /// SSE-S3 (`x-amz-server-side-encryption: AES256`).
+    S3,
+    /// SSE-KMS with the given key (the account's default `aws/s3` key when `None`), optionally
+    /// with an S3 Bucket Key.
+    Kms {
+        key_id: Option<String>,
+        bucket_key: bool,
+    },
+    /// SSE-C with customer keys: the first key writes, all of them read.
+    C { keys: Vec<SseCKey> },
+}
+
+impl SseMode {
+    /// Builds a mode from the words of the config file and the command line (`none`, `s3`,
+    /// `kms`, `c`), reading SSE-C key files. Options that do not belong to `mode` are refused.
+    pub fn from_config(
+        mode: &str,
+        kms_key_id: Option<&str>,
+        bucket_key: bool,
+        key_files: &[impl AsRef<Path>],
+    ) -> StoreResult<SseMode> {
+        let invalid = |msg: String| StoreError::InvalidArgument(format!("sse: {msg}"));
+        let mode = mode.trim().to_ascii_lowercase();
+        if mode != "kms" && (kms_key_id.is_some() || bucket_key) {
+            return Err(invalid(format!(
+                "a KMS key id or bucket key is set but sse is {mode:?}; set sse = \"kms\""
+            )));
+        }
+        if mode != "c" && !key_files.is_empty() {
+            return Err(invalid(format!(
+                "SSE-C key files are set but sse is {mode:?}; set sse = \"c\""
+            )));
+        }
+        match mode.as_str() {
+            "none" | "" => Ok(SseMode::None),
+            "s3" | "aes256" => Ok(SseMode::S3),
+            "kms" | "aws:kms" => Ok(SseMode::Kms {
+                key_id: kms_key_id.map(str::to_owned),
+                bucket_key,
+            }),
+            "c" => {
+                let keys = key_files
+                    .iter()
+                    .map(|p| SseCKey::from_file(p.as_ref()))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                SseMode::customer_keys(keys)
+            }
+            other => Err(invalid(format!(
+                "unknown mode {other:?}; expected none, s3, kms or c"
+            ))),
+        }
+    }
+
+    /// SSE-C with `keys` (at least one; the first writes).
+    pub fn customer_keys(keys: Vec<SseCKey>) -> StoreResult<SseMode> {
+        if keys.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "sse: SSE-C needs at least one key file (sse_c_key_files)".into(),
+            ));
+        }
+        Ok(SseMode::C { keys })
+    }
+
+    /// The mode's name as the config spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SseMode::None => "none",
+            SseMode::S3 => "s3",
+            SseMode::Kms { .. } => "kms",
+            SseMode::C { .. } => "c",
+        }
+    }
+
+    /// The key new objects are written with (SSE-C only).
+    pub fn write_key(&self) -> Option<&SseCKey> {
+        match self {
+            SseMode::C { keys } => keys.first(),
+            _ => None,
+        }
+    }
+
+    /// The keys reads may use, in the order to try them (SSE-C only; empty otherwise).
+    pub fn read_keys(&self) -> &[SseCKey] {
+        match self {
+            SseMode::C { keys } => keys,
+            _ => &[],
+        }
+    }
+
+    /// The `x-amz-server-side-encryption` value this mode requests, if any.
+    pub fn requested_algorithm(&self) -> Option<&'static str> {
+        match self {
+            SseMode::S3 => Some(SSE_S3_VALUE),
+            SseMode::Kms { .. } => Some(SSE_KMS_VALUE),
+            SseMode::None | SseMode::C { .. } => None,
+        }
+    }
+
+    /// Checks that a write response confirms the SSE this mode asked for: the
+    /// `x-amz-server-side-encryption` value for SSE-S3 / SSE-KMS, the key MD5 for SSE-C.
+    /// `customer_key_echoed` says whether the operation's response carries the SSE-C key MD5
+    /// (CompleteMultipartUpload's does not).
+    pub fn check_confirmed(
+        &self,
+        operation: &str,
+        key: &str,
+        echo: &SseEcho<'_>,
+        customer_key_echoed: bool,
+    ) -> StoreResult<()> {
+        let refused = |what: String| StoreError::Io {
+            key: key.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!(
+                    "{operation} was not confirmed with the requested server-side encryption \
+                     ({what}); the server may have stored the object without it. Use a server \
+                     that supports sse = \"{}\", or turn off verify_sse to accept this",
+                    self.name()
+                ),
+            ),
+        };
+        match self {
+            SseMode::None => Ok(()),
+            SseMode::S3 | SseMode::Kms { .. } => {
+                let wanted = self.requested_algorithm().unwrap_or_default();
+                match echo.server_side_encryption {
+                    Some(got) if got == wanted => Ok(()),
+                    Some(got) => Err(refused(format!(
+                        "asked for x-amz-server-side-encryption: {wanted}, the server answered {got}"
+                    ))),
+                    None => Err(refused(format!(
+                        "asked for x-amz-server-side-encryption: {wanted}, the response has none"
+                    ))),
+                }
+            }
+            SseMode::C { keys } => {
+                if !customer_key_echoed {
+                    return Ok(());
+                }
+                let wanted = keys
+                    .first()
+                    .map(SseCKey::key_md5_base64)
+                    .unwrap_or_default();
+                match echo.customer_key_md5 {
+                    Some(got) if got == wanted => Ok(()),
+                    Some(got) => Err(refused(format!(
+                        "asked for SSE-C with the key of MD5 {wanted}, the server answered {got}"
+                    ))),
+                    None => Err(refused(
+                        "asked for SSE-C, the response has no x-amz-server-side-encryption-customer-key-MD5"
+                            .into(),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// The SSE fields of a write response.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SseEcho<'a> {
+    /// `x-amz-server-side-encryption`.
+    pub server_side_encryption: Option<&'a str>,
+    /// `x-amz-server-side-encryption-customer-key-MD5`.
+    pub customer_key_md5: Option<&'a str>,
+}
+
+/// One SSE-C key: 32 bytes, zeroized on drop, with the base64 forms S3's headers carry.
+#[derive(Clone)]
+pub struct SseCKey {
+    key: Zeroizing<[u8; 32]>,
+    key_base64: Zeroizing<String>,
+    key_md5_base64: String,
+    /// Where the key came from (a path), for messages. Never key material.
+    source: String,
+}
+
+impl SseCKey {
+    /// A key from its 32 bytes; `source` names where it came from, for messages.
+    pub fn from_bytes(bytes: &[u8], source: &str) -> StoreResult<SseCKey> {
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            StoreError::InvalidArgument(format!(
+                "SSE-C key from {source} is {} bytes; it must be 32 (AES-256)",
+                bytes.len()
+            ))
+        })?;
+        let key = Zeroizing::new(key);
+        let key_base64 = Zeroizing::new(BASE64.encode(&key[..]));
+        let key_md5_base64 = BASE64.encode(Md5::digest(&key[..]));
+        Ok(SseCKey {
+            key,
+            key_base64,
+            key_md5_base64,
+            source: source.to_owned(),
+        })
+    }
+
+    /// Reads a key file: 32 raw bytes, 64 hex digits or the base64 of 32 bytes (text forms may
+    /// end with a newline). The file must be a regular file that neither group nor others may
+    /// access (mode 0600 or stricter), as for ssh keys.
+    pub fn from_file(path: &Path) -> StoreResult<SseCKey> {
+        let shown = path.display().to_string();
+        let io_error = |source: std::io::Error| StoreError::Io {
+            key: format!("SSE-C key file {shown}"),
+            source,
+        };
+        let invalid = |msg: String| StoreError::InvalidArgument(format!("SSE-C key file {msg}"));
+        let file = std::fs::File::open(path).map_err(io_error)?;
+        let meta = file.metadata().map_err(io_error)?;
+        if !meta.is_file() {
+            return Err(invalid(format!("{shown} is not a regular file")));
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            return Err(invalid(format!(
+                "{shown} is accessible by group or others (mode {mode:04o}); chmod 600 it"
+            )));
+        }
+        if meta.len() > MAX_KEY_FILE_BYTES {
+            return Err(invalid(format!(
+                "{shown} is {} bytes; a key file holds 32 raw bytes, 64 hex digits or 44 base64 \
+                 characters",
+                meta.len()
+            )));
+        }
+        let mut contents = Zeroizing::new(Vec::with_capacity(128));
+        file.take(MAX_KEY_FILE_BYTES)
+            .read_to_end(&mut contents)
+            .map_err(io_error)?;
+        SseCKey::parse(&contents, &shown)
+    }
+
+    /// Parses the contents of a key file (see [`SseCKey::from_file`]).
+    pub fn parse(contents: &[u8], source: &str) -> StoreResult<SseCKey> {
+        let text = contents.trim_ascii();
+        if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
+            let mut key = Zeroizing::new([0u8; 32]);
+            hex::decode_to_slice(text, &mut key[..]).map_err(|_| {
+                StoreError::InvalidArgument(format!("SSE-C key file {source}: invalid hex"))
+            })?;
+            return SseCKey::from_bytes(&key[..], source);
+        }
+        if matches!(text.len(), 43 | 44) {
+            if let Ok(decoded) = BASE64.decode(text).map(Zeroizing::new) {
+                if decoded.len() == 32 {
+                    return SseCKey::from_bytes(&decoded, source);
+                }
+            }
+        }
+        if contents.len() == 32 {
+            return SseCKey::from_bytes(contents, source);
+        }
+        Err(StoreError::InvalidArgument(format!(
+            "SSE-C key file {source} holds {} bytes that are not a key: write 32 raw bytes, 64 hex \
+             digits or the base64 of 32 bytes (e.g. `openssl rand 32 > FILE; chmod 600 FILE`)",
+            contents.len()
+        )))
+    }
+
+    /// The raw key (for stores that enforce SSE-C themselves).
+    pub fn key_bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// The key as `x-amz-server-side-encryption-customer-key` carries it.
+    pub fn key_base64(&self) -> &str {
+        &self.key_base64
+    }
+
+    /// `x-amz-server-side-encryption-customer-key-MD5`: base64 of the key's MD5, the
+    /// fingerprint S3 echoes and stores. Not secret.
+    pub fn key_md5_base64(&self) -> &str {
+        &self.key_md5_base64
+    }
+
+    /// Where the key was read from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Debug for SseCKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseCKey")
+            .field("source", &self.source)
+            .field("key_md5", &self.key_md5_base64)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for SseCKey {
+    /// Keys are equal when their fingerprints are (comparing MD5s avoids touching the key).
+    fn eq(&self, other: &Self) -> bool {
+        self.key_md5_base64 == other.key_md5_base64
+    }
+}
+
+impl Eq for SseCKey {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const KEY: [u8; 32] = *b"0123456789abcdef0123456789ABCDEF";
+
+    fn key_file(contents: &[u8], mode: u32) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(contents).expect("write key");
+        std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(mode)).expect("chmod");
+        f
+    }
+
+    #[test]
+    fn key_md5_is_the_s3_fingerprint() {
+        let key = SseCKey::from_bytes(&KEY, "test").expect("32 bytes");
+        assert_eq!(key.key_base64(), BASE64.encode(KEY));
+        assert_eq!(key.key_md5_base64(), BASE64.encode(Md5::digest(KEY)));
+        assert!(SseCKey::from_bytes(&KEY[..31], "short").is_err());
+    }
+
+    #[test]
+    fn key_files_accept_raw_hex_and_base64() {
+        let forms: [Vec<u8>; 5] = [
+            KEY.to_vec(),
+            hex::encode(KEY).into_bytes(),
+            format!("{}\n", hex::encode_upper(KEY)).into_bytes(),
+            BASE64.encode(KEY).into_bytes(),
+            format!("{}\r\n", BASE64.encode(KEY)).into_bytes(),
+        ];
+        for contents in forms {
+            let f = key_file(&contents, 0o600);
+            let key = SseCKey::from_file(f.path()).expect("valid key file");
+            assert_eq!(key.key_bytes(), &KEY);
+        }
+        let f = key_file(b"too short\n", 0o400);
+        let e = SseCKey::from_file(f.path())
+            .expect_err("not a key")
+            .to_string();
+        assert!(e.contains("not a key") && e.contains("10 bytes"), "{e}");
+    }
+
+    #[test]
+    fn key_files_readable_by_others_are_refused() {
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            let f = key_file(&KEY, mode);
+            let e = SseCKey::from_file(f.path())
+                .expect_err("open permissions")
+                .to_string();
+            let path = f.path().display().to_string();
+            assert!(e.contains(&path), "{e}");
+            assert!(e.contains(&format!("{mode:04o}")), "{e}");
+            assert!(e.contains("chmod 600"), "{e}");
+        }
+        let missing = SseCKey::from_file(Path::new("/nonexistent/key")).expect_err("missing");
+        assert!(
+            missing.to_string().contains("/nonexistent/key"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let key = SseCKey::from_bytes(&KEY, "/etc/k").expect("key");
+        let mode = SseMode::customer_keys(vec![key.clone()]).expect("one key");
+        for shown in [
+            format!("{key:?}"),
+            format!("{mode:?}"),
+            format!("{mode:#?}"),
+        ] {
+            assert!(!shown.contains(key.key_base64()), "{shown}");
+            assert!(!shown.contains("0123456789abcdef"), "{shown}");
+            assert!(!shown.contains(&hex::encode(KEY)), "{shown}");
+            assert!(shown.contains(key.key_md5_base64()), "{shown}");
+        }
+    }
+
+    #[test]
+    fn modes_from_config_words() {
+        let none: [&Path; 0] = [];
+        assert!(matches!(
+            SseMode::from_config("none", None, false, &none),
+            Ok(SseMode::None)
+        ));
+        assert!(matches!(
+            SseMode::from_config("S3", None, false, &none),
+            Ok(SseMode::S3)
+        ));
+        match SseMode::from_config("kms", Some("alias/k"), true, &none) {
+            Ok(SseMode::Kms { key_id, bucket_key }) => {
+                assert_eq!(key_id.as_deref(), Some("alias/k"));
+                assert!(bucket_key);
+            }
+            other => panic!("{other:?}"),
+        }
+        let f = key_file(&KEY, 0o600);
+        let g = key_file(&[7u8; 32], 0o600);
+        let mode = SseMode::from_config("c", None, false, &[f.path(), g.path()]).expect("c");
+        assert_eq!(mode.write_key().map(|k| *k.key_bytes()), Some(KEY));
+        assert_eq!(mode.read_keys().len(), 2);
+        for (mode, kms, files) in [
+            ("c", None, &[][..]),
+            ("s3", Some("k"), &[][..]),
+            ("kms", None, &[f.path()][..]),
+            ("sse-x", None, &[][..]),
+        ] {
+            assert!(
+                SseMode::from_config(mode, kms, false, files).is_err(),
+                "{mode} {kms:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unconfirmed_writes_are_errors() {
+        fn echo<'a>(sse: Option<&'a str>, md5: Option<&'a str>) -> SseEcho<'a> {
+            SseEcho {
+                server_side_encryption: sse,
+                customer_key_md5: md5,
+            }
+        }
+        assert!(
+            SseMode::None
+                .check_confirmed("PutObject", "k", &echo(None, None), true)
+                .is_ok()
+        );
+        assert!(
+            SseMode::S3
+                .check_confirmed("PutObject", "k", &echo(Some("AES256"), None), true)
+                .is_ok()
+        );
+        let e = SseMode::S3
+            .check_confirmed("PutObject", "k", &echo(None, None), true)
+            .expect_err("no echo");
+        assert!(e.to_string().contains("PutObject"), "{e}");
+        let kms = SseMode::Kms {
+            key_id: None,
+            bucket_key: false,
+        };
+        assert!(
+            kms.check_confirmed("CopyObject", "k", &echo(Some("AES256"), None), true)
+                .is_err()
+        );
+        let key = SseCKey::from_bytes(&KEY, "t").expect("key");
+        let md5 = key.key_md5_base64().to_owned();
+        let md5 = md5.as_str();
+        let c = SseMode::customer_keys(vec![key]).expect("key");
+        assert!(
+            c.check_confirmed("PutObject", "k", &echo(None, Some(md5)), true)
+                .is_ok()
+        );
+        assert!(
+            c.check_confirmed("PutObject", "k", &echo(None, None), true)
+                .is_err()
+        );
+        assert!(
+            c.check_confirmed("PutObject", "k", &echo(None, Some("other")), true)
+                .is_err()
+        );
+        assert!(
+            c.check_confirmed("CompleteMultipartUpload", "k", &echo(None, None), false)
+                .is_ok()
+        );
+    }
+}

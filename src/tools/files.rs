@@ -1,0 +1,747 @@
+//! `ls`, `cat`, `get`, `put`: files in and out of a vault through the file system layer
+//! (`fs::Fs`, no kernel, no FUSE), so they see and write exactly what a mount would.
+//!
+//! `get` and `put` are recursive and keep modification times, permission bits and symlinks;
+//! `put` also records the local owner. A failure on one entry is reported and the rest
+//! goes on (a restore should save what it can); the command then exits non-zero. Local files
+//! are created private (0600/0700) and get their final mode only once complete, and an
+//! existing destination entry is replaced, never written through (no symlink following).
+
+use std::ffi::{CString, OsStr};
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::cli::{CatArgs, GetArgs, LsArgs, PutArgs};
+use crate::crypto::VaultKeys;
+use crate::fs::{Attr, Fs, FsError, FsOptions, Kind};
+
+use super::{Access, OpenedStore, ToolError, ToolResult, format_bytes, open_store, open_store_args};
+
+/// Bytes per read or write call through the file system layer.
+const CHUNK: usize = 1024 * 1024;
+
+/// A file system over an opened vault, with its private staging directory (sealed staging
+/// files only; removed on drop).
+pub struct VaultFs {
+    pub fs: Arc<Fs>,
+    _staging: tempfile::TempDir,
+}
+
+impl VaultFs {
+    pub fn open(opened: &OpenedStore, keys: VaultKeys, read_only: bool) -> ToolResult<VaultFs> {
+        let staging = tempfile::Builder::new()
+            .prefix("s3cryptfs-staging-")
+            .tempdir()
+            .map_err(ToolError::io("creating a staging directory"))?;
+        let mut opts = FsOptions::for_current_user(staging.path().to_path_buf());
+        opts.read_only = read_only;
+        opts.metadata_ttl = std::time::Duration::from_secs(60);
+        let fs = Fs::new(
+            opened.store.clone(),
+            opened.prefix.clone(),
+            Arc::new(keys),
+            opts,
+        )
+        .map_err(ToolError::fs("file system"))?;
+        Ok(VaultFs {
+            fs,
+            _staging: staging,
+        })
+    }
+}
+
+/// A vault path without leading or trailing slashes (`""` is the root); `.`/`..` and empty
+/// components are refused.
+pub fn vault_path(path: &str) -> ToolResult<String> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    for c in trimmed.split('/') {
+        if c.is_empty() || c == "." || c == ".." {
+            return Err(ToolError::Usage(format!(
+                "{path:?}: vault paths may not contain empty, `.` or `..` components"
+            )));
+        }
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The attributes (and inode) of the vault path `path` (normalized, see [`vault_path`]).
+pub async fn resolve(fs: &Fs, path: &str) -> ToolResult<Attr> {
+    let mut attr = fs.getattr(fs.root_ino()).await.map_err(ToolError::fs(path))?;
+    if path.is_empty() {
+        return Ok(attr);
+    }
+    for name in path.split('/') {
+        attr = fs
+            .lookup(attr.ino, OsStr::new(name))
+            .await
+            .map_err(ToolError::fs(path))?;
+    }
+    Ok(attr)
+}
+
+/// The entries of directory `path` with their attributes, by name; a file path lists itself.
+pub async fn list(fs: &Fs, path: &str) -> ToolResult<Vec<(String, Attr)>> {
+    let attr = resolve(fs, path).await?;
+    if attr.kind != Kind::Dir {
+        let name = path.rsplit('/').next().unwrap_or(path).to_owned();
+        return Ok(vec![(name, attr)]);
+    }
+    let entries = fs.list_dir(path).await.map_err(ToolError::fs(path))?;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let a = fs
+            .getattr(e.ino)
+            .await
+            .map_err(ToolError::fs(&join(path, &e.name)))?;
+        out.push((e.name, a));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Copy the content of the regular file `ino` to `out`; returns the bytes copied.
+pub async fn read_file(fs: &Arc<Fs>, ino: u64, path: &str, out: &mut dyn Write) -> ToolResult<u64> {
+    let fh = fs
+        .open(ino, libc::O_RDONLY)
+        .await
+        .map_err(ToolError::fs(path))?;
+    let result = async {
+        let mut offset = 0u64;
+        loop {
+            let data = fs
+                .read(fh, offset, CHUNK as u32)
+                .await
+                .map_err(ToolError::fs(path))?;
+            if data.is_empty() {
+                return Ok::<u64, ToolError>(offset);
+            }
+            out.write_all(&data)
+                .map_err(ToolError::io(format!("writing {path}")))?;
+            offset += data.len() as u64;
+        }
+    }
+    .await;
+    let released = fs.release(fh).await.map_err(ToolError::fs(path));
+    let n = result?;
+    released?;
+    Ok(n)
+}
+
+/// Counts of a `get` or `put`, and the entries that failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TransferReport {
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    /// (path, reason)
+    pub failures: Vec<(String, String)>,
+}
+
+impl TransferReport {
+    fn summary(&self, verb: &str) -> String {
+        format!(
+            "{verb} {} files ({}), {} directories, {} symlinks{}",
+            self.files,
+            format_bytes(self.bytes),
+            self.directories,
+            self.symlinks,
+            if self.failures.is_empty() {
+                String::new()
+            } else {
+                format!("; {} failed", self.failures.len())
+            }
+        )
+    }
+}
+
+fn c_path(path: &Path) -> ToolResult<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        ToolError::Usage(format!("{}: path contains a NUL byte", path.display()))
+    })
+}
+
+/// Set the access and modification times of `path` (of a symlink itself, not its target).
+fn set_mtime(path: &Path, mtime: SystemTime) -> ToolResult<()> {
+    let (secs, nsec) = crate::fs::attr::split_time(mtime);
+    let ts = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: nsec as libc::c_long,
+    };
+    let times = [ts, ts];
+    let c = c_path(path)?;
+    // SAFETY: `c` is a valid NUL-terminated path and `times` points at two timespecs, as
+    // utimensat(2) requires; neither outlives the call.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(ToolError::Io {
+            what: format!("setting the time of {}", path.display()),
+            source: std::io::Error::last_os_error(),
+        })
+    }
+}
+
+/// Remove whatever non-directory entry is at `path`, so it is replaced rather than written
+/// through.
+fn clear_entry(path: &Path) -> ToolResult<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if !m.is_dir() => {
+            fs::remove_file(path).map_err(ToolError::io(format!("replacing {}", path.display())))
+        }
+        Ok(_) => Err(ToolError::Refused(format!(
+            "{} is a directory; refusing to replace it with a file",
+            path.display()
+        ))),
+        Err(_) => Ok(()),
+    }
+}
+
+async fn get_file(fs: &Arc<Fs>, vpath: &str, attr: &Attr, local: &Path) -> ToolResult<u64> {
+    clear_entry(local)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(local)
+        .map_err(ToolError::io(format!("creating {}", local.display())))?;
+    let mut out = std::io::BufWriter::with_capacity(CHUNK, &mut file);
+    let n = read_file(fs, attr.ino, vpath, &mut out).await?;
+    out.flush()
+        .map_err(ToolError::io(format!("writing {}", local.display())))?;
+    drop(out);
+    file.set_permissions(fs::Permissions::from_mode(attr.perm & 0o7777))
+        .map_err(ToolError::io(format!("chmod {}", local.display())))?;
+    drop(file);
+    set_mtime(local, attr.mtime)?;
+    Ok(n)
+}
+
+async fn get_symlink(fs: &Fs, vpath: &str, attr: &Attr, local: &Path) -> ToolResult<()> {
+    let target = fs.readlink(attr.ino).await.map_err(ToolError::fs(vpath))?;
+    clear_entry(local)?;
+    std::os::unix::fs::symlink(OsStr::from_bytes(&target), local)
+        .map_err(ToolError::io(format!("creating symlink {}", local.display())))?;
+    set_mtime(local, attr.mtime)
+}
+
+/// Copy the vault path `src` (normalized) to the local `dest`: an existing directory receives
+/// it by its name; the root's contents go into `dest` itself.
+pub async fn get(fs: &Arc<Fs>, src: &str, dest: &Path) -> ToolResult<TransferReport> {
+    let attr = resolve(fs, src).await?;
+    let dest_is_dir = fs::metadata(dest).map(|m| m.is_dir()).unwrap_or(false);
+    let target = match src.rsplit('/').next() {
+        Some(name) if !src.is_empty() && dest_is_dir => dest.join(name),
+        _ => dest.to_path_buf(),
+    };
+    let mut report = TransferReport::default();
+    let mut stack = vec![(src.to_owned(), attr, target)];
+    let mut dirs = Vec::new();
+    while let Some((vpath, attr, local)) = stack.pop() {
+        let shown = if vpath.is_empty() { "/" } else { &vpath };
+        let result = match attr.kind {
+            Kind::File => get_file(fs, &vpath, &attr, &local).await.map(|n| {
+                report.files += 1;
+                report.bytes += n;
+            }),
+            Kind::Symlink => get_symlink(fs, &vpath, &attr, &local)
+                .await
+                .map(|()| report.symlinks += 1),
+            Kind::Dir => {
+                let made = match fs::symlink_metadata(&local) {
+                    Ok(m) if m.is_dir() => Ok(()),
+                    Ok(_) => Err(ToolError::Refused(format!(
+                        "{} exists and is not a directory",
+                        local.display()
+                    ))),
+                    Err(_) => fs::DirBuilder::new()
+                        .mode(0o700)
+                        .create(&local)
+                        .map_err(ToolError::io(format!("creating {}", local.display()))),
+                };
+                match made {
+                    Ok(()) => match list(fs, &vpath).await {
+                        Ok(entries) => {
+                            report.directories += 1;
+                            dirs.push((local.clone(), attr));
+                            for (name, a) in entries.into_iter().rev() {
+                                stack.push((join(&vpath, &name), a, local.join(&name)));
+                            }
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = result {
+            log::warn!("{shown}: {e}");
+            report.failures.push((shown.to_owned(), e.to_string()));
+        }
+    }
+    // Children first: a directory's time would change as entries are added to it.
+    for (local, attr) in dirs.into_iter().rev() {
+        let r = fs::set_permissions(&local, fs::Permissions::from_mode(attr.perm & 0o7777))
+            .map_err(ToolError::io(format!("chmod {}", local.display())))
+            .and_then(|()| set_mtime(&local, attr.mtime));
+        if let Err(e) = r {
+            report
+                .failures
+                .push((local.display().to_string(), e.to_string()));
+        }
+    }
+    Ok(report)
+}
+
+fn name_of(path: &Path) -> ToolResult<String> {
+    path.file_name()
+        .and_then(OsStr::to_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ToolError::Usage(format!(
+                "{}: the name must be valid UTF-8 (object keys are)",
+                path.display()
+            ))
+        })
+}
+
+fn mtime_of(meta: &fs::Metadata) -> SystemTime {
+    meta.modified().unwrap_or(UNIX_EPOCH)
+}
+
+async fn put_file(
+    fs: &Arc<Fs>,
+    parent: u64,
+    name: &str,
+    vpath: &str,
+    local: &Path,
+    meta: &fs::Metadata,
+) -> ToolResult<u64> {
+    let mut file =
+        fs::File::open(local).map_err(ToolError::io(format!("opening {}", local.display())))?;
+    let perm = meta.mode() & 0o7777;
+    let (attr, fh) = fs
+        .create(
+            parent,
+            OsStr::new(name),
+            perm,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            meta.uid(),
+            meta.gid(),
+        )
+        .await
+        .map_err(ToolError::fs(vpath))?;
+    let result = async {
+        let mut buf = vec![0u8; CHUNK];
+        let mut offset = 0u64;
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(ToolError::io(format!("reading {}", local.display())))?;
+            if n == 0 {
+                break;
+            }
+            fs.write(fh, offset, &buf[..n])
+                .await
+                .map_err(ToolError::fs(vpath))?;
+            offset += n as u64;
+        }
+        // While the file is open and dirty, attributes ride along with the upload.
+        fs.setattr(
+            attr.ino,
+            None,
+            Some(perm),
+            Some(meta.uid()),
+            Some(meta.gid()),
+            Some(mtime_of(meta)),
+        )
+        .await
+        .map_err(ToolError::fs(vpath))?;
+        fs.flush(fh).await.map_err(ToolError::fs(vpath))?;
+        Ok::<u64, ToolError>(offset)
+    }
+    .await;
+    let released = fs.release(fh).await.map_err(ToolError::fs(vpath));
+    let n = result?;
+    released?;
+    Ok(n)
+}
+
+async fn put_symlink(
+    fs: &Arc<Fs>,
+    parent: u64,
+    name: &str,
+    vpath: &str,
+    local: &Path,
+    meta: &fs::Metadata,
+) -> ToolResult<()> {
+    let target =
+        fs::read_link(local).map_err(ToolError::io(format!("reading link {}", local.display())))?;
+    match fs.lookup(parent, OsStr::new(name)).await {
+        Ok(a) if a.kind == Kind::Dir => {
+            return Err(ToolError::Refused(format!(
+                "{vpath} is a directory in the vault; refusing to replace it with a symlink"
+            )));
+        }
+        Ok(_) => fs
+            .unlink(parent, OsStr::new(name))
+            .await
+            .map_err(ToolError::fs(vpath))?,
+        Err(FsError::NotFound) => {}
+        Err(e) => return Err(ToolError::fs(vpath)(e)),
+    }
+    let attr = fs
+        .symlink(parent, OsStr::new(name), &target, meta.uid(), meta.gid())
+        .await
+        .map_err(ToolError::fs(vpath))?;
+    fs.setattr(attr.ino, None, None, None, None, Some(mtime_of(meta)))
+        .await
+        .map_err(ToolError::fs(vpath))?;
+    Ok(())
+}
+
+/// The inode of directory `name` in `parent`, created if missing.
+async fn ensure_dir(
+    fs: &Fs,
+    parent: u64,
+    name: &str,
+    vpath: &str,
+    meta: &fs::Metadata,
+) -> ToolResult<u64> {
+    match fs.lookup(parent, OsStr::new(name)).await {
+        Ok(a) if a.kind == Kind::Dir => Ok(a.ino),
+        Ok(_) => Err(ToolError::Refused(format!(
+            "{vpath} exists in the vault and is not a directory"
+        ))),
+        Err(FsError::NotFound) => fs
+            .mkdir(
+                parent,
+                OsStr::new(name),
+                meta.mode() & 0o7777,
+                meta.uid(),
+                meta.gid(),
+            )
+            .await
+            .map(|a| a.ino)
+            .map_err(ToolError::fs(vpath)),
+        Err(e) => Err(ToolError::fs(vpath)(e)),
+    }
+}
+
+/// Copy the local `src` into the vault at `dest` (normalized): an existing directory receives
+/// it by its name, anything else is created or replaced.
+pub async fn put(fs: &Arc<Fs>, src: &Path, dest: &str) -> ToolResult<TransferReport> {
+    let meta =
+        fs::symlink_metadata(src).map_err(ToolError::io(format!("{}", src.display())))?;
+    let (parent_path, name) = match resolve(fs, dest).await {
+        Ok(a) if a.kind == Kind::Dir => (dest.to_owned(), name_of(src)?),
+        _ if dest.is_empty() => (String::new(), name_of(src)?),
+        _ => match dest.rsplit_once('/') {
+            Some((p, n)) => (p.to_owned(), n.to_owned()),
+            None => (String::new(), dest.to_owned()),
+        },
+    };
+    let parent = resolve(fs, &parent_path).await?;
+    if parent.kind != Kind::Dir {
+        return Err(ToolError::Fs {
+            path: parent_path,
+            source: FsError::NotDir,
+        });
+    }
+    let mut report = TransferReport::default();
+    let mut stack: Vec<(PathBuf, fs::Metadata, u64, String, String)> =
+        vec![(src.to_path_buf(), meta, parent.ino, name.clone(), join(&parent_path, &name))];
+    let mut dirs = Vec::new();
+    while let Some((local, meta, parent, name, vpath)) = stack.pop() {
+        let ft = meta.file_type();
+        let result = if ft.is_file() {
+            put_file(fs, parent, &name, &vpath, &local, &meta)
+                .await
+                .map(|n| {
+                    report.files += 1;
+                    report.bytes += n;
+                })
+        } else if ft.is_symlink() {
+            put_symlink(fs, parent, &name, &vpath, &local, &meta)
+                .await
+                .map(|()| report.symlinks += 1)
+        } else if ft.is_dir() {
+            match ensure_dir(fs, parent, &name, &vpath, &meta).await {
+                Ok(ino) => {
+                    report.directories += 1;
+                    let children = read_local_dir(&local);
+                    match children {
+                        Ok(children) => {
+                            for (child, child_meta) in children.into_iter().rev() {
+                                match name_of(&child) {
+                                    Ok(n) => {
+                                        let v = join(&vpath, &n);
+                                        stack.push((child, child_meta, ino, n, v));
+                                    }
+                                    Err(e) => report
+                                        .failures
+                                        .push((child.display().to_string(), e.to_string())),
+                                }
+                            }
+                            dirs.push((ino, vpath.clone(), meta));
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            Err(ToolError::Refused(format!(
+                "{}: not a regular file, directory or symlink; skipped",
+                local.display()
+            )))
+        };
+        if let Err(e) = result {
+            log::warn!("{}: {e}", local.display());
+            report
+                .failures
+                .push((local.display().to_string(), e.to_string()));
+        }
+    }
+    for (ino, vpath, meta) in dirs.into_iter().rev() {
+        let r = fs
+            .setattr(
+                ino,
+                None,
+                Some(meta.mode() & 0o7777),
+                Some(meta.uid()),
+                Some(meta.gid()),
+                Some(mtime_of(&meta)),
+            )
+            .await;
+        if let Err(e) = r {
+            report.failures.push((vpath, e.to_string()));
+        }
+    }
+    fs.flush_all().await.map_err(ToolError::fs(dest))?;
+    Ok(report)
+}
+
+fn read_local_dir(dir: &Path) -> ToolResult<Vec<(PathBuf, fs::Metadata)>> {
+    let what = || format!("reading {}", dir.display());
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(ToolError::io(what()))? {
+        let entry = entry.map_err(ToolError::io(what()))?;
+        let path = entry.path();
+        let meta = fs::symlink_metadata(&path).map_err(ToolError::io(what()))?;
+        out.push((path, meta));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// `rwxr-xr-x`-style mode string with the type letter.
+pub fn mode_string(kind: Kind, perm: u32) -> String {
+    let mut s = String::with_capacity(10);
+    s.push(match kind {
+        Kind::Dir => 'd',
+        Kind::Symlink => 'l',
+        Kind::File => '-',
+    });
+    for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
+        let bits = (perm >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        let x = bits & 1 != 0;
+        s.push(match (perm & special != 0, x) {
+            (true, true) => special_char,
+            (true, false) => special_char.to_ascii_uppercase(),
+            (false, true) => 'x',
+            (false, false) => '-',
+        });
+    }
+    s
+}
+
+/// `YYYY-MM-DD HH:MM` in UTC.
+pub fn format_time(t: SystemTime) -> String {
+    let (secs, _) = crate::fs::attr::split_time(t);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant), proleptic Gregorian calendar.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+async fn unlocked_fs(
+    keys: &crate::cli::KeyArgs,
+    opened: &OpenedStore,
+    read_only: bool,
+) -> ToolResult<VaultFs> {
+    let unlocked = super::unlock(opened, keys).await?;
+    VaultFs::open(opened, unlocked.keys, read_only)
+}
+
+pub async fn run_ls(args: &LsArgs) -> ToolResult<()> {
+    let opened = open_store_args(&args.store, Access::ReadOnly)?;
+    let path = vault_path(args.path.as_deref().unwrap_or(""))?;
+    let vfs = unlocked_fs(&args.keys, &opened, true).await?;
+    let entries = list(&vfs.fs, &path).await?;
+    let mut out = String::new();
+    for (name, attr) in entries {
+        let suffix = if attr.kind == Kind::Dir { "/" } else { "" };
+        if args.long {
+            let link = if attr.kind == Kind::Symlink {
+                match vfs.fs.readlink(attr.ino).await {
+                    Ok(t) => format!(" -> {}", String::from_utf8_lossy(&t)),
+                    Err(e) => format!(" -> ({e})"),
+                }
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "{} {:>12} {} {name}{suffix}{link}\n",
+                mode_string(attr.kind, attr.perm),
+                attr.size,
+                format_time(attr.mtime)
+            ));
+        } else {
+            out.push_str(&format!("{name}{suffix}\n"));
+        }
+    }
+    print!("{out}");
+    Ok(())
+}
+
+pub async fn run_cat(args: &CatArgs) -> ToolResult<()> {
+    let opened = open_store_args(&args.store, Access::ReadOnly)?;
+    let paths = args
+        .paths
+        .iter()
+        .map(|p| vault_path(p))
+        .collect::<ToolResult<Vec<_>>>()?;
+    let vfs = unlocked_fs(&args.keys, &opened, true).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for path in &paths {
+        let attr = resolve(&vfs.fs, path).await?;
+        match attr.kind {
+            Kind::File => {
+                read_file(&vfs.fs, attr.ino, path, &mut out).await?;
+            }
+            Kind::Dir => {
+                return Err(ToolError::Fs {
+                    path: path.clone(),
+                    source: FsError::IsDir,
+                });
+            }
+            Kind::Symlink => {
+                let target = vfs.fs.readlink(attr.ino).await.map_err(ToolError::fs(path))?;
+                return Err(ToolError::Usage(format!(
+                    "{path} is a symlink to {}; cat its target",
+                    String::from_utf8_lossy(&target)
+                )));
+            }
+        }
+    }
+    out.flush().map_err(ToolError::io("writing to standard output"))?;
+    Ok(())
+}
+
+pub async fn run_get(args: &GetArgs) -> ToolResult<()> {
+    let opened = open_store_args(&args.store, Access::ReadOnly)?;
+    let src = vault_path(&args.src)?;
+    if opened.plain {
+        eprintln!(
+            "reading {} as a plain copy: object metadata is gone, so modes fall back to \
+             0644/0755 and times to the copy's file times",
+            opened.url
+        );
+    }
+    let vfs = unlocked_fs(&args.keys, &opened, true).await?;
+    let report = get(&vfs.fs, &src, &args.dest).await?;
+    println!("{}", report.summary("restored"));
+    finish(report)
+}
+
+pub async fn run_put(args: &PutArgs) -> ToolResult<()> {
+    let opened = open_store(&args.store_url, false, Access::ReadWrite)?;
+    let dest = vault_path(&args.dest)?;
+    let vfs = unlocked_fs(&args.keys, &opened, false).await?;
+    let report = put(&vfs.fs, &args.src, &dest).await?;
+    println!("{}", report.summary("stored"));
+    finish(report)
+}
+
+fn finish(report: TransferReport) -> ToolResult<()> {
+    if report.failures.is_empty() {
+        return Ok(());
+    }
+    for (path, reason) in &report.failures {
+        eprintln!("failed: {path}: {reason}");
+    }
+    Err(ToolError::Problems(format!(
+        "{} entries could not be copied",
+        report.failures.len()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn paths_modes_and_times() {
+        assert_eq!(vault_path("/").expect("root"), "");
+        assert_eq!(vault_path("/a/b/").expect("a/b"), "a/b");
+        assert!(vault_path("a/../b").is_err());
+        assert!(vault_path("a//b").is_err());
+        assert_eq!(mode_string(Kind::File, 0o644), "-rw-r--r--");
+        assert_eq!(mode_string(Kind::Dir, 0o1777), "drwxrwxrwt");
+        assert_eq!(mode_string(Kind::File, 0o4755), "-rwsr-xr-x");
+        assert_eq!(format_time(UNIX_EPOCH), "1970-01-01 00:00");
+        assert_eq!(
+            format_time(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),
+            "2024-02-29 23:59"
+        );
+        assert_eq!(
+            format_time(UNIX_EPOCH - Duration::from_secs(86_400)),
+            "1969-12-31 00:00"
+        );
+    }
+}

@@ -1,0 +1,301 @@
+//! Rewrapping every object's DEK under the current key generation, and checking that an old
+//! generation can be retired.
+//!
+//! Per object: HEAD (an object whose metadata already holds a wrap for the current generation
+//! is done: this is what makes an interrupted run resumable at the cost of one HEAD per
+//! finished object), a ranged GET of the 116-byte header only (the wrapped DEK and salt live
+//! there and nowhere else; no data block is ever read), then a CopyObject of the object onto
+//! itself with `MetadataDirective::Replace` (its metadata plus `s3cryptfs-wrap`) and
+//! `copy-source-if-match` on the ETag the header was read at. An object changed meanwhile
+//! fails that condition and is reported as skipped, never overwritten.
+//!
+//! Objects above 5 GiB would need a multipart copy (UploadPartCopy), which the store
+//! interface does not offer yet: they are reported as not rewrapped, and keep needing their
+//! old generation.
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::crypto::rewrap::{METADATA_WRAP_KEY, Rewrap, metadata_wrap_generation};
+use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
+use crate::store::{
+    CopyOptions, DynStore, ListPage, ListRequest, MAX_SINGLE_PUT, MetadataDirective, ObjectInfo,
+    StoreError,
+};
+
+use super::progress::Progress;
+use super::{ToolError, ToolResult, is_file_object};
+
+/// One object a run could not handle, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectIssue {
+    pub key: String,
+    pub reason: String,
+}
+
+/// What a rewrap run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RewrapReport {
+    /// The generation objects were rewrapped under.
+    pub generation: u32,
+    /// File objects looked at (directory markers and the vault config are not counted).
+    pub examined: u64,
+    pub rewrapped: u64,
+    /// Sealed under, or already rewrapped to, the current generation.
+    pub already_current: u64,
+    /// Changed or deleted by someone else during the run: skipped, not overwritten.
+    pub changed: Vec<ObjectIssue>,
+    /// Above the 5 GiB single-copy limit.
+    pub too_large: Vec<ObjectIssue>,
+    /// Unreadable (corrupt, foreign) or a store error.
+    pub failed: Vec<ObjectIssue>,
+}
+
+impl RewrapReport {
+    /// Whether every object now opens with the current generation.
+    pub fn is_complete(&self) -> bool {
+        self.changed.is_empty() && self.too_large.is_empty() && self.failed.is_empty()
+    }
+}
+
+enum Outcome {
+    Rewrapped,
+    AlreadyCurrent,
+    Changed(String),
+    TooLarge(String),
+    Failed(String),
+}
+
+pub(crate) async fn list_page(
+    store: &DynStore,
+    prefix: &str,
+    token: Option<String>,
+) -> ToolResult<ListPage> {
+    store
+        .list(&ListRequest {
+            prefix: prefix.to_owned(),
+            delimiter: None,
+            continuation_token: token,
+            max_keys: 1000,
+        })
+        .await
+        .map_err(|source| ToolError::Store {
+            url: prefix.to_owned(),
+            source,
+        })
+}
+
+/// Rewrap every file object under `prefix` to `keys`' current generation, `parallel` objects
+/// at a time. Individual failures are collected in the report; only a failing LIST aborts.
+pub async fn rewrap_objects(
+    store: &DynStore,
+    prefix: &str,
+    keys: &VaultKeys,
+    parallel: usize,
+    progress: &Progress,
+) -> ToolResult<RewrapReport> {
+    let mut report = RewrapReport {
+        generation: keys.current_generation(),
+        ..RewrapReport::default()
+    };
+    let mut token = None;
+    loop {
+        let page = list_page(store, prefix, token.take()).await?;
+        let objects: Vec<ObjectInfo> = page
+            .objects
+            .into_iter()
+            .filter(|o| is_file_object(prefix, &o.key))
+            .collect();
+        let outcomes: Vec<(String, Outcome)> = stream::iter(objects)
+            .map(|o| async move {
+                let outcome = rewrap_one(store, keys, &o.key).await;
+                progress.inc(0);
+                if let Outcome::Changed(r) | Outcome::TooLarge(r) | Outcome::Failed(r) = &outcome
+                {
+                    progress.println(&format!("{}: {r}", o.key));
+                }
+                (o.key, outcome)
+            })
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        for (key, outcome) in outcomes {
+            report.examined += 1;
+            match outcome {
+                Outcome::Rewrapped => report.rewrapped += 1,
+                Outcome::AlreadyCurrent => report.already_current += 1,
+                Outcome::Changed(reason) => report.changed.push(ObjectIssue { key, reason }),
+                Outcome::TooLarge(reason) => report.too_large.push(ObjectIssue { key, reason }),
+                Outcome::Failed(reason) => report.failed.push(ObjectIssue { key, reason }),
+            }
+        }
+        match page.next_continuation_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    for list in [&mut report.changed, &mut report.too_large, &mut report.failed] {
+        list.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    Ok(report)
+}
+
+fn changed(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::PreconditionFailed { .. } | StoreError::NotFound { .. }
+    )
+}
+
+const CHANGED: &str = "changed or deleted during the rewrap: skipped (run again with --resume)";
+
+async fn rewrap_one(store: &DynStore, keys: &VaultKeys, key: &str) -> Outcome {
+    let current = keys.current_generation();
+    let info = match store.head(key).await {
+        Ok(info) => info,
+        Err(e) if changed(&e) => return Outcome::Changed(CHANGED.into()),
+        Err(e) => return Outcome::Failed(format!("HEAD failed: {e}")),
+    };
+    let metadata = info.metadata.clone().unwrap_or_default();
+    if metadata_wrap_generation(&metadata) == Some(current) {
+        return Outcome::AlreadyCurrent;
+    }
+    let header = match store
+        .get(key, Some(0..HEADER_LEN as u64), Some(&info.etag))
+        .await
+    {
+        Ok(got) => got.data,
+        Err(e) if changed(&e) => return Outcome::Changed(CHANGED.into()),
+        Err(e) => return Outcome::Failed(format!("reading the header failed: {e}")),
+    };
+    let value =
+        match crate::crypto::rewrap::rewrap_for_metadata(keys, &header, info.size, Some(&metadata))
+        {
+            Ok(Rewrap::AlreadyCurrent) => return Outcome::AlreadyCurrent,
+            Ok(Rewrap::Wrapped { value, .. }) => value,
+            Err(e) => return Outcome::Failed(format!("not rewrapped: {e}")),
+        };
+    if info.size > MAX_SINGLE_PUT {
+        return Outcome::TooLarge(format!(
+            "not rewrapped: {} bytes is above the 5 GiB single-copy limit and multipart copy \
+             is not supported yet; it still needs its old key generation",
+            info.size
+        ));
+    }
+    let mut new_metadata = metadata;
+    new_metadata.insert(METADATA_WRAP_KEY.to_owned(), value);
+    let opts = CopyOptions {
+        metadata: MetadataDirective::Replace(new_metadata),
+        source_if_match: Some(info.etag.clone()),
+    };
+    match store.copy(key, key, opts).await {
+        Ok(_) => {
+            log::debug!("rewrapped {key} under generation {current}");
+            Outcome::Rewrapped
+        }
+        Err(e) if changed(&e) => Outcome::Changed(CHANGED.into()),
+        Err(e) => Outcome::Failed(format!("copy failed: {e}")),
+    }
+}
+
+/// What stands in the way of retiring a generation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RetireCheck {
+    pub generation: u32,
+    pub examined: u64,
+    /// Objects that open with the generation and not without it.
+    pub blockers: Vec<ObjectIssue>,
+    /// Objects that do not open even with every generation (they do not block retirement,
+    /// but are reported).
+    pub unreadable: Vec<ObjectIssue>,
+}
+
+/// Check every file object under `prefix`: which would stop opening if `generation` were
+/// removed from `keys`. Reads each object's header (and metadata) only.
+pub async fn check_retire(
+    store: &DynStore,
+    prefix: &str,
+    keys: &VaultKeys,
+    generation: u32,
+    parallel: usize,
+    progress: &Progress,
+) -> ToolResult<RetireCheck> {
+    let without = keys.without_generation(generation)?;
+    let without = &without;
+    let mut check = RetireCheck {
+        generation,
+        ..RetireCheck::default()
+    };
+    let mut token = None;
+    loop {
+        let page = list_page(store, prefix, token.take()).await?;
+        let keys_to_check: Vec<String> = page
+            .objects
+            .into_iter()
+            .filter(|o| is_file_object(prefix, &o.key))
+            .map(|o| o.key)
+            .collect();
+        let results: Vec<(String, Option<Result<(), String>>)> = stream::iter(keys_to_check)
+            .map(|key| async move {
+                let r = retire_check_one(store, keys, without, &key).await;
+                progress.inc(0);
+                (key, r)
+            })
+            .buffer_unordered(parallel.max(1))
+            .collect()
+            .await;
+        for (key, result) in results {
+            check.examined += 1;
+            match result {
+                None => {}
+                Some(Ok(())) => check.blockers.push(ObjectIssue {
+                    key,
+                    reason: format!(
+                        "needs key generation {generation} (not rewrapped; run `key rotate \
+                         --rewrap --resume`)"
+                    ),
+                }),
+                Some(Err(reason)) => check.unreadable.push(ObjectIssue { key, reason }),
+            }
+        }
+        match page.next_continuation_token {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    check.blockers.sort_by(|a, b| a.key.cmp(&b.key));
+    check.unreadable.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(check)
+}
+
+/// `None`: fine without the generation. `Some(Ok)`: needs it. `Some(Err)`: unreadable anyway
+/// (or could not be checked).
+async fn retire_check_one(
+    store: &DynStore,
+    keys: &VaultKeys,
+    without: &VaultKeys,
+    key: &str,
+) -> Option<Result<(), String>> {
+    let got = match store.get(key, Some(0..HEADER_LEN as u64), None).await {
+        Ok(got) => got,
+        Err(StoreError::NotFound { .. }) => return None,
+        Err(e) => return Some(Err(format!("could not be checked: {e}"))),
+    };
+    let metadata = match got.info.metadata.clone() {
+        Some(m) => Some(m),
+        // A store whose GET does not return metadata: ask HEAD.
+        None => match store.head(key).await {
+            Ok(info) => info.metadata,
+            Err(StoreError::NotFound { .. }) => return None,
+            Err(e) => return Some(Err(format!("could not be checked: {e}"))),
+        },
+    };
+    let metadata = metadata.as_ref();
+    if ObjectOpener::open_with_metadata(without, &got.data, got.info.size, metadata).is_ok() {
+        return None;
+    }
+    match ObjectOpener::open_with_metadata(keys, &got.data, got.info.size, metadata) {
+        Ok(_) => Some(Ok(())),
+        Err(e) => Some(Err(format!("unreadable with any generation: {e}"))),
+    }
+}

@@ -1,0 +1,375 @@
+//! `verify`: walk a vault's objects and check each one as a reader would.
+//!
+//! Without `--deep`: one ranged GET of the header per object (with its metadata), then the
+//! format checks, the DEK unwrap (header or metadata wrap) and the commitment to the size the
+//! store reports: this catches truncation, extension, foreign objects and header damage
+//! without reading data. `--deep` then authenticates every block, in chunks of whole blocks
+//! read with If-Match, so a flipped byte anywhere is found.
+//!
+//! Every problem is reported by key with a kind and a reason; the command exits 0 only when
+//! there are none. A missing or unusable vault config is itself a problem (reported without
+//! asking for a key).
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::cli::VerifyArgs;
+use crate::crypto::format::ciphertext_range_for_block;
+use crate::crypto::{CryptoError, HEADER_LEN, ObjectOpener, VaultKeys};
+use crate::store::{DynStore, StoreError};
+use crate::vault::{self, VaultError};
+
+use super::progress::Progress;
+use super::rewrap::list_page;
+use super::{Access, ToolError, ToolResult, format_bytes, is_file_object, open_store_args};
+
+/// Objects checked at once.
+const PARALLEL: usize = 8;
+/// Largest single GET of `--deep`.
+const DEEP_CHUNK_BYTES: u64 = 8 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// No `.s3cryptfs/config`: nothing can be opened.
+    MissingConfig,
+    /// The config does not parse, or fails its MAC.
+    BadConfig,
+    /// Not an s3cryptfs object at all (no magic).
+    NotEncrypted,
+    /// A format version, suite or flag this build does not read.
+    Unsupported,
+    /// Sealed with keys this vault does not have (another vault, a retired generation).
+    Foreign,
+    /// Truncated, extended, or modified.
+    Corrupt,
+    /// The store failed to return it.
+    Unreadable,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub key: String,
+    pub kind: ProblemKind,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub deep: bool,
+    /// File objects checked (directory markers and the vault config not counted).
+    pub objects: u64,
+    pub directory_markers: u64,
+    pub stored_bytes: u64,
+    pub plaintext_bytes: u64,
+    /// Objects replaced or deleted while being checked: not judged.
+    pub changed_during_check: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    fn finish(mut self) -> Self {
+        self.problems.sort_by(|a, b| a.key.cmp(&b.key));
+        self.changed_during_check.sort();
+        self.ok = self.problems.is_empty();
+        self
+    }
+
+    /// A report for a vault whose config could not be used.
+    pub fn config_problem(key: String, err: &VaultError) -> VerifyReport {
+        let kind = match err {
+            VaultError::Missing { .. } => ProblemKind::MissingConfig,
+            VaultError::Store { .. } => ProblemKind::Unreadable,
+            _ => ProblemKind::BadConfig,
+        };
+        VerifyReport {
+            problems: vec![Problem {
+                key,
+                kind,
+                reason: err.to_string(),
+            }],
+            ..VerifyReport::default()
+        }
+        .finish()
+    }
+}
+
+fn classify(e: &CryptoError) -> ProblemKind {
+    match e {
+        CryptoError::Unsupported(m) if m.contains("no S3CF magic") => ProblemKind::NotEncrypted,
+        CryptoError::Unsupported(_) => ProblemKind::Unsupported,
+        CryptoError::WrongKey(_) => ProblemKind::Foreign,
+        CryptoError::Corrupt(_) => ProblemKind::Corrupt,
+        _ => ProblemKind::Unreadable,
+    }
+}
+
+enum Checked {
+    Sound { stored: u64, plain: u64 },
+    Changed,
+    Bad(ProblemKind, String),
+}
+
+/// Check the file objects of the vault under `prefix` (only those below `path`, a vault path,
+/// when given).
+pub async fn verify_objects(
+    store: &DynStore,
+    prefix: &str,
+    keys: &VaultKeys,
+    path: Option<&str>,
+    deep: bool,
+    progress: &Progress,
+) -> ToolResult<VerifyReport> {
+    let mut report = VerifyReport {
+        deep,
+        ..VerifyReport::default()
+    };
+    let path = path.map(|p| p.trim_matches('/')).unwrap_or("");
+    // A path names a file (that key) or a directory (everything below it).
+    let mut list_prefixes = vec![format!("{prefix}{path}/")];
+    if path.is_empty() {
+        list_prefixes = vec![prefix.to_owned()];
+    } else {
+        match store.head(&format!("{prefix}{path}")).await {
+            Ok(_) => list_prefixes = vec![format!("{prefix}{path}")],
+            Err(StoreError::NotFound { .. }) => {}
+            Err(source) => {
+                return Err(ToolError::Store {
+                    url: format!("{prefix}{path}"),
+                    source,
+                });
+            }
+        }
+    }
+    let exact_file = !path.is_empty() && !list_prefixes[0].ends_with('/');
+    for list_prefix in list_prefixes {
+        let mut token = None;
+        loop {
+            let page = list_page(store, &list_prefix, token.take()).await?;
+            let mut keys_to_check = Vec::new();
+            for o in page.objects {
+                if exact_file && o.key != list_prefix {
+                    continue;
+                }
+                if is_file_object(prefix, &o.key) {
+                    keys_to_check.push(o.key);
+                } else if o.key.ends_with('/') {
+                    report.directory_markers += 1;
+                }
+            }
+            let results: Vec<(String, Checked)> = stream::iter(keys_to_check)
+                .map(|key| async move {
+                    let checked = check_object(store, keys, &key, deep).await;
+                    match &checked {
+                        Checked::Sound { stored, .. } => progress.inc(*stored),
+                        Checked::Bad(kind, reason) => {
+                            progress.inc(0);
+                            progress.println(&format!("{key}: {kind:?}: {reason}"));
+                        }
+                        Checked::Changed => progress.inc(0),
+                    }
+                    (key, checked)
+                })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+            for (key, checked) in results {
+                report.objects += 1;
+                match checked {
+                    Checked::Sound { stored, plain } => {
+                        report.stored_bytes += stored;
+                        report.plaintext_bytes += plain;
+                    }
+                    Checked::Changed => report.changed_during_check.push(key),
+                    Checked::Bad(kind, reason) => report.problems.push(Problem { key, kind, reason }),
+                }
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+    }
+    if !path.is_empty() && report.objects == 0 && report.directory_markers == 0 {
+        return Err(ToolError::Usage(format!("{path}: no such file or directory in the vault")));
+    }
+    Ok(report.finish())
+}
+
+async fn check_object(store: &DynStore, keys: &VaultKeys, key: &str, deep: bool) -> Checked {
+    let got = match store.get(key, Some(0..HEADER_LEN as u64), None).await {
+        Ok(got) => got,
+        Err(StoreError::NotFound { .. }) => return Checked::Changed,
+        Err(e) => return Checked::Bad(ProblemKind::Unreadable, e.to_string()),
+    };
+    let size = got.info.size;
+    let etag = got.info.etag.clone();
+    if size < HEADER_LEN as u64 {
+        let reason = if size == 0 {
+            "empty object: not an s3cryptfs object, or truncated to nothing".to_owned()
+        } else {
+            format!("{size} bytes, shorter than the {HEADER_LEN}-byte header: truncated")
+        };
+        return Checked::Bad(
+            if got.data.starts_with(b"S3CF") {
+                ProblemKind::Corrupt
+            } else {
+                ProblemKind::NotEncrypted
+            },
+            reason,
+        );
+    }
+    let metadata = match got.info.metadata {
+        Some(m) => Some(m),
+        None => match store.head(key).await {
+            Ok(info) if info.etag == etag => info.metadata,
+            Ok(_) | Err(StoreError::NotFound { .. }) => return Checked::Changed,
+            Err(e) => return Checked::Bad(ProblemKind::Unreadable, e.to_string()),
+        },
+    };
+    let opener = match ObjectOpener::open_with_metadata(keys, &got.data, size, metadata.as_ref()) {
+        Ok(o) => o,
+        Err(e) => return Checked::Bad(classify(&e), e.to_string()),
+    };
+    if deep {
+        if let Err(bad) = check_blocks(store, key, &etag, &opener).await {
+            return bad;
+        }
+    }
+    Checked::Sound {
+        stored: size,
+        plain: opener.plaintext_len(),
+    }
+}
+
+/// Authenticate every block, a few MiB per GET.
+async fn check_blocks(
+    store: &DynStore,
+    key: &str,
+    etag: &str,
+    opener: &ObjectOpener,
+) -> Result<(), Checked> {
+    let plain = opener.plaintext_len();
+    let bs = opener.block_size();
+    let per_chunk = (DEEP_CHUNK_BYTES / (u64::from(bs) + 16)).max(1);
+    let mut first = 0u64;
+    while first < opener.block_count() {
+        let last = (first + per_chunk).min(opener.block_count()) - 1;
+        let start = ciphertext_range_for_block(first, plain, bs).start;
+        let end = ciphertext_range_for_block(last, plain, bs).end;
+        let data = match store.get(key, Some(start..end), Some(etag)).await {
+            Ok(got) => got.data,
+            Err(StoreError::PreconditionFailed { .. } | StoreError::NotFound { .. }) => {
+                return Err(Checked::Changed);
+            }
+            Err(e) => return Err(Checked::Bad(ProblemKind::Unreadable, e.to_string())),
+        };
+        for index in first..=last {
+            let r = ciphertext_range_for_block(index, plain, bs);
+            let (s, e) = ((r.start - start) as usize, (r.end - start) as usize);
+            let Some(ct) = data.get(s..e) else {
+                return Err(Checked::Bad(
+                    ProblemKind::Corrupt,
+                    format!("block {index} lies beyond the bytes the store returned"),
+                ));
+            };
+            if let Err(e) = opener.open_block(index, ct) {
+                return Err(Checked::Bad(classify(&e), e.to_string()));
+            }
+        }
+        first = last + 1;
+    }
+    Ok(())
+}
+
+/// The report as text lines.
+pub fn report_text(url: &str, report: &VerifyReport) -> String {
+    let mut out = String::new();
+    for p in &report.problems {
+        out.push_str(&format!(
+            "PROBLEM {}: {}: {}\n",
+            p.key,
+            serde_json::to_value(p.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            p.reason
+        ));
+    }
+    for key in &report.changed_during_check {
+        out.push_str(&format!("skipped {key}: changed while being checked\n"));
+    }
+    out.push_str(&format!(
+        "{url}: {} objects ({} stored, {} of file data) and {} directory markers checked{}: {}\n",
+        report.objects,
+        format_bytes(report.stored_bytes),
+        format_bytes(report.plaintext_bytes),
+        report.directory_markers,
+        if report.deep { " deeply" } else { "" },
+        if report.ok {
+            "all sound".to_owned()
+        } else {
+            format!("{} problem(s)", report.problems.len())
+        }
+    ));
+    out
+}
+
+pub async fn run(args: &VerifyArgs) -> ToolResult<()> {
+    let opened = open_store_args(&args.store, Access::ReadOnly)?;
+    let config_key = vault::config_key(&opened.prefix);
+    let report = match vault::load_config(&*opened.store, &opened.prefix).await {
+        Err(e) => VerifyReport::config_problem(config_key, &e.with_location(&opened.url)),
+        Ok(stored) => {
+            let secret = vault::load_secret(
+                args.keys.key_file.as_deref(),
+                args.keys.passphrase_file.as_deref(),
+                vault::SecretUse::Unlock,
+                &opened.url,
+            )?;
+            match vault::unlock_config(&stored, &opened.prefix, &secret) {
+                Err(e) if e.is_wrong_key() => return Err(e.with_location(&opened.url).into()),
+                Err(e) => VerifyReport::config_problem(config_key, &e.with_location(&opened.url)),
+                Ok(keys) => {
+                    let progress = if args.json {
+                        Progress::hidden()
+                    } else {
+                        Progress::on_stderr("verify")
+                    };
+                    let report = verify_objects(
+                        &opened.store,
+                        &opened.prefix,
+                        &keys,
+                        args.path.as_deref(),
+                        args.deep,
+                        &progress,
+                    )
+                    .await;
+                    progress.finish();
+                    report?
+                }
+            }
+        }
+    };
+    let report = VerifyReport {
+        deep: args.deep,
+        ..report
+    };
+    if args.json {
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|e| ToolError::Problems(format!("cannot encode JSON: {e}")))?;
+        println!("{json}");
+    } else {
+        print!("{}", report_text(&opened.url, &report));
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(ToolError::Problems(format!(
+            "verify found {} problem(s) in {}",
+            report.problems.len(),
+            opened.url
+        )))
+    }
+}

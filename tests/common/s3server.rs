@@ -1,0 +1,387 @@
+//! The S3 tests' harness: moto's S3 server (PyPI `moto[server]`) on 127.0.0.1, an independent
+//! S3 implementation reached over real HTTP by the real SDK, and two SDK interceptors: `Capture`
+//! records the SSE headers of every request, `EnforceSseC` refuses SSE-C reads with the wrong
+//! key the way S3 does (moto does not).
+//!
+//! One server is shared by the tests that overlap in time (each test takes a bucket of its own)
+//! and stopped when the last of them drops it. The server also dies with the test process: it
+//! watches its stdin, a pipe this process holds, and exits when the pipe closes. Tests never
+//! skip: without moto they fail saying how to install it.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::interceptors::{
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_s3::config::{
+    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
+};
+use aws_sdk_s3::error::BoxError;
+use aws_sdk_s3::primitives::SdkBody;
+use aws_smithy_runtime_api::client::orchestrator::Metadata as OperationMetadata;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use s3cryptfs::store::s3::{S3Retry, S3Settings, S3Timeouts};
+
+/// Runs moto's server on the port given as the first argument and exits when stdin closes.
+const SERVER_SCRIPT: &str = r#"
+import os, sys, threading
+def watch_stdin():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=watch_stdin, daemon=True).start()
+from moto.server import main
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+"#;
+
+const INSTALL_HINT: &str = "the S3 tests run against moto's S3 server: install it with \
+     `pip install 'moto[server]>=5.1,<5.2'` (scripts/s3-test-server.sh --install does), so that \
+     `python3 -c 'import moto.server'` works";
+
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+static SHARED: Mutex<Weak<MotoServer>> = Mutex::new(Weak::new());
+static BUCKETS: AtomicU32 = AtomicU32::new(0);
+
+pub struct MotoServer {
+    child: Child,
+    /// Held open: the server exits when it closes.
+    stdin: Option<ChildStdin>,
+    endpoint: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl MotoServer {
+    /// The server the running tests share, started if none is running.
+    pub fn shared() -> Arc<MotoServer> {
+        let mut slot = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(server) = slot.upgrade() {
+            return server;
+        }
+        let server = Arc::new(MotoServer::start());
+        *slot = Arc::downgrade(&server);
+        server
+    }
+
+    /// Starts a server of its own on a free port and waits until it answers.
+    pub fn start() -> MotoServer {
+        require_moto();
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            match MotoServer::try_start() {
+                Ok(server) => return server,
+                // Another process took the port between probing and binding: try another.
+                Err(log) if log.contains("Address already in use") => last_log = log,
+                Err(log) => panic!("moto's server did not start:\n{log}"),
+            }
+        }
+        panic!("moto's server found no free port:\n{last_log}");
+    }
+
+    fn try_start() -> Result<MotoServer, String> {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temporary directory for the moto log");
+        let log = dir.path().join("moto.log");
+        let log_file = std::fs::File::create(&log).expect("create the moto log");
+        let err_file = log_file.try_clone().expect("clone the moto log handle");
+        let mut child = Command::new("python3")
+            .arg("-c")
+            .arg(SERVER_SCRIPT)
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(log_file)
+            .stderr(err_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {INSTALL_HINT}"));
+        let stdin = child.stdin.take();
+        let mut server = MotoServer {
+            child,
+            stdin,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("exited with {status}:\n{}", server.log_text()));
+            }
+            if answers_http(port) {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                let log = server.log_text();
+                server.stop();
+                panic!("moto's server did not answer within {START_TIMEOUT:?}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Settings for an `S3Store` on `bucket` of this server: static test credentials, path-style,
+    /// a fixed region (so the AWS chain never looks for IMDS), and quick retries.
+    pub fn settings(&self, bucket: &str) -> S3Settings {
+        let mut s = S3Settings::new(bucket, "");
+        s.endpoint = Some(self.endpoint.clone());
+        s.region = Some("us-east-1".into());
+        s.path_style = true;
+        s.access_key_id = Some("testing".into());
+        s.secret_access_key = Some("testing".into());
+        s.retry = S3Retry {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+        };
+        s.timeouts = S3Timeouts {
+            connect: Duration::from_secs(5),
+            read: Some(Duration::from_secs(60)),
+            attempt: None,
+            operation: None,
+        };
+        s
+    }
+
+    /// A plain SDK client of this server, independent of `S3Store` (to create buckets and to
+    /// look at objects from outside).
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Creates a fresh bucket whose name starts with `hint`.
+    pub async fn bucket(&self, hint: &str) -> String {
+        let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
+        let hint: String = hint
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .take(40)
+            .collect();
+        let name = format!("{hint}-{}-{n}", std::process::id());
+        self.client()
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "create bucket {name}: {}\n{}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e),
+                    self.log_text()
+                )
+            });
+        name
+    }
+
+    fn stop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Panics, saying how to install it, unless a usable moto server can be imported.
+pub fn require_moto() {
+    let out = Command::new("python3")
+        .args(["-c", "import moto.server, moto; print(moto.__version__)"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {INSTALL_HINT}"));
+    if !out.status.success() {
+        panic!(
+            "moto is not installed: {INSTALL_HINT}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // moto 5.2 answers CompleteMultipartUpload with a <CompleteMultipartUploadResponse> root
+    // (S3: <CompleteMultipartUploadResult>), which the Rust SDK rightly refuses.
+    if version.starts_with("5.2.") {
+        panic!(
+            "moto {version} is installed, whose CompleteMultipartUpload answer has the wrong XML \
+             root element for the Rust SDK: {INSTALL_HINT}"
+        );
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free port on 127.0.0.1")
+}
+
+fn answers_http(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
+}
+
+// ---- interceptors ----
+
+/// What every request of each kind carries on the wire.
+#[derive(Clone, Debug, Default)]
+pub struct Capture(Arc<Mutex<Vec<CapturedRequest>>>);
+
+/// Operation name and the SSE headers sent (names lowercase).
+pub type CapturedRequest = (String, BTreeMap<String, String>);
+
+impl Capture {
+    pub fn take(&self) -> Vec<CapturedRequest> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Intercept for Capture {
+    fn name(&self) -> &'static str {
+        "Capture"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg
+            .load::<OperationMetadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        let sse_headers = context
+            .request()
+            .headers()
+            .iter()
+            .filter(|(name, _)| name.to_ascii_lowercase().contains("server-side-encryption"))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((operation, sse_headers));
+        Ok(())
+    }
+}
+
+/// Refuses GET, HEAD and CopyObject's source (400, as S3 and Ceph do) unless the SSE-C key MD5
+/// sent is the one the object was written with, which moto does not check. Objects are
+/// identified by request path; what a request sent is kept in its config bag between
+/// transmitting it and reading the answer.
+#[derive(Clone, Debug, Default)]
+pub struct EnforceSseC(Arc<Mutex<HashMap<String, Option<String>>>>);
+
+/// What an intercepted request sent: operation, object path, SSE-C key MD5.
+#[derive(Clone, Debug)]
+struct SentRequest(String, String, Option<String>);
+
+impl Storable for SentRequest {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for EnforceSseC {
+    fn name(&self) -> &'static str {
+        "EnforceSseC"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg
+            .load::<OperationMetadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        let request = context.request();
+        let headers = request.headers();
+        let sent = if operation == "CopyObject" {
+            let source = headers.get("x-amz-copy-source").unwrap_or_default();
+            let path = format!("/{}", source.trim_start_matches('/'));
+            let md5 = headers.get("x-amz-copy-source-server-side-encryption-customer-key-md5");
+            SentRequest(operation, path, md5.map(str::to_owned))
+        } else {
+            // The path alone: the query differs by operation (x-id=GetObject, ...).
+            let uri = request.uri();
+            let path = uri.split('?').next().unwrap_or_default();
+            let path = path.splitn(4, '/').nth(3).unwrap_or_default();
+            let md5 = headers.get("x-amz-server-side-encryption-customer-key-md5");
+            SentRequest(operation, format!("/{path}"), md5.map(str::to_owned))
+        };
+        cfg.interceptor_state().store_put(sent);
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(SentRequest(operation, path, md5)) = cfg.load::<SentRequest>().cloned() else {
+            return Ok(());
+        };
+        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match operation.as_str() {
+            "PutObject" if context.response().status().is_success() => {
+                written.insert(path, md5);
+            }
+            "GetObject" | "HeadObject" | "CopyObject"
+                if written.get(&path).is_some_and(|stored| *stored != md5) =>
+            {
+                let response = context.response_mut();
+                *response.status_mut() = StatusCode::try_from(400)?;
+                *response.body_mut() = SdkBody::from(
+                    "<Error><Code>InvalidRequest</Code><Message>The object was stored using a \
+                     form of Server Side Encryption. The correct parameters must be provided to \
+                     retrieve the object.</Message></Error>",
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,251 @@
+//! `get`/`put` through the library, and recovery from a plain copy: a vault whose objects were
+//! copied to a folder by key, without any metadata (as `aws s3 sync` to a local folder does),
+//! is fully restored by `get`, through the library and through the binary.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use s3cryptfs::crypto::Secret;
+use s3cryptfs::fs::{Fs, FsOptions};
+use s3cryptfs::store::MemoryStore;
+use s3cryptfs::tools::files::{VaultFs, get, put};
+use s3cryptfs::tools::{Access, open_store};
+use s3cryptfs::vault;
+use zeroize::Zeroizing;
+
+const KEY: [u8; 32] = [0x17; 32];
+
+fn secret() -> Secret {
+    Secret::KeyFile(Zeroizing::new(KEY))
+}
+
+fn data(seed: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i * 13 + seed * 101) % 256) as u8).collect()
+}
+
+/// The local tree the tests store and expect back.
+fn make_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("docs/deep/er")).expect("mkdir");
+    std::fs::create_dir_all(root.join("empty")).expect("mkdir");
+    std::fs::write(root.join("docs/a.txt"), b"alpha\n").expect("write");
+    std::fs::write(root.join("docs/deep/big.bin"), data(1, 300_000)).expect("write");
+    std::fs::write(root.join("docs/deep/er/zero"), b"").expect("write");
+    std::fs::write(root.join("top.bin"), data(2, 65_536)).expect("write");
+    std::os::unix::fs::symlink("docs/a.txt", root.join("link")).expect("symlink");
+    std::fs::set_permissions(
+        root.join("docs/a.txt"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
+    std::fs::set_permissions(root.join("top.bin"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for f in ["docs/a.txt", "top.bin", "docs/deep/big.bin"] {
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(f))
+            .expect("open")
+            .set_modified(t)
+            .expect("mtime");
+    }
+}
+
+fn assert_same_content(a: &Path, b: &Path) {
+    assert_same_files(a, b);
+    assert_eq!(
+        std::fs::read_link(b.join("link")).expect("link"),
+        Path::new("docs/a.txt")
+    );
+}
+
+/// What a plain copy restores: every file and directory. Symlinks are marked only in object
+/// metadata, so without it a symlink comes back as a small file holding its target.
+fn assert_same_files(a: &Path, b: &Path) {
+    for rel in [
+        "docs/a.txt",
+        "docs/deep/big.bin",
+        "docs/deep/er/zero",
+        "top.bin",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(rel)).expect("read a"),
+            std::fs::read(b.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}")),
+            "{rel}"
+        );
+    }
+    assert!(b.join("empty").is_dir());
+}
+
+fn assert_plain_restore(a: &Path, b: &Path) {
+    assert_same_files(a, b);
+    assert_eq!(std::fs::read(b.join("link")).expect("link"), b"docs/a.txt");
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).expect("meta").permissions().mode() & 0o7777
+}
+
+fn mtime(p: &Path) -> SystemTime {
+    std::fs::metadata(p).expect("meta").modified().expect("mtime")
+}
+
+/// A memory-store vault holding `tree` (stored with `put`).
+async fn vault_holding(tree: &Path) -> Arc<MemoryStore> {
+    let mem = MemoryStore::new();
+    let keys = vault::init_vault(&*mem, "", &secret(), 65536)
+        .await
+        .expect("init");
+    let staging = tempfile::tempdir().expect("tempdir");
+    let fs = Fs::new(
+        mem.clone(),
+        String::new(),
+        Arc::new(keys),
+        FsOptions::for_current_user(staging.path().to_path_buf()),
+    )
+    .expect("fs");
+    let report = put(&fs, tree, "").await.expect("put");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(
+        (report.files, report.symlinks, report.directories),
+        (4, 1, 5)
+    );
+    mem
+}
+
+/// Every object's bytes, written to `dir` under its key; no metadata survives.
+fn dump_plain(mem: &MemoryStore, dir: &Path) {
+    for key in mem.keys() {
+        let path = dir.join(&key);
+        if key.ends_with('/') {
+            std::fs::create_dir_all(&path).expect("mkdir");
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, mem.raw_get(&key).expect("bytes")).expect("write");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_then_get_keeps_content_modes_times_and_links() {
+    let local = tempfile::tempdir().expect("tempdir");
+    let tree = local.path().join("tree");
+    make_tree(&tree);
+    let mem = vault_holding(&tree).await;
+    let staging = tempfile::tempdir().expect("tempdir");
+    let fs = Fs::new(
+        mem.clone(),
+        String::new(),
+        Arc::new(vault::open_vault(&*mem, "", &secret()).await.expect("open")),
+        FsOptions::for_current_user(staging.path().to_path_buf()),
+    )
+    .expect("fs");
+    let out = local.path().join("out");
+    let report = get(&fs, "tree", &out).await.expect("get");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_same_content(&tree, &out);
+    for rel in ["docs/a.txt", "top.bin", "docs/deep/big.bin"] {
+        assert_eq!(mode(&out.join(rel)), mode(&tree.join(rel)), "{rel}");
+        assert_eq!(mtime(&out.join(rel)), mtime(&tree.join(rel)), "{rel}");
+    }
+    assert_eq!(mode(&out.join("docs")), mode(&tree.join("docs")));
+    assert_eq!(mtime(&out.join("docs/deep")), mtime(&tree.join("docs/deep")));
+
+    // Into an existing directory: by name. One file: as named.
+    let into = local.path().join("into");
+    std::fs::create_dir(&into).expect("mkdir");
+    get(&fs, "tree/docs", &into).await.expect("get dir");
+    assert!(into.join("docs/deep/big.bin").is_file());
+    get(&fs, "tree/top.bin", &local.path().join("single"))
+        .await
+        .expect("get file");
+    assert_eq!(
+        std::fs::read(local.path().join("single")).expect("read"),
+        data(2, 65_536)
+    );
+    // Replacing a file that is a symlink at the destination does not write through it.
+    let victim = local.path().join("victim");
+    std::fs::write(&victim, b"keep me").expect("write");
+    std::os::unix::fs::symlink(&victim, local.path().join("trap")).expect("symlink");
+    get(&fs, "tree/docs/a.txt", &local.path().join("trap"))
+        .await
+        .expect("get over a symlink");
+    assert_eq!(std::fs::read(&victim).expect("read"), b"keep me");
+    assert_eq!(
+        std::fs::read(local.path().join("trap")).expect("read"),
+        b"alpha\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_copy_without_metadata_is_fully_restored() {
+    let local = tempfile::tempdir().expect("tempdir");
+    let tree = local.path().join("tree");
+    make_tree(&tree);
+    let mem = vault_holding(&tree).await;
+    let plain = local.path().join("mirror");
+    dump_plain(&mem, &plain);
+
+    let url = format!("file://{}", plain.display());
+    let opened = open_store(&url, false, Access::ReadOnly).expect("open");
+    assert!(opened.plain, "a folder with .s3cryptfs/config is read as a plain copy");
+    let keys = vault::open_vault(&*opened.store, "", &secret())
+        .await
+        .expect("unlock the copied config");
+    let vfs = VaultFs::open(&opened, keys, true).expect("fs");
+    let out = local.path().join("restored");
+    let report = get(&vfs.fs, "", &out).await.expect("get /");
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(report.files, 5, "4 files and a symlink that lost its mark");
+    assert_plain_restore(&tree, &out.join("tree"));
+    // Nothing of the vault's own directory is restored.
+    assert!(!out.join(".s3cryptfs").exists());
+
+    // The same through the binary, with a key file.
+    let key_file = local.path().join("vault.key");
+    std::fs::write(&key_file, KEY).expect("key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out2 = local.path().join("restored2");
+    let run = Command::new(env!("CARGO_BIN_EXE_s3cryptfs"))
+        .arg("get")
+        .arg("--key-file")
+        .arg(&key_file)
+        .arg(&url)
+        .arg("/")
+        .arg(&out2)
+        .env_remove("S3CRYPTFS_PASSPHRASE")
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("plain copy"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_plain_restore(&tree, &out2.join("tree"));
+
+    // Writing into a plain copy is refused.
+    let run = Command::new(env!("CARGO_BIN_EXE_s3cryptfs"))
+        .arg("put")
+        .arg("--key-file")
+        .arg(&key_file)
+        .arg(&url)
+        .arg(tree.join("top.bin"))
+        .arg("x")
+        .output()
+        .expect("run");
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("read-only"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

@@ -2,9 +2,13 @@
 # The full test suite, as CI runs it (.ci/run calls this and nothing else).
 #
 # 1. Installs what the tests need and is missing: fuse3 (fusermount3), rsync, pkg-config,
-#    ca-certificates, a C compiler (aws-lc-sys builds C), rustfmt and clippy.
+#    ca-certificates, a C compiler (aws-lc-sys builds C), systemd (systemd-analyze, for the
+#    unit checks; systemd need not run), man-db (man), rustfmt and clippy.
 # 2. Runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
 #    `cargo test --all-targets`, stopping at the first failure.
+# 3. Builds the Debian package from that dev build (`scripts/package-deb.sh --fast`), and, as
+#    root, installs it, runs it from the installed paths and removes it again
+#    (`--install-check`).
 #
 # The FUSE tests mount real file systems. Without /dev/fuse this script fails; it never
 # skips them.
@@ -31,6 +35,9 @@ command -v rsync >/dev/null 2>&1 || missing+=(rsync)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v man >/dev/null 2>&1 || missing+=(man-db)
+command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 if [ "${#missing[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 ||
         die "missing ${missing[*]} and no apt-get to install them with; install them yourself"
@@ -64,5 +71,15 @@ cargo clippy --all-targets -- -D warnings
 
 say "cargo test --all-targets"
 cargo test --all-targets
+
+# The Debian package, from the dev build the tests just made (no release build). cargo-deb
+# is used when installed, else the dpkg-deb fallback (installing cargo-deb takes ~5 minutes).
+if [ "$(id -u)" -eq 0 ]; then
+    say "scripts/package-deb.sh --fast --install-check"
+    scripts/package-deb.sh --fast --install-check
+else
+    say "scripts/package-deb.sh --fast (not root: the package is built, not installed)"
+    scripts/package-deb.sh --fast
+fi
 
 say "all checks passed"

@@ -116,6 +116,46 @@ pub struct KeyArgs {
     pub passphrase_file: Option<PathBuf>,
 }
 
+/// How to reach an s3:// store and the server-side encryption it applies ([store] endpoint,
+/// region, path_style and the [sse] fields of the config).
+#[derive(Debug, Default, Args)]
+pub struct BucketArgs {
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default:
+    /// $AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL", help_heading = "Bucket")]
+    pub endpoint: Option<String>,
+    /// AWS region (s3:// only) [default: $AWS_REGION or the profile's, else us-east-1]
+    #[arg(long, value_name = "REGION", help_heading = "Bucket")]
+    pub region: Option<String>,
+    /// Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted
+    /// servers need (s3:// only)
+    #[arg(long, help_heading = "Bucket")]
+    pub path_style: bool,
+    /// Server-side encryption requested from the store, on top of client-side encryption
+    /// (s3:// only) [default: none]
+    #[arg(long, value_enum, value_name = "MODE", help_heading = "Bucket")]
+    pub sse: Option<SseMode>,
+    /// KMS key id or ARN for --sse kms [default: the account's aws/s3 key]
+    #[arg(long, value_name = "ID", help_heading = "Bucket")]
+    pub sse_kms_key_id: Option<String>,
+    /// SSE-C key file for --sse c (32 bytes, mode 0600); repeatable: the first one writes,
+    /// all of them read
+    #[arg(long, value_name = "PATH", help_heading = "Bucket")]
+    pub sse_c_key_file: Vec<PathBuf>,
+}
+
+impl BucketArgs {
+    /// Copy the given flags into `o`.
+    pub fn apply(&self, o: &mut Overrides) {
+        o.endpoint = self.endpoint.clone();
+        o.region = self.region.clone();
+        o.path_style = self.path_style;
+        o.sse_mode = self.sse;
+        o.sse_kms_key_id = self.sse_kms_key_id.clone();
+        o.sse_c_key_files = self.sse_c_key_file.clone();
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
     #[command(flatten)]
@@ -126,9 +166,11 @@ pub struct InitArgs {
     /// TOML config file (command-line flags override it)
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where the vault lives: file:///absolute/path
+    /// Where the vault lives: file:///absolute/path or s3://bucket/prefix
     #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
     pub store_url: Option<String>,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
 }
 
 #[derive(Debug, Args)]
@@ -139,19 +181,12 @@ pub struct MountArgs {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Store of the vault: file:///absolute/path or mem://name (optional if the config sets
+    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name (optional if the config sets
     /// [store] url)
     #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
     pub store_url: Option<String>,
-    /// Server-side encryption requested from the store (only `none` in this build)
-    #[arg(long, value_enum, value_name = "MODE", help_heading = "Bucket")]
-    pub sse: Option<SseMode>,
-    /// KMS key id for --sse kms (S3 backend; not in this build)
-    #[arg(long, value_name = "ID", help_heading = "Bucket")]
-    pub sse_kms_key_id: Option<String>,
-    /// SSE-C key file for --sse c, repeatable (S3 backend; not in this build)
-    #[arg(long, value_name = "PATH", help_heading = "Bucket")]
-    pub sse_c_key_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
 
     /// Empty directory to mount on (optional if the config sets [mount] mountpoint)
     #[arg(value_name = "MOUNTPOINT", help_heading = "Mount")]
@@ -226,14 +261,16 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 
 impl InitArgs {
     pub fn overrides(&self, global: &GlobalArgs) -> Overrides {
-        Overrides {
+        let mut o = Overrides {
             store_url: self.store_url.clone(),
             key_file: self.keys.key_file.clone(),
             passphrase_file: self.keys.passphrase_file.clone(),
             block_size: self.block_size,
             log_level: global.log_level,
             ..Overrides::default()
-        }
+        };
+        self.bucket.apply(&mut o);
+        o
     }
 }
 
@@ -249,14 +286,11 @@ impl MountArgs {
 
     pub fn overrides(&self, global: &GlobalArgs) -> Overrides {
         let (store_url, mountpoint) = self.positionals();
-        Overrides {
+        let mut o = Overrides {
             store_url,
             key_file: self.keys.key_file.clone(),
             passphrase_file: self.keys.passphrase_file.clone(),
             block_size: None,
-            sse_mode: self.sse,
-            sse_kms_key_id: self.sse_kms_key_id.clone(),
-            sse_c_key_files: self.sse_c_key_file.clone(),
             mountpoint,
             foreground: self.foreground,
             allow_other: self.allow_other,
@@ -272,7 +306,10 @@ impl MountArgs {
             staging_dir: self.staging_dir.clone(),
             log_level: global.log_level,
             log_file: self.log_file.clone(),
-        }
+            ..Overrides::default()
+        };
+        self.bucket.apply(&mut o);
+        o
     }
 }
 
@@ -383,7 +420,9 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["init", "mount", "unmount", "key", "verify", "ls", "cat", "get", "put"]
+            [
+                "init", "mount", "unmount", "key", "verify", "ls", "cat", "get", "put"
+            ]
         );
         assert!(parse(&["rotate"]).is_err());
     }

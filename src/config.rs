@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::crypto::format::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, is_valid_block_size};
 use crate::crypto::keys::DEFAULT_BLOCK_SIZE;
-use crate::store::{StoreError, StoreUrl};
+use crate::store::{StoreError, StoreOptions, StoreUrl};
 
 /// Environment variable naming the staging directory (overridden by the config and flags).
 pub const STAGING_DIR_ENV: &str = "S3CRYPTFS_STAGING_DIR";
@@ -74,8 +74,15 @@ pub struct MountConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// `file:///absolute/path` or `mem://name`.
+    /// `file:///absolute/path`, `s3://bucket/prefix` or `mem://name`.
     pub url: Option<String>,
+    /// Endpoint URL of an S3-compatible server (s3:// only; default `AWS_ENDPOINT_URL`, else
+    /// AWS).
+    pub endpoint: Option<String>,
+    /// AWS region (s3:// only; default the AWS chain, else us-east-1).
+    pub region: Option<String>,
+    /// Path-style addressing (s3:// only; most self-hosted servers need it).
+    pub path_style: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -112,6 +119,8 @@ impl SseMode {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SseSection {
+    /// `mode = "..."`, or `sse = "..."` as the flag is named.
+    #[serde(alias = "sse")]
     pub mode: SseMode,
     pub sse_kms_key_id: Option<String>,
     pub sse_c_key_files: Vec<PathBuf>,
@@ -234,6 +243,9 @@ pub struct Overrides {
     pub key_file: Option<PathBuf>,
     pub passphrase_file: Option<PathBuf>,
     pub block_size: Option<u32>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: bool,
     pub sse_mode: Option<SseMode>,
     pub sse_kms_key_id: Option<String>,
     pub sse_c_key_files: Vec<PathBuf>,
@@ -387,29 +399,92 @@ impl MountConfig {
 
     fn check_sse(&self) -> ConfigResult<()> {
         let sse = &self.sse;
-        if sse.mode != SseMode::None {
+        if let Some(id) = &sse.sse_kms_key_id {
+            if sse.mode != SseMode::Kms {
+                return Err(ConfigError::invalid(
+                    "sse.sse_kms_key_id",
+                    format!(
+                        "a KMS key id is set but sse is \"{}\"; set sse = \"kms\" or remove it",
+                        sse.mode.as_str()
+                    ),
+                ));
+            }
+            if id.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    "sse.sse_kms_key_id",
+                    "must not be empty",
+                ));
+            }
+        }
+        if !sse.sse_c_key_files.is_empty() && sse.mode != SseMode::C {
             return Err(ConfigError::invalid(
-                "sse.mode",
+                "sse.sse_c_key_files",
                 format!(
-                    "\"{}\" is not available in this build: SSE modes arrive with the S3 backend; \
-                     use \"none\" (every object is encrypted on the client either way)",
+                    "SSE-C key files are set but sse is \"{}\"; set sse = \"c\" or remove them",
                     sse.mode.as_str()
                 ),
             ));
         }
-        if sse.sse_kms_key_id.is_some() {
-            return Err(ConfigError::invalid(
-                "sse.sse_kms_key_id",
-                "SSE-KMS arrives with the S3 backend; remove this field",
-            ));
-        }
-        if !sse.sse_c_key_files.is_empty() {
+        if sse.mode == SseMode::C && sse.sse_c_key_files.is_empty() {
             return Err(ConfigError::invalid(
                 "sse.sse_c_key_files",
-                "SSE-C arrives with the S3 backend; remove this field",
+                "sse = \"c\" needs at least one SSE-C key file (--sse-c-key-file PATH; the \
+                 first one writes, all of them read)",
             ));
         }
+        let store = &self.store;
+        if let Some(endpoint) = &store.endpoint {
+            let lower = endpoint.to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    "store.endpoint",
+                    format!("{endpoint:?} must be an http:// or https:// URL"),
+                ));
+            }
+        }
+        if store.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err(ConfigError::invalid("store.region", "must not be empty"));
+        }
+        let url = store.url.as_deref().and_then(|u| StoreUrl::parse(u).ok());
+        if let Some(url) = url.filter(|u| !matches!(u, StoreUrl::S3 { .. })) {
+            if sse.mode != SseMode::None {
+                return Err(ConfigError::invalid(
+                    "sse.mode",
+                    format!(
+                        "SSE applies to s3:// stores; {url} is not one (every object is \
+                         encrypted on the client either way): use sse = \"none\""
+                    ),
+                ));
+            }
+            let field = if store.endpoint.is_some() {
+                Some("store.endpoint")
+            } else if store.region.is_some() {
+                Some("store.region")
+            } else if store.path_style {
+                Some("store.path_style")
+            } else {
+                None
+            };
+            if let Some(field) = field {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!("applies to s3:// stores; {url} is not one"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// How to open the store: connection and SSE settings.
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            endpoint: self.store.endpoint.clone(),
+            region: self.store.region.clone(),
+            path_style: self.store.path_style,
+            sse: self.sse.mode.as_str().to_owned(),
+            sse_kms_key_id: self.sse.sse_kms_key_id.clone(),
+            sse_c_key_files: self.sse.sse_c_key_files.clone(),
+        }
     }
 
     /// Apply command-line values on top of this config (see the module docs for the order),
@@ -432,6 +507,9 @@ impl MountConfig {
             self.encryption.passphrase_file = o.passphrase_file.clone();
         }
         set(&mut self.encryption.block_size, o.block_size);
+        set(&mut self.store.endpoint, o.endpoint.clone());
+        set(&mut self.store.region, o.region.clone());
+        self.store.path_style |= o.path_style;
         if let Some(mode) = o.sse_mode {
             self.sse.mode = mode;
         }
@@ -487,6 +565,7 @@ impl MountConfig {
             key_file: self.encryption.key_file.clone(),
             passphrase_file: self.encryption.passphrase_file.clone(),
             block_size: self.encryption.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
+            store_options: self.store_options(),
             log_level: self.logging.level,
         })
     }
@@ -512,6 +591,7 @@ impl MountConfig {
         Ok(MountSettings {
             fsname: m.fsname.clone().unwrap_or_else(|| store_url.to_string()),
             store_url,
+            store_options: self.store_options(),
             mountpoint,
             key_file: self.encryption.key_file.clone(),
             passphrase_file: self.encryption.passphrase_file.clone(),
@@ -558,6 +638,8 @@ pub struct InitSettings {
     pub key_file: Option<PathBuf>,
     pub passphrase_file: Option<PathBuf>,
     pub block_size: u32,
+    /// Connection and SSE settings of the store.
+    pub store_options: StoreOptions,
     pub log_level: LogLevel,
 }
 
@@ -565,6 +647,8 @@ pub struct InitSettings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MountSettings {
     pub store_url: StoreUrl,
+    /// Connection and SSE settings of the store.
+    pub store_options: StoreOptions,
     pub mountpoint: PathBuf,
     pub key_file: Option<PathBuf>,
     pub passphrase_file: Option<PathBuf>,

@@ -478,7 +478,11 @@ mod tests {
             assert_eq!(now.config.current_generation(), 2);
             assert_eq!(now.config.slots().len(), 1);
             unlock_config(&now, "p/", &key(1)).expect("unlock");
-            assert!(unlock_config(&now, "p/", &key(2)).expect_err("wrong").is_wrong_key());
+            assert!(
+                unlock_config(&now, "p/", &key(2))
+                    .expect_err("wrong")
+                    .is_wrong_key()
+            );
         });
     }
 

@@ -129,8 +129,26 @@ fn bad_values_are_named() {
         e.contains("store.url") && e.contains("file:///srv/vault"),
         "{e}"
     );
-    let e = error("[sse]\nmode = \"s3\"\n");
-    assert!(e.contains("sse.mode") && e.contains("S3 backend"), "{e}");
+    let e = error("[store]\nurl = \"file:///srv/v\"\n[sse]\nmode = \"s3\"\n");
+    assert!(
+        e.contains("sse.mode") && e.contains("SSE applies to s3:// stores"),
+        "{e}"
+    );
+    let e = error("[sse]\nsse = \"c\"\n");
+    assert!(e.contains("sse.sse_c_key_files"), "{e}");
+    let e = error("[sse]\nsse_kms_key_id = \"k\"\n");
+    assert!(e.contains("sse.sse_kms_key_id") && e.contains("kms"), "{e}");
+    let e = error("[store]\nurl = \"mem://x\"\nendpoint = \"http://h:9000\"\n");
+    assert!(e.contains("store.endpoint") && e.contains("s3://"), "{e}");
+    let e = error("[store]\nendpoint = \"h:9000\"\n");
+    assert!(e.contains("store.endpoint") && e.contains("http://"), "{e}");
+    for ok in [
+        "[store]\nurl = \"s3://b/p\"\nendpoint = \"http://h:9000\"\nregion = \"eu-west-1\"\npath_style = true\n[sse]\nsse = \"kms\"\n",
+        "[store]\nurl = \"s3://b\"\n[sse]\nmode = \"kms\"\nsse_kms_key_id = \"arn:k\"\n",
+        "[store]\nurl = \"s3://b\"\n[sse]\nsse = \"c\"\nsse_c_key_files = [\"/k1\", \"/k2\"]\n",
+    ] {
+        MountConfig::parse(ok, Path::new("t.toml")).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
     let e = error("[mount]\noptions = [\"ro,frob\"]\n");
     assert!(e.contains("frob"), "{e}");
 }

@@ -23,7 +23,9 @@ fn secret() -> Secret {
 }
 
 fn data(seed: usize, len: usize) -> Vec<u8> {
-    (0..len).map(|i| ((i * 13 + seed * 101) % 256) as u8).collect()
+    (0..len)
+        .map(|i| ((i * 13 + seed * 101) % 256) as u8)
+        .collect()
 }
 
 /// The local tree the tests store and expect back.
@@ -85,11 +87,18 @@ fn assert_plain_restore(a: &Path, b: &Path) {
 }
 
 fn mode(p: &Path) -> u32 {
-    std::fs::symlink_metadata(p).expect("meta").permissions().mode() & 0o7777
+    std::fs::symlink_metadata(p)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o7777
 }
 
 fn mtime(p: &Path) -> SystemTime {
-    std::fs::metadata(p).expect("meta").modified().expect("mtime")
+    std::fs::metadata(p)
+        .expect("meta")
+        .modified()
+        .expect("mtime")
 }
 
 /// A memory-store vault holding `tree` (stored with `put`).
@@ -153,7 +162,10 @@ async fn put_then_get_keeps_content_modes_times_and_links() {
         assert_eq!(mtime(&out.join(rel)), mtime(&tree.join(rel)), "{rel}");
     }
     assert_eq!(mode(&out.join("docs")), mode(&tree.join("docs")));
-    assert_eq!(mtime(&out.join("docs/deep")), mtime(&tree.join("docs/deep")));
+    assert_eq!(
+        mtime(&out.join("docs/deep")),
+        mtime(&tree.join("docs/deep"))
+    );
 
     // Into an existing directory: by name. One file: as named.
     let into = local.path().join("into");
@@ -192,7 +204,10 @@ async fn a_plain_copy_without_metadata_is_fully_restored() {
 
     let url = format!("file://{}", plain.display());
     let opened = open_store(&url, false, Access::ReadOnly).expect("open");
-    assert!(opened.plain, "a folder with .s3cryptfs/config is read as a plain copy");
+    assert!(
+        opened.plain,
+        "a folder with .s3cryptfs/config is read as a plain copy"
+    );
     let keys = vault::open_vault(&*opened.store, "", &secret())
         .await
         .expect("unlock the copied config");

@@ -260,7 +260,10 @@ async fn an_interrupted_rewrap_resumes_and_completes() {
     assert!(!first.is_complete());
     assert_eq!(first.rewrapped, 50, "{first:?}");
     assert_eq!(first.failed.len() as u64, objects - 50);
-    assert!(first.failed[0].reason.contains("injected fault"), "{first:?}");
+    assert!(
+        first.failed[0].reason.contains("injected fault"),
+        "{first:?}"
+    );
 
     // Retiring generation 1 is refused while objects still need it.
     let check = check_retire(&store, "", &keys, 1, 8, &Progress::hidden())
@@ -273,7 +276,10 @@ async fn an_interrupted_rewrap_resumes_and_completes() {
         .await
         .expect("resume");
     assert!(second.is_complete(), "{second:?}");
-    assert_eq!((second.rewrapped, second.already_current), (objects - 50, 50));
+    assert_eq!(
+        (second.rewrapped, second.already_current),
+        (objects - 50, 50)
+    );
     let check = check_retire(&store, "", &keys, 1, 8, &Progress::hidden())
         .await
         .expect("check");
@@ -371,8 +377,7 @@ fn metadata_wrap_matches_the_format_document() {
     assert_eq!(unwrapped, dek);
 
     // And a reader holding only generation 2 opens it through the metadata.
-    let only_new =
-        VaultKeys::from_raw_parts(vault_id, BLOCK, 2, vec![(2, g2)], vmk).expect("keys");
+    let only_new = VaultKeys::from_raw_parts(vault_id, BLOCK, 2, vec![(2, g2)], vmk).expect("keys");
     let mut m = BTreeMap::new();
     m.insert(METADATA_WRAP_KEY.to_owned(), value);
     assert_eq!(

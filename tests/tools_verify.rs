@@ -58,9 +58,16 @@ async fn keys(mem: &MemoryStore) -> VaultKeys {
 
 async fn verify(mem: &Arc<MemoryStore>, deep: bool, path: Option<&str>) -> VerifyReport {
     let store: DynStore = mem.clone();
-    verify_objects(&store, "", &keys(mem).await, path, deep, &Progress::hidden())
-        .await
-        .expect("verify")
+    verify_objects(
+        &store,
+        "",
+        &keys(mem).await,
+        path,
+        deep,
+        &Progress::hidden(),
+    )
+    .await
+    .expect("verify")
 }
 
 fn problem_of(report: &VerifyReport, key: &str) -> Option<ProblemKind> {
@@ -158,9 +165,7 @@ async fn every_kind_of_damage_is_found() {
 #[tokio::test]
 async fn a_missing_config_is_a_problem() {
     let mem = MemoryStore::new();
-    let err = vault::load_config(&*mem, "")
-        .await
-        .expect_err("no vault");
+    let err = vault::load_config(&*mem, "").await.expect_err("no vault");
     let report = VerifyReport::config_problem(vault::config_key(""), &err);
     assert!(!report.ok);
     assert_eq!(report.problems[0].kind, ProblemKind::MissingConfig);

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::KeyArgs;
+use super::{BucketArgs, KeyArgs};
 
 const KEY_EXAMPLES: &str = "\
 Examples:
@@ -94,7 +94,7 @@ pub enum KeyCommand {
 /// Where the vault is, and how to read a plain copy.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Store of the vault: file:///absolute/path or mem://name
+    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name
     #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
     pub store_url: String,
     /// Read a file:// folder as a plain copy of a bucket: object key = file path, no
@@ -102,6 +102,8 @@ pub struct StoreArgs {
     /// s3cryptfs-store.json)
     #[arg(long, help_heading = "Bucket")]
     pub plain: bool,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
 }
 
 #[derive(Debug, Args)]
@@ -266,4 +268,96 @@ pub struct PutArgs {
     /// is created or replaced
     #[arg(value_name = "DEST_PATH")]
     pub dest: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Cli, Command};
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<ToolCommand, clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("s3cryptfs").chain(args.iter().copied()))?;
+        match cli.command {
+            Command::Tools(t) => Ok(t),
+            other => panic!("not a tool command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fixed_contract_parses() {
+        let ToolCommand::Key(KeyCommand::Rotate(r)) = parse(&[
+            "key",
+            "rotate",
+            "--rewrap",
+            "--yes",
+            "--key-file",
+            "/k",
+            "file:///v",
+        ])
+        .expect("rotate") else {
+            panic!("not rotate");
+        };
+        assert!(r.rewrap && r.yes && !r.resume && r.retire.is_none());
+        assert_eq!(r.store.store_url, "file:///v");
+        assert_eq!(r.parallel, 16);
+        let ToolCommand::Key(KeyCommand::Passwd(p)) = parse(&[
+            "key",
+            "passwd",
+            "--passphrase-file",
+            "/old",
+            "--new-passphrase-file",
+            "/new",
+            "file:///v",
+        ])
+        .expect("passwd") else {
+            panic!("not passwd");
+        };
+        assert_eq!(p.new_passphrase_file, Some(PathBuf::from("/new")));
+        for args in [
+            &["key", "list", "file:///v"][..],
+            &["key", "add", "--new-key-file", "/n", "file:///v"],
+            &["key", "add", "--new-passphrase-file", "/n", "file:///v"],
+            &["key", "remove", "--slot", "1", "file:///v"],
+            &["key", "rotate", "--retire", "1", "file:///v"],
+            &["verify", "--deep", "--json", "file:///v", "some/dir"],
+            &["ls", "file:///v"],
+            &["ls", "-l", "file:///v", "docs"],
+            &["cat", "file:///v", "a", "b"],
+            &["get", "file:///v", "/", "/tmp/out"],
+            &["get", "--plain", "file:///backup", "/", "/tmp/out"],
+            &["put", "file:///v", "/tmp/in", "dest"],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+        let ToolCommand::Verify(v) = parse(&["verify", "file:///v", "p"]).expect("verify") else {
+            panic!("not verify");
+        };
+        assert_eq!(v.path.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn keys_are_never_arguments_and_bad_combinations_fail() {
+        for args in [
+            &[
+                "key",
+                "add",
+                "--new-key-file",
+                "/a",
+                "--new-passphrase-file",
+                "/b",
+                "file:///v",
+            ][..],
+            &["key", "rotate", "--resume", "file:///v"],
+            &["key", "rotate", "--parallel", "0", "file:///v"],
+            &["key", "remove", "file:///v"],
+            &["key", "passwd", "--passphrase", "x", "file:///v"],
+            &["cat", "file:///v"],
+            &["get", "file:///v", "/"],
+            &["put", "--plain", "file:///v", "/a", "b"],
+            &["verify", "--key", "00", "file:///v"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
+    }
 }

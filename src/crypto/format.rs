@@ -267,7 +267,8 @@ impl ParsedHeader {
         metadata_wrap: Option<&str>,
     ) -> CryptoResult<Vec<(kdf::SecretKey, u32)>> {
         let mut out = Vec::with_capacity(2);
-        if let Some(found) = metadata_wrap.and_then(|v| super::rewrap::unwrap_metadata(keys, self, v))
+        if let Some(found) =
+            metadata_wrap.and_then(|v| super::rewrap::unwrap_metadata(keys, self, v))
         {
             out.push(found);
         }

@@ -180,6 +180,9 @@ mod tests {
         assert_eq!(config.generations(), vec![2]);
         assert_eq!(keys.generations(), vec![2]);
         let reopened = VaultConfig::from_bytes(&config.to_bytes()).expect("parse");
-        assert_eq!(reopened.unlock(&key(1)).expect("unlock").generations(), vec![2]);
+        assert_eq!(
+            reopened.unlock(&key(1)).expect("unlock").generations(),
+            vec![2]
+        );
     }
 }

@@ -195,7 +195,13 @@ mod tests {
         let v = w.encode();
         assert_eq!(v.len(), 60);
         assert_eq!(MetadataWrap::parse(&v).expect("parse"), w);
-        for bad in ["", "abc", "!!!!", &STANDARD.encode([0u8; 44]), &STANDARD.encode([1u8; 43])] {
+        for bad in [
+            "",
+            "abc",
+            "!!!!",
+            &STANDARD.encode([0u8; 44]),
+            &STANDARD.encode([1u8; 43]),
+        ] {
             assert!(MetadataWrap::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -226,8 +232,9 @@ mod tests {
         ));
         let plain = open_all_with_metadata(&only_new, &object, Some(&m)).expect("open");
         assert_eq!(plain, b"old data under generation 1");
-        let opener = ObjectOpener::open_with_metadata(&only_new, &object, object.len() as u64, Some(&m))
-            .expect("opener");
+        let opener =
+            ObjectOpener::open_with_metadata(&only_new, &object, object.len() as u64, Some(&m))
+                .expect("opener");
         assert_eq!((opener.generation(), opener.unwrapped_with()), (1, 2));
     }
 

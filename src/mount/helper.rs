@@ -167,8 +167,7 @@ pub fn parse_args(args: &[OsString]) -> Result<HelperCommand, String> {
             continue;
         }
         let cluster = utf8(arg, "option")?;
-        let mut chars = cluster[1..].char_indices();
-        while let Some((at, c)) = chars.next() {
+        for (at, c) in cluster[1..].char_indices() {
             match c {
                 's' => parsed.sloppy = true,
                 'f' => parsed.fake = true,

@@ -25,7 +25,7 @@ pub(super) fn init(global: &GlobalArgs, args: &InitArgs) -> MountResult<()> {
     // secret is at hand.
     let existing = match &s.store_url {
         StoreUrl::File { path } if !path.exists() => None,
-        _ => Some(open_store(&s.store_url)?),
+        _ => Some(open_store(&s.store_url, &s.store_options)?),
     };
     if let Some((store, prefix)) = &existing {
         if rt
@@ -44,7 +44,7 @@ pub(super) fn init(global: &GlobalArgs, args: &InitArgs) -> MountResult<()> {
     )?;
     let (store, prefix) = match existing {
         Some(opened) => opened,
-        None => open_store(&s.store_url)?,
+        None => open_store(&s.store_url, &s.store_options)?,
     };
     let result = rt.block_on(vault::init_vault(&*store, &prefix, &secret, s.block_size));
     drop(secret);

@@ -145,8 +145,11 @@ fn load_config(path: Option<&Path>) -> Result<MountConfig, ConfigError> {
     path.map_or_else(|| Ok(MountConfig::default()), MountConfig::load)
 }
 
-fn open_store(url: &StoreUrl) -> MountResult<(store::DynStore, String)> {
-    store::open(url).map_err(|source| MountError::Store {
+fn open_store(
+    url: &StoreUrl,
+    opts: &store::StoreOptions,
+) -> MountResult<(store::DynStore, String)> {
+    store::open_store(url, opts).map_err(|source| MountError::Store {
         url: url.to_string(),
         source,
     })

@@ -314,7 +314,7 @@ pub(super) fn serve(
             return Err(VaultError::Missing { location: url }.into());
         }
     }
-    let (store, prefix) = open_store(&s.store_url)?;
+    let (store, prefix) = open_store(&s.store_url, &s.store_options)?;
     let keys = rt.block_on(unlock(&*store, &prefix, &secret, &s.store_url))?;
     drop(secret);
     let fs = Fs::new(store, prefix, Arc::new(keys), fs_options(s))?;

@@ -13,6 +13,7 @@ pub mod dir;
 pub mod faulty;
 mod list;
 pub mod memory;
+mod options;
 pub mod plain;
 mod rules;
 pub mod s3;
@@ -31,6 +32,7 @@ use bytes::Bytes;
 
 pub use dir::DirStore;
 pub use memory::MemoryStore;
+pub use options::{StoreOptions, open_store};
 pub use plain::PlainDirStore;
 pub use s3::{S3Settings, S3Store};
 pub use sse::{SseCKey, SseMode};
@@ -315,18 +317,8 @@ impl StatsSnapshot {
 
 /// Open the store a URL names: `file:///path` (DirStore), `mem://name` (a MemoryStore
 /// shared by every opener of the same name in this process) or `s3://bucket/prefix` (an
-/// S3Store configured from the environment, without SSE). Returns the store and the key prefix
+/// S3Store configured from the environment, without SSE; [`open_store`] takes settings). Returns the store and the key prefix
 /// the vault lives under (empty for the local stores, the URL's prefix for S3).
 pub fn open(url: &StoreUrl) -> StoreResult<(DynStore, String)> {
-    match url {
-        StoreUrl::File { path } => Ok((Arc::new(DirStore::open(path)?), String::new())),
-        StoreUrl::Memory { name } => Ok((MemoryStore::named(name), String::new())),
-        StoreUrl::S3 { bucket, prefix } => {
-            // Endpoint, region and credentials from the environment (AWS_ENDPOINT_URL,
-            // AWS_REGION, AWS_PROFILE, ...); callers with settings use `S3Store::connect`.
-            let settings = S3Settings::new(bucket, prefix);
-            let store = S3Store::connect_blocking(settings, SseMode::None)?;
-            Ok((Arc::new(store), prefix.clone()))
-        }
-    }
+    open_store(url, &StoreOptions::default())
 }

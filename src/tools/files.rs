@@ -20,7 +20,9 @@ use crate::cli::{CatArgs, GetArgs, LsArgs, PutArgs};
 use crate::crypto::VaultKeys;
 use crate::fs::{Attr, Fs, FsError, FsOptions, Kind};
 
-use super::{Access, OpenedStore, ToolError, ToolResult, format_bytes, open_store, open_store_args};
+use super::{
+    Access, OpenedStore, ToolError, ToolResult, format_bytes, open_store, open_store_args,
+};
 
 /// Bytes per read or write call through the file system layer.
 const CHUNK: usize = 1024 * 1024;
@@ -82,7 +84,10 @@ fn join(dir: &str, name: &str) -> String {
 
 /// The attributes (and inode) of the vault path `path` (normalized, see [`vault_path`]).
 pub async fn resolve(fs: &Fs, path: &str) -> ToolResult<Attr> {
-    let mut attr = fs.getattr(fs.root_ino()).await.map_err(ToolError::fs(path))?;
+    let mut attr = fs
+        .getattr(fs.root_ino())
+        .await
+        .map_err(ToolError::fs(path))?;
     if path.is_empty() {
         return Ok(attr);
     }
@@ -172,9 +177,8 @@ impl TransferReport {
 }
 
 fn c_path(path: &Path) -> ToolResult<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        ToolError::Usage(format!("{}: path contains a NUL byte", path.display()))
-    })
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| ToolError::Usage(format!("{}: path contains a NUL byte", path.display())))
 }
 
 /// Set the access and modification times of `path` (of a symlink itself, not its target).
@@ -245,8 +249,9 @@ async fn get_file(fs: &Arc<Fs>, vpath: &str, attr: &Attr, local: &Path) -> ToolR
 async fn get_symlink(fs: &Fs, vpath: &str, attr: &Attr, local: &Path) -> ToolResult<()> {
     let target = fs.readlink(attr.ino).await.map_err(ToolError::fs(vpath))?;
     clear_entry(local)?;
-    std::os::unix::fs::symlink(OsStr::from_bytes(&target), local)
-        .map_err(ToolError::io(format!("creating symlink {}", local.display())))?;
+    std::os::unix::fs::symlink(OsStr::from_bytes(&target), local).map_err(ToolError::io(
+        format!("creating symlink {}", local.display()),
+    ))?;
     set_mtime(local, attr.mtime)
 }
 
@@ -457,8 +462,7 @@ async fn ensure_dir(
 /// Copy the local `src` into the vault at `dest` (normalized): an existing directory receives
 /// it by its name, anything else is created or replaced.
 pub async fn put(fs: &Arc<Fs>, src: &Path, dest: &str) -> ToolResult<TransferReport> {
-    let meta =
-        fs::symlink_metadata(src).map_err(ToolError::io(format!("{}", src.display())))?;
+    let meta = fs::symlink_metadata(src).map_err(ToolError::io(format!("{}", src.display())))?;
     let (parent_path, name) = match resolve(fs, dest).await {
         Ok(a) if a.kind == Kind::Dir => (dest.to_owned(), name_of(src)?),
         _ if dest.is_empty() => (String::new(), name_of(src)?),
@@ -475,8 +479,13 @@ pub async fn put(fs: &Arc<Fs>, src: &Path, dest: &str) -> ToolResult<TransferRep
         });
     }
     let mut report = TransferReport::default();
-    let mut stack: Vec<(PathBuf, fs::Metadata, u64, String, String)> =
-        vec![(src.to_path_buf(), meta, parent.ino, name.clone(), join(&parent_path, &name))];
+    let mut stack: Vec<(PathBuf, fs::Metadata, u64, String, String)> = vec![(
+        src.to_path_buf(),
+        meta,
+        parent.ino,
+        name.clone(),
+        join(&parent_path, &name),
+    )];
     let mut dirs = Vec::new();
     while let Some((local, meta, parent, name, vpath)) = stack.pop() {
         let ft = meta.file_type();
@@ -670,7 +679,11 @@ pub async fn run_cat(args: &CatArgs) -> ToolResult<()> {
                 });
             }
             Kind::Symlink => {
-                let target = vfs.fs.readlink(attr.ino).await.map_err(ToolError::fs(path))?;
+                let target = vfs
+                    .fs
+                    .readlink(attr.ino)
+                    .await
+                    .map_err(ToolError::fs(path))?;
                 return Err(ToolError::Usage(format!(
                     "{path} is a symlink to {}; cat its target",
                     String::from_utf8_lossy(&target)
@@ -678,7 +691,8 @@ pub async fn run_cat(args: &CatArgs) -> ToolResult<()> {
             }
         }
     }
-    out.flush().map_err(ToolError::io("writing to standard output"))?;
+    out.flush()
+        .map_err(ToolError::io("writing to standard output"))?;
     Ok(())
 }
 

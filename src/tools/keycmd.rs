@@ -127,7 +127,11 @@ async fn list(args: &KeyListArgs) -> ToolResult<()> {
 }
 
 /// Save `config` over the version `stored` was read at.
-async fn save(opened: &OpenedStore, stored: &StoredConfig, config: &VaultConfig) -> ToolResult<String> {
+async fn save(
+    opened: &OpenedStore,
+    stored: &StoredConfig,
+    config: &VaultConfig,
+) -> ToolResult<String> {
     vault::save_config(&*opened.store, &opened.prefix, config, &stored.etag)
         .await
         .map_err(|e| ToolError::Vault(e.with_location(&opened.url)))
@@ -191,7 +195,11 @@ fn describe_slot(config: &VaultConfig, index: usize) -> ToolResult<String> {
             config.slots().len().saturating_sub(1)
         ))
     })?;
-    Ok(format!("key slot {index} ({}, label {:?})", slot.kind(), slot.label()))
+    Ok(format!(
+        "key slot {index} ({}, label {:?})",
+        slot.kind(),
+        slot.label()
+    ))
 }
 
 async fn remove(args: &KeyRemoveArgs) -> ToolResult<()> {
@@ -215,7 +223,9 @@ async fn remove(args: &KeyRemoveArgs) -> ToolResult<()> {
         ""
     };
     confirm(
-        &format!("Remove {what}? Its key file or passphrase will no longer open the vault.{warning}"),
+        &format!(
+            "Remove {what}? Its key file or passphrase will no longer open the vault.{warning}"
+        ),
         args.yes,
     )?;
     let mut config = stored.config.clone();
@@ -252,12 +262,15 @@ async fn passwd(args: &KeyPasswdArgs) -> ToolResult<()> {
              `key remove` the old slot"
         )));
     }
-    let new_secret = vault::load_new_secret(None, args.new_passphrase_file.as_deref(), &opened.url)?;
+    let new_secret =
+        vault::load_new_secret(None, args.new_passphrase_file.as_deref(), &opened.url)?;
     if !matches!(new_secret, Secret::Passphrase(_)) {
         return Err(ToolError::Usage("key passwd sets a passphrase".into()));
     }
     confirm(
-        &format!("Change the passphrase of {what}? The old passphrase will stop opening the vault."),
+        &format!(
+            "Change the passphrase of {what}? The old passphrase will stop opening the vault."
+        ),
         args.yes,
     )?;
     let mut config = stored.config.clone();
@@ -320,8 +333,7 @@ async fn rotate(args: &KeyRotateArgs) -> ToolResult<()> {
     if args.rewrap {
         let progress = Progress::on_stderr("rewrap");
         let report =
-            rewrap::rewrap_objects(&opened.store, &opened.prefix, &keys, parallel, &progress)
-                .await;
+            rewrap::rewrap_objects(&opened.store, &opened.prefix, &keys, parallel, &progress).await;
         progress.finish();
         let report = report?;
         print_rewrap_report(&report);

@@ -152,6 +152,16 @@ pub fn is_plain_copy(path: &Path) -> bool {
 /// or it looks like one ([`is_plain_copy`]); read-only commands never create a directory
 /// store where none exists.
 pub fn open_store(url: &str, plain: bool, access: Access) -> ToolResult<OpenedStore> {
+    open_store_with(url, plain, access, &store::StoreOptions::default())
+}
+
+/// [`open_store`] with connection and SSE settings (`--endpoint`, `--sse`, ...).
+pub fn open_store_with(
+    url: &str,
+    plain: bool,
+    access: Access,
+    opts: &store::StoreOptions,
+) -> ToolResult<OpenedStore> {
     let parsed = StoreUrl::parse(url).map_err(|e| ToolError::Usage(e.to_string()))?;
     let store_err = |source| ToolError::Store {
         url: url.to_owned(),
@@ -184,7 +194,7 @@ pub fn open_store(url: &str, plain: bool, access: Access) -> ToolResult<OpenedSt
             "--plain reads a file:///folder copy; {url} is not one"
         )));
     }
-    let (store, prefix) = store::open(&parsed).map_err(store_err)?;
+    let (store, prefix) = store::open_store(&parsed, opts).map_err(store_err)?;
     Ok(OpenedStore {
         store,
         prefix,
@@ -195,7 +205,16 @@ pub fn open_store(url: &str, plain: bool, access: Access) -> ToolResult<OpenedSt
 
 /// [`open_store`] from the shared store flags.
 pub fn open_store_args(args: &StoreArgs, access: Access) -> ToolResult<OpenedStore> {
-    open_store(&args.store_url, args.plain, access)
+    let mut overrides = crate::config::Overrides {
+        store_url: Some(args.store_url.clone()),
+        ..Default::default()
+    };
+    args.bucket.apply(&mut overrides);
+    let opts = crate::config::MountConfig::default()
+        .merge(&overrides)
+        .map_err(|e| ToolError::Usage(e.to_string()))?
+        .store_options();
+    open_store_with(&args.store_url, args.plain, access, &opts)
 }
 
 /// An unlocked vault: its config as read, its keys, and the secret that opened it (zeroized

@@ -110,8 +110,7 @@ pub async fn rewrap_objects(
             .map(|o| async move {
                 let outcome = rewrap_one(store, keys, &o.key).await;
                 progress.inc(0);
-                if let Outcome::Changed(r) | Outcome::TooLarge(r) | Outcome::Failed(r) = &outcome
-                {
+                if let Outcome::Changed(r) | Outcome::TooLarge(r) | Outcome::Failed(r) = &outcome {
                     progress.println(&format!("{}: {r}", o.key));
                 }
                 (o.key, outcome)
@@ -134,7 +133,11 @@ pub async fn rewrap_objects(
             None => break,
         }
     }
-    for list in [&mut report.changed, &mut report.too_large, &mut report.failed] {
+    for list in [
+        &mut report.changed,
+        &mut report.too_large,
+        &mut report.failed,
+    ] {
         list.sort_by(|a, b| a.key.cmp(&b.key));
     }
     Ok(report)

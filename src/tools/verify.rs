@@ -182,7 +182,9 @@ pub async fn verify_objects(
                         report.plaintext_bytes += plain;
                     }
                     Checked::Changed => report.changed_during_check.push(key),
-                    Checked::Bad(kind, reason) => report.problems.push(Problem { key, kind, reason }),
+                    Checked::Bad(kind, reason) => {
+                        report.problems.push(Problem { key, kind, reason })
+                    }
                 }
             }
             match page.next_continuation_token {
@@ -192,7 +194,9 @@ pub async fn verify_objects(
         }
     }
     if !path.is_empty() && report.objects == 0 && report.directory_markers == 0 {
-        return Err(ToolError::Usage(format!("{path}: no such file or directory in the vault")));
+        return Err(ToolError::Usage(format!(
+            "{path}: no such file or directory in the vault"
+        )));
     }
     Ok(report.finish())
 }

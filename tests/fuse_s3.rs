@@ -1,0 +1,280 @@
+//! The mount over `s3://` against moto's S3 server (started on 127.0.0.1 by
+//! `common/s3server.rs`; a missing moto fails the test): `init` and `mount` through the
+//! command line with `--endpoint` and `--path-style`, files small and large (200 MiB, streamed),
+//! directories, rename over a file, attributes across a remount, `cp -r` + `diff -r`, and a
+//! mount with `--sse s3` whose objects then carry SSE-S3.
+
+mod common;
+#[allow(dead_code)]
+#[path = "common/s3server.rs"]
+mod s3server;
+
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime};
+
+use common::cli::{CliMount, args, run_cli};
+use common::data::{self, MIB};
+use common::{require_fuse, run_ok};
+use s3server::MotoServer;
+
+/// The AWS environment every `s3cryptfs` the tests start inherits: static test credentials, a
+/// region, and IMDS off (169.254.169.254 must never be contacted).
+fn aws_env() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: set once, before the tests of this file start any s3cryptfs process or
+        // read these variables.
+        unsafe {
+            std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+            std::env::set_var("AWS_REGION", "us-east-1");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+            std::env::remove_var("AWS_PROFILE");
+            std::env::remove_var("AWS_ENDPOINT_URL");
+        }
+    });
+}
+
+/// A vault under `s3://BUCKET/vault/` of a fresh bucket, initialized by the CLI.
+struct S3Vault {
+    dir: tempfile::TempDir,
+    server: Arc<MotoServer>,
+    bucket: String,
+    url: String,
+    key_file: PathBuf,
+    /// `--endpoint URL --path-style` and any SSE flags, given to init and mount.
+    bucket_args: Vec<OsString>,
+}
+
+impl S3Vault {
+    fn init(hint: &str, extra: &[&str]) -> S3Vault {
+        require_fuse();
+        aws_env();
+        let server = MotoServer::shared();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let bucket = rt.block_on(server.bucket(hint));
+        let dir = tempfile::Builder::new()
+            .prefix("s3cryptfs-fuse-s3-")
+            .tempdir()
+            .expect("temp dir");
+        let mut bucket_args = args(["--endpoint", server.endpoint(), "--path-style"]);
+        bucket_args.extend(args(extra));
+        let v = S3Vault {
+            key_file: dir.path().join("vault.key"),
+            url: format!("s3://{bucket}/vault"),
+            dir,
+            server,
+            bucket,
+            bucket_args,
+        };
+        let mut a = args(["init", "--key-file"]);
+        a.push(v.key_file.clone().into());
+        a.extend(v.bucket_args.iter().cloned());
+        a.push(v.url.clone().into());
+        run_cli(&a, &[]).assert_ok();
+        v
+    }
+
+    fn mount(&self) -> CliMount {
+        let mp = self.dir.path().join("mnt");
+        let staging = self.dir.path().join("staging");
+        fs::create_dir_all(&mp).expect("mountpoint");
+        fs::create_dir_all(&staging).expect("staging");
+        let log = self.dir.path().join("mount.log");
+        let mut a = args([OsStr::new("mount"), OsStr::new("--key-file")]);
+        a.push(self.key_file.clone().into());
+        a.extend(args([OsStr::new("--staging-dir"), staging.as_os_str()]));
+        a.extend(args([OsStr::new("--log-file"), log.as_os_str()]));
+        a.extend(self.bucket_args.iter().cloned());
+        a.push(self.url.clone().into());
+        a.push(mp.clone().into());
+        let mut m = CliMount::start(mp, a);
+        m.log_file = Some(log);
+        m
+    }
+
+    /// Every object key under the vault prefix.
+    async fn keys(&self) -> Vec<String> {
+        let out = self
+            .server
+            .client()
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix("vault/")
+            .send()
+            .await
+            .expect("list");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+}
+
+#[test]
+fn s3_mount_files_dirs_rename_attributes_and_copy() {
+    let v = S3Vault::init("fuse-s3", &[]);
+    let mut m = v.mount();
+
+    // Small files of edge sizes, read back.
+    let sizes = [0usize, 1, 4095, 65536, 65537, 3 * MIB as usize + 7];
+    for (i, &len) in sizes.iter().enumerate() {
+        fs::write(
+            m.path(&format!("small-{len}")),
+            data::stream_bytes(i as u64, 0, len),
+        )
+        .expect("write small file");
+    }
+    for (i, &len) in sizes.iter().enumerate() {
+        let got = fs::read(m.path(&format!("small-{len}"))).expect("read small file");
+        assert!(
+            got == data::stream_bytes(i as u64, 0, len),
+            "small-{len} differs"
+        );
+    }
+
+    // A 200 MiB file, streamed in and compared by hash.
+    const BIG: u64 = 200 * MIB;
+    data::write_stream_file(&m.path("big.bin"), 77, BIG);
+    assert_eq!(fs::metadata(m.path("big.bin")).expect("stat").len(), BIG);
+    assert_eq!(
+        data::sha256_file(&m.path("big.bin")),
+        data::sha256_stream(77, BIG)
+    );
+
+    // mkdir, rename over an existing file.
+    fs::create_dir(m.path("d")).expect("mkdir");
+    fs::create_dir_all(m.path("d/e/f")).expect("mkdir -p");
+    fs::write(m.path("d/old"), b"old contents").expect("write");
+    fs::write(m.path("d/new"), b"new contents").expect("write");
+    fs::rename(m.path("d/new"), m.path("d/old")).expect("rename over a file");
+    assert_eq!(fs::read(m.path("d/old")).expect("read"), b"new contents");
+    assert!(!m.path("d/new").exists());
+
+    // chmod + touch -d.
+    fs::write(m.path("d/attrs"), b"attributes").expect("write");
+    fs::set_permissions(m.path("d/attrs"), fs::Permissions::from_mode(0o640)).expect("chmod");
+    run_ok(
+        "touch",
+        &[
+            "-d",
+            "2001-02-03 04:05:06.123456789 UTC",
+            m.path("d/attrs").to_str().unwrap(),
+        ],
+    );
+    let want_mtime = SystemTime::UNIX_EPOCH + Duration::new(981_173_106, 123_456_789);
+
+    // cp -r of a small tree, diff -r.
+    let src = v.dir.path().join("tree");
+    for (rel, len) in [
+        ("a.txt", 10usize),
+        ("sub/b.bin", 70_000),
+        ("sub/deeper/c", 0),
+    ] {
+        let p = src.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).expect("mkdir src");
+        fs::write(&p, data::stream_bytes(len as u64, 0, len)).expect("write src");
+    }
+    fs::create_dir_all(src.join("empty")).expect("mkdir src");
+    let dst = m.path("tree");
+    run_ok("cp", &["-r", src.to_str().unwrap(), dst.to_str().unwrap()]);
+    run_ok(
+        "diff",
+        &["-r", src.to_str().unwrap(), dst.to_str().unwrap()],
+    );
+
+    // Everything survives unmount + remount.
+    m.remount();
+    let meta = fs::metadata(m.path("d/attrs")).expect("stat after remount");
+    assert_eq!(
+        meta.permissions().mode() & 0o7777,
+        0o640,
+        "mode after remount"
+    );
+    assert_eq!(
+        meta.modified().expect("mtime"),
+        want_mtime,
+        "mtime after remount"
+    );
+    assert_eq!(fs::read(m.path("d/old")).expect("read"), b"new contents");
+    assert!(m.path("d/e/f").is_dir());
+    for (i, &len) in sizes.iter().enumerate() {
+        let got = fs::read(m.path(&format!("small-{len}"))).expect("read after remount");
+        assert!(
+            got == data::stream_bytes(i as u64, 0, len),
+            "small-{len} differs after remount"
+        );
+    }
+    run_ok(
+        "diff",
+        &["-r", src.to_str().unwrap(), dst.to_str().unwrap()],
+    );
+    assert_eq!(
+        data::sha256_file(&m.path("big.bin")),
+        data::sha256_stream(77, BIG),
+        "200 MiB file after remount"
+    );
+    m.unmount();
+
+    // The bucket holds only ciphertext under the prefix.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let keys = rt.block_on(v.keys());
+    assert!(!keys.is_empty());
+    assert!(
+        keys.iter()
+            .all(|k| !k.contains("attrs") && !k.contains("small-")),
+        "plaintext names in keys: {keys:?}"
+    );
+}
+
+#[test]
+fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
+    let v = S3Vault::init("fuse-sse", &["--sse", "s3"]);
+    let mut m = v.mount();
+    fs::create_dir(m.path("dir")).expect("mkdir");
+    fs::write(m.path("dir/file"), data::stream_bytes(5, 0, 100_000)).expect("write");
+    fs::write(m.path("big"), data::stream_bytes(6, 0, 20 * MIB as usize)).expect("write");
+    fs::rename(m.path("dir/file"), m.path("dir/renamed")).expect("rename");
+    m.unmount();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let keys = v.keys().await;
+        assert!(keys.len() >= 3, "{keys:?}");
+        let client = v.server.client();
+        for key in &keys {
+            let head = client
+                .head_object()
+                .bucket(&v.bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("head {key}: {e:?}"));
+            assert_eq!(
+                head.server_side_encryption().map(|s| s.as_str()),
+                Some("AES256"),
+                "{key} is not stored with SSE-S3"
+            );
+        }
+    });
+
+    let m = v.mount();
+    assert_eq!(
+        fs::read(m.path("dir/renamed")).expect("read back"),
+        data::stream_bytes(5, 0, 100_000)
+    );
+    drop(m);
+}

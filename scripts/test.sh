@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it (.ci/run calls this and nothing else).
 #
-# 1. Installs what the tests need and is missing: fuse3 (fusermount3), rsync, pkg-config,
-#    ca-certificates, a C compiler (aws-lc-sys builds C), systemd (systemd-analyze, for the
-#    unit checks; systemd need not run), man-db (man), rustfmt and clippy.
+# 1. Installs what the tests need and is missing:
+#    - apt: fuse3 (fusermount3), rsync, pkg-config, ca-certificates, a C compiler (aws-lc-sys
+#      builds C), man-db (tests/ops_man.rs), systemd (systemd-analyze, tests/ops_systemd.rs),
+#      python3 and pip;
+#    - pip: moto's S3 server, which the S3 tests run against (scripts/s3-test-server.sh);
+#    - rustup: rustfmt and clippy.
 # 2. Runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
 #    `cargo test --all-targets`, stopping at the first failure.
-# 3. Builds the Debian package from that dev build (`scripts/package-deb.sh --fast`), and, as
-#    root, installs it, runs it from the installed paths and removes it again
-#    (`--install-check`).
+# 3. Builds the Debian package from the test build. In CI (CI=true, as root) it also installs
+#    the package, checks it and removes it again (scripts/package-deb.sh --install-check);
+#    elsewhere it leaves your system alone.
 #
 # The FUSE tests mount real file systems. Without /dev/fuse this script fails; it never
 # skips them.
@@ -19,8 +22,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
 as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
+    if is_root; then
         "$@"
     elif command -v sudo >/dev/null 2>&1; then
         sudo -n "$@" || die "'$*' needs root; run it with sudo, or install the packages yourself"
@@ -35,9 +40,10 @@ command -v rsync >/dev/null 2>&1 || missing+=(rsync)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v man >/dev/null 2>&1 || missing+=(man-db)
-command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if [ "${#missing[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 ||
         die "missing ${missing[*]} and no apt-get to install them with; install them yourself"
@@ -46,6 +52,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}"
 fi
+
+say "moto's S3 server (for the S3 tests)"
+scripts/s3-test-server.sh --install
 
 command -v cargo >/dev/null 2>&1 ||
     die "cargo is not installed: install a Rust toolchain (https://rustup.rs) first"
@@ -72,13 +81,11 @@ cargo clippy --all-targets -- -D warnings
 say "cargo test --all-targets"
 cargo test --all-targets
 
-# The Debian package, from the dev build the tests just made (no release build). cargo-deb
-# is used when installed, else the dpkg-deb fallback (installing cargo-deb takes ~5 minutes).
-if [ "$(id -u)" -eq 0 ]; then
+if [ "${CI:-}" = true ] && is_root; then
     say "scripts/package-deb.sh --fast --install-check"
     scripts/package-deb.sh --fast --install-check
 else
-    say "scripts/package-deb.sh --fast (not root: the package is built, not installed)"
+    say "scripts/package-deb.sh --fast (installing and checking the package runs only in CI, as root)"
     scripts/package-deb.sh --fast
 fi
 

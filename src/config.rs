@@ -881,10 +881,14 @@ mod tests {
     }
 
     #[test]
-    fn sse_modes_other_than_none_are_refused() {
-        let e = parse("[sse]\nmode = \"kms\"\n").expect_err("kms");
+    fn sse_modes_are_checked_against_the_store_and_each_other() {
+        parse("[sse]\nmode = \"kms\"\n").expect("kms alone");
+        parse("[store]\nurl = \"s3://b/p\"\n[sse]\nsse = \"s3\"\n").expect("s3 on s3://");
+        let e = parse("[store]\nurl = \"file:///v\"\n[sse]\nmode = \"kms\"\n").expect_err("kms");
         assert!(e.to_string().contains("sse.mode"), "{e}");
-        assert!(e.to_string().contains("S3 backend"), "{e}");
+        assert!(e.to_string().contains("SSE applies to s3:// stores"), "{e}");
+        let e = parse("[sse]\nmode = \"c\"\n").expect_err("c without keys");
+        assert!(e.to_string().contains("sse.sse_c_key_files"), "{e}");
         let e = parse("[sse]\nmode = \"bogus\"\n").expect_err("bogus");
         assert!(e.to_string().contains("bogus"), "{e}");
         let e = parse("[sse]\nsse_c_key_files = [\"/k\"]\n").expect_err("sse-c");

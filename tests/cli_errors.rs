@@ -563,3 +563,27 @@ fn read_only_mount_refuses_writes() {
     );
     ro.unmount();
 }
+
+/// `unmount` while a file is open fails with a message saying the mount is busy, and leaves
+/// the mount working; once the file is closed, `unmount` succeeds and the data is stored.
+#[test]
+fn unmount_of_a_busy_mount_fails_and_keeps_it() {
+    common::require_fuse();
+    let v = CliVault::init();
+    let mut m = v.mount();
+    let mut open = fs::File::create(m.path("open.txt")).expect("create");
+    std::io::Write::write_all(&mut open, b"still open").expect("write");
+    let out = run_cli(
+        &args([OsStr::new("unmount"), m.mountpoint.as_os_str()]),
+        &[],
+    );
+    out.assert_failed().assert_stderr_has(&["busy"]);
+    assert!(
+        is_mounted(&m.mountpoint),
+        "a failed unmount keeps the mount"
+    );
+    assert_eq!(fs::read(m.path("open.txt")).expect("read"), b"still open");
+    drop(open);
+    m.remount();
+    assert_eq!(fs::read(m.path("open.txt")).expect("read"), b"still open");
+}

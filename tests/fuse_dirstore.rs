@@ -55,6 +55,14 @@ fn cp_r_of_a_tree_then_diff_r() {
 }
 
 #[test]
+fn concurrent_writers_and_a_lister() {
+    let v = CliVault::init();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    scenarios::concurrent_writers(&root, 6, &mut || m.remount());
+}
+
+#[test]
 fn rsync_of_a_tree_then_nothing_to_do() {
     let v = CliVault::init();
     let mut m = v.mount();

@@ -86,6 +86,13 @@ fn cp_r_of_a_tree_then_diff_r() {
 }
 
 #[test]
+fn concurrent_writers_and_a_lister() {
+    let (_store, mut m) = mount_memory();
+    let root = m.mountpoint.clone();
+    scenarios::concurrent_writers(&root, 6, &mut || m.remount());
+}
+
+#[test]
 fn rsync_of_a_tree_then_nothing_to_do() {
     let (_store, mut m) = mount_memory();
     let root = m.mountpoint.clone();

@@ -5,7 +5,6 @@
 //! mount with `--sse s3` whose objects then carry SSE-S3.
 
 mod common;
-#[allow(dead_code)]
 #[path = "common/s3server.rs"]
 mod s3server;
 
@@ -140,8 +139,9 @@ fn s3_mount_files_dirs_rename_attributes_and_copy() {
         );
     }
 
-    // A 200 MiB file, streamed in and compared by hash.
-    const BIG: u64 = 200 * MIB;
+    // A large file (several multipart parts), streamed in and compared by hash; the 200 MiB
+    // one is `s3_mount_200_mib_file`.
+    const BIG: u64 = 40 * MIB;
     data::write_stream_file(&m.path("big.bin"), 77, BIG);
     assert_eq!(fs::metadata(m.path("big.bin")).expect("stat").len(), BIG);
     assert_eq!(
@@ -219,21 +219,34 @@ fn s3_mount_files_dirs_rename_attributes_and_copy() {
     assert_eq!(
         data::sha256_file(&m.path("big.bin")),
         data::sha256_stream(77, BIG),
-        "200 MiB file after remount"
+        "large file after remount"
     );
     m.unmount();
 
-    // The bucket holds only ciphertext under the prefix.
+    // The bucket holds the files as objects under the prefix, their contents only as
+    // ciphertext.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let keys = rt.block_on(v.keys());
-    assert!(!keys.is_empty());
+    assert!(keys.iter().any(|k| k == "vault/d/old"), "{keys:?}");
+    let stored = rt.block_on(async {
+        let out = v
+            .server
+            .client()
+            .get_object()
+            .bucket(&v.bucket)
+            .key("vault/d/old")
+            .send()
+            .await
+            .expect("get vault/d/old");
+        out.body.collect().await.expect("body").into_bytes()
+    });
+    assert!(!stored.is_empty());
     assert!(
-        keys.iter()
-            .all(|k| !k.contains("attrs") && !k.contains("small-")),
-        "plaintext names in keys: {keys:?}"
+        !common::contains_bytes(&stored, b"new contents"),
+        "plaintext in the stored object"
     );
 }
 
@@ -277,4 +290,23 @@ fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
         data::stream_bytes(5, 0, 100_000)
     );
     drop(m);
+}
+
+/// 200 MiB written and read back through an s3:// mount, across a remount. Ignored by default:
+/// moto (Python, in memory) takes minutes for it on a loaded 2-core machine. Run with
+/// `cargo test --test fuse_s3 -- --ignored`.
+#[test]
+#[ignore = "slow against moto: several minutes; run with --ignored"]
+fn s3_mount_200_mib_file() {
+    const BIG: u64 = 200 * MIB;
+    let v = S3Vault::init("fuse-big", &[]);
+    let mut m = v.mount();
+    data::write_stream_file(&m.path("big.bin"), 200, BIG);
+    assert_eq!(fs::metadata(m.path("big.bin")).expect("stat").len(), BIG);
+    m.remount();
+    assert_eq!(
+        data::sha256_file(&m.path("big.bin")),
+        data::sha256_stream(200, BIG),
+        "200 MiB file after remount"
+    );
 }

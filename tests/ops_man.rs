@@ -14,7 +14,7 @@ use std::process::Command;
 
 use clap::CommandFactory;
 use s3cryptfs::cli::Cli;
-use s3cryptfs::mount::helper::HELPER_OPTIONS;
+use s3cryptfs::mount::helper::{HELPER_OPTIONS, HELPER_SWITCHES};
 
 const REGEN_ENV: &str = "S3CRYPTFS_REGEN_MAN";
 const REGEN_COMMAND: &str = "S3CRYPTFS_REGEN_MAN=1 cargo test --test ops_man";
@@ -207,9 +207,12 @@ fn the_config_page_documents_every_field() {
     for field in &example {
         assert!(
             documented.contains(field),
-            "man/s3cryptfs.toml.5 does not document [{}] {} (documented: {documented:?})",
+            "man/s3cryptfs.toml.5 does not document [{}] {}: add a `.TP` / `.B {}` item under \
+             `.SS [{}]` (documented: {documented:?})",
             field.0,
-            field.1
+            field.1,
+            field.1,
+            field.0
         );
     }
     for field in &documented {
@@ -230,6 +233,12 @@ fn the_helper_page_documents_every_option() {
         assert!(
             page.contains(&format!(".B {name}=")),
             "man/mount.s3cryptfs.8 does not document the option {name}="
+        );
+    }
+    for (name, _) in HELPER_SWITCHES {
+        assert!(
+            page.contains(&format!(".B {name}\n")),
+            "man/mount.s3cryptfs.8 does not document the option {name}"
         );
     }
 }

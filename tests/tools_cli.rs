@@ -495,7 +495,6 @@ fn key_slots_passwd_rotation_and_retirement() {
 /// Reading rewrapped objects after their generation was retired goes through the file
 /// system layer, which must hand object metadata to the opener (see the tools report).
 #[test]
-#[ignore = "needs src/fs/read.rs to pass object metadata to ObjectOpener::open_with_metadata"]
 fn files_read_after_retirement() {
     let env = Env::new();
     let k = env.key_arg();

@@ -258,9 +258,11 @@ pub struct GetArgs {
 pub struct PutArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Store of the vault: file:///absolute/path or mem://name
+    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name
     #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
     pub store_url: String,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
     /// Local file or directory
     #[arg(value_name = "LOCAL_SRC")]
     pub src: PathBuf,

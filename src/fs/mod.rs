@@ -27,7 +27,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::crypto::VaultKeys;
 use crate::crypto::format::plaintext_len;
-use crate::store::{CopyOptions, DynStore, MetadataDirective, ObjectInfo, StoreError};
+use crate::crypto::rewrap::METADATA_WRAP_KEY;
+use crate::store::{CopyOptions, DynStore, Metadata, MetadataDirective, ObjectInfo, StoreError};
 
 pub use attr::{Attr, Kind, StoredAttrs};
 pub use error::{FsError, FsResult};
@@ -273,6 +274,10 @@ impl Fs {
                 key: info.key.clone(),
                 etag: info.etag.clone(),
                 plaintext_len: plain,
+                wrap: info
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get(METADATA_WRAP_KEY).cloned()),
             },
             attrs,
         }
@@ -785,7 +790,7 @@ impl Fs {
         attrs: &StoredAttrs,
     ) -> FsResult<String> {
         let opts = CopyOptions {
-            metadata: MetadataDirective::Replace(attr::to_metadata(kind, attrs)),
+            metadata: MetadataDirective::Replace(metadata_for(kind, attrs, v)),
             source_if_match: Some(v.etag.clone()),
         };
         match self.store.copy(&v.key, &v.key, opts).await {
@@ -817,6 +822,15 @@ impl Fs {
     pub fn root_ino(&self) -> u64 {
         ROOT_INO
     }
+}
+
+/// Object metadata for `attrs`, keeping `v`'s rewrapped data key if it has one.
+pub(crate) fn metadata_for(kind: Kind, attrs: &StoredAttrs, v: &RemoteVersion) -> Metadata {
+    let mut m = attr::to_metadata(kind, attrs);
+    if let Some(w) = &v.wrap {
+        m.insert(METADATA_WRAP_KEY.to_string(), w.clone());
+    }
+    m
 }
 
 /// Numbers for statfs(2). S3 has no capacity, so the numbers are large and constant.

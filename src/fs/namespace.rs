@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
-use crate::crypto::format::{open_all, plaintext_len, seal_all};
+use crate::crypto::format::{open_all_with_metadata, plaintext_len, seal_all};
 use crate::store::{CopyOptions, ListRequest, MetadataDirective, PutOptions, StoreError};
 
 use super::attr::{self, Kind, StoredAttrs};
@@ -225,6 +225,7 @@ impl Fs {
                                 key: obj.key.clone(),
                                 etag: obj.etag.clone(),
                                 plaintext_len: plain,
+                                wrap: None,
                             },
                             attrs: self.default_attrs(kind, obj.last_modified),
                         })
@@ -483,6 +484,7 @@ impl Fs {
                 key,
                 etag: out.etag,
                 plaintext_len: target.len() as u64,
+                wrap: None,
             },
             attrs,
         };
@@ -505,9 +507,11 @@ impl Fs {
             .store
             .get(&version.key, None, Some(&version.etag))
             .await?;
-        open_all(&self.keys, &got.data).map_err(|e| FsError::Crypto {
-            key: version.key.clone(),
-            source: e,
+        open_all_with_metadata(&self.keys, &got.data, got.info.metadata.as_ref()).map_err(|e| {
+            FsError::Crypto {
+                key: version.key.clone(),
+                source: e,
+            }
         })
     }
 
@@ -601,7 +605,7 @@ impl Fs {
             // Attributes changed since the last upload (rsync: utimes + chmod of the temp
             // file) ride along with the copy instead of costing copies of their own.
             let metadata = if st.attrs_dirty {
-                MetadataDirective::Replace(attr::to_metadata(st.kind, &st.attrs))
+                MetadataDirective::Replace(super::metadata_for(st.kind, &st.attrs, &base))
             } else {
                 MetadataDirective::Copy
             };
@@ -625,6 +629,7 @@ impl Fs {
                 key: to_key,
                 etag: out.etag,
                 plaintext_len: base.plaintext_len,
+                wrap: base.wrap.clone(),
             });
             st.path = to.to_string();
             st.attrs_dirty = false;
@@ -666,6 +671,7 @@ impl Fs {
                         key: to_key,
                         etag: out.etag,
                         plaintext_len: version.plaintext_len,
+                        wrap: version.wrap.clone(),
                     },
                     attrs,
                 },
@@ -796,6 +802,7 @@ fn pending_entry(st: &FileState) -> Entry {
             key: String::new(),
             etag: String::new(),
             plaintext_len: st.size,
+            wrap: None,
         },
         attrs: st.attrs,
     }

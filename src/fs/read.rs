@@ -23,6 +23,10 @@ pub struct RemoteVersion {
     pub key: String,
     pub etag: String,
     pub plaintext_len: u64,
+    /// A rewrapped data key kept in the object's metadata (`key rotate --rewrap`); carried
+    /// into every metadata-replacing copy so the object stays readable after the old key
+    /// generation is retired.
+    pub wrap: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -92,8 +96,13 @@ impl BlockReader {
             .get(&v.key, Some(0..HEADER_LEN as u64), Some(&v.etag))
             .await
             .map_err(|e| Self::store_err(v, e))?;
-        let opener = ObjectOpener::open(&self.keys, &got.data, got.info.size)
-            .map_err(|e| Self::crypto_err(&v.key, e))?;
+        let opener = ObjectOpener::open_with_metadata(
+            &self.keys,
+            &got.data,
+            got.info.size,
+            got.info.metadata.as_ref(),
+        )
+        .map_err(|e| Self::crypto_err(&v.key, e))?;
         let opener = Arc::new(opener);
         self.openers.insert(id, opener.clone()).await;
         Ok(opener)
@@ -190,8 +199,13 @@ impl BlockReader {
                     ));
                 }
                 let o = Arc::new(
-                    ObjectOpener::open(&self.keys, &got.data[..HEADER_LEN], got.info.size)
-                        .map_err(|e| Self::crypto_err(&v.key, e))?,
+                    ObjectOpener::open_with_metadata(
+                        &self.keys,
+                        &got.data[..HEADER_LEN],
+                        got.info.size,
+                        got.info.metadata.as_ref(),
+                    )
+                    .map_err(|e| Self::crypto_err(&v.key, e))?,
                 );
                 self.openers
                     .insert((v.key.clone(), v.etag.clone()), o.clone())

@@ -360,6 +360,8 @@ impl Uploader {
             key: key.to_string(),
             etag,
             plaintext_len: size,
+            // A fresh upload has a fresh data key wrapped in its header.
+            wrap: None,
         };
         state.base = Some(version.clone());
         state.base_valid_len = size;

@@ -9,7 +9,9 @@
 //! background: the helper returns once the mount answers.
 //!
 //! - helper options naming flags: `config=`, `key_file=`, `passphrase_file=`, `log_file=`,
-//!   `log_level=`, `staging_dir=`, `metadata_ttl=`, `block_cache_mib=`;
+//!   `log_level=`, `staging_dir=`, `metadata_ttl=`, `block_cache_mib=`, and for s3://
+//!   stores `endpoint=`, `region=`, `path_style`, `sse=`, `sse_kms_key_id=`,
+//!   `sse_c_key_file=`;
 //! - mount options: everything `s3cryptfs mount -o` takes (`ro`, `rw`, `allow_other`,
 //!   `uid=`, `noexec`, ...);
 //! - options for mount(8) or systemd, accepted and ignored: `_netdev`, `nofail`, `noauto`,
@@ -52,7 +54,9 @@ answers.
 
   -o OPTIONS  config=PATH, key_file=PATH, passphrase_file=PATH, log_file=PATH,
               log_level=LEVEL, staging_dir=DIR, metadata_ttl=SECS, block_cache_mib=MIB,
-              and every option of `s3cryptfs mount -o` (ro, rw, allow_other, uid=N, ...).
+              endpoint=URL, region=R, path_style, sse=MODE, sse_kms_key_id=ID,
+              sse_c_key_file=PATH, and every option of `s3cryptfs mount -o` (ro, rw,
+              allow_other, uid=N, ...).
               _netdev, nofail, noauto, auto, user, users, defaults, comment=, x-* are
               accepted and ignored (they are for mount(8) and systemd).
   -f          fake: check everything, do not mount
@@ -75,7 +79,15 @@ pub const HELPER_OPTIONS: &[(&str, &str)] = &[
     ("staging_dir", "--staging-dir"),
     ("metadata_ttl", "--metadata-ttl"),
     ("block_cache_mib", "--block-cache-mib"),
+    ("endpoint", "--endpoint"),
+    ("region", "--region"),
+    ("sse", "--sse"),
+    ("sse_kms_key_id", "--sse-kms-key-id"),
+    ("sse_c_key_file", "--sse-c-key-file"),
 ];
+
+/// Helper options without a value that stand for a switch of `s3cryptfs mount`.
+pub const HELPER_SWITCHES: &[(&str, &str)] = &[("path_style", "--path-style")];
 
 /// Options for mount(8), systemd or the kernel's atime handling: accepted, ignored.
 const IGNORED: &[&str] = &[
@@ -101,11 +113,15 @@ const IGNORED: &[&str] = &[
     "loud",
 ];
 
-/// Ignored options that carry a value (`user=alice`, `comment=...`, `x-systemd.after=...`).
-fn is_ignored_with_value(name: &str) -> bool {
-    matches!(name, "user" | "comment" | "helper")
-        || name.starts_with("x-")
+/// Whether an option is for mount(8) or systemd: `x-*` with or without a value, the names
+/// of [`IGNORED`] without one, and `user=`, `comment=`, `helper=` with one.
+fn is_ignored(name: &str, value: Option<&str>) -> bool {
+    name.starts_with("x-")
         || name.starts_with("X-")
+        || match value {
+            None => IGNORED.contains(&name),
+            Some(_) => matches!(name, "user" | "comment" | "helper"),
+        }
 }
 
 /// Whether the binary was started under one of [`HELPER_NAMES`].
@@ -269,11 +285,11 @@ pub fn translate(args: &HelperArgs) -> Result<Translation, String> {
             flags.push(OsString::from(value));
             continue;
         }
-        let ignored = match value {
-            None => IGNORED.contains(&name),
-            Some(_) => is_ignored_with_value(name),
-        };
-        if ignored {
+        if let (Some((_, flag)), None) = (HELPER_SWITCHES.iter().find(|(n, _)| *n == name), value) {
+            flags.push(OsString::from(flag));
+            continue;
+        }
+        if is_ignored(name, value) {
             t.ignored.push(opt.to_owned());
             continue;
         }
@@ -551,7 +567,8 @@ mod tests {
             "/m",
             "-o",
             "ro,key_file=/k,log_file=/var/log/v.log,log_level=debug,staging_dir=/s,\
-             metadata_ttl=5,block_cache_mib=64",
+             metadata_ttl=5,block_cache_mib=64,endpoint=http://127.0.0.1:9000,region=eu-west-1,\
+             path_style,sse=kms,sse_kms_key_id=alias/x,sse_c_key_file=/c.key",
         ]);
         assert_eq!(
             strings(&translate(&a).expect("translates")),
@@ -568,6 +585,17 @@ mod tests {
                 "5",
                 "--block-cache-mib",
                 "64",
+                "--endpoint",
+                "http://127.0.0.1:9000",
+                "--region",
+                "eu-west-1",
+                "--path-style",
+                "--sse",
+                "kms",
+                "--sse-kms-key-id",
+                "alias/x",
+                "--sse-c-key-file",
+                "/c.key",
                 "-o",
                 "ro",
                 "--",

@@ -122,8 +122,9 @@ pub(super) fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> Mo
 /// `Restart=on-failure`, can take its place. Anything else is left for [`check_mountpoint`]
 /// to refuse.
 fn clean_up_dead_mount(mp: &Path, fsname: &str) {
-    match std::fs::metadata(mp) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
+    // ENOTCONN once the connection is gone; ECONNABORTED for a request caught by its end.
+    match std::fs::metadata(mp).map_err(|e| e.raw_os_error()) {
+        Err(Some(libc::ENOTCONN | libc::ECONNABORTED)) => {}
         _ => return,
     }
     let Ok(path) = mountpoint_path(mp) else {
@@ -169,7 +170,7 @@ pub fn check_mountpoint(path: &Path) -> MountResult<CheckedMountpoint> {
                 path.display()
             )));
         }
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)) => {
             return Err(bad(format!(
                 "is a mount whose daemon is gone (transport endpoint not connected); clean it \
                  up with `s3cryptfs unmount {}`",

@@ -20,9 +20,7 @@ use crate::cli::{CatArgs, GetArgs, LsArgs, PutArgs};
 use crate::crypto::VaultKeys;
 use crate::fs::{Attr, Fs, FsError, FsOptions, Kind};
 
-use super::{
-    Access, OpenedStore, ToolError, ToolResult, format_bytes, open_store, open_store_args,
-};
+use super::{Access, OpenedStore, ToolError, ToolResult, format_bytes, open_store_args};
 
 /// Bytes per read or write call through the file system layer.
 const CHUNK: usize = 1024 * 1024;
@@ -713,7 +711,7 @@ pub async fn run_get(args: &GetArgs) -> ToolResult<()> {
 }
 
 pub async fn run_put(args: &PutArgs) -> ToolResult<()> {
-    let opened = open_store(&args.store_url, false, Access::ReadWrite)?;
+    let opened = super::open_store_flags(&args.store_url, false, &args.bucket, Access::ReadWrite)?;
     let dest = vault_path(&args.dest)?;
     let vfs = unlocked_fs(&args.keys, &opened, false).await?;
     let report = put(&vfs.fs, &args.src, &dest).await?;

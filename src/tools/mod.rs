@@ -205,16 +205,26 @@ pub fn open_store_with(
 
 /// [`open_store`] from the shared store flags.
 pub fn open_store_args(args: &StoreArgs, access: Access) -> ToolResult<OpenedStore> {
+    open_store_flags(&args.store_url, args.plain, &args.bucket, access)
+}
+
+/// [`open_store_with`] from a URL and the bucket flags (`--endpoint`, `--sse`, ...).
+pub fn open_store_flags(
+    url: &str,
+    plain: bool,
+    bucket: &crate::cli::BucketArgs,
+    access: Access,
+) -> ToolResult<OpenedStore> {
     let mut overrides = crate::config::Overrides {
-        store_url: Some(args.store_url.clone()),
+        store_url: Some(url.to_owned()),
         ..Default::default()
     };
-    args.bucket.apply(&mut overrides);
+    bucket.apply(&mut overrides);
     let opts = crate::config::MountConfig::default()
         .merge(&overrides)
         .map_err(|e| ToolError::Usage(e.to_string()))?
         .store_options();
-    open_store_with(&args.store_url, args.plain, access, &opts)
+    open_store_with(url, plain, access, &opts)
 }
 
 /// An unlocked vault: its config as read, its keys, and the secret that opened it (zeroized

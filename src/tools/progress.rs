@@ -105,12 +105,15 @@ impl Progress {
         match &self.mode {
             Mode::Hidden => {}
             Mode::Bar(bar) => bar.finish_and_clear(),
-            Mode::Plain { .. } => eprintln!(
-                "{}: {} objects, {} done",
-                self.what,
-                self.objects(),
-                format_bytes(self.bytes.load(Ordering::Relaxed))
-            ),
+            Mode::Plain { .. } => {
+                let bytes = self.bytes.load(Ordering::Relaxed);
+                let bytes = if bytes == 0 {
+                    String::new()
+                } else {
+                    format!(", {}", format_bytes(bytes))
+                };
+                eprintln!("{}: {} objects{bytes}, done", self.what, self.objects());
+            }
         }
     }
 }

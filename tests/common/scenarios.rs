@@ -457,6 +457,76 @@ pub fn rsync_tree(root: &Path, scratch: &Path, files_per_dir: usize, remount: Re
     diff_r(&src, &dst);
 }
 
+/// Several threads write, overwrite and read back their own files while another lists the
+/// directory; everything is intact after a remount.
+pub fn concurrent_writers(root: &Path, threads: u64, remount: Remount) {
+    let dir = root.join("concurrent");
+    fs::create_dir(&dir).expect("mkdir");
+    let size_of = |t: u64, i: u64| (t * 3 + i + 1) * 300 * KIB + 12_345;
+    /// Stops the lister when dropped, also while unwinding from a failed worker (otherwise
+    /// the scope would wait for the lister forever).
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let stop = StopOnDrop(&done);
+        let lister = scope.spawn(|| {
+            let mut listings = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                fs::read_dir(&dir)
+                    .expect("readdir while writing")
+                    .for_each(|e| drop(e.expect("entry")));
+                listings += 1;
+            }
+            listings
+        });
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let dir = &dir;
+                scope.spawn(move || {
+                    for i in 0..3 {
+                        let p = dir.join(format!("t{t}-f{i}.bin"));
+                        write_stream_file(&p, 1000 + t * 10 + i, size_of(t, i));
+                        let f = open_rw(&p);
+                        let patch = stream_bytes(77, 0, 5000);
+                        f.write_all_at(&patch, 65_000).expect("overwrite");
+                        drop(f);
+                        let got = fs::read(&p).expect("read back");
+                        assert_eq!(got.len() as u64, size_of(t, i), "size of {}", p.display());
+                        assert!(got[65_000..70_000] == patch[..], "patch in {}", p.display());
+                    }
+                })
+            })
+            .collect();
+        let failed = workers.into_iter().filter_map(|w| w.join().err()).count();
+        drop(stop);
+        let listings = lister.join().expect("lister thread");
+        assert_eq!(
+            failed, 0,
+            "{failed} writer threads failed (their panics are above)"
+        );
+        assert!(listings > 0);
+    });
+    remount();
+    for t in 0..threads {
+        for i in 0..3 {
+            let p = dir.join(format!("t{t}-f{i}.bin"));
+            let got = fs::read(&p).expect("read after remount");
+            let mut want = stream_bytes(1000 + t * 10 + i, 0, size_of(t, i) as usize);
+            want[65_000..70_000].copy_from_slice(&stream_bytes(77, 0, 5000));
+            assert_bytes_eq(&got, &want, &format!("{} after remount", p.display()));
+        }
+    }
+    assert_eq!(
+        fs::read_dir(&dir).expect("readdir").count() as u64,
+        threads * 3
+    );
+}
+
 /// mkdir/rmdir and the errors POSIX promises.
 pub fn dir_ops_and_errors(root: &Path, remount: Remount) {
     let d = root.join("d");

@@ -19,6 +19,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# The S3 tests talk only to moto on 127.0.0.1. Never let the AWS SDK probe the EC2 metadata
+# address for credentials or a region.
+export AWS_EC2_METADATA_DISABLED=true
+
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 

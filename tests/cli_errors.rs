@@ -434,10 +434,10 @@ fn help_lists_the_implemented_subcommands() {
     }
 }
 
-/// Only `--sse none` exists in this build: asking for server-side encryption the store cannot
-/// give must fail, never silently mount without it.
+/// Server-side encryption exists only for `s3://` stores: asking a local directory store for
+/// it must fail, never silently mount without it.
 #[test]
-fn sse_modes_other_than_none_are_refused() {
+fn sse_on_a_directory_store_is_refused() {
     let v = CliVault::init();
     let mp = v.new_dir("mnt");
     for mode in ["s3", "kms", "c"] {

@@ -291,22 +291,3 @@ fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
     );
     drop(m);
 }
-
-/// 200 MiB written and read back through an s3:// mount, across a remount. Ignored by default:
-/// moto (Python, in memory) takes minutes for it on a loaded 2-core machine. Run with
-/// `cargo test --test fuse_s3 -- --ignored`.
-#[test]
-#[ignore = "slow against moto: several minutes; run with --ignored"]
-fn s3_mount_200_mib_file() {
-    const BIG: u64 = 200 * MIB;
-    let v = S3Vault::init("fuse-big", &[]);
-    let mut m = v.mount();
-    data::write_stream_file(&m.path("big.bin"), 200, BIG);
-    assert_eq!(fs::metadata(m.path("big.bin")).expect("stat").len(), BIG);
-    m.remount();
-    assert_eq!(
-        data::sha256_file(&m.path("big.bin")),
-        data::sha256_stream(200, BIG),
-        "200 MiB file after remount"
-    );
-}

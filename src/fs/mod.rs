@@ -17,6 +17,7 @@ pub mod inode;
 mod namespace;
 pub mod read;
 pub mod staging;
+mod stream;
 pub mod write;
 
 use std::collections::HashMap;
@@ -430,7 +431,10 @@ impl Fs {
             *s = (offset + size as u64, window);
             window
         };
-        let st = file.state.lock().await;
+        let mut st = file.state.lock().await;
+        if st.stream_pins(offset, size as u64, self.reader.block_size() as u64) {
+            self.settle_stream(&mut st).await?;
+        }
         if st.has_local_content() {
             return st.read(offset, size as u64, &self.reader).await;
         }
@@ -464,7 +468,17 @@ impl Fs {
         if offset.saturating_add(data.len() as u64) > MAX_FILE_SIZE {
             return Err(FsError::TooLarge);
         }
+        let bs = self.reader.block_size() as u64;
+        if st.stream_pins(offset, data.len() as u64, bs) {
+            self.settle_stream(&mut st).await?;
+        }
         st.write(offset, data, &self.reader, &self.staging).await?;
+        if !st.unlinked {
+            let key = self.key_of(&st.path);
+            self.uploader
+                .stream_ready_parts(&key, &mut st, &self.reader)
+                .await;
+        }
         Ok(data.len() as u32)
     }
 
@@ -487,9 +501,14 @@ impl Fs {
             }
             return self.sync_attrs(&mut st).await;
         }
+        self.upload_locked(&mut st).await
+    }
+
+    /// Upload the content of a locked file state and cache the new version.
+    async fn upload_locked(&self, st: &mut FileState) -> FsResult<()> {
         let key = self.key_of(&st.path);
         let old = st.base.clone();
-        match self.uploader.upload(&key, &mut st, &self.reader).await {
+        match self.uploader.upload(&key, st, &self.reader).await {
             Ok(version) => {
                 log::debug!("uploaded {key} ({} bytes)", version.plaintext_len);
                 if let Some(old) = old {
@@ -510,6 +529,15 @@ impl Fs {
                 Err(e)
             }
         }
+    }
+
+    /// Complete a streaming upload before an operation that needs the bytes of its streamed
+    /// parts back or changes them (see `stream.rs`).
+    async fn settle_stream(&self, st: &mut FileState) -> FsResult<()> {
+        if st.stream.is_none() {
+            return Ok(());
+        }
+        self.upload_locked(st).await
     }
 
     /// `close` of one descriptor: uploads the content if dirty.
@@ -667,6 +695,10 @@ impl Fs {
                         return Err(FsError::TooLarge);
                     }
                     if sz != st.size {
+                        let bs = self.reader.block_size() as u64;
+                        if st.stream.as_ref().is_some_and(|s| s.pins_truncate(sz, bs)) {
+                            self.settle_stream(&mut st).await?;
+                        }
                         st.truncate(sz, &self.reader, &self.staging).await?;
                     } else if mtime.is_none() {
                         st.attrs.mtime = SystemTime::now();
@@ -675,6 +707,9 @@ impl Fs {
                 }
                 let before = st.attrs;
                 apply(&mut st.attrs);
+                if mtime.is_some() {
+                    st.mtime_explicit = true;
+                }
                 st.ctime = SystemTime::now();
                 if st.attrs != before && !st.dirty {
                     if st.base.is_some() {
@@ -815,6 +850,11 @@ impl Fs {
     }
 
     /// Drop every cached attribute and listing (tests; SIGHUP).
+    /// Plaintext bytes of dirty file blocks staged on local disk right now.
+    pub fn staged_bytes(&self) -> u64 {
+        self.staging.staged_bytes()
+    }
+
     pub fn invalidate_caches(&self) {
         self.entries.invalidate_all();
     }

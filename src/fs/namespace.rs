@@ -437,7 +437,13 @@ impl Fs {
                 .is_some_and(|b| b.key == self.key_of(&path));
             if of.handles.load(Ordering::SeqCst) > 0 {
                 // Open handles keep reading the content after the name is gone.
+                if st.stream.is_some() {
+                    self.settle_stream(&mut st).await?;
+                    remote = true;
+                }
                 st.materialize(&self.reader, &self.staging).await?;
+            } else if let Some(stream) = st.stream.take() {
+                stream.abort(&self.store);
             }
             st.unlinked = true;
         }
@@ -576,13 +582,16 @@ impl Fs {
         if let Some(of) = dst_ino.and_then(|i| self.open_file(i)) {
             let mut st = of.state.lock().await;
             if of.handles.load(Ordering::SeqCst) > 0 {
+                self.settle_stream(&mut st).await?;
                 st.materialize(&self.reader, &self.staging).await?;
+            } else if let Some(stream) = st.stream.take() {
+                stream.abort(&self.store);
             }
             st.unlinked = true;
         }
         if let Some(of) = src_ino.and_then(|i| self.open_file(i)) {
             let mut st = of.state.lock().await;
-            if st.base.is_none() {
+            if st.base.is_none() && st.stream.is_none() {
                 // Never uploaded: the rename is local, the first upload goes to the new name.
                 st.path = to.to_string();
                 if matches!(

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +25,8 @@ pub struct StagingArea {
     dir: PathBuf,
     key: Arc<EphemeralKey>,
     next_id: AtomicU64,
+    /// Bytes of blocks staged in all files of this area.
+    usage: Arc<AtomicU64>,
 }
 
 impl StagingArea {
@@ -36,7 +40,13 @@ impl StagingArea {
             dir: dir.to_path_buf(),
             key: Arc::new(key),
             next_id: AtomicU64::new(1),
+            usage: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Plaintext bytes of all blocks staged right now (what local disk holds for dirty files).
+    pub fn staged_bytes(&self) -> u64 {
+        self.usage.load(Ordering::Relaxed)
     }
 
     pub fn create(&self, block_size: usize) -> FsResult<StagingFile> {
@@ -53,6 +63,7 @@ impl StagingArea {
             key: self.key.clone(),
             block_size,
             present: BTreeSet::new(),
+            usage: self.usage.clone(),
         })
     }
 }
@@ -64,6 +75,13 @@ pub struct StagingFile {
     key: Arc<EphemeralKey>,
     block_size: usize,
     present: BTreeSet<u64>,
+    usage: Arc<AtomicU64>,
+}
+
+impl Drop for StagingFile {
+    fn drop(&mut self) {
+        self.forget(self.present.len());
+    }
 }
 
 impl StagingFile {
@@ -96,7 +114,10 @@ impl StagingFile {
         self.file
             .write_all_at(&sealed, self.slot_offset(index))
             .map_err(|e| FsError::Staging(format!("writing staging file: {e}")))?;
-        self.present.insert(index);
+        if self.present.insert(index) {
+            self.usage
+                .fetch_add(self.block_size as u64, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -116,16 +137,69 @@ impl StagingFile {
         Ok(Some(block))
     }
 
-    /// Drop every staged block at or after `index`.
+    /// Drop every staged block at or after `index`, and the disk space past them.
     pub fn drop_from(&mut self, index: u64) {
         let keep: BTreeSet<u64> = self.present.range(..index).copied().collect();
+        self.forget(self.present.len() - keep.len());
         self.present = keep;
+        let _ = self.file.set_len(self.slot_offset(index));
+    }
+
+    /// Account for `blocks` blocks leaving the area.
+    fn forget(&self, blocks: usize) {
+        self.usage
+            .fetch_sub((blocks * self.block_size) as u64, Ordering::Relaxed);
+    }
+
+    /// Whether every block of `blocks` is staged.
+    pub fn has_all(&self, blocks: Range<u64>) -> bool {
+        let want = blocks.end.saturating_sub(blocks.start);
+        self.present.range(blocks).count() as u64 == want
+    }
+
+    /// Drop the blocks of `blocks` and give their disk space back (a streamed part).
+    pub fn release(&mut self, blocks: Range<u64>) {
+        let staged: Vec<u64> = self.present.range(blocks.clone()).copied().collect();
+        if staged.is_empty() {
+            return;
+        }
+        self.forget(staged.len());
+        for index in staged {
+            self.present.remove(&index);
+        }
+        let start = self.slot_offset(blocks.start);
+        let len = self.slot_offset(blocks.end) - start;
+        punch_hole(&self.file, start, len);
     }
 
     /// Drop everything and release the disk space.
     pub fn clear(&mut self) {
+        self.forget(self.present.len());
         self.present.clear();
         let _ = self.file.set_len(0);
+    }
+}
+
+/// Free the disk space of a byte range of `file` (best effort: a file system without hole
+/// punching keeps the space until the file is closed, which bounds nothing but loses nothing).
+fn punch_hole(file: &File, offset: u64, len: u64) {
+    let (Ok(off), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: fallocate on a file descriptor this `File` owns, with no pointers involved.
+    let rc = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            off,
+            len,
+        )
+    };
+    if rc != 0 {
+        log::debug!(
+            "punching a hole in a staging file failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

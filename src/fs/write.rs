@@ -8,6 +8,7 @@
 //! PUT, or a multipart upload of ~8 MiB parts of whole blocks for large files). A failed
 //! upload leaves everything staged; the next flush (or the background retry) tries again.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -22,6 +23,7 @@ use super::attr::{Kind, StoredAttrs, to_metadata};
 use super::error::{FsError, FsResult};
 use super::read::{BlockReader, RemoteVersion, block_plain_len};
 use super::staging::{StagingArea, StagingFile};
+use super::stream::PartStream;
 
 /// Largest object uploaded with one PUT; larger ones go multipart.
 pub const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
@@ -52,6 +54,12 @@ pub struct FileState {
     pub attrs_dirty: bool,
     /// Unlinked while open: never uploaded again, dropped at last close.
     pub unlinked: bool,
+    /// The multipart upload streaming this file's parts while it is written.
+    pub stream: Option<PartStream>,
+    /// Starting a stream failed once: the file is uploaded whole at close.
+    pub no_stream: bool,
+    /// `attrs.mtime` was set by the user (utimes) after the last write, not by a write.
+    pub mtime_explicit: bool,
 }
 
 impl FileState {
@@ -68,6 +76,9 @@ impl FileState {
             dirty: true,
             attrs_dirty: false,
             unlinked: false,
+            stream: None,
+            no_stream: false,
+            mtime_explicit: false,
         }
     }
 
@@ -85,6 +96,9 @@ impl FileState {
             dirty: false,
             attrs_dirty: false,
             unlinked: false,
+            stream: None,
+            no_stream: false,
+            mtime_explicit: false,
         }
     }
 
@@ -193,6 +207,7 @@ impl FileState {
         }
         self.size = self.size.max(end);
         self.attrs.mtime = SystemTime::now();
+        self.mtime_explicit = false;
         self.ctime = self.attrs.mtime;
         self.dirty = true;
         Ok(())
@@ -223,13 +238,29 @@ impl FileState {
         }
         self.size = new_size;
         self.attrs.mtime = SystemTime::now();
+        self.mtime_explicit = false;
         self.ctime = self.attrs.mtime;
         self.dirty = true;
         Ok(())
     }
 
-    /// Bring every base block into staging (before the base object goes away).
+    /// Whether reading or writing bytes `offset..offset+len` needs the streaming upload
+    /// completed first (see `stream.rs`).
+    pub fn stream_pins(&self, offset: u64, len: u64, block_size: u64) -> bool {
+        self.stream.as_ref().is_some_and(|s| {
+            let last = offset.saturating_add(len.max(1) - 1) / block_size;
+            s.pins(offset / block_size, last)
+        })
+    }
+
+    /// Bring every base block into staging (before the base object goes away). A streaming
+    /// upload must have been completed first.
     pub async fn materialize(&mut self, reader: &BlockReader, area: &StagingArea) -> FsResult<()> {
+        if self.stream.is_some() {
+            return Err(FsError::Staging(
+                "internal: materialize with an upload in progress".into(),
+            ));
+        }
         let bs = reader.block_size() as u64;
         let n = self.base_valid_len.div_ceil(bs);
         for index in 0..n {
@@ -253,23 +284,10 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// Upload the whole content of `state` to `key`; on success the state is clean and based
-    /// on the new version.
-    pub async fn upload(
-        &self,
-        key: &str,
-        state: &mut FileState,
-        reader: &BlockReader,
-    ) -> FsResult<RemoteVersion> {
-        let sealer = ObjectSealer::new(&self.keys).map_err(|e| FsError::Crypto {
-            key: key.to_string(),
-            source: e,
-        })?;
-        let bs = reader.block_size();
-        let size = state.size;
-        let n_blocks = block_count(size, bs);
-        let total = ciphertext_len(size, bs);
-        let opts = PutOptions {
+    /// The PUT options of an upload of `state` to `key`: its metadata, and `If-Match` on the
+    /// version it derives from when that lives at the same key.
+    pub fn put_options(&self, key: &str, state: &FileState) -> PutOptions {
+        PutOptions {
             metadata: to_metadata(state.kind, &state.attrs),
             if_match: state
                 .base
@@ -277,84 +295,57 @@ impl Uploader {
                 .filter(|b| b.key == key)
                 .map(|b| b.etag.clone()),
             if_none_match: false,
-        };
-        let seal = |index: u64, block: &[u8]| -> FsResult<Vec<u8>> {
+        }
+    }
+
+    /// Seal the logical blocks `blocks` of `state` (of `size` bytes) in order, after the
+    /// header if `header` is given: one part's body.
+    pub async fn seal_blocks(
+        &self,
+        key: &str,
+        sealer: &ObjectSealer,
+        state: &FileState,
+        reader: &BlockReader,
+        blocks: Range<u64>,
+        header: Option<&[u8]>,
+    ) -> FsResult<Vec<u8>> {
+        let bs = reader.block_size();
+        let size = state.size;
+        let n_blocks = block_count(size, bs);
+        let blocks = blocks.start..blocks.end.min(n_blocks);
+        let mut body = Vec::with_capacity(
+            (blocks.end.saturating_sub(blocks.start) * (bs as u64 + 16)) as usize + HEADER_LEN,
+        );
+        if let Some(h) = header {
+            body.extend_from_slice(h);
+        }
+        for index in blocks {
+            let block = state.logical_block(index, reader).await?;
             let len = block_plain_len(index, size, bs);
-            sealer
+            let sealed = sealer
                 .seal_block(index, &block[..len], index + 1 == n_blocks)
                 .map_err(|e| FsError::Crypto {
                     key: key.to_string(),
                     source: e,
-                })
-        };
-        let etag = if total <= SINGLE_PUT_MAX {
-            let mut body = Vec::with_capacity(total as usize);
-            body.extend_from_slice(&sealer.header(size));
-            for index in 0..n_blocks {
-                let block = state.logical_block(index, reader).await?;
-                body.extend_from_slice(&seal(index, &block)?);
-            }
-            self.store
-                .put(key, Bytes::from(body), opts)
-                .await
-                .map_err(|e| map_put_err(key, e))?
-                .etag
+                })?;
+            body.extend_from_slice(&sealed);
+        }
+        Ok(body)
+    }
+
+    /// Upload the whole content of `state` to `key` (or complete its streaming upload); on
+    /// success the state is clean and based on the new version.
+    pub async fn upload(
+        &self,
+        key: &str,
+        state: &mut FileState,
+        reader: &BlockReader,
+    ) -> FsResult<RemoteVersion> {
+        let size = state.size;
+        let (etag, attrs_pending) = if state.stream.is_some() {
+            self.finish_stream(key, state, reader).await?
         } else {
-            let block_ct = bs as u64 + 16;
-            let blocks_per_part = PART_SIZE_TARGET.div_ceil(block_ct).max(1);
-            let n_parts = n_blocks.div_ceil(blocks_per_part);
-            if n_parts > crate::store::MAX_PARTS as u64 {
-                return Err(FsError::TooLarge);
-            }
-            let upload_id = self
-                .store
-                .create_multipart(key, opts)
-                .await
-                .map_err(|e| map_put_err(key, e))?;
-            let state_ref = &*state;
-            let header = sealer.header(size);
-            let result: FsResult<Vec<CompletedPart>> = stream::iter(0..n_parts)
-                .map(|p| {
-                    let seal = &seal;
-                    let header = &header;
-                    let upload_id = upload_id.as_str();
-                    async move {
-                        let first = p * blocks_per_part;
-                        let last = ((p + 1) * blocks_per_part).min(n_blocks);
-                        let mut body =
-                            Vec::with_capacity(((last - first) * block_ct) as usize + HEADER_LEN);
-                        if p == 0 {
-                            body.extend_from_slice(header);
-                        }
-                        for index in first..last {
-                            let block = state_ref.logical_block(index, reader).await?;
-                            body.extend_from_slice(&seal(index, &block)?);
-                        }
-                        let part_number = (p + 1) as u32;
-                        let etag = self
-                            .store
-                            .upload_part(key, upload_id, part_number, Bytes::from(body))
-                            .await?;
-                        Ok(CompletedPart { part_number, etag })
-                    }
-                })
-                .buffered(PART_PARALLELISM)
-                .try_collect()
-                .await;
-            let parts = match result {
-                Ok(parts) => parts,
-                Err(e) => {
-                    let _ = self.store.abort_multipart(key, &upload_id).await;
-                    return Err(e);
-                }
-            };
-            match self.store.complete_multipart(key, &upload_id, &parts).await {
-                Ok(out) => out.etag,
-                Err(e) => {
-                    let _ = self.store.abort_multipart(key, &upload_id).await;
-                    return Err(map_put_err(key, e));
-                }
-            }
+            (self.upload_whole(key, state, reader).await?, false)
         };
         let version = RemoteVersion {
             key: key.to_string(),
@@ -370,12 +361,93 @@ impl Uploader {
         }
         state.staging = None;
         state.dirty = false;
-        state.attrs_dirty = false;
+        state.attrs_dirty = attrs_pending;
         Ok(version)
+    }
+
+    async fn upload_whole(
+        &self,
+        key: &str,
+        state: &mut FileState,
+        reader: &BlockReader,
+    ) -> FsResult<String> {
+        let sealer = ObjectSealer::new(&self.keys).map_err(|e| FsError::Crypto {
+            key: key.to_string(),
+            source: e,
+        })?;
+        let bs = reader.block_size();
+        let size = state.size;
+        let n_blocks = block_count(size, bs);
+        let total = ciphertext_len(size, bs);
+        let opts = self.put_options(key, state);
+        let header = sealer.header(size);
+        if total <= SINGLE_PUT_MAX {
+            let body = self
+                .seal_blocks(key, &sealer, state, reader, 0..n_blocks, Some(&header))
+                .await?;
+            let out = self
+                .store
+                .put(key, Bytes::from(body), opts)
+                .await
+                .map_err(|e| map_put_err(key, e))?;
+            return Ok(out.etag);
+        }
+        let blocks_per_part = blocks_per_part(bs);
+        let n_parts = n_blocks.div_ceil(blocks_per_part);
+        if n_parts > crate::store::MAX_PARTS as u64 {
+            return Err(FsError::TooLarge);
+        }
+        let upload_id = self
+            .store
+            .create_multipart(key, opts)
+            .await
+            .map_err(|e| map_put_err(key, e))?;
+        let state_ref = &*state;
+        let result: FsResult<Vec<CompletedPart>> = stream::iter(0..n_parts)
+            .map(|p| {
+                let sealer = &sealer;
+                let header = &header;
+                let upload_id = upload_id.as_str();
+                async move {
+                    let blocks = p * blocks_per_part..(p + 1) * blocks_per_part;
+                    let head = (p == 0).then_some(&header[..]);
+                    let body = self
+                        .seal_blocks(key, sealer, state_ref, reader, blocks, head)
+                        .await?;
+                    let part_number = (p + 1) as u32;
+                    let etag = self
+                        .store
+                        .upload_part(key, upload_id, part_number, Bytes::from(body))
+                        .await?;
+                    Ok(CompletedPart { part_number, etag })
+                }
+            })
+            .buffered(PART_PARALLELISM)
+            .try_collect()
+            .await;
+        let parts = match result {
+            Ok(parts) => parts,
+            Err(e) => {
+                let _ = self.store.abort_multipart(key, &upload_id).await;
+                return Err(e);
+            }
+        };
+        match self.store.complete_multipart(key, &upload_id, &parts).await {
+            Ok(out) => Ok(out.etag),
+            Err(e) => {
+                let _ = self.store.abort_multipart(key, &upload_id).await;
+                Err(map_put_err(key, e))
+            }
+        }
     }
 }
 
-fn map_put_err(key: &str, e: crate::store::StoreError) -> FsError {
+/// Blocks in one multipart part: whole blocks, about `PART_SIZE_TARGET` bytes.
+pub fn blocks_per_part(block_size: u32) -> u64 {
+    PART_SIZE_TARGET.div_ceil(block_size as u64 + 16).max(1)
+}
+
+pub(super) fn map_put_err(key: &str, e: crate::store::StoreError) -> FsError {
     match e {
         crate::store::StoreError::PreconditionFailed { .. } => FsError::Conflict {
             key: key.to_string(),

@@ -1,6 +1,7 @@
 //! A fault-injecting wrapper around any store, for tests: fail every CopyObject after the
-//! first N, run a hook before each copy (to change an object "concurrently"), and record every
-//! GET with its range (to prove a tool read only object headers).
+//! first N, fail every write while "the server is down", run a hook before each copy (to
+//! change an object "concurrently"), and record every GET with its range (to prove a tool
+//! read only object headers).
 //!
 //! Everything else passes through unchanged, including the inner store's counters.
 
@@ -35,6 +36,8 @@ pub struct FaultyStore {
     fail_copies_after: AtomicU64,
     before_copy: Mutex<Option<CopyHook>>,
     gets: Mutex<Vec<GetRecord>>,
+    /// While set, every write (PUT, multipart calls, copy) fails as if the server were down.
+    writes_down: std::sync::atomic::AtomicBool,
 }
 
 impl FaultyStore {
@@ -45,7 +48,24 @@ impl FaultyStore {
             fail_copies_after: AtomicU64::new(u64::MAX),
             before_copy: Mutex::new(None),
             gets: Mutex::new(Vec::new()),
+            writes_down: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Make every write fail (`true`) with a transient error, as an unreachable server
+    /// would, or work again (`false`).
+    pub fn set_writes_down(&self, down: bool) {
+        self.writes_down.store(down, Ordering::SeqCst);
+    }
+
+    fn check_writes(&self, key: &str) -> StoreResult<()> {
+        if self.writes_down.load(Ordering::SeqCst) {
+            return Err(StoreError::Transient {
+                key: key.to_owned(),
+                reason: "injected: server unreachable".into(),
+            });
+        }
+        Ok(())
     }
 
     /// From now on, every copy after the first `n` (counted from the wrapper's creation)
@@ -118,10 +138,12 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
+        self.check_writes(key)?;
         self.inner.put(key, body, opts).await
     }
 
     async fn create_multipart(&self, key: &str, opts: PutOptions) -> StoreResult<String> {
+        self.check_writes(key)?;
         self.inner.create_multipart(key, opts).await
     }
 
@@ -132,6 +154,7 @@ impl ObjectStore for FaultyStore {
         part_number: u32,
         body: Bytes,
     ) -> StoreResult<String> {
+        self.check_writes(key)?;
         self.inner
             .upload_part(key, upload_id, part_number, body)
             .await
@@ -143,6 +166,7 @@ impl ObjectStore for FaultyStore {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> StoreResult<PutOutput> {
+        self.check_writes(key)?;
         self.inner.complete_multipart(key, upload_id, parts).await
     }
 
@@ -155,6 +179,7 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
+        self.check_writes(dst)?;
         let n = self.copies.fetch_add(1, Ordering::SeqCst) + 1;
         if n > self.fail_copies_after.load(Ordering::SeqCst) {
             return Err(StoreError::Transient {

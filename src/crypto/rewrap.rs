@@ -25,12 +25,20 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::format::{CTX_LEN, ParsedHeader};
+use super::format::{COMMIT_OFFSET, CTX_LEN, HEADER_LEN, ParsedHeader};
 use super::kdf::{self, WRAPPED_KEY_LEN};
 use super::{CryptoError, CryptoResult, ObjectOpener, VaultKeys};
 
+/// Every user-metadata key of the encryption layer starts with this.
+pub const CRYPTO_METADATA_PREFIX: &str = "s3cryptfs-";
 /// The user-metadata key (without `x-amz-meta-`) that holds a metadata wrap.
 pub const METADATA_WRAP_KEY: &str = "s3cryptfs-wrap";
+/// The user-metadata key of a copy of the header's key part (bytes 0..84: format, generation,
+/// salt, wrapped DEK), written with every upload so that a rewrap reads no object bytes.
+pub const METADATA_KEY_HEADER: &str = "s3cryptfs-key";
+/// Bytes of the header copied into [`METADATA_KEY_HEADER`] (everything but the commitment,
+/// which depends on the final size and is not known when a streamed upload starts).
+pub const KEY_HEADER_LEN: usize = COMMIT_OFFSET;
 const INFO_METADATA_WRAP: &[u8] = b"s3cryptfs v1 metadata wrap";
 /// BE32 generation + AES-KW output.
 const WRAP_VALUE_LEN: usize = 4 + WRAPPED_KEY_LEN;
@@ -115,6 +123,80 @@ pub(super) fn unwrap_metadata(
     kdf::unwrap_key(&kek, &wrap.wrapped_dek).map(|dek| (dek, wrap.generation))
 }
 
+/// The [`METADATA_KEY_HEADER`] value for an object with this header (or header prefix).
+pub fn key_header_value(header: &[u8]) -> String {
+    STANDARD.encode(&header[..KEY_HEADER_LEN.min(header.len())])
+}
+
+/// The header prefix a [`METADATA_KEY_HEADER`] value holds, if well-formed.
+fn parse_key_header(value: &str) -> Option<[u8; HEADER_LEN]> {
+    let bytes = STANDARD.decode(value.trim()).ok()?;
+    if bytes.len() != KEY_HEADER_LEN {
+        return None;
+    }
+    // The commitment stays zero: only the key fields are used from here.
+    let mut header = [0u8; HEADER_LEN];
+    header[..KEY_HEADER_LEN].copy_from_slice(&bytes);
+    Some(header)
+}
+
+/// Rewraps an object's DEK from the header copy in its metadata, without any object bytes.
+///
+/// `None` when the metadata has no well-formed copy (the caller then reads the header). The
+/// commitment cannot be checked without the object, so a copy that does not match the object
+/// yields a wrap bound to the copy's salt and context: readers find it does not unwrap for the
+/// real header and fall back to the header's own wrap (an object is never read as something
+/// else), and `--retire` checks real headers before it drops a generation.
+pub fn rewrap_from_metadata(
+    keys: &VaultKeys,
+    metadata: &BTreeMap<String, String>,
+) -> Option<CryptoResult<Rewrap>> {
+    let header = parse_key_header(metadata.get(METADATA_KEY_HEADER)?)?;
+    Some(rewrap_parsed(keys, &header, metadata))
+}
+
+fn rewrap_parsed(
+    keys: &VaultKeys,
+    header: &[u8; HEADER_LEN],
+    metadata: &BTreeMap<String, String>,
+) -> CryptoResult<Rewrap> {
+    let current = keys.current_generation();
+    let parsed = ParsedHeader::parse(keys, header)?;
+    let wrap = metadata_wrap_value(metadata);
+    let candidates = parsed.dek_candidates(keys, wrap)?;
+    if parsed.generation == current || candidates.iter().any(|(_, g)| *g == current) {
+        return Ok(Rewrap::AlreadyCurrent);
+    }
+    let Some((dek, from)) = candidates.into_iter().next() else {
+        return Err(CryptoError::WrongKey(
+            "no wrap of the object's data key opens with this vault's keys".into(),
+        ));
+    };
+    wrap_for_current(keys, &parsed, &dek, from)
+}
+
+fn wrap_for_current(
+    keys: &VaultKeys,
+    parsed: &ParsedHeader,
+    dek: &kdf::SecretKey,
+    from: u32,
+) -> CryptoResult<Rewrap> {
+    let current = keys.current_generation();
+    let generation_key = keys.generation_key(current).ok_or_else(|| {
+        CryptoError::Internal(format!(
+            "the unlocked vault lacks its current key generation {current}"
+        ))
+    })?;
+    let kek = metadata_wrap_key(generation_key, &parsed.salt, &parsed.ctx, current);
+    let wrapped_dek = kdf::wrap_key(&kek, dek)?;
+    let value = MetadataWrap {
+        generation: current,
+        wrapped_dek,
+    }
+    .encode();
+    Ok(Rewrap::Wrapped { value, from })
+}
+
 /// What [`rewrap_for_metadata`] decided for one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rewrap {
@@ -153,19 +235,7 @@ pub fn rewrap_for_metadata(
         .ok_or_else(|| {
             CryptoError::Internal("the DEK the opener used is no longer a candidate".into())
         })?;
-    let generation_key = keys.generation_key(current).ok_or_else(|| {
-        CryptoError::Internal(format!(
-            "the unlocked vault lacks its current key generation {current}"
-        ))
-    })?;
-    let kek = metadata_wrap_key(generation_key, &parsed.salt, &parsed.ctx, current);
-    let wrapped_dek = kdf::wrap_key(&kek, &dek)?;
-    let value = MetadataWrap {
-        generation: current,
-        wrapped_dek,
-    }
-    .encode();
-    Ok(Rewrap::Wrapped { value, from })
+    wrap_for_current(keys, &parsed, &dek, from)
 }
 
 #[cfg(test)]
@@ -204,6 +274,45 @@ mod tests {
         ] {
             assert!(MetadataWrap::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn rewrap_from_the_metadata_header_copy_matches_the_header() {
+        let (mut config, mut keys) = vault();
+        let object = seal_all(&keys, b"data under generation 1").expect("seal");
+        let other = seal_all(&keys, b"x").expect("seal");
+        let mut m = BTreeMap::new();
+        m.insert(METADATA_KEY_HEADER.to_owned(), key_header_value(&object));
+        config.add_generation(&mut keys).expect("rotate");
+        let Some(Ok(Rewrap::Wrapped { value, from })) = rewrap_from_metadata(&keys, &m) else {
+            panic!("expected a wrap from the metadata copy");
+        };
+        assert_eq!(from, 1);
+        m.insert(METADATA_WRAP_KEY.to_owned(), value);
+        let only_new = keys.without_generation(1).expect("without 1");
+        let plain = open_all_with_metadata(&only_new, &object, Some(&m)).expect("open");
+        assert_eq!(plain, b"data under generation 1");
+        assert!(matches!(
+            rewrap_from_metadata(&keys, &m),
+            Some(Ok(Rewrap::AlreadyCurrent))
+        ));
+        // A copy from another object gives a wrap that this object ignores.
+        let mut forged = BTreeMap::new();
+        forged.insert(METADATA_KEY_HEADER.to_owned(), key_header_value(&other));
+        let Some(Ok(Rewrap::Wrapped { value, .. })) = rewrap_from_metadata(&keys, &forged) else {
+            panic!("expected a wrap");
+        };
+        forged.insert(METADATA_WRAP_KEY.to_owned(), value);
+        assert!(open_all_with_metadata(&only_new, &object, Some(&forged)).is_err());
+        assert_eq!(
+            open_all_with_metadata(&keys, &object, Some(&forged)).expect("header wrap"),
+            b"data under generation 1"
+        );
+        // No copy, or a malformed one: the caller reads the header.
+        assert!(rewrap_from_metadata(&keys, &BTreeMap::new()).is_none());
+        let mut bad = BTreeMap::new();
+        bad.insert(METADATA_KEY_HEADER.to_owned(), "AAAA".to_owned());
+        assert!(rewrap_from_metadata(&keys, &bad).is_none());
     }
 
     #[test]

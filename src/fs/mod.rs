@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::crypto::VaultKeys;
 use crate::crypto::format::plaintext_len;
-use crate::crypto::rewrap::METADATA_WRAP_KEY;
+use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
 use crate::store::{CopyOptions, DynStore, Metadata, MetadataDirective, ObjectInfo, StoreError};
 
 pub use attr::{Attr, Kind, StoredAttrs};
@@ -275,10 +275,11 @@ impl Fs {
                 key: info.key.clone(),
                 etag: info.etag.clone(),
                 plaintext_len: plain,
-                wrap: info
+                carried: info
                     .metadata
                     .as_ref()
-                    .and_then(|m| m.get(METADATA_WRAP_KEY).cloned()),
+                    .map(carried_metadata)
+                    .unwrap_or_default(),
             },
             attrs,
         }
@@ -864,13 +865,20 @@ impl Fs {
     }
 }
 
-/// Object metadata for `attrs`, keeping `v`'s rewrapped data key if it has one.
+/// Object metadata for `attrs`, keeping `v`'s own crypto metadata (header key copy,
+/// rewrapped data key).
 pub(crate) fn metadata_for(kind: Kind, attrs: &StoredAttrs, v: &RemoteVersion) -> Metadata {
     let mut m = attr::to_metadata(kind, attrs);
-    if let Some(w) = &v.wrap {
-        m.insert(METADATA_WRAP_KEY.to_string(), w.clone());
-    }
+    m.extend(v.carried.iter().map(|(k, v)| (k.clone(), v.clone())));
     m
+}
+
+/// The entries of object metadata that belong to the encryption (`s3cryptfs-*`).
+pub(crate) fn carried_metadata(m: &Metadata) -> Metadata {
+    m.iter()
+        .filter(|(k, _)| k.starts_with(CRYPTO_METADATA_PREFIX))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Numbers for statfs(2). S3 has no capacity, so the numbers are large and constant.

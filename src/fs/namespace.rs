@@ -12,8 +12,9 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
-use crate::crypto::format::{open_all_with_metadata, plaintext_len, seal_all};
-use crate::store::{CopyOptions, ListRequest, MetadataDirective, PutOptions, StoreError};
+use crate::crypto::ObjectSealer;
+use crate::crypto::format::{open_all_with_metadata, plaintext_len, seal_all_with};
+use crate::store::{CopyOptions, ListRequest, Metadata, MetadataDirective, PutOptions, StoreError};
 
 use super::attr::{self, Kind, StoredAttrs};
 use super::inode::{is_below, join, parent_of};
@@ -225,7 +226,7 @@ impl Fs {
                                 key: obj.key.clone(),
                                 etag: obj.etag.clone(),
                                 plaintext_len: plain,
-                                wrap: None,
+                                carried: Metadata::new(),
                             },
                             attrs: self.default_attrs(kind, obj.last_modified),
                         })
@@ -468,18 +469,23 @@ impl Fs {
         self.check_absent(&path).await?;
         let target = target.as_os_str().as_encoded_bytes();
         let key = self.key_of(&path);
-        let body = seal_all(&self.keys, target).map_err(|e| FsError::Crypto {
+        let crypto_err = |e| FsError::Crypto {
             key: key.clone(),
             source: e,
-        })?;
+        };
+        let sealer = ObjectSealer::new(&self.keys).map_err(crypto_err)?;
+        let body = seal_all_with(&sealer, target).map_err(crypto_err)?;
+        let carried = super::write::carried_for(&sealer);
         let attrs = self.new_attrs(0o777, uid, gid);
+        let mut metadata = attr::to_metadata(Kind::Symlink, &attrs);
+        metadata.extend(carried.clone());
         let out = self
             .store
             .put(
                 &key,
                 Bytes::from(body),
                 PutOptions {
-                    metadata: attr::to_metadata(Kind::Symlink, &attrs),
+                    metadata,
                     ..Default::default()
                 },
             )
@@ -490,7 +496,7 @@ impl Fs {
                 key,
                 etag: out.etag,
                 plaintext_len: target.len() as u64,
-                wrap: None,
+                carried,
             },
             attrs,
         };
@@ -638,7 +644,7 @@ impl Fs {
                 key: to_key,
                 etag: out.etag,
                 plaintext_len: base.plaintext_len,
-                wrap: base.wrap.clone(),
+                carried: base.carried.clone(),
             });
             st.path = to.to_string();
             st.attrs_dirty = false;
@@ -680,7 +686,7 @@ impl Fs {
                         key: to_key,
                         etag: out.etag,
                         plaintext_len: version.plaintext_len,
-                        wrap: version.wrap.clone(),
+                        carried: version.carried.clone(),
                     },
                     attrs,
                 },
@@ -811,7 +817,7 @@ fn pending_entry(st: &FileState) -> Entry {
             key: String::new(),
             etag: String::new(),
             plaintext_len: st.size,
-            wrap: None,
+            carried: Metadata::new(),
         },
         attrs: st.attrs,
     }

@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::crypto::format::{self, ciphertext_range_for};
 use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
-use crate::store::{DynStore, StoreError};
+use crate::store::{DynStore, Metadata, StoreError};
 
 use super::error::{FsError, FsResult};
 
@@ -23,10 +23,10 @@ pub struct RemoteVersion {
     pub key: String,
     pub etag: String,
     pub plaintext_len: u64,
-    /// A rewrapped data key kept in the object's metadata (`key rotate --rewrap`); carried
-    /// into every metadata-replacing copy so the object stays readable after the old key
-    /// generation is retired.
-    pub wrap: Option<String>,
+    /// The object's own crypto metadata (`s3cryptfs-*`: the header's key copy, a data key
+    /// rewrapped by `key rotate --rewrap`), carried into every metadata-replacing copy so the
+    /// object stays readable after an old key generation is retired and rewraps need no GET.
+    pub carried: Metadata,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

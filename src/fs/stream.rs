@@ -30,7 +30,7 @@ use super::attr::to_metadata;
 use super::error::{FsError, FsResult};
 use super::read::BlockReader;
 use super::staging::StagingFile;
-use super::write::{FileState, Uploader, blocks_per_part, map_put_err};
+use super::write::{FileState, Uploader, blocks_per_part, carried_for, map_put_err};
 
 /// Parts of one file in flight at once (each is one part's size in memory).
 pub const STREAM_PARALLELISM: usize = 4;
@@ -227,9 +227,10 @@ impl Uploader {
                 key: key.to_string(),
                 source: e,
             })?;
-            let mut opts = self.put_options(key, state);
-            opts.metadata = stream_metadata(state);
-            let metadata = opts.metadata.clone();
+            let metadata = stream_metadata(state);
+            let mut opts = self.put_options(key, state, &Metadata::new());
+            opts.metadata = metadata.clone();
+            opts.metadata.extend(carried_for(&sealer));
             let upload_id = self
                 .store
                 .create_multipart(key, opts)
@@ -286,7 +287,7 @@ impl Uploader {
         key: &str,
         state: &mut FileState,
         reader: &BlockReader,
-    ) -> FsResult<(String, bool)> {
+    ) -> FsResult<(String, Metadata, bool)> {
         let Some(mut stream) = state.stream.take() else {
             return Err(FsError::Staging("internal: no upload to complete".into()));
         };
@@ -300,8 +301,9 @@ impl Uploader {
                 return Err(e);
             }
         };
+        let carried = carried_for(&stream.sealer);
         if stream_metadata(state) != stream.metadata {
-            return Ok((etag, true));
+            return Ok((etag, carried, true));
         }
         if !stream.metadata.contains_key("mtime") {
             // The mtime of a streamed file is the object's Last-Modified time: learn it now
@@ -312,7 +314,7 @@ impl Uploader {
                 Err(e) => log::debug!("HEAD after the upload of {key} failed: {e}"),
             }
         }
-        Ok((etag, false))
+        Ok((etag, carried, false))
     }
 
     async fn finish_stream_with(

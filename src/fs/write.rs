@@ -16,8 +16,9 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::crypto::format::{block_count, ciphertext_len};
+use crate::crypto::rewrap::{METADATA_KEY_HEADER, key_header_value};
 use crate::crypto::{HEADER_LEN, ObjectSealer, VaultKeys};
-use crate::store::{CompletedPart, DynStore, PutOptions};
+use crate::store::{CompletedPart, DynStore, Metadata, PutOptions};
 
 use super::attr::{Kind, StoredAttrs, to_metadata};
 use super::error::{FsError, FsResult};
@@ -284,11 +285,14 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// The PUT options of an upload of `state` to `key`: its metadata, and `If-Match` on the
-    /// version it derives from when that lives at the same key.
-    pub fn put_options(&self, key: &str, state: &FileState) -> PutOptions {
+    /// The PUT options of an upload of `state` to `key`: its metadata (attributes and
+    /// `carried`), and `If-Match` on the version it derives from when that lives at the
+    /// same key.
+    pub fn put_options(&self, key: &str, state: &FileState, carried: &Metadata) -> PutOptions {
+        let mut metadata = to_metadata(state.kind, &state.attrs);
+        metadata.extend(carried.iter().map(|(k, v)| (k.clone(), v.clone())));
         PutOptions {
-            metadata: to_metadata(state.kind, &state.attrs),
+            metadata,
             if_match: state
                 .base
                 .as_ref()
@@ -342,17 +346,18 @@ impl Uploader {
         reader: &BlockReader,
     ) -> FsResult<RemoteVersion> {
         let size = state.size;
-        let (etag, attrs_pending) = if state.stream.is_some() {
+        let (etag, carried, attrs_pending) = if state.stream.is_some() {
             self.finish_stream(key, state, reader).await?
         } else {
-            (self.upload_whole(key, state, reader).await?, false)
+            let (etag, carried) = self.upload_whole(key, state, reader).await?;
+            (etag, carried, false)
         };
         let version = RemoteVersion {
             key: key.to_string(),
             etag,
             plaintext_len: size,
-            // A fresh upload has a fresh data key wrapped in its header.
-            wrap: None,
+            // A fresh upload has a fresh data key, wrapped in its header only.
+            carried,
         };
         state.base = Some(version.clone());
         state.base_valid_len = size;
@@ -370,7 +375,7 @@ impl Uploader {
         key: &str,
         state: &mut FileState,
         reader: &BlockReader,
-    ) -> FsResult<String> {
+    ) -> FsResult<(String, Metadata)> {
         let sealer = ObjectSealer::new(&self.keys).map_err(|e| FsError::Crypto {
             key: key.to_string(),
             source: e,
@@ -379,7 +384,8 @@ impl Uploader {
         let size = state.size;
         let n_blocks = block_count(size, bs);
         let total = ciphertext_len(size, bs);
-        let opts = self.put_options(key, state);
+        let carried = carried_for(&sealer);
+        let opts = self.put_options(key, state, &carried);
         let header = sealer.header(size);
         if total <= SINGLE_PUT_MAX {
             let body = self
@@ -390,7 +396,7 @@ impl Uploader {
                 .put(key, Bytes::from(body), opts)
                 .await
                 .map_err(|e| map_put_err(key, e))?;
-            return Ok(out.etag);
+            return Ok((out.etag, carried));
         }
         let blocks_per_part = blocks_per_part(bs);
         let n_parts = n_blocks.div_ceil(blocks_per_part);
@@ -433,13 +439,24 @@ impl Uploader {
             }
         };
         match self.store.complete_multipart(key, &upload_id, &parts).await {
-            Ok(out) => Ok(out.etag),
+            Ok(out) => Ok((out.etag, carried)),
             Err(e) => {
                 let _ = self.store.abort_multipart(key, &upload_id).await;
                 Err(map_put_err(key, e))
             }
         }
     }
+}
+
+/// The crypto metadata an object sealed by `sealer` is uploaded with: a copy of its header's
+/// key fields, so that `key rotate --rewrap` needs no GET.
+pub fn carried_for(sealer: &ObjectSealer) -> Metadata {
+    let mut m = Metadata::new();
+    m.insert(
+        METADATA_KEY_HEADER.to_string(),
+        key_header_value(&sealer.header(0)),
+    );
+    m
 }
 
 /// Blocks in one multipart part: whole blocks, about `PART_SIZE_TARGET` bytes.

@@ -130,6 +130,16 @@ impl MemoryStore {
             .insert(key.to_owned(), StoredObject::new(data, etag, metadata));
     }
 
+    /// Replace (or create) `key` with these bytes and this user metadata, as a PUT from
+    /// another client would, without counting a request.
+    pub fn raw_put_with_metadata(&self, key: &str, bytes: impl Into<Bytes>, metadata: Metadata) {
+        let data: Bytes = bytes.into();
+        let etag = rules::md5_etag(&data);
+        self.state()
+            .objects
+            .insert(key.to_owned(), StoredObject::new(data, etag, metadata));
+    }
+
     /// Every key, in order, without counting a request.
     pub fn keys(&self) -> Vec<String> {
         self.state().objects.keys().cloned().collect()

@@ -16,7 +16,9 @@
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::crypto::rewrap::{METADATA_WRAP_KEY, Rewrap, metadata_wrap_generation};
+use crate::crypto::rewrap::{
+    METADATA_WRAP_KEY, Rewrap, metadata_wrap_generation, rewrap_for_metadata, rewrap_from_metadata,
+};
 use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
 use crate::store::{
     CopyOptions, DynStore, ListPage, ListRequest, MAX_SINGLE_PUT, MetadataDirective, ObjectInfo,
@@ -163,21 +165,35 @@ async fn rewrap_one(store: &DynStore, keys: &VaultKeys, key: &str) -> Outcome {
     if metadata_wrap_generation(&metadata) == Some(current) {
         return Outcome::AlreadyCurrent;
     }
-    let header = match store
-        .get(key, Some(0..HEADER_LEN as u64), Some(&info.etag))
-        .await
-    {
-        Ok(got) => got.data,
-        Err(e) if changed(&e) => return Outcome::Changed(CHANGED.into()),
-        Err(e) => return Outcome::Failed(format!("reading the header failed: {e}")),
+    // Objects this build uploaded carry a copy of their header's key fields: no GET at all.
+    // Older objects, or a copy that does not open, fall back to reading the real header.
+    let from_copy = match rewrap_from_metadata(keys, &metadata) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            log::debug!("{key}: header copy in metadata not usable ({e}); reading the header");
+            None
+        }
+        None => None,
     };
-    let value =
-        match crate::crypto::rewrap::rewrap_for_metadata(keys, &header, info.size, Some(&metadata))
-        {
-            Ok(Rewrap::AlreadyCurrent) => return Outcome::AlreadyCurrent,
-            Ok(Rewrap::Wrapped { value, .. }) => value,
-            Err(e) => return Outcome::Failed(format!("not rewrapped: {e}")),
-        };
+    let rewrap = match from_copy {
+        Some(r) => Ok(r),
+        None => {
+            let header = match store
+                .get(key, Some(0..HEADER_LEN as u64), Some(&info.etag))
+                .await
+            {
+                Ok(got) => got.data,
+                Err(e) if changed(&e) => return Outcome::Changed(CHANGED.into()),
+                Err(e) => return Outcome::Failed(format!("reading the header failed: {e}")),
+            };
+            rewrap_for_metadata(keys, &header, info.size, Some(&metadata))
+        }
+    };
+    let value = match rewrap {
+        Ok(Rewrap::AlreadyCurrent) => return Outcome::AlreadyCurrent,
+        Ok(Rewrap::Wrapped { value, .. }) => value,
+        Err(e) => return Outcome::Failed(format!("not rewrapped: {e}")),
+    };
     if info.size > MAX_SINGLE_PUT {
         return Outcome::TooLarge(format!(
             "not rewrapped: {} bytes is above the 5 GiB single-copy limit and multipart copy \

@@ -22,8 +22,10 @@ pub const STAGING_DIR_ENV: &str = "S3CRYPTFS_STAGING_DIR";
 /// enough that changes made by other clients show up quickly, long enough that `ls -l` of a
 /// directory is one LIST and not one HEAD per entry.
 pub const DEFAULT_METADATA_TTL_SECS: u64 = 1;
-/// Default `cache.block_cache_mib`: decrypted blocks kept in memory.
-pub const DEFAULT_BLOCK_CACHE_MIB: u64 = 256;
+/// Default `cache.block_cache_mib`: decrypted blocks kept in memory. Twice the largest
+/// read-ahead window (32 MiB), so a sequential reader's prefetched blocks survive until read,
+/// and small enough that the daemon stays well under 256 MiB of RSS.
+pub const DEFAULT_BLOCK_CACHE_MIB: u64 = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -818,7 +820,7 @@ mod tests {
         let c = parse("").expect("empty config");
         assert_eq!(c, MountConfig::default());
         assert_eq!(c.cache.metadata_ttl_secs, 1);
-        assert_eq!(c.cache.block_cache_mib, 256);
+        assert_eq!(c.cache.block_cache_mib, 64);
         assert_eq!(c.logging.level, LogLevel::Info);
         assert_eq!(c.sse.mode, SseMode::None);
     }

@@ -44,7 +44,7 @@ fn example_config_loads_with_documented_defaults() {
     assert!(!c.mount.foreground && !c.mount.allow_other && !c.mount.read_only);
     assert!(c.mount.options.is_empty());
     assert_eq!(c.cache.metadata_ttl_secs, 1);
-    assert_eq!(c.cache.block_cache_mib, 256);
+    assert_eq!(c.cache.block_cache_mib, 64);
     assert_eq!(c.cache.staging_dir, None);
     assert_eq!(c.logging.level, LogLevel::Info);
     assert_eq!(c.logging.file, None);

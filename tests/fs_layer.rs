@@ -327,3 +327,32 @@ async fn truncate_and_sparse_writes_match_a_model() {
     e.fs.invalidate_caches();
     assert_eq!(read_file(&e.fs, ino).await.expect("read"), model);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_read_fetches_every_byte_once() {
+    let e = env();
+    // Larger than the default 64 MiB block cache, so read-ahead blocks must survive eviction
+    // pressure until they are read.
+    let len = 160usize << 20;
+    let data = pattern(len, 77);
+    let ino = write_file(&e.fs, "seq", &data).await;
+    e.fs.invalidate_caches();
+    e.mem.reset_stats();
+    let fh = e.fs.open(ino, libc::O_RDONLY).await.expect("open");
+    let mut pos = 0usize;
+    while pos < len {
+        // The kernel's read size with FUSE big writes/reads.
+        let chunk = e.fs.read(fh, pos as u64, 128 * 1024).await.expect("read");
+        assert_eq!(chunk, data[pos..pos + chunk.len()], "at {pos}");
+        pos += chunk.len();
+    }
+    e.fs.release(fh).await.expect("release");
+    let s = e.mem.stats().expect("stats");
+    let stored = ciphertext_len(len as u64, B as u32);
+    let fetched = s.bytes(Op::Get);
+    assert!(
+        fetched >= stored - HEADER_LEN as u64 && fetched <= stored + stored / 50,
+        "fetched {fetched} bytes for a {stored}-byte object ({} GETs)",
+        s.requests(Op::Get)
+    );
+}

@@ -100,8 +100,8 @@ pub(crate) enum Handle {
         file: Arc<OpenFile>,
         writable: bool,
         append: bool,
-        /// Offset the next sequential read would start at, and the read-ahead window.
-        seq: Mutex<(u64, u64)>,
+        /// Where this handle reads sequentially, for the read-ahead.
+        seq: Mutex<SeqRead>,
     },
     Dir {
         entries: Vec<DirEntry>,
@@ -122,6 +122,17 @@ const READAHEAD_MIN: u64 = 1024 * 1024;
 /// How long attribute-only changes of a closed file wait to be folded into a rename.
 const ATTR_FLUSH_DELAY: Duration = Duration::from_millis(500);
 const READAHEAD_MAX: u64 = 32 * 1024 * 1024;
+
+/// A handle's sequential-read state.
+#[derive(Default)]
+pub(crate) struct SeqRead {
+    /// Offset the next sequential read would start at.
+    next: u64,
+    /// Current read-ahead window (grows while reads stay sequential).
+    window: u64,
+    /// End of what the read-ahead has asked for so far.
+    prefetched: u64,
+}
 
 pub struct Fs {
     store: DynStore,
@@ -380,7 +391,7 @@ impl Fs {
             file,
             writable,
             append: flags & libc::O_APPEND != 0,
-            seq: Mutex::new((0, 0)),
+            seq: Mutex::new(SeqRead::default()),
         }))
     }
 
@@ -420,17 +431,33 @@ impl Fs {
         let Handle::File { file, seq, .. } = &*handle else {
             return Err(FsError::IsDir);
         };
-        let readahead = {
+        let end = offset + size as u64;
+        // The read-ahead to start now, if any: bytes `ahead` of the open version.
+        let ahead = {
             let mut s = seq.lock().unwrap_or_else(|p| p.into_inner());
-            let window = if offset == s.0 && offset > 0 {
-                (s.1 * 2).clamp(READAHEAD_MIN, READAHEAD_MAX)
+            let window = if offset == s.next && offset > 0 {
+                (s.window * 2).clamp(READAHEAD_MIN, READAHEAD_MAX)
             } else if offset == 0 {
                 READAHEAD_MIN
             } else {
                 0
             };
-            *s = (offset + size as u64, window);
-            window
+            s.next = end;
+            s.window = window;
+            if window == 0 {
+                s.prefetched = end;
+                None
+            } else if s.prefetched < end + window / 2 {
+                // Keep the window ahead of the reader, topping it up in half-window steps
+                // so the fetches overlap the reading instead of stalling it.
+                // Ends on a chunk boundary, so successive read-aheads fetch whole chunks.
+                let from = s.prefetched.max(end);
+                let to = (end + window).next_multiple_of(read::FETCH_CHUNK_BYTES);
+                s.prefetched = to;
+                Some(from..to)
+            } else {
+                None
+            }
         };
         let mut st = file.state.lock().await;
         if st.stream_pins(offset, size as u64, self.reader.block_size() as u64) {
@@ -443,9 +470,13 @@ impl Fs {
             return Ok(Vec::new());
         };
         drop(st);
-        self.reader
-            .read(&base, offset, size as u64, readahead)
-            .await
+        if let Some(range) = ahead
+            && let Some(fs) = self.me.upgrade()
+        {
+            let v = base.clone();
+            tokio::spawn(async move { fs.reader.prefetch(&v, range).await });
+        }
+        self.reader.read(&base, offset, size as u64, 0).await
     }
 
     /// Write `data` at `offset` (or at the end for O_APPEND handles). Returns bytes written.

@@ -411,7 +411,7 @@ impl Fs {
             file,
             writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
             append: flags & libc::O_APPEND != 0,
-            seq: std::sync::Mutex::new((0, 0)),
+            seq: std::sync::Mutex::new(super::SeqRead::default()),
         });
         Ok((attr, fh))
     }

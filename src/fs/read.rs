@@ -5,11 +5,13 @@
 //! of two versions of an object are never mixed. A file opened at the start is read with one
 //! GET covering header and blocks; elsewhere the header is fetched once per version and cached.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
+use tokio::sync::watch;
 
 use crate::crypto::format::{self, ciphertext_range_for};
 use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
@@ -37,7 +39,7 @@ struct BlockKey {
 }
 
 /// Largest single ranged GET when filling the cache; larger spans go out in parallel.
-const FETCH_CHUNK_BYTES: u64 = 2 * 1024 * 1024;
+pub const FETCH_CHUNK_BYTES: u64 = 2 * 1024 * 1024;
 /// Parallel GETs per read.
 const FETCH_PARALLELISM: usize = 8;
 
@@ -47,6 +49,26 @@ pub struct BlockReader {
     block_size: u32,
     blocks: moka::future::Cache<BlockKey, Bytes>,
     openers: moka::future::Cache<(String, String), Arc<ObjectOpener>>,
+    /// Chunks being fetched, by the key of their first block: a reader that needs blocks of
+    /// a chunk the read-ahead is already fetching waits for it instead of fetching again.
+    inflight: std::sync::Mutex<HashMap<BlockKey, watch::Receiver<()>>>,
+}
+
+/// Removes a chunk from the in-flight map when its fetch ends (or is dropped); dropping the
+/// sender wakes the waiters.
+struct InflightGuard<'a> {
+    map: &'a std::sync::Mutex<HashMap<BlockKey, watch::Receiver<()>>>,
+    key: BlockKey,
+    _done: watch::Sender<()>,
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
 }
 
 impl BlockReader {
@@ -56,11 +78,16 @@ impl BlockReader {
             store,
             keys,
             block_size,
+            // LRU, not moka's default TinyLFU admission: read-ahead inserts blocks that have
+            // never been read yet, and a frequency filter would turn them away once the cache
+            // is full, so a long sequential read would fetch everything twice.
             blocks: moka::future::Cache::builder()
                 .weigher(|_k: &BlockKey, v: &Bytes| v.len().max(1) as u32)
                 .max_capacity(cache_bytes.max(1))
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
             openers: moka::future::Cache::builder().max_capacity(4096).build(),
+            inflight: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -115,8 +142,9 @@ impl BlockReader {
         for index in first..=last {
             out.push(self.blocks.get(&self.block_key(v, index)).await);
         }
-        // Contiguous runs of missing blocks, cut into chunks.
-        let per_chunk = (FETCH_CHUNK_BYTES / self.block_size as u64).max(1);
+        // Contiguous runs of missing blocks, cut at chunk boundaries (chunks are aligned, so
+        // a foreground read and the read-ahead agree on what one fetch covers).
+        let per_chunk = self.blocks_per_chunk();
         let mut runs: Vec<Range<u64>> = Vec::new();
         let mut i = first;
         while i <= last {
@@ -125,7 +153,8 @@ impl BlockReader {
                 continue;
             }
             let start = i;
-            while i <= last && out[(i - first) as usize].is_none() && i - start < per_chunk {
+            let chunk_end = (start / per_chunk + 1) * per_chunk;
+            while i <= last && out[(i - first) as usize].is_none() && i < chunk_end {
                 i += 1;
             }
             runs.push(start..i);
@@ -135,7 +164,7 @@ impl BlockReader {
         }
         let fetched: Vec<(u64, Vec<Bytes>)> = stream::iter(runs)
             .map(|run| async move {
-                let blocks = self.fetch_run(v, run.start, run.end - 1).await?;
+                let blocks = self.fetch_shared(v, run.clone()).await?;
                 Ok::<_, FsError>((run.start, blocks))
             })
             .buffer_unordered(FETCH_PARALLELISM)
@@ -147,6 +176,71 @@ impl BlockReader {
             }
         }
         Ok(out.into_iter().map(|b| b.unwrap_or_default()).collect())
+    }
+
+    fn blocks_per_chunk(&self) -> u64 {
+        (FETCH_CHUNK_BYTES / self.block_size as u64).max(1)
+    }
+
+    /// Blocks `run` (within one chunk), joining a fetch of the same chunk already under way.
+    async fn fetch_shared(&self, v: &RemoteVersion, run: Range<u64>) -> FsResult<Vec<Bytes>> {
+        let per_chunk = self.blocks_per_chunk();
+        let chunk = self.block_key(v, run.start / per_chunk * per_chunk);
+        let waiting = {
+            let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(&chunk) {
+                Some(rx) => Err(rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(());
+                    map.insert(chunk.clone(), rx);
+                    Ok(tx)
+                }
+            }
+        };
+        match waiting {
+            Ok(tx) => {
+                let _guard = InflightGuard {
+                    map: &self.inflight,
+                    key: chunk,
+                    _done: tx,
+                };
+                // Another reader may have fetched these blocks since the caller looked.
+                if let Some(got) = self.cached_run(v, run.clone()).await {
+                    return Ok(got);
+                }
+                self.fetch_run(v, run.start, run.end - 1).await
+            }
+            Err(mut rx) => {
+                // Woken when the other fetch ends, whether it succeeded or not.
+                let _ = rx.changed().await;
+                match self.cached_run(v, run.clone()).await {
+                    Some(got) => Ok(got),
+                    None => self.fetch_run(v, run.start, run.end - 1).await,
+                }
+            }
+        }
+    }
+
+    /// Blocks `run` of `v` if all are cached.
+    async fn cached_run(&self, v: &RemoteVersion, run: Range<u64>) -> Option<Vec<Bytes>> {
+        let mut got = Vec::with_capacity((run.end - run.start) as usize);
+        for index in run {
+            got.push(self.blocks.get(&self.block_key(v, index)).await?);
+        }
+        Some(got)
+    }
+
+    /// Fill the cache with the blocks of plaintext bytes `range` of `v` (read-ahead; runs in
+    /// the background, errors only logged: the foreground read reports its own).
+    pub async fn prefetch(&self, v: &RemoteVersion, range: Range<u64>) {
+        let end = range.end.min(v.plaintext_len);
+        if range.start >= end {
+            return;
+        }
+        let bs = self.block_size as u64;
+        if let Err(e) = self.blocks(v, range.start / bs, (end - 1) / bs).await {
+            log::debug!("read-ahead of {} failed: {e}", v.key);
+        }
     }
 
     fn block_key(&self, v: &RemoteVersion, index: u64) -> BlockKey {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A one-node Ceph cluster with a RADOS Gateway (S3) on 127.0.0.1, for the tests that need an
-# S3 server which enforces SSE-C (tests/fuse_ceph.rs). No systemd, no root needed to run it
-# (only to install), everything lives in one directory:
+# S3 server which enforces SSE-C (tests/fuse_ceph.rs). No systemd; everything but the
+# packages lives in one directory:
 #
 #   scripts/ceph-test-server.sh --install          apt-install ceph-mon ceph-osd radosgw
 #                                                  ceph-common if missing (Debian bookworm: Ceph
@@ -20,15 +20,25 @@
 # for delayed ACKs). SSE settings: `rgw crypt require ssl = false` (SSE-C and SSE-KMS over plain
 # HTTP) and `rgw crypt s3 kms backend = testing` with the test keys `testkey-1` and `testkey-2`
 # (for `--sse kms --sse-kms-key-id testkey-1`). One S3 user with fixed keys (TEST_ACCESS_KEY,
-# TEST_SECRET_KEY below). Starts in about 7 s.
+# TEST_SECRET_KEY below). Starts in about 12 s on 2 cores.
 #
-# What this RGW (16.2.15) does, checked with boto3 (see docs/OPERATIONS.md, "Ceph RGW"):
-#   - enforces SSE-C: GET/HEAD without the key, or with a wrong one, answers 400;
-#   - SSE-KMS works with the test keys (the key id is echoed on PUT/GET/HEAD);
+# What this RGW (16.2.15, Debian bookworm) does, checked with boto3 and by tests/fuse_ceph.rs
+# (README.md, "Test servers"):
+#   - enforces SSE-C: GET/HEAD without the key, or with a wrong one, answers 400; HEAD with
+#     the key echoes its MD5;
+#   - SSE-KMS works with the test keys (x-amz-server-side-encryption: aws:kms and the key id
+#     on PUT, GET and HEAD);
 #   - ignores SSE-S3: stores plaintext and answers without x-amz-server-side-encryption;
-#   - CompleteMultipartUpload answers with an empty ETag (HEAD gives the real one);
-#   - CopyObject of an SSE-C or SSE-KMS source answers 501 NotImplemented, UploadPartCopy from
-#     an SSE-C source 400; s3cryptfs falls back to a client-side copy (GET + PUT).
+#   - CompleteMultipartUpload answers with an empty ETag and without SSE headers (HEAD gives
+#     both; s3cryptfs asks HEAD);
+#   - CopyObject of an SSE-C or SSE-KMS source answers 501 NotImplemented (plain sources
+#     copy); UploadPartCopy from an SSE-C source answers 400 when the destination has another
+#     SSE-C key or none (the same key works; s3cryptfs does not use UploadPartCopy). Where
+#     CopyObject is refused, s3cryptfs copies through the client instead;
+#   - If-Match on PutObject matches only the unquoted ETag (the quoted form always gives
+#     412); s3cryptfs retries unquoted once a HEAD shows the condition holds. If-Match and
+#     If-None-Match on CompleteMultipartUpload are ignored, and so is
+#     x-amz-copy-source-if-match on CopyObject.
 set -euo pipefail
 
 PACKAGES=(ceph-mon ceph-osd radosgw ceph-common)
@@ -238,7 +248,7 @@ case "${1:-}" in
         stop_cluster "$(cd "$2" 2>/dev/null && pwd || echo "$2")"
         ;;
     -h | --help)
-        sed -n '2,32p' "$0"
+        sed -n '2,41p' "$0"
         ;;
     *)
         die "usage: $0 --install | start DIR [PORT] | stop DIR (see --help)"

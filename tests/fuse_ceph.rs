@@ -54,7 +54,8 @@ fn sse_c_key_file(dir: &Path, name: &str, seed: u64) -> (PathBuf, SseCKey) {
 }
 
 /// Small files, a multipart one and a directory tree, then renames of a small file, of the
-/// multipart file and of the directory, and a chmod (a metadata copy onto itself).
+/// multipart file and of the directory, and chmods (metadata copies onto the object itself)
+/// before and after a rename.
 fn write_and_rename(m: &CliMount) {
     for (i, &len) in SMALL_SIZES.iter().enumerate() {
         fs::write(
@@ -67,6 +68,8 @@ fn write_and_rename(m: &CliMount) {
     fs::create_dir_all(m.path("dir/sub")).expect("mkdir -p");
     fs::write(m.path("dir/sub/inner"), b"inner contents").expect("write");
     fs::write(m.path("dir/top"), data::stream_bytes(9, 0, 100_000)).expect("write");
+    // The directory's rename copies its objects with their metadata (this mode) unchanged.
+    fs::set_permissions(m.path("dir/top"), fs::Permissions::from_mode(0o640)).expect("chmod");
 
     fs::rename(m.path("small-70000"), m.path("renamed-70000")).expect("rename a file");
     fs::rename(m.path("big.bin"), m.path("big-renamed.bin")).expect("rename a large file");
@@ -106,6 +109,11 @@ fn check_tree(m: &CliMount) {
         fs::read(m.path("dir-renamed/top")).expect("read") == data::stream_bytes(9, 0, 100_000),
         "dir-renamed/top differs"
     );
+    let mode = fs::metadata(m.path("dir-renamed/top"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o640, "mode of dir-renamed/top");
     for gone in ["small-70000", "big.bin", "dir"] {
         assert!(
             !m.path(gone).exists(),
@@ -128,6 +136,38 @@ fn roundtrip(v: &S3Vault) {
         "the client-side copy fallback should be logged once per mount:\n{log}"
     );
     m.remount();
+    check_tree(&m);
+    m.unmount();
+}
+
+/// `key rotate --rewrap` (every object's data key rewrapped by a metadata copy onto itself,
+/// which the server refuses for SSE-C objects), retiring the old generation, then the files
+/// read back without it.
+fn rotate_rewrap_and_retire(v: &S3Vault) {
+    let out = v.run(&["key", "rotate", "--rewrap"]);
+    out.assert_ok();
+    // "rewrap to generation 2: N objects examined, N rewrapped, 0 already current"
+    let report = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("rewrap to generation"))
+        .unwrap_or_default();
+    let words: Vec<&str> = report.split_whitespace().collect();
+    let count_before = |word: &str| {
+        words
+            .iter()
+            .position(|w| w.trim_end_matches(',') == word)
+            .and_then(|i| words.get(i.wrapping_sub(1))?.parse::<u64>().ok())
+    };
+    let examined = count_before("objects");
+    assert!(
+        examined.is_some_and(|n| n >= 6) && count_before("rewrapped") == examined,
+        "every file should be rewrapped: {}",
+        out.describe()
+    );
+    v.run(&["key", "rotate", "--retire", "1", "--yes"])
+        .assert_ok();
+    let mut m = v.mount();
     check_tree(&m);
     m.unmount();
 }
@@ -182,6 +222,7 @@ fn sse_c_mount_roundtrips_and_its_objects_need_the_key() {
     ]));
     v.run_init();
     roundtrip(&v);
+    rotate_rewrap_and_retire(&v);
 
     block_on(async {
         let keys = v.keys().await;

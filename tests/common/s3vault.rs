@@ -10,7 +10,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
 
-use crate::common::cli::{CliMount, args, run_cli};
+use crate::common::cli::{CliMount, CliOutput, args, run_cli};
 use crate::common::require_fuse;
 use crate::s3server::create_bucket;
 
@@ -101,6 +101,16 @@ impl S3Vault {
         a.extend(self.bucket_args.iter().cloned());
         a.push(self.url.clone().into());
         run_cli(&a, &[]).assert_ok();
+    }
+
+    /// `s3cryptfs COMMAND... --key-file KEY BUCKET_ARGS URL`, for the commands that open the
+    /// store (`key rotate`, `verify`, `ls`, ...).
+    pub fn run(&self, command: &[&str]) -> CliOutput {
+        let mut a = args(command);
+        a.extend(args([OsStr::new("--key-file"), self.key_file.as_os_str()]));
+        a.extend(self.bucket_args.iter().cloned());
+        a.push(self.url.clone().into());
+        run_cli(&a, &[])
     }
 
     /// `s3cryptfs mount` with the bucket arguments, at `<tempdir>/mnt`.

@@ -6,6 +6,8 @@
 #      builds C), man-db (tests/ops_man.rs), systemd (systemd-analyze, tests/ops_systemd.rs),
 #      python3 and pip;
 #    - pip: moto's S3 server, which the S3 tests run against (scripts/s3-test-server.sh);
+#    - apt: ceph-mon ceph-osd radosgw ceph-common, the one-node Ceph cluster the SSE-C and
+#      SSE-KMS mount tests run against (scripts/ceph-test-server.sh, tests/fuse_ceph.rs);
 #    - rustup: rustfmt and clippy.
 # 2. Runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
 #    `cargo test --all-targets`, stopping at the first failure.
@@ -19,7 +21,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# The S3 tests talk only to moto on 127.0.0.1. Never let the AWS SDK probe the EC2 metadata
+# The S3 tests talk only to moto and Ceph RGW on 127.0.0.1. Never let the AWS SDK probe the EC2 metadata
 # address for credentials or a region.
 export AWS_EC2_METADATA_DISABLED=true
 
@@ -60,6 +62,9 @@ fi
 
 say "moto's S3 server (for the S3 tests)"
 scripts/s3-test-server.sh --install
+
+say "Ceph RGW (for the SSE-C and SSE-KMS mount tests)"
+scripts/ceph-test-server.sh --install
 
 command -v cargo >/dev/null 2>&1 ||
     die "cargo is not installed: install a Rust toolchain (https://rustup.rs) first"

@@ -7,119 +7,32 @@
 mod common;
 #[path = "common/s3server.rs"]
 mod s3server;
+#[path = "common/s3vault.rs"]
+mod s3vault;
 
-use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
-use common::cli::{CliMount, args, run_cli};
 use common::data::{self, MIB};
-use common::{require_fuse, run_ok};
+use common::run_ok;
 use s3server::MotoServer;
+use s3vault::{S3Target, S3Vault, aws_env};
 
-/// The AWS environment every `s3cryptfs` the tests start inherits: static test credentials, a
-/// region, and IMDS off (169.254.169.254 must never be contacted).
-fn aws_env() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: set once, before the tests of this file start any s3cryptfs process or
-        // read these variables.
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-            std::env::set_var("AWS_REGION", "us-east-1");
-            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-            std::env::remove_var("AWS_PROFILE");
-            std::env::remove_var("AWS_ENDPOINT_URL");
-        }
-    });
-}
-
-/// A vault under `s3://BUCKET/vault/` of a fresh bucket, initialized by the CLI.
-struct S3Vault {
-    dir: tempfile::TempDir,
-    server: Arc<MotoServer>,
-    bucket: String,
-    url: String,
-    key_file: PathBuf,
-    /// `--endpoint URL --path-style` and any SSE flags, given to init and mount.
-    bucket_args: Vec<OsString>,
-}
-
-impl S3Vault {
-    fn init(hint: &str, extra: &[&str]) -> S3Vault {
-        require_fuse();
-        aws_env();
-        let server = MotoServer::shared();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let bucket = rt.block_on(server.bucket(hint));
-        let dir = tempfile::Builder::new()
-            .prefix("s3cryptfs-fuse-s3-")
-            .tempdir()
-            .expect("temp dir");
-        let mut bucket_args = args(["--endpoint", server.endpoint(), "--path-style"]);
-        bucket_args.extend(args(extra));
-        let v = S3Vault {
-            key_file: dir.path().join("vault.key"),
-            url: format!("s3://{bucket}/vault"),
-            dir,
-            server,
-            bucket,
-            bucket_args,
-        };
-        let mut a = args(["init", "--key-file"]);
-        a.push(v.key_file.clone().into());
-        a.extend(v.bucket_args.iter().cloned());
-        a.push(v.url.clone().into());
-        run_cli(&a, &[]).assert_ok();
-        v
-    }
-
-    fn mount(&self) -> CliMount {
-        let mp = self.dir.path().join("mnt");
-        let staging = self.dir.path().join("staging");
-        fs::create_dir_all(&mp).expect("mountpoint");
-        fs::create_dir_all(&staging).expect("staging");
-        let log = self.dir.path().join("mount.log");
-        let mut a = args([OsStr::new("mount"), OsStr::new("--key-file")]);
-        a.push(self.key_file.clone().into());
-        a.extend(args([OsStr::new("--staging-dir"), staging.as_os_str()]));
-        a.extend(args([OsStr::new("--log-file"), log.as_os_str()]));
-        a.extend(self.bucket_args.iter().cloned());
-        a.push(self.url.clone().into());
-        a.push(mp.clone().into());
-        let mut m = CliMount::start(mp, a);
-        m.log_file = Some(log);
-        m
-    }
-
-    /// Every object key under the vault prefix.
-    async fn keys(&self) -> Vec<String> {
-        let out = self
-            .server
-            .client()
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix("vault/")
-            .send()
-            .await
-            .expect("list");
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect()
+/// The shared moto server (any credentials pass).
+fn moto() -> S3Target {
+    aws_env("test", "test");
+    let server = MotoServer::shared();
+    S3Target {
+        endpoint: server.endpoint().to_owned(),
+        client: server.client(),
+        server,
     }
 }
 
 #[test]
 fn s3_mount_files_dirs_rename_attributes_and_copy() {
-    let v = S3Vault::init("fuse-s3", &[]);
+    let v = S3Vault::init(moto(), "fuse-s3", &[]);
     let mut m = v.mount();
 
     // Small files of edge sizes, read back.
@@ -233,8 +146,7 @@ fn s3_mount_files_dirs_rename_attributes_and_copy() {
     assert!(keys.iter().any(|k| k == "vault/d/old"), "{keys:?}");
     let stored = rt.block_on(async {
         let out = v
-            .server
-            .client()
+            .client
             .get_object()
             .bucket(&v.bucket)
             .key("vault/d/old")
@@ -252,7 +164,7 @@ fn s3_mount_files_dirs_rename_attributes_and_copy() {
 
 #[test]
 fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
-    let v = S3Vault::init("fuse-sse", &["--sse", "s3"]);
+    let v = S3Vault::init(moto(), "fuse-sse", &["--sse", "s3"]);
     let mut m = v.mount();
     fs::create_dir(m.path("dir")).expect("mkdir");
     fs::write(m.path("dir/file"), data::stream_bytes(5, 0, 100_000)).expect("write");
@@ -267,7 +179,7 @@ fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
     rt.block_on(async {
         let keys = v.keys().await;
         assert!(keys.len() >= 3, "{keys:?}");
-        let client = v.server.client();
+        let client = &v.client;
         for key in &keys {
             let head = client
                 .head_object()

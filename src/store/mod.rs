@@ -214,7 +214,9 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Server-side copy (objects up to `MAX_SINGLE_PUT`). A missing source is `NotFound`, a
     /// source whose ETag is not `source_if_match` is `PreconditionFailed`, and copying an
     /// object onto itself needs `MetadataDirective::Replace` (`InvalidArgument` otherwise), as
-    /// in S3. The copy's ETag is the MD5 of its body, even for a multipart source.
+    /// in S3. The copy's ETag is the MD5 of its body, even for a multipart source (except
+    /// where `S3Store` copies through the client because the server refused: above one part,
+    /// that copy is a multipart upload with a multipart ETag).
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput>;
     /// Deleting a missing key succeeds, as in S3.
     async fn delete(&self, key: &str) -> StoreResult<()>;

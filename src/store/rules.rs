@@ -75,7 +75,7 @@ pub(crate) fn md5_of_etag(etag: &str) -> Option<[u8; 16]> {
     Some(digest)
 }
 
-fn strip_quotes(etag: &str) -> &str {
+pub(crate) fn strip_quotes(etag: &str) -> &str {
     let etag = etag.trim();
     etag.strip_prefix('"')
         .and_then(|e| e.strip_suffix('"'))

@@ -11,22 +11,28 @@
 //!   the store.
 //! - SSE-C reads try the mount's keys in order and move to the next key only when the server
 //!   refuses the key (400/403); writes always use the first key.
+//! - Where the server refuses a server-side copy (Ceph RGW 16 with SSE-C and SSE-KMS),
+//!   `client_copy` copies through this process instead.
 
+mod client_copy;
+mod conditional_put;
 mod convert;
 mod errors;
 mod settings;
 mod sse_headers;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::ops::Range;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart as SdkCompletedPart, MetadataDirective as SdkDirective,
@@ -39,6 +45,7 @@ use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
     ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
 };
+use client_copy::CopyRefusal;
 use convert::{
     content_range_total, encode_copy_source_key, malformed, object_info, required_etag,
     sdk_metadata,
@@ -59,6 +66,10 @@ pub struct S3Store {
     verify_sse: bool,
     stats: RequestStats,
     uploads: Mutex<HashMap<String, UploadState>>,
+    /// The kinds of copy refusal already logged (each is logged once per store).
+    copy_refusals_logged: Mutex<HashSet<CopyRefusal>>,
+    /// Whether the server takes a PUT's If-Match only unquoted (see `conditional_put`).
+    unquoted_if_match: AtomicBool,
 }
 
 /// What the store remembers of a multipart upload it created.
@@ -85,6 +96,8 @@ impl S3Store {
             verify_sse: settings.verify_sse,
             stats: RequestStats::default(),
             uploads: Mutex::new(HashMap::new()),
+            copy_refusals_logged: Mutex::new(HashSet::new()),
+            unquoted_if_match: AtomicBool::new(false),
         })
     }
 
@@ -216,22 +229,33 @@ impl S3Store {
             .check_confirmed(operation, key, &echo, customer_key_echoed)
     }
 
+    /// HeadObject with the mount's read keys; the answer and how many requests were sent.
+    async fn head_request(
+        &self,
+        key: &str,
+        if_match: Option<&str>,
+    ) -> (
+        Result<HeadObjectOutput, SdkError<HeadObjectError, HttpResponse>>,
+        u64,
+    ) {
+        self.with_read_keys(key, |sse_key| {
+            self.client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_if_match(if_match.map(str::to_owned))
+                .sse_c(sse_key)
+                .send()
+        })
+        .await
+    }
+
     async fn head_object(
         &self,
         key: &str,
         if_match: Option<&str>,
     ) -> (StoreResult<ObjectInfo>, u64) {
-        let (result, attempts) = self
-            .with_read_keys(key, |sse_key| {
-                self.client
-                    .head_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .set_if_match(if_match.map(str::to_owned))
-                    .sse_c(sse_key)
-                    .send()
-            })
-            .await;
+        let (result, attempts) = self.head_request(key, if_match).await;
         let info = match result {
             Ok(out) => object_info(
                 key,
@@ -373,22 +397,8 @@ impl ObjectStore for S3Store {
     async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
         rules::check_key(key)?;
         rules::check_single_put_size(key, body.len() as u64)?;
-        let len = body.len() as u64;
-        self.stats.record(Op::Put, len);
-        let result = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_length(len as i64)
-            .body(ByteStream::from(body))
-            .set_metadata(Some(sdk_metadata(&opts.metadata)))
-            .set_if_match(opts.if_match.clone())
-            .set_if_none_match(opts.if_none_match.then(|| "*".to_owned()))
-            .write_sse(&self.sse)
-            .send()
-            .await;
-        let out = result.map_err(|e| errors::map(&Request::new("PutObject", key, self), e))?;
+        self.stats.record(Op::Put, body.len() as u64);
+        let out = self.put_object(key, body, &opts).await?;
         self.check_sse(
             "PutObject",
             key,
@@ -565,6 +575,32 @@ impl ObjectStore for S3Store {
             }
         };
         self.lock_uploads().remove(upload_id);
+        // Ceph RGW 16 answers with neither the ETag nor the SSE headers; the object's HEAD
+        // has both.
+        if out.e_tag().is_none_or(|e| e.trim().is_empty()) {
+            log::debug!("{key}: CompleteMultipartUpload gave no ETag, asking HEAD");
+            let (result, attempts) = self.head_request(key, None).await;
+            self.record_attempts(Op::Head, attempts, 0);
+            let head =
+                result.map_err(|e| errors::map(&Request::new("HeadObject", key, self), e))?;
+            self.check_sse(
+                "CompleteMultipartUpload (confirmed by HeadObject)",
+                key,
+                SseEcho {
+                    server_side_encryption: head.server_side_encryption().map(|s| s.as_str()),
+                    customer_key_md5: None,
+                },
+                false,
+            )?;
+            let info = object_info(
+                key,
+                head.content_length(),
+                head.e_tag(),
+                head.last_modified(),
+                None,
+            )?;
+            return Ok(PutOutput { etag: info.etag });
+        }
         self.check_sse(
             "CompleteMultipartUpload",
             key,
@@ -697,6 +733,13 @@ impl ObjectStore for S3Store {
             })
             .await;
         self.record_attempts(Op::Copy, attempts, 0);
+        let result = match result {
+            Err(e) => match CopyRefusal::classify(errors::status(&e), &self.sse, src, dst, &opts) {
+                Some(why) => return self.copy_client_side(src, dst, &opts, why).await,
+                None => Err(e),
+            },
+            ok => ok,
+        };
         let out = result.map_err(|e| {
             // A missing source is the source's NotFound; anything else names the destination.
             let err = errors::map(&Request::new("CopyObject", src, self), e);

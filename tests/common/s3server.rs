@@ -174,32 +174,9 @@ impl MotoServer {
 
     /// Creates a fresh bucket whose name starts with `hint`.
     pub async fn bucket(&self, hint: &str) -> String {
-        let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
-        let hint: String = hint
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .take(40)
-            .collect();
-        let name = format!("{hint}-{}-{n}", std::process::id());
-        self.client()
-            .create_bucket()
-            .bucket(&name)
-            .send()
+        create_bucket(&self.client(), hint)
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "create bucket {name}: {}\n{}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e),
-                    self.log_text()
-                )
-            });
-        name
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.log_text()))
     }
 
     fn stop(&mut self) {
@@ -236,6 +213,36 @@ pub fn require_moto() {
              root element for the Rust SDK: {INSTALL_HINT}"
         );
     }
+}
+
+/// Creates a bucket whose name starts with `hint` and is unique to this test process, on the
+/// server `client` talks to.
+pub async fn create_bucket(client: &aws_sdk_s3::Client, hint: &str) -> Result<String, String> {
+    let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
+    let hint: String = hint
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let name = format!("{hint}-{}-{n}", std::process::id());
+    client
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "create bucket {name}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        })?;
+    Ok(name)
 }
 
 /// A port nothing listens on right now.

@@ -1,7 +1,7 @@
 //! `scripts/backup.sh` into a vault mounted with `s3cryptfs mount` (a directory store).
 //!
-//! A generated tree of more than 2,000 files (nested directories, symlinks, names with spaces
-//! and UTF-8, modes, mtimes in the past) is backed up; after unmounting and mounting again,
+//! A generated tree of more than 2,000 files (0 B to 50 MiB, nested directories, symlinks, names
+//! with spaces and UTF-8, modes, mtimes in the past) is backed up; after unmounting and mounting again,
 //! `diff -r` finds no difference and every mtime and mode matches. A second run after
 //! changing 10 files transfers exactly those 10 (rsync's itemized output, from the script's
 //! log, is checked); a third with `--delete` removes what left the source. The script's exit
@@ -182,7 +182,11 @@ fn generate_tree(root: &Path) -> Vec<String> {
         } else {
             format!("{dir}/{name}")
         };
-        let len = if i % 250 == 7 {
+        let len = if i % 500 == 13 {
+            // Five large files up to 50 MiB: multipart uploads streamed while rsync writes its
+            // temp file, then renamed.
+            [50 << 20, 17 << 20, (9 << 20) + 1, 33 << 20, (1 << 20) + 3][i / 500]
+        } else if i % 250 == 7 {
             // A few files of several 64 KiB encryption blocks.
             200 * 1024 + rng.below(4096) as usize
         } else {

@@ -5,6 +5,8 @@
 //! mount with `--sse s3` whose objects then carry SSE-S3.
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
 #[path = "common/s3server.rs"]
 mod s3server;
 #[path = "common/s3vault.rs"]
@@ -16,8 +18,9 @@ use std::time::{Duration, SystemTime};
 
 use common::data::{self, MIB};
 use common::run_ok;
+use proxy::Proxy;
 use s3server::MotoServer;
-use s3vault::{S3Target, S3Vault, aws_env};
+use s3vault::{S3Target, S3Vault, aws_env, block_on};
 
 /// The shared moto server (any credentials pass).
 fn moto() -> S3Target {
@@ -202,4 +205,56 @@ fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
         data::stream_bytes(5, 0, 100_000)
     );
     drop(m);
+}
+
+/// The server stops answering mid-upload (a proxy in front of moto cuts every connection):
+/// the parts already streamed stay in the incomplete upload, `fsync` and `close` fail with EIO
+/// once the SDK's retries are spent, nothing is lost, and once the server is back a later
+/// `fsync` (open file) and the background retry (closed file) store everything.
+#[test]
+fn server_down_mid_upload_loses_nothing() {
+    use std::io::Write;
+    let base = moto();
+    let proxy = Proxy::start(base.endpoint.trim_start_matches("http://"));
+    let target = S3Target {
+        endpoint: proxy.endpoint(),
+        ..base
+    };
+    let v = S3Vault::init(target, "fuse-s3-down", &[]);
+    let mut m = v.mount();
+    const BIG: u64 = 24 * MIB;
+    let big = data::stream_bytes(31, 0, BIG as usize);
+    let mut f = fs::File::create(m.path("big.bin")).expect("create");
+    f.write_all(&big[..(BIG / 2) as usize]).expect("first half");
+    proxy.set_up(false);
+    f.write_all(&big[(BIG / 2) as usize..])
+        .expect("writes are local while the server is down");
+    let err = f.sync_all().expect_err("fsync must fail while the server is down");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    // A small file closed while the server is down: close reports the failure.
+    let mut small = fs::File::create(m.path("small.txt")).expect("create");
+    small.write_all(b"written during the outage").expect("write");
+    let err = small.sync_all().expect_err("fsync while down");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    drop(small);
+    proxy.set_up(true);
+    f.sync_all().expect("fsync once the server is back");
+    drop(f);
+    // The closed file is uploaded by the background retry (backoff 1 s doubling).
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !block_on(v.keys()).contains(&"vault/small.txt".to_owned()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed upload was not retried: {:?}\n{}",
+            block_on(v.keys()),
+            m.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    m.remount();
+    assert!(fs::read(m.path("big.bin")).expect("read") == big, "big.bin differs");
+    assert_eq!(
+        fs::read(m.path("small.txt")).expect("read"),
+        b"written during the outage"
+    );
 }

@@ -41,7 +41,7 @@ use super::{
 };
 use convert::{
     content_range_total, encode_copy_source_key, malformed, object_info, required_etag,
-    sdk_metadata,
+    sdk_metadata, with_sse,
 };
 use errors::Request;
 use sse_headers::{SseCHeaders, WriteSse};
@@ -239,7 +239,15 @@ impl S3Store {
                 out.e_tag(),
                 out.last_modified(),
                 out.metadata(),
-            ),
+            )
+            .map(|info| {
+                with_sse(
+                    info,
+                    out.server_side_encryption().map(|s| s.as_str()),
+                    out.ssekms_key_id(),
+                    out.sse_customer_key_md5(),
+                )
+            }),
             Err(e) => Err(errors::map(&Request::new("HeadObject", key, self), e)),
         };
         (info, attempts)
@@ -348,7 +356,15 @@ impl ObjectStore for S3Store {
             out.e_tag(),
             out.last_modified(),
             out.metadata(),
-        );
+        )
+        .map(|info| {
+            with_sse(
+                info,
+                out.server_side_encryption().map(|s| s.as_str()),
+                out.ssekms_key_id(),
+                out.sse_customer_key_md5(),
+            )
+        });
         let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
         let body = out.body.collect().await.map(|b| b.into_bytes());
         let bytes_read = body.as_ref().map_or(0, |b| b.len() as u64);

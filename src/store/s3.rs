@@ -12,6 +12,7 @@
 //! - SSE-C reads try the mount's keys in order and move to the next key only when the server
 //!   refuses the key (400/403); writes always use the first key.
 
+mod checks;
 mod convert;
 mod errors;
 mod settings;
@@ -46,6 +47,7 @@ use convert::{
 use errors::Request;
 use sse_headers::{SseCHeaders, WriteSse};
 
+pub use checks::CredentialsFound;
 pub use settings::{DEFAULT_REGION, S3Retry, S3Settings, S3Timeouts};
 
 /// An S3 bucket (on AWS or an S3-compatible server) as an [`ObjectStore`].

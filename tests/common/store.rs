@@ -75,7 +75,13 @@ pub struct Backend {
 impl Backend {
     /// Another client of the same objects that applies `sse` to its requests.
     pub async fn client(&self, sse: SseMode) -> DynStore {
-        match &self.clients {
+        self.clients.open(sse, &self.quirks).await
+    }
+}
+
+impl Clients {
+    async fn open(&self, sse: SseMode, quirks: &Quirks) -> DynStore {
+        match self {
             Clients::Memory(store) => store.with_sse(sse),
             Clients::Dir(store) => Arc::new(store.with_sse(sse)),
             Clients::S3 {
@@ -85,7 +91,7 @@ impl Backend {
             } => {
                 let mut settings = server.settings(bucket);
                 settings.interceptors.push(enforce.clone());
-                if matches!(sse, SseMode::C { .. }) && !self.quirks.echoes_sse_c {
+                if matches!(sse, SseMode::C { .. }) && !quirks.echoes_sse_c {
                     settings.verify_sse = false;
                 }
                 let store = S3Store::connect(settings, sse)
@@ -131,12 +137,11 @@ pub async fn s3() -> Backend {
         bucket,
         enforce,
     };
-    let mut backend = Backend {
-        store: MemoryStore::new(),
-        quirks: Quirks::MOTO,
+    let quirks = Quirks::MOTO;
+    Backend {
+        store: clients.open(SseMode::None, &quirks).await,
+        quirks,
         clients,
         _dir: None,
-    };
-    backend.store = backend.client(SseMode::None).await;
-    backend
+    }
 }

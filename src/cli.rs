@@ -12,8 +12,8 @@ use crate::config::{LogLevel, Mode, Overrides, SseMode};
 
 mod tools;
 pub use tools::{
-    CatArgs, GetArgs, KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs, KeyRemoveArgs,
-    KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs,
+    CatArgs, DoctorArgs, GetArgs, KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs,
+    KeyRemoveArgs, KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs,
 };
 
 const EXAMPLES: &str = "\
@@ -96,7 +96,7 @@ pub enum Command {
     Mount(Box<MountArgs>),
     /// Unmount a vault: returns once its data is uploaded and the mount is gone
     Unmount(UnmountArgs),
-    /// key, verify, ls, cat, get, put (src/cli/tools.rs)
+    /// key, verify, ls, cat, get, put, doctor (src/cli/tools.rs)
     #[command(flatten)]
     Tools(ToolCommand),
 }
@@ -421,7 +421,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "init", "mount", "unmount", "key", "verify", "ls", "cat", "get", "put"
+                "init", "mount", "unmount", "key", "verify", "ls", "cat", "get", "put", "doctor"
             ]
         );
         assert!(parse(&["rotate"]).is_err());

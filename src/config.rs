@@ -562,8 +562,14 @@ impl MountConfig {
 
     /// What `init` needs.
     pub fn init_settings(&self) -> ConfigResult<InitSettings> {
+        self.store_settings("init")
+    }
+
+    /// What a command that opens the store and unlocks the vault needs (`init`, `doctor`);
+    /// `command` names it in messages.
+    pub fn store_settings(&self, command: &str) -> ConfigResult<InitSettings> {
         Ok(InitSettings {
-            store_url: self.store_url("init")?,
+            store_url: self.store_url(command)?,
             key_file: self.encryption.key_file.clone(),
             passphrase_file: self.encryption.passphrase_file.clone(),
             block_size: self.encryption.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),

@@ -340,9 +340,15 @@ fn mount_200_mib_file_written_and_read_back() {
     let v = S3Vault::init(ceph(), "ceph-200mib", &[]);
     let mut m = v.mount();
     data::write_stream_file(&m.path("200mib.bin"), 200, SIZE);
-    assert_eq!(fs::metadata(m.path("200mib.bin")).expect("stat").len(), SIZE);
+    assert_eq!(
+        fs::metadata(m.path("200mib.bin")).expect("stat").len(),
+        SIZE
+    );
     m.remount();
-    assert_eq!(fs::metadata(m.path("200mib.bin")).expect("stat").len(), SIZE);
+    assert_eq!(
+        fs::metadata(m.path("200mib.bin")).expect("stat").len(),
+        SIZE
+    );
     data::assert_stream_file(&m.path("200mib.bin"), 200, SIZE);
     // One object, of the encrypted size: plaintext plus header and 16 bytes per 64 KiB block.
     let keys = block_on(v.keys());

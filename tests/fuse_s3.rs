@@ -229,11 +229,15 @@ fn server_down_mid_upload_loses_nothing() {
     proxy.set_up(false);
     f.write_all(&big[(BIG / 2) as usize..])
         .expect("writes are local while the server is down");
-    let err = f.sync_all().expect_err("fsync must fail while the server is down");
+    let err = f
+        .sync_all()
+        .expect_err("fsync must fail while the server is down");
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     // A small file closed while the server is down: close reports the failure.
     let mut small = fs::File::create(m.path("small.txt")).expect("create");
-    small.write_all(b"written during the outage").expect("write");
+    small
+        .write_all(b"written during the outage")
+        .expect("write");
     let err = small.sync_all().expect_err("fsync while down");
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     drop(small);
@@ -252,7 +256,10 @@ fn server_down_mid_upload_loses_nothing() {
         std::thread::sleep(Duration::from_millis(500));
     }
     m.remount();
-    assert!(fs::read(m.path("big.bin")).expect("read") == big, "big.bin differs");
+    assert!(
+        fs::read(m.path("big.bin")).expect("read") == big,
+        "big.bin differs"
+    );
     assert_eq!(
         fs::read(m.path("small.txt")).expect("read"),
         b"written during the outage"

@@ -1,5 +1,5 @@
 //! The subcommands that work on a vault without mounting it: `key`, `verify`, `ls`, `cat`,
-//! `get`, `put`. Parsing only; `tools::run` does the work.
+//! `get`, `put`, `doctor`. Parsing only; `tools::run` does the work.
 //!
 //! Keys are never taken from the command line: the unlock flags name files (as for `mount`),
 //! and new secrets for `key add` / `key passwd` come from files or a terminal prompt.
@@ -42,6 +42,18 @@ Examples:
 Exit status: 0 when every object checked is sound, 1 when anything is damaged, foreign or
 missing (each one is listed by key with the reason), 3 wrong key.";
 
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs doctor --key-file vault.key s3://my-bucket/vault
+  s3cryptfs doctor --key-file vault.key --endpoint http://127.0.0.1:9000 --path-style \\
+      --sse c --sse-c-key-file /etc/s3cryptfs/sse-c.key s3://bucket/vault
+  s3cryptfs doctor --config /etc/s3cryptfs/vault.toml
+
+Checks, in order, one line each (ok, FAIL, or skip when an earlier check failed): credentials
+and bucket (s3:// only), the vault config, the key, and a PUT/GET/DELETE of a scratch object
+under the vault's .s3cryptfs/ with the configured SSE, whose SSE is confirmed.
+Exit status: 0 when every check passes, 1 otherwise.";
+
 const FILES_EXAMPLES: &str = "\
 Examples:
   s3cryptfs ls -l --key-file vault.key file:///srv/vault docs
@@ -74,6 +86,40 @@ pub enum ToolCommand {
     /// Copy a local file or directory into a vault (recursive)
     #[command(after_help = FILES_EXAMPLES)]
     Put(PutArgs),
+    /// Check that a vault can be mounted: credentials, bucket, vault config, key, a test
+    /// write with the configured SSE
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
+}
+
+/// The store and unlock flags of `mount` (and its config file), without the mount ones.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// TOML config file, as for `mount` (command-line flags override it)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store of the vault: file:///absolute/path or s3://bucket/prefix (optional if the
+    /// config sets [store] url)
+    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
+    pub store_url: Option<String>,
+    #[command(flatten)]
+    pub bucket: BucketArgs,
+}
+
+impl DoctorArgs {
+    pub fn overrides(&self, global: &super::GlobalArgs) -> crate::config::Overrides {
+        let mut o = crate::config::Overrides {
+            store_url: self.store_url.clone(),
+            key_file: self.keys.key_file.clone(),
+            passphrase_file: self.keys.passphrase_file.clone(),
+            log_level: global.log_level,
+            ..crate::config::Overrides::default()
+        };
+        self.bucket.apply(&mut o);
+        o
+    }
 }
 
 #[derive(Debug, Subcommand)]

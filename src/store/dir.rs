@@ -15,6 +15,11 @@
 //! renamed into place, and the directory is fsynced. A crash leaves at most a temporary file,
 //! which every reader ignores.
 //!
+//! Server-side encryption follows S3, as in the memory store: each `DirStore` is one client with
+//! its own [`SseMode`] ([`DirStore::with_sse`]); object headers record the SSE an object was
+//! written with, and SSE-C objects answer only to their key. (Nothing is encrypted on disk by
+//! this: the bytes are already encrypted by the client; the rules are what is emulated.)
+//!
 //! Conditional writes and directory creation/removal are serialized by one in-process lock per
 //! root (shared by every `DirStore` opened on the same directory), held only for the
 //! check-and-rename, never while bodies are written. Two processes writing one directory store
@@ -41,6 +46,7 @@ use self::layout::{LONG_NAME_FILE, ObjectPath};
 use self::object_file::{Header, ObjectFile, TempFile, sync_dir};
 use super::memory::copy_onto_itself;
 use super::rules;
+use super::sse::SseMode;
 use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
     ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
@@ -58,6 +64,8 @@ const UPLOAD_RECORD: &str = "upload.json";
 #[derive(Debug)]
 pub struct DirStore {
     inner: Arc<Inner>,
+    /// What this client asks the "server" for.
+    sse: SseMode,
 }
 
 #[derive(Debug)]
@@ -180,7 +188,22 @@ impl DirStore {
                 root,
                 stats: RequestStats::default(),
             }),
+            sse: SseMode::None,
         })
+    }
+
+    /// Another client of the same directory (and counters) that applies `sse` to its
+    /// requests, as an `S3Store` with that mode would.
+    pub fn with_sse(&self, sse: SseMode) -> DirStore {
+        DirStore {
+            inner: Arc::clone(&self.inner),
+            sse,
+        }
+    }
+
+    /// The SSE mode this client applies.
+    pub fn sse(&self) -> &SseMode {
+        &self.sse
     }
 
     /// The store's root directory.
@@ -191,6 +214,14 @@ impl DirStore {
     /// Set every request and byte counter back to zero.
     pub fn reset_stats(&self) {
         self.inner.stats.reset();
+    }
+
+    /// Counts a request that took `attempts` tries (one per SSE-C key tried).
+    fn record_attempts(&self, op: Op, attempts: u64, bytes: u64) {
+        for _ in 1..attempts {
+            self.inner.stats.record(op, 0);
+        }
+        self.inner.stats.record(op, bytes);
     }
 
     /// Run `f` on the blocking pool (file I/O must not stall the async workers).
@@ -258,19 +289,30 @@ impl Inner {
         Ok(file)
     }
 
-    fn head(&self, key: &str) -> StoreResult<ObjectInfo> {
-        rules::check_key(key)?;
-        Ok(self.open_object(key)?.header.info(true))
+    /// HEAD; also returns how many tries (SSE-C keys) it took.
+    fn head(&self, key: &str, sse: &SseMode) -> (StoreResult<ObjectInfo>, u64) {
+        let file = match rules::check_key(key).and_then(|()| self.open_object(key)) {
+            Ok(file) => file,
+            Err(e) => return (Err(e), 1),
+        };
+        let (allowed, attempts) = sse.check_read("HeadObject", key, &file.header.sse);
+        (allowed.map(|()| file.header.info(true)), attempts)
     }
 
+    /// GET; `attempts` is set to how many tries (SSE-C keys) it took.
     fn get(
         &self,
         key: &str,
         range: Option<Range<u64>>,
         if_match: Option<&str>,
+        sse: &SseMode,
+        attempts: &mut u64,
     ) -> StoreResult<GetOutput> {
         rules::check_key(key)?;
         let file = self.open_object(key)?;
+        let (allowed, tries) = sse.check_read("GetObject", key, &file.header.sse);
+        *attempts = tries;
+        allowed?;
         rules::check_read_condition(key, &file.header.etag, if_match)?;
         let range = rules::resolve_range(key, range, file.header.size)?;
         let data = file
@@ -381,7 +423,13 @@ impl Inner {
         dir
     }
 
-    fn put(&self, key: &str, body: &[u8], opts: &PutOptions) -> StoreResult<PutOutput> {
+    fn put(
+        &self,
+        key: &str,
+        body: &[u8],
+        opts: &PutOptions,
+        sse: &SseMode,
+    ) -> StoreResult<PutOutput> {
         rules::check_key(key)?;
         rules::check_single_put_size(key, body.len() as u64)?;
         let etag = rules::md5_etag(body);
@@ -392,7 +440,8 @@ impl Inner {
             body.len() as u64,
             etag.clone(),
             rules::normalize_metadata(&opts.metadata),
-        );
+        )
+        .with_sse(sse.object_sse());
         let written = tmp
             .write_all(body)
             .and_then(|()| tmp.finish_object(&header));
@@ -420,10 +469,22 @@ impl Inner {
         sync_dir(&remaining).map_err(|e| io_error(key, e))
     }
 
-    fn copy(&self, src: &str, dst: &str, opts: &CopyOptions) -> StoreResult<PutOutput> {
+    /// CopyObject; `attempts` is set to how many tries (SSE-C source keys) it took.
+    fn copy(
+        &self,
+        src: &str,
+        dst: &str,
+        opts: &CopyOptions,
+        sse: &SseMode,
+        attempts: &mut u64,
+    ) -> StoreResult<PutOutput> {
         rules::check_key(src)?;
         rules::check_key(dst)?;
         let source = self.open_object(src)?;
+        // The source is read with the client's SSE-C keys (copy-source headers).
+        let (allowed, tries) = sse.check_read("CopyObject", src, &source.header.sse);
+        *attempts = tries;
+        allowed?;
         if let Some(wanted) = &opts.source_if_match {
             if !rules::etag_matches(wanted, &source.header.etag) {
                 return Err(StoreError::PreconditionFailed { key: src.into() });
@@ -441,7 +502,9 @@ impl Inner {
         let written = source.copy_body(&mut tmp, &mut md5).and_then(|()| {
             // A copy is a single-part object: its ETag is the MD5 of the body.
             let etag = rules::etag_from_md5(&md5.finalize().into());
-            let header = Header::new(dst, tmp.written(), etag.clone(), metadata);
+            // The copy gets the SSE this request asks for, not the source's, as in S3.
+            let header =
+                Header::new(dst, tmp.written(), etag.clone(), metadata).with_sse(sse.object_sse());
             tmp.finish_object(&header).map(|()| etag)
         });
         let etag = match written {
@@ -460,9 +523,14 @@ impl Inner {
 #[async_trait]
 impl ObjectStore for DirStore {
     async fn head(&self, key: &str) -> StoreResult<ObjectInfo> {
-        self.inner.stats.record(Op::Head, 0);
         let key = key.to_owned();
-        self.run(move |inner| inner.head(&key)).await
+        let sse = self.sse.clone();
+        let (result, attempts) = self
+            .run(move |inner| Ok(inner.head(&key, &sse)))
+            .await
+            .unwrap_or_else(|e| (Err(e), 1));
+        self.record_attempts(Op::Head, attempts, 0);
+        result
     }
 
     async fn get(
@@ -473,24 +541,33 @@ impl ObjectStore for DirStore {
     ) -> StoreResult<GetOutput> {
         let key = key.to_owned();
         let if_match = if_match.map(str::to_owned);
-        let result = self
-            .run(move |inner| inner.get(&key, range, if_match.as_deref()))
-            .await;
+        let sse = self.sse.clone();
+        let (result, attempts) = self
+            .run(move |inner| {
+                let mut attempts = 1;
+                let result = inner.get(&key, range, if_match.as_deref(), &sse, &mut attempts);
+                Ok((result, attempts))
+            })
+            .await
+            .unwrap_or_else(|e| (Err(e), 1));
         let bytes = result.as_ref().map_or(0, |out| out.data.len() as u64);
-        self.inner.stats.record(Op::Get, bytes);
+        self.record_attempts(Op::Get, attempts, bytes);
         result
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
         self.inner.stats.record(Op::Put, body.len() as u64);
         let key = key.to_owned();
-        self.run(move |inner| inner.put(&key, &body, &opts)).await
+        let sse = self.sse.clone();
+        self.run(move |inner| inner.put(&key, &body, &opts, &sse))
+            .await
     }
 
     async fn create_multipart(&self, key: &str, opts: PutOptions) -> StoreResult<String> {
         self.inner.stats.record(Op::CreateMultipart, 0);
         let key = key.to_owned();
-        self.run(move |inner| inner.create_multipart(&key, &opts))
+        let sse = self.sse.object_sse();
+        self.run(move |inner| inner.create_multipart(&key, &opts, sse))
             .await
     }
 
@@ -504,7 +581,8 @@ impl ObjectStore for DirStore {
         self.inner.stats.record(Op::UploadPart, body.len() as u64);
         let key = key.to_owned();
         let upload_id = upload_id.to_owned();
-        self.run(move |inner| inner.upload_part(&key, &upload_id, part_number, &body))
+        let sse = self.sse.object_sse();
+        self.run(move |inner| inner.upload_part(&key, &upload_id, part_number, &body, &sse))
             .await
     }
 
@@ -537,10 +615,19 @@ impl ObjectStore for DirStore {
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
-        self.inner.stats.record(Op::Copy, 0);
         let src = src.to_owned();
         let dst = dst.to_owned();
-        self.run(move |inner| inner.copy(&src, &dst, &opts)).await
+        let sse = self.sse.clone();
+        let (result, attempts) = self
+            .run(move |inner| {
+                let mut attempts = 1;
+                let result = inner.copy(&src, &dst, &opts, &sse, &mut attempts);
+                Ok((result, attempts))
+            })
+            .await
+            .unwrap_or_else(|e| (Err(e), 1));
+        self.record_attempts(Op::Copy, attempts, 0);
+        result
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {

@@ -191,6 +191,7 @@ mod tests {
             etag: String::new(),
             last_modified: SystemTime::UNIX_EPOCH,
             metadata: None,
+            sse: None,
         }))
     }
 

@@ -6,6 +6,11 @@
 //!
 //! `MemoryStore::named` keeps a process-global registry, so every opener of `mem://x` sees the
 //! same objects for the life of the process.
+//!
+//! Server-side encryption follows S3 (see [`SseMode::check_read`]): each store is one client
+//! with its own [`SseMode`] ([`MemoryStore::with_sse`] opens another client of the same
+//! objects); objects remember the SSE they were written with, SSE-S3/KMS are echoed in
+//! [`ObjectInfo::sse`], and SSE-C objects answer only to their key.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -18,6 +23,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::list::{ListCursor, Walk};
 use super::rules;
+use super::sse::{ObjectSse, SseMode};
 use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, MetadataDirective,
     ObjectInfo, ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
@@ -27,6 +33,14 @@ use super::{
 /// An in-process object store with S3 semantics.
 pub struct MemoryStore {
     name: String,
+    shared: Arc<Shared>,
+    /// What this client asks the "server" for.
+    sse: SseMode,
+}
+
+/// The objects and counters every client of one store shares.
+#[derive(Default)]
+struct Shared {
     state: Mutex<State>,
     stats: RequestStats,
 }
@@ -43,15 +57,17 @@ struct StoredObject {
     etag: String,
     last_modified: SystemTime,
     metadata: Metadata,
+    sse: ObjectSse,
 }
 
 impl StoredObject {
-    fn new(data: Bytes, etag: String, metadata: Metadata) -> Self {
+    fn new(data: Bytes, etag: String, metadata: Metadata, sse: ObjectSse) -> Self {
         StoredObject {
             data,
             etag,
             last_modified: SystemTime::now(),
             metadata,
+            sse,
         }
     }
 
@@ -62,6 +78,7 @@ impl StoredObject {
             etag: self.etag.clone(),
             last_modified: self.last_modified,
             metadata: with_metadata.then(|| self.metadata.clone()),
+            sse: with_metadata.then(|| self.sse.clone()),
         }
     }
 }
@@ -70,6 +87,8 @@ struct Upload {
     key: String,
     /// Metadata and the conditions checked at completion.
     opts: PutOptions,
+    /// The SSE given at create time; SSE-C parts must carry the same key.
+    sse: ObjectSse,
     parts: BTreeMap<u32, Part>,
 }
 
@@ -87,9 +106,24 @@ impl MemoryStore {
     fn with_name(name: &str) -> Self {
         MemoryStore {
             name: name.to_owned(),
-            state: Mutex::new(State::default()),
-            stats: RequestStats::default(),
+            shared: Arc::default(),
+            sse: SseMode::None,
         }
+    }
+
+    /// Another client of the same objects (and counters) that applies `sse` to its requests,
+    /// as an `S3Store` with that mode would.
+    pub fn with_sse(&self, sse: SseMode) -> Arc<Self> {
+        Arc::new(MemoryStore {
+            name: self.name.clone(),
+            shared: Arc::clone(&self.shared),
+            sse,
+        })
+    }
+
+    /// The SSE mode this client applies.
+    pub fn sse(&self) -> &SseMode {
+        &self.sse
     }
 
     /// The store named `name` in this process, created empty on first use. Stores live until the
@@ -106,7 +140,7 @@ impl MemoryStore {
 
     /// Set every request and byte counter back to zero.
     pub fn reset_stats(&self) {
-        self.stats.reset();
+        self.shared.stats.reset();
     }
 
     /// The bytes of `key`, without counting a request.
@@ -119,15 +153,15 @@ impl MemoryStore {
     pub fn raw_put(&self, key: &str, bytes: impl Into<Bytes>) {
         let data: Bytes = bytes.into();
         let mut state = self.state();
-        let metadata = state
+        let (metadata, sse) = state
             .objects
             .get(key)
-            .map(|o| o.metadata.clone())
+            .map(|o| (o.metadata.clone(), o.sse.clone()))
             .unwrap_or_default();
         let etag = rules::md5_etag(&data);
         state
             .objects
-            .insert(key.to_owned(), StoredObject::new(data, etag, metadata));
+            .insert(key.to_owned(), StoredObject::new(data, etag, metadata, sse));
     }
 
     /// Replace (or create) `key` with these bytes and this user metadata, as a PUT from
@@ -135,9 +169,10 @@ impl MemoryStore {
     pub fn raw_put_with_metadata(&self, key: &str, bytes: impl Into<Bytes>, metadata: Metadata) {
         let data: Bytes = bytes.into();
         let etag = rules::md5_etag(&data);
-        self.state()
-            .objects
-            .insert(key.to_owned(), StoredObject::new(data, etag, metadata));
+        self.state().objects.insert(
+            key.to_owned(),
+            StoredObject::new(data, etag, metadata, ObjectSse::default()),
+        );
     }
 
     /// Every key, in order, without counting a request.
@@ -160,7 +195,15 @@ impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         // Every mutation completes before the guard drops, so a panic elsewhere cannot leave
         // the map half-changed: recovering from poisoning is safe.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a request that took `attempts` tries (one per SSE-C key tried).
+    fn record_attempts(&self, op: Op, attempts: u64, bytes: u64) {
+        for _ in 1..attempts {
+            self.shared.stats.record(op, 0);
+        }
+        self.shared.stats.record(op, bytes);
     }
 
     fn upload<'s>(state: &'s mut State, key: &str, upload_id: &str) -> StoreResult<&'s mut Upload> {
@@ -179,6 +222,7 @@ impl fmt::Debug for MemoryStore {
         let state = self.state();
         f.debug_struct("MemoryStore")
             .field("name", &self.name)
+            .field("sse", &self.sse.name())
             .field("objects", &state.objects.len())
             .field("uploads", &state.uploads.len())
             .finish()
@@ -188,14 +232,19 @@ impl fmt::Debug for MemoryStore {
 #[async_trait]
 impl ObjectStore for MemoryStore {
     async fn head(&self, key: &str) -> StoreResult<ObjectInfo> {
-        self.stats.record(Op::Head, 0);
-        rules::check_key(key)?;
-        let state = self.state();
-        let object = state
-            .objects
-            .get(key)
-            .ok_or_else(|| StoreError::NotFound { key: key.into() })?;
-        Ok(object.info(key, true))
+        let (result, attempts) = (|| {
+            rules::check_key(key)?;
+            let state = self.state();
+            let object = state
+                .objects
+                .get(key)
+                .ok_or_else(|| StoreError::NotFound { key: key.into() })?;
+            let (allowed, attempts) = self.sse.check_read("HeadObject", key, &object.sse);
+            Ok((allowed.map(|()| object.info(key, true)), attempts))
+        })()
+        .unwrap_or_else(|e| (Err(e), 1));
+        self.record_attempts(Op::Head, attempts, 0);
+        result
     }
 
     async fn get(
@@ -204,6 +253,7 @@ impl ObjectStore for MemoryStore {
         range: Option<Range<u64>>,
         if_match: Option<&str>,
     ) -> StoreResult<GetOutput> {
+        let mut attempts = 1;
         let result = (|| {
             rules::check_key(key)?;
             let state = self.state();
@@ -211,6 +261,9 @@ impl ObjectStore for MemoryStore {
                 .objects
                 .get(key)
                 .ok_or_else(|| StoreError::NotFound { key: key.into() })?;
+            let (allowed, tries) = self.sse.check_read("GetObject", key, &object.sse);
+            attempts = tries;
+            allowed?;
             rules::check_read_condition(key, &object.etag, if_match)?;
             let range = rules::resolve_range(key, range, object.data.len() as u64)?;
             // Both ends are within the object, which is in memory, so they fit in usize.
@@ -221,12 +274,12 @@ impl ObjectStore for MemoryStore {
             })
         })();
         let bytes = result.as_ref().map_or(0, |out| out.data.len() as u64);
-        self.stats.record(Op::Get, bytes);
+        self.record_attempts(Op::Get, attempts, bytes);
         result
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
-        self.stats.record(Op::Put, body.len() as u64);
+        self.shared.stats.record(Op::Put, body.len() as u64);
         rules::check_key(key)?;
         rules::check_single_put_size(key, body.len() as u64)?;
         let etag = rules::md5_etag(&body);
@@ -236,13 +289,13 @@ impl ObjectStore for MemoryStore {
         let metadata = rules::normalize_metadata(&opts.metadata);
         state.objects.insert(
             key.to_owned(),
-            StoredObject::new(body, etag.clone(), metadata),
+            StoredObject::new(body, etag.clone(), metadata, self.sse.object_sse()),
         );
         Ok(PutOutput { etag })
     }
 
     async fn create_multipart(&self, key: &str, opts: PutOptions) -> StoreResult<String> {
-        self.stats.record(Op::CreateMultipart, 0);
+        self.shared.stats.record(Op::CreateMultipart, 0);
         rules::check_key(key)?;
         let upload_id = rules::new_upload_id(key)?;
         let opts = PutOptions {
@@ -254,6 +307,7 @@ impl ObjectStore for MemoryStore {
             Upload {
                 key: key.to_owned(),
                 opts,
+                sse: self.sse.object_sse(),
                 parts: BTreeMap::new(),
             },
         );
@@ -267,12 +321,13 @@ impl ObjectStore for MemoryStore {
         part_number: u32,
         body: Bytes,
     ) -> StoreResult<String> {
-        self.stats.record(Op::UploadPart, body.len() as u64);
+        self.shared.stats.record(Op::UploadPart, body.len() as u64);
         rules::check_part_number(key, part_number)?;
         rules::check_single_put_size(key, body.len() as u64)?;
         let md5 = rules::md5(&body);
         let mut state = self.state();
         let upload = Self::upload(&mut state, key, upload_id)?;
+        rules::check_part_sse(key, &upload.sse, &self.sse.object_sse())?;
         upload.parts.insert(part_number, Part { data: body, md5 });
         Ok(rules::etag_from_md5(&md5))
     }
@@ -283,7 +338,7 @@ impl ObjectStore for MemoryStore {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> StoreResult<PutOutput> {
-        self.stats.record(Op::CompleteMultipart, 0);
+        self.shared.stats.record(Op::CompleteMultipart, 0);
         let mut state = self.state();
         let upload = Self::upload(&mut state, key, upload_id)?;
         rules::check_part_list(key, parts, |number| {
@@ -312,16 +367,17 @@ impl ObjectStore for MemoryStore {
         }
         let etag = rules::multipart_etag(&digests);
         let metadata = std::mem::take(&mut upload.opts.metadata);
+        let sse = std::mem::take(&mut upload.sse);
         state.uploads.remove(upload_id);
         state.objects.insert(
             key.to_owned(),
-            StoredObject::new(data.freeze(), etag.clone(), metadata),
+            StoredObject::new(data.freeze(), etag.clone(), metadata, sse),
         );
         Ok(PutOutput { etag })
     }
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
-        self.stats.record(Op::AbortMultipart, 0);
+        self.shared.stats.record(Op::AbortMultipart, 0);
         let mut state = self.state();
         Self::upload(&mut state, key, upload_id)?;
         state.uploads.remove(upload_id);
@@ -329,7 +385,7 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {
-        self.stats.record(Op::List, 0);
+        self.shared.stats.record(Op::List, 0);
         let mut cursor = ListCursor::new(req)?;
         let state = self.state();
         let start = cursor.start_key().to_owned();
@@ -345,7 +401,33 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
-        self.stats.record(Op::Copy, 0);
+        let mut attempts = 1;
+        let result = self.copy_object(src, dst, &opts, &mut attempts);
+        self.record_attempts(Op::Copy, attempts, 0);
+        result
+    }
+
+    async fn delete(&self, key: &str) -> StoreResult<()> {
+        self.shared.stats.record(Op::Delete, 0);
+        rules::check_key(key)?;
+        self.state().objects.remove(key);
+        Ok(())
+    }
+
+    fn stats(&self) -> Option<StatsSnapshot> {
+        Some(self.shared.stats.snapshot())
+    }
+}
+
+impl MemoryStore {
+    /// CopyObject; `attempts` counts the tries with each SSE-C source key.
+    fn copy_object(
+        &self,
+        src: &str,
+        dst: &str,
+        opts: &CopyOptions,
+        attempts: &mut u64,
+    ) -> StoreResult<PutOutput> {
         rules::check_key(src)?;
         rules::check_key(dst)?;
         let mut state = self.state();
@@ -353,6 +435,10 @@ impl ObjectStore for MemoryStore {
             .objects
             .get(src)
             .ok_or_else(|| StoreError::NotFound { key: src.into() })?;
+        // The copy source is read with the client's SSE-C keys (copy-source headers).
+        let (allowed, tries) = self.sse.check_read("CopyObject", src, &source.sse);
+        *attempts = tries;
+        allowed?;
         if let Some(wanted) = &opts.source_if_match {
             if !rules::etag_matches(wanted, &source.etag) {
                 return Err(StoreError::PreconditionFailed { key: src.into() });
@@ -373,22 +459,12 @@ impl ObjectStore for MemoryStore {
             Some(_) => source.etag.clone(),
             None => rules::md5_etag(&data),
         };
+        // The copy gets the SSE this request asks for, not the source's, as in S3.
         state.objects.insert(
             dst.to_owned(),
-            StoredObject::new(data, etag.clone(), metadata),
+            StoredObject::new(data, etag.clone(), metadata, self.sse.object_sse()),
         );
         Ok(PutOutput { etag })
-    }
-
-    async fn delete(&self, key: &str) -> StoreResult<()> {
-        self.stats.record(Op::Delete, 0);
-        rules::check_key(key)?;
-        self.state().objects.remove(key);
-        Ok(())
-    }
-
-    fn stats(&self) -> Option<StatsSnapshot> {
-        Some(self.stats.snapshot())
     }
 }
 

@@ -35,7 +35,7 @@ pub use memory::MemoryStore;
 pub use options::{StoreOptions, open_store};
 pub use plain::PlainDirStore;
 pub use s3::{S3Settings, S3Store};
-pub use sse::{SseCKey, SseMode};
+pub use sse::{ObjectSse, SseCKey, SseMode};
 pub use url::StoreUrl;
 
 /// User metadata of an object, keys lowercase and without the `x-amz-meta-` prefix.
@@ -108,6 +108,9 @@ pub struct ObjectInfo {
     pub last_modified: SystemTime,
     /// User metadata; `None` in listings (S3's LIST does not return it).
     pub metadata: Option<Metadata>,
+    /// The server-side encryption the object is stored with, as HEAD and GET report it;
+    /// `None` in listings.
+    pub sse: Option<ObjectSse>,
 }
 
 /// The result of a GET: the bytes of the requested range and the object they came from.

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use super::list::{ListCursor, Walk};
 use super::rules;
 use super::{
-    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, ObjectInfo,
+    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, ObjectInfo, ObjectSse,
     ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
 };
 
@@ -107,6 +107,7 @@ impl PlainDirStore {
             etag: format!("\"plain-{size:x}-{mtime_ns:x}-{:x}\"", meta.ino()),
             last_modified: mtime,
             metadata: with_metadata.then(Metadata::new),
+            sse: with_metadata.then(ObjectSse::default),
         }
     }
 

@@ -8,6 +8,7 @@ use std::ops::Range;
 
 use md5::{Digest, Md5};
 
+use super::sse::ObjectSse;
 use super::{
     CompletedPart, MAX_PARTS, MAX_SINGLE_PUT, MIN_PART_SIZE, Metadata, PutOptions, StoreError,
     StoreResult,
@@ -165,6 +166,19 @@ pub(crate) fn check_part_number(key: &str, part_number: u32) -> StoreResult<()> 
         )));
     }
     Ok(())
+}
+
+/// UploadPart of an SSE-C upload must carry the key given at create time, as in S3 (400).
+/// `sent` is the SSE the part's request asks for.
+pub(crate) fn check_part_sse(key: &str, upload: &ObjectSse, sent: &ObjectSse) -> StoreResult<()> {
+    match (upload, sent) {
+        (ObjectSse::C { key_md5 }, ObjectSse::C { key_md5: sent }) if sent == key_md5 => Ok(()),
+        (ObjectSse::C { key_md5 }, _) => Err(StoreError::InvalidArgument(format!(
+            "UploadPart {key}: the upload was created with the SSE-C key of MD5 {key_md5}; every \
+             part must carry the same key (InvalidRequest, HTTP 400)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// What a store knows about an uploaded part when completing.

@@ -14,6 +14,7 @@
 //! - Where the server refuses a server-side copy (Ceph RGW 16 with SSE-C and SSE-KMS),
 //!   `client_copy` copies through this process instead.
 
+mod checks;
 mod client_copy;
 mod conditional_put;
 mod convert;
@@ -48,11 +49,12 @@ use super::{
 use client_copy::CopyRefusal;
 use convert::{
     content_range_total, encode_copy_source_key, malformed, object_info, required_etag,
-    sdk_metadata,
+    sdk_metadata, with_sse,
 };
 use errors::Request;
 use sse_headers::{SseCHeaders, WriteSse};
 
+pub use checks::CredentialsFound;
 pub use settings::{DEFAULT_REGION, S3Retry, S3Settings, S3Timeouts};
 
 /// An S3 bucket (on AWS or an S3-compatible server) as an [`ObjectStore`].
@@ -263,7 +265,15 @@ impl S3Store {
                 out.e_tag(),
                 out.last_modified(),
                 out.metadata(),
-            ),
+            )
+            .map(|info| {
+                with_sse(
+                    info,
+                    out.server_side_encryption().map(|s| s.as_str()),
+                    out.ssekms_key_id(),
+                    out.sse_customer_key_md5(),
+                )
+            }),
             Err(e) => Err(errors::map(&Request::new("HeadObject", key, self), e)),
         };
         (info, attempts)
@@ -372,7 +382,15 @@ impl ObjectStore for S3Store {
             out.e_tag(),
             out.last_modified(),
             out.metadata(),
-        );
+        )
+        .map(|info| {
+            with_sse(
+                info,
+                out.server_side_encryption().map(|s| s.as_str()),
+                out.ssekms_key_id(),
+                out.sse_customer_key_md5(),
+            )
+        });
         let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
         let body = out.body.collect().await.map(|b| b.into_bytes());
         let bytes_read = body.as_ref().map_or(0, |b| b.len() as u64);

@@ -199,6 +199,135 @@ impl SseMode {
     }
 }
 
+/// The server-side encryption an object is stored with, as HEAD and GET report it
+/// (`x-amz-server-side-encryption`, `...-aws-kms-key-id`, `...-customer-key-MD5`). Stores that
+/// apply SSE themselves (memory, directory) record it at write time and check SSE-C reads
+/// against it, as S3 does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum ObjectSse {
+    /// Stored without SSE (or the server does not say).
+    #[default]
+    None,
+    /// SSE-S3.
+    S3,
+    /// SSE-KMS with this key (`None` when the server does not name it).
+    Kms { key_id: Option<String> },
+    /// SSE-C with the key whose MD5 (base64) this is.
+    C { key_md5: String },
+}
+
+impl ObjectSse {
+    /// From the SSE headers of a HEAD or GET answer.
+    pub fn from_headers(
+        server_side_encryption: Option<&str>,
+        kms_key_id: Option<&str>,
+        customer_key_md5: Option<&str>,
+    ) -> ObjectSse {
+        if let Some(md5) = customer_key_md5.filter(|m| !m.is_empty()) {
+            return ObjectSse::C {
+                key_md5: md5.to_owned(),
+            };
+        }
+        match server_side_encryption {
+            Some(SSE_S3_VALUE) => ObjectSse::S3,
+            Some(v) if v.starts_with(SSE_KMS_VALUE) => ObjectSse::Kms {
+                key_id: kms_key_id.filter(|k| !k.is_empty()).map(str::to_owned),
+            },
+            _ => ObjectSse::None,
+        }
+    }
+
+    /// The mode's name as the config spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ObjectSse::None => "none",
+            ObjectSse::S3 => "s3",
+            ObjectSse::Kms { .. } => "kms",
+            ObjectSse::C { .. } => "c",
+        }
+    }
+}
+
+impl SseMode {
+    /// The SSE an object written in this mode is stored with (SSE-C: the first key's).
+    pub fn object_sse(&self) -> ObjectSse {
+        match self {
+            SseMode::None => ObjectSse::None,
+            SseMode::S3 => ObjectSse::S3,
+            SseMode::Kms { key_id, .. } => ObjectSse::Kms {
+                key_id: key_id.clone(),
+            },
+            SseMode::C { keys } => match keys.first() {
+                Some(k) => ObjectSse::C {
+                    key_md5: k.key_md5_base64().to_owned(),
+                },
+                None => ObjectSse::None,
+            },
+        }
+    }
+
+    /// S3's SSE-C read rule, for the stores that apply it themselves: a request for an object
+    /// stored as `stored` is tried with each read key in order (once without a key in other
+    /// modes), as `S3Store` does. Returns the outcome and how many requests that took; on
+    /// failure the first key's error. `operation` names the request (`GetObject`, ...).
+    pub fn check_read(
+        &self,
+        operation: &str,
+        key: &str,
+        stored: &ObjectSse,
+    ) -> (StoreResult<()>, u64) {
+        let keys = self.read_keys();
+        if keys.is_empty() {
+            return (check_customer_key(operation, key, stored, None), 1);
+        }
+        let first_error = match check_customer_key(operation, key, stored, keys.first()) {
+            Ok(()) => return (Ok(()), 1),
+            Err(e) => e,
+        };
+        for (i, sse_key) in keys.iter().enumerate().skip(1) {
+            if check_customer_key(operation, key, stored, Some(sse_key)).is_ok() {
+                return (Ok(()), i as u64 + 1);
+            }
+        }
+        (Err(first_error), keys.len() as u64)
+    }
+}
+
+/// One request's SSE-C check, with the answers S3 gives (and `S3Store` maps them to): an
+/// SSE-C object read without a key, or a plain object read with one, is 400 InvalidRequest
+/// (`InvalidArgument`); an SSE-C object read with another key is 403 (`AccessDenied`).
+pub fn check_customer_key(
+    operation: &str,
+    key: &str,
+    stored: &ObjectSse,
+    sent: Option<&SseCKey>,
+) -> StoreResult<()> {
+    match (stored, sent) {
+        (ObjectSse::C { key_md5 }, None) => Err(StoreError::InvalidArgument(format!(
+            "{operation} {key}: the object is stored with SSE-C (key MD5 {key_md5}); the request \
+             must carry that key (InvalidRequest, HTTP 400): mount with sse = \"c\" and its key file"
+        ))),
+        (ObjectSse::C { key_md5 }, Some(sent)) if sent.key_md5_base64() != key_md5 => {
+            Err(StoreError::AccessDenied {
+                key: key.to_owned(),
+                reason: format!(
+                    "{operation}: the object is stored with the SSE-C key of MD5 {key_md5}, not \
+                     {} from {} (HTTP 403); add the object's key file to sse_c_key_files",
+                    sent.key_md5_base64(),
+                    sent.source()
+                ),
+            })
+        }
+        (ObjectSse::C { .. }, Some(_)) => Ok(()),
+        (_, Some(_)) => Err(StoreError::InvalidArgument(format!(
+            "{operation} {key}: the encryption parameters are not applicable to this object: it \
+             is not stored with SSE-C (InvalidRequest, HTTP 400)"
+        ))),
+        (_, None) => Ok(()),
+    }
+}
+
 /// The SSE fields of a write response.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SseEcho<'a> {
@@ -452,6 +581,49 @@ mod tests {
                 "{mode} {kms:?}"
             );
         }
+    }
+
+    #[test]
+    fn object_sse_from_headers_and_the_read_rule() {
+        assert_eq!(
+            ObjectSse::from_headers(Some("AES256"), None, None),
+            ObjectSse::S3
+        );
+        assert_eq!(
+            ObjectSse::from_headers(Some("aws:kms"), Some("k"), None),
+            ObjectSse::Kms {
+                key_id: Some("k".into())
+            }
+        );
+        assert_eq!(ObjectSse::from_headers(None, None, None), ObjectSse::None);
+        let old = SseCKey::from_bytes(&KEY, "old").expect("key");
+        let new = SseCKey::from_bytes(&[9u8; 32], "new").expect("key");
+        let stored = SseMode::customer_keys(vec![old.clone()])
+            .expect("key")
+            .object_sse();
+        assert_eq!(
+            ObjectSse::from_headers(Some("AES256"), None, Some(old.key_md5_base64())),
+            stored,
+            "the SSE-C key MD5 wins"
+        );
+        let rotated = SseMode::customer_keys(vec![new.clone(), old]).expect("keys");
+        let (result, attempts) = rotated.check_read("GetObject", "k", &stored);
+        assert!(result.is_ok());
+        assert_eq!(attempts, 2);
+        let only_new = SseMode::customer_keys(vec![new]).expect("key");
+        let (result, attempts) = only_new.check_read("GetObject", "k", &stored);
+        assert!(matches!(result, Err(StoreError::AccessDenied { .. })));
+        assert_eq!(attempts, 1);
+        let (result, _) = SseMode::S3.check_read("HeadObject", "k", &stored);
+        assert!(matches!(result, Err(StoreError::InvalidArgument(_))));
+        let (result, _) = only_new.check_read("GetObject", "k", &ObjectSse::S3);
+        assert!(matches!(result, Err(StoreError::InvalidArgument(_))));
+        assert!(
+            SseMode::None
+                .check_read("GetObject", "k", &ObjectSse::S3)
+                .0
+                .is_ok()
+        );
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //! - `files`: `ls`/`cat`/`get`/`put` through the file system layer (`fs::Fs`, no kernel), so
 //!   they see exactly what a mount would.
 //! - `progress`: a progress bar on a terminal, plain lines otherwise.
+//! - `doctor`: check, before mounting, everything a mount needs, one line per check.
 //!
 //! A plain folder copy of a bucket (no metadata, no directory-store layout) opens read-only as
 //! a [`PlainDirStore`] so `get` can recover from it.
 
+pub mod doctor;
 pub mod files;
 pub mod keycmd;
 pub mod progress;
@@ -114,6 +116,7 @@ pub fn run(global: &GlobalArgs, command: &ToolCommand) -> ToolResult<()> {
         ToolCommand::Cat(args) => rt.block_on(files::run_cat(args)),
         ToolCommand::Get(args) => rt.block_on(files::run_get(args)),
         ToolCommand::Put(args) => rt.block_on(files::run_put(args)),
+        ToolCommand::Doctor(args) => rt.block_on(doctor::run(global, args)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The S3 tests' harness: moto's S3 server (PyPI `moto[server]`) on 127.0.0.1, an independent
 //! S3 implementation reached over real HTTP by the real SDK, and two SDK interceptors: `Capture`
-//! records the SSE headers of every request, `EnforceSseC` refuses SSE-C reads with the wrong
-//! key the way S3 does (moto does not).
+//! records the SSE headers of every request, `EnforceSseC` refuses SSE-C reads without or with
+//! the wrong key the way S3 does (moto does not).
 //!
 //! One server is shared by the tests that overlap in time (each test takes a bucket of its own)
 //! and stopped when the last of them drops it. The server also dies with the test process: it
@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
+    BeforeTransmitInterceptorContextRef,
 };
 use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
@@ -313,16 +314,33 @@ impl Intercept for Capture {
     }
 }
 
-/// Refuses GET, HEAD and CopyObject's source (400, as S3 and Ceph do) unless the SSE-C key MD5
-/// sent is the one the object was written with, which moto does not check. Objects are
-/// identified by request path; what a request sent is kept in its config bag between
-/// transmitting it and reading the answer.
+/// Plays the server's part of SSE-C, which moto does not: remembers the SSE-C key MD5 each
+/// object was written with (PutObject, CreateMultipartUpload + CompleteMultipartUpload,
+/// CopyObject's destination) and refuses GET, HEAD and CopyObject's source as S3 does: 400
+/// InvalidRequest without the object's key (or with a key for an object stored without SSE-C),
+/// 403 AccessDenied with another key. Objects are identified by request path. The verdict is
+/// reached before the request is signed and kept in its config bag until the answer is read;
+/// a refused CopyObject is pointed at a missing source first, so that moto copies nothing.
 #[derive(Clone, Debug, Default)]
-pub struct EnforceSseC(Arc<Mutex<HashMap<String, Option<String>>>>);
+pub struct EnforceSseC(Arc<Mutex<SseCState>>);
 
-/// What an intercepted request sent: operation, object path, SSE-C key MD5.
+#[derive(Debug, Default)]
+pub struct SseCState {
+    /// Object path -> the key MD5 it was written with.
+    written: HashMap<String, Option<String>>,
+    /// Object path -> the key MD5 of the multipart upload last created there.
+    uploads: HashMap<String, Option<String>>,
+}
+
+/// What an intercepted request sent (operation, object path, SSE-C key MD5) and the refusal
+/// (status, error body) it is to get.
 #[derive(Clone, Debug)]
-struct SentRequest(String, String, Option<String>);
+struct SentRequest {
+    operation: String,
+    path: String,
+    md5: Option<String>,
+    refusal: Option<(u16, &'static str)>,
+}
 
 impl Storable for SentRequest {
     type Storer = StoreReplace<Self>;
@@ -333,9 +351,9 @@ impl Intercept for EnforceSseC {
         "EnforceSseC"
     }
 
-    fn read_before_transmit(
+    fn modify_before_signing(
         &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
@@ -343,22 +361,67 @@ impl Intercept for EnforceSseC {
             .load::<OperationMetadata>()
             .map(|m| m.name().to_owned())
             .unwrap_or_default();
-        let request = context.request();
+        let request = context.request_mut();
         let headers = request.headers();
-        let sent = if operation == "CopyObject" {
-            let source = headers.get("x-amz-copy-source").unwrap_or_default();
-            let path = format!("/{}", source.trim_start_matches('/'));
-            let md5 = headers.get("x-amz-copy-source-server-side-encryption-customer-key-md5");
-            SentRequest(operation, path, md5.map(str::to_owned))
-        } else {
-            // The path alone: the query differs by operation (x-id=GetObject, ...).
-            let uri = request.uri();
-            let path = uri.split('?').next().unwrap_or_default();
-            let path = path.splitn(4, '/').nth(3).unwrap_or_default();
-            let md5 = headers.get("x-amz-server-side-encryption-customer-key-md5");
-            SentRequest(operation, format!("/{path}"), md5.map(str::to_owned))
+        // The path alone: the query differs by operation (x-id=GetObject, ...).
+        let uri = request.uri();
+        let path = uri.split('?').next().unwrap_or_default();
+        let path = format!("/{}", path.splitn(4, '/').nth(3).unwrap_or_default());
+        let md5 = headers
+            .get("x-amz-server-side-encryption-customer-key-md5")
+            .map(str::to_owned);
+        // The object a read checks, and the key MD5 the read carries.
+        let (read_path, read_md5) = match operation.as_str() {
+            "CopyObject" => {
+                let source = headers.get("x-amz-copy-source").unwrap_or_default();
+                let source_md5 =
+                    headers.get("x-amz-copy-source-server-side-encryption-customer-key-md5");
+                (
+                    format!("/{}", source.trim_start_matches('/')),
+                    source_md5.map(str::to_owned),
+                )
+            }
+            "GetObject" | "HeadObject" => (path.clone(), md5.clone()),
+            _ => (String::new(), None),
         };
-        cfg.interceptor_state().store_put(sent);
+        let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let refusal = match state.written.get(&read_path) {
+            Some(Some(stored)) if read_md5.as_ref() == Some(stored) => None,
+            Some(Some(_)) if read_md5.is_some() => Some((
+                403,
+                "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+            )),
+            Some(Some(_)) => Some((
+                400,
+                "<Error><Code>InvalidRequest</Code><Message>The object was stored using a form \
+                 of Server Side Encryption. The correct parameters must be provided to retrieve \
+                 the object.</Message></Error>",
+            )),
+            Some(None) if read_md5.is_some() => Some((
+                400,
+                "<Error><Code>InvalidRequest</Code><Message>The encryption parameters are not \
+                 applicable to this object.</Message></Error>",
+            )),
+            _ => None,
+        };
+        drop(state);
+        if refusal.is_some() && operation == "CopyObject" {
+            let bucket = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            request.headers_mut().insert(
+                "x-amz-copy-source",
+                format!("{bucket}/.enforce-sse-c-refused-this-copy"),
+            );
+        }
+        cfg.interceptor_state().store_put(SentRequest {
+            operation,
+            path,
+            md5,
+            refusal,
+        });
         Ok(())
     }
 
@@ -368,24 +431,32 @@ impl Intercept for EnforceSseC {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(SentRequest(operation, path, md5)) = cfg.load::<SentRequest>().cloned() else {
+        let Some(sent) = cfg.load::<SentRequest>().cloned() else {
             return Ok(());
         };
-        let mut written = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match operation.as_str() {
-            "PutObject" if context.response().status().is_success() => {
-                written.insert(path, md5);
+        if let Some((status, body)) = sent.refusal {
+            let response = context.response_mut();
+            *response.status_mut() = StatusCode::try_from(status)?;
+            *response.body_mut() = SdkBody::from(body);
+            return Ok(());
+        }
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !context.response().status().is_success() {
+            return Ok(());
+        }
+        match sent.operation.as_str() {
+            "PutObject" | "CopyObject" => {
+                state.written.insert(sent.path, sent.md5);
             }
-            "GetObject" | "HeadObject" | "CopyObject"
-                if written.get(&path).is_some_and(|stored| *stored != md5) =>
-            {
-                let response = context.response_mut();
-                *response.status_mut() = StatusCode::try_from(400)?;
-                *response.body_mut() = SdkBody::from(
-                    "<Error><Code>InvalidRequest</Code><Message>The object was stored using a \
-                     form of Server Side Encryption. The correct parameters must be provided to \
-                     retrieve the object.</Message></Error>",
-                );
+            "CreateMultipartUpload" => {
+                state.uploads.insert(sent.path, sent.md5);
+            }
+            "CompleteMultipartUpload" => {
+                let md5 = state.uploads.remove(&sent.path).flatten();
+                state.written.insert(sent.path, md5);
+            }
+            "DeleteObject" => {
+                state.written.remove(&sent.path);
             }
             _ => {}
         }

@@ -1,28 +1,147 @@
-//! The stores the conformance suite runs against. Adding a backend = one constructor here and
-//! its name in the `conformance!` list of `tests/store_conformance.rs`.
+//! The stores the conformance suite runs against, and what each one legitimately does
+//! differently ([`Quirks`]). Adding a backend = one constructor here and its name in the
+//! `conformance!` list of `tests/store_conformance.rs`.
+//!
+//! A backend that cannot be set up fails the test (saying how to install what is missing); it
+//! is never skipped.
 
-use s3cryptfs::store::{DirStore, DynStore, MemoryStore};
+use std::sync::Arc;
+
+use aws_sdk_s3::config::SharedInterceptor;
+use s3cryptfs::store::{DirStore, DynStore, MemoryStore, S3Store, SseMode};
+
+use crate::s3server::{EnforceSseC, MotoServer};
+
+/// Where a backend's behaviour differs from S3's for a reason outside this project (the test
+/// server's limits). Every field is `true` for S3 itself; the suite asserts S3's behaviour
+/// where a field is `true` and the backend's documented behaviour where it is `false`, never
+/// nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Quirks {
+    /// `x-amz-copy-source-if-match` is honoured (moto ignores it: a stale copy succeeds).
+    pub copy_source_if_match: bool,
+    /// If-Match is checked at CompleteMultipartUpload (moto checks only If-None-Match there).
+    pub if_match_at_completion: bool,
+    /// UploadPart and CompleteMultipartUpload of an unknown, aborted or foreign upload id are
+    /// 404 NoSuchUpload (moto answers 500, which the store reports as transient).
+    pub no_such_upload_everywhere: bool,
+    /// Keys may hold a newline (moto's routes do not match `\n`).
+    pub newline_in_keys: bool,
+    /// HEAD and GET echo the SSE-C key MD5, and writes confirm it (moto does neither; its
+    /// SSE-C clients run with `verify_sse` off, and `EnforceSseC` plays the server's refusals).
+    pub echoes_sse_c: bool,
+}
+
+impl Quirks {
+    /// What S3 does.
+    pub const S3: Quirks = Quirks {
+        copy_source_if_match: true,
+        if_match_at_completion: true,
+        no_such_upload_everywhere: true,
+        newline_in_keys: true,
+        echoes_sse_c: true,
+    };
+
+    /// What moto 5.1's server does.
+    pub const MOTO: Quirks = Quirks {
+        copy_source_if_match: false,
+        if_match_at_completion: false,
+        no_such_upload_everywhere: false,
+        newline_in_keys: false,
+        echoes_sse_c: false,
+    };
+}
+
+/// How to open more clients of a backend's objects.
+enum Clients {
+    Memory(Arc<MemoryStore>),
+    Dir(DirStore),
+    S3 {
+        server: Arc<MotoServer>,
+        bucket: String,
+        enforce: SharedInterceptor,
+    },
+}
 
 /// A store under test, with whatever must live as long as it does.
 pub struct Backend {
+    /// A client without SSE.
     pub store: DynStore,
+    pub quirks: Quirks,
+    clients: Clients,
     _dir: Option<tempfile::TempDir>,
 }
 
+impl Backend {
+    /// Another client of the same objects that applies `sse` to its requests.
+    pub async fn client(&self, sse: SseMode) -> DynStore {
+        self.clients.open(sse, &self.quirks).await
+    }
+}
+
+impl Clients {
+    async fn open(&self, sse: SseMode, quirks: &Quirks) -> DynStore {
+        match self {
+            Clients::Memory(store) => store.with_sse(sse),
+            Clients::Dir(store) => Arc::new(store.with_sse(sse)),
+            Clients::S3 {
+                server,
+                bucket,
+                enforce,
+            } => {
+                let mut settings = server.settings(bucket);
+                settings.interceptors.push(enforce.clone());
+                if matches!(sse, SseMode::C { .. }) && !quirks.echoes_sse_c {
+                    settings.verify_sse = false;
+                }
+                let store = S3Store::connect(settings, sse)
+                    .await
+                    .unwrap_or_else(|e| panic!("connect to {}: {e}", server.endpoint()));
+                Arc::new(store)
+            }
+        }
+    }
+}
+
 /// A fresh in-process store.
-pub async fn memory() -> Option<Backend> {
-    Some(Backend {
-        store: MemoryStore::new(),
+pub async fn memory() -> Backend {
+    let store = MemoryStore::new();
+    Backend {
+        store: store.clone(),
+        quirks: Quirks::S3,
+        clients: Clients::Memory(store),
         _dir: None,
-    })
+    }
 }
 
 /// A fresh directory store in a temporary directory (removed when the backend drops).
-pub async fn dir() -> Option<Backend> {
+pub async fn dir() -> Backend {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let store = DirStore::open(dir.path()).expect("open a directory store in an empty dir");
-    Some(Backend {
-        store: std::sync::Arc::new(store),
+    Backend {
+        store: Arc::new(store.with_sse(SseMode::None)),
+        quirks: Quirks::S3,
+        clients: Clients::Dir(store),
         _dir: Some(dir),
-    })
+    }
+}
+
+/// An `S3Store` on a fresh bucket of the moto server the tests share (started on first use;
+/// the test fails saying how to install moto if it cannot start).
+pub async fn s3() -> Backend {
+    let server = MotoServer::shared();
+    let bucket = server.bucket("conformance").await;
+    let enforce = SharedInterceptor::new(EnforceSseC::default());
+    let clients = Clients::S3 {
+        server,
+        bucket,
+        enforce,
+    };
+    let quirks = Quirks::MOTO;
+    Backend {
+        store: clients.open(SseMode::None, &quirks).await,
+        quirks,
+        clients,
+        _dir: None,
+    }
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::object_file::{Header, ObjectFile, TempFile, sync_dir};
 use super::{Inner, UPLOAD_RECORD, io_error, is_not_found, layout};
 use crate::store::rules;
+use crate::store::sse::ObjectSse;
 use crate::store::{CompletedPart, Metadata, PutOptions, PutOutput, StoreError, StoreResult};
 
 /// What `create_multipart` records for `complete_multipart`.
@@ -22,6 +23,9 @@ struct UploadRecord {
     metadata: Metadata,
     if_match: Option<String>,
     if_none_match: bool,
+    /// The SSE given at create time (absent in records of older versions: none).
+    #[serde(default)]
+    sse: ObjectSse,
 }
 
 impl Inner {
@@ -54,7 +58,12 @@ impl Inner {
         Ok((dir, record))
     }
 
-    pub(super) fn create_multipart(&self, key: &str, opts: &PutOptions) -> StoreResult<String> {
+    pub(super) fn create_multipart(
+        &self,
+        key: &str,
+        opts: &PutOptions,
+        sse: ObjectSse,
+    ) -> StoreResult<String> {
         rules::check_key(key)?;
         let upload_id = rules::new_upload_id(key)?;
         let dir = self.uploads.join(&upload_id);
@@ -64,6 +73,7 @@ impl Inner {
             metadata: rules::normalize_metadata(&opts.metadata),
             if_match: opts.if_match.clone(),
             if_none_match: opts.if_none_match,
+            sse,
         };
         let written = serde_json::to_vec(&record)
             .map_err(io::Error::other)
@@ -88,10 +98,12 @@ impl Inner {
         upload_id: &str,
         part_number: u32,
         body: &[u8],
+        sse: &ObjectSse,
     ) -> StoreResult<String> {
         rules::check_part_number(key, part_number)?;
         rules::check_single_put_size(key, body.len() as u64)?;
-        let (dir, _) = self.upload_dir(key, upload_id)?;
+        let (dir, record) = self.upload_dir(key, upload_id)?;
+        rules::check_part_sse(key, &record.sse, sse)?;
         let etag = rules::md5_etag(body);
         let header = Header::new(key, body.len() as u64, etag.clone(), Metadata::new());
         let written = TempFile::create_in(&dir).and_then(|mut tmp| {
@@ -154,7 +166,8 @@ impl Inner {
                     .map_err(|e| io_error(key, e))?;
             }
             let etag = rules::multipart_etag(&digests);
-            let header = Header::new(key, tmp.written(), etag.clone(), record.metadata.clone());
+            let header = Header::new(key, tmp.written(), etag.clone(), record.metadata.clone())
+                .with_sse(record.sse.clone());
             tmp.finish_object(&header).map_err(|e| io_error(key, e))?;
             Ok(etag)
         })();

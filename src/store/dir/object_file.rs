@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Metadata, ObjectInfo};
+use crate::store::{Metadata, ObjectInfo, ObjectSse};
 
 const MAGIC: &[u8; 8] = b"s3cfobj1";
 const TRAILER_LEN: u64 = 12;
@@ -41,6 +41,13 @@ pub(super) struct Header {
     pub last_modified_ms: u64,
     #[serde(default)]
     pub metadata: Metadata,
+    /// The server-side encryption the object was written with (absent: none).
+    #[serde(default, skip_serializing_if = "is_no_sse")]
+    pub sse: ObjectSse,
+}
+
+fn is_no_sse(sse: &ObjectSse) -> bool {
+    *sse == ObjectSse::None
 }
 
 impl Header {
@@ -54,7 +61,14 @@ impl Header {
             etag,
             last_modified_ms,
             metadata,
+            sse: ObjectSse::None,
         }
+    }
+
+    /// The header of an object written with `sse`.
+    pub(super) fn with_sse(mut self, sse: ObjectSse) -> Self {
+        self.sse = sse;
+        self
     }
 
     pub(super) fn info(&self, with_metadata: bool) -> ObjectInfo {
@@ -64,6 +78,7 @@ impl Header {
             etag: self.etag.clone(),
             last_modified: SystemTime::UNIX_EPOCH + Duration::from_millis(self.last_modified_ms),
             metadata: with_metadata.then(|| self.metadata.clone()),
+            sse: with_metadata.then(|| self.sse.clone()),
         }
     }
 }
@@ -263,6 +278,23 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.obj")]);
+    }
+
+    #[test]
+    fn headers_without_sse_read_as_none_and_sse_round_trips() {
+        let old: Header = serde_json::from_str(
+            r#"{"key":"k","size":0,"etag":"\"e\"","last_modified_ms":0,"metadata":{}}"#,
+        )
+        .expect("a header written before SSE was recorded");
+        assert_eq!(old.sse, ObjectSse::None);
+        let json = serde_json::to_string(&old).expect("json");
+        assert!(!json.contains("sse"), "no SSE, no field: {json}");
+        let c = Header::new("k", 0, "\"e\"".into(), Metadata::new()).with_sse(ObjectSse::C {
+            key_md5: "md5".into(),
+        });
+        let back: Header =
+            serde_json::from_slice(&serde_json::to_vec(&c).expect("json")).expect("parse");
+        assert_eq!(back.sse, c.sse);
     }
 
     #[test]

@@ -182,7 +182,11 @@ pub(super) struct Connection {
     pub endpoint: String,
 }
 
-pub(super) async fn connect(settings: &S3Settings) -> StoreResult<Connection> {
+/// The SDK's shared config for `settings` (region, retries, timeouts, credentials chain,
+/// endpoint), with the region it resolved.
+pub(super) async fn sdk_config(
+    settings: &S3Settings,
+) -> StoreResult<(aws_config::SdkConfig, String)> {
     settings.check()?;
     let region = resolve_region(settings).await;
     let retry = RetryConfig::standard()
@@ -216,7 +220,11 @@ pub(super) async fn connect(settings: &S3Settings) -> StoreResult<Connection> {
     if let Some(endpoint) = &settings.endpoint {
         loader = loader.endpoint_url(endpoint);
     }
-    let sdk = loader.load().await;
+    Ok((loader.load().await, region))
+}
+
+pub(super) async fn connect(settings: &S3Settings) -> StoreResult<Connection> {
+    let (sdk, region) = sdk_config(settings).await?;
 
     // Checksums only where S3 requires them: third-party servers (older Ceph, MinIO) refuse the
     // aws-chunked trailer encoding the SDK otherwise uses, and the data is authenticated by the

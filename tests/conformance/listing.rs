@@ -1,0 +1,155 @@
+//! ListObjectsV2: pagination, delimiters, common prefixes across pages, continuation tokens.
+
+use std::collections::BTreeSet;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use s3cryptfs::store::{DynStore, ListRequest, PutOptions};
+
+use crate::backends::Backend;
+use crate::conformance::helpers::*;
+
+// ---- listing ----
+
+pub(crate) async fn pagination_over_many_keys(b: &Backend) {
+    let store = &b.store;
+    let keys: BTreeSet<String> = (0..2500)
+        .map(|i| match i % 3 {
+            0 => format!("k/{i:05}"),
+            1 => format!("k/sub{}/{i:05}", i % 7),
+            _ => format!("k{i:05}"),
+        })
+        .collect();
+    stream::iter(keys.iter())
+        .map(|key| async move { put_with(store, key, key.as_bytes(), PutOptions::default()).await })
+        .buffer_unordered(16)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("put 2500 keys");
+
+    for max_keys in [0, 1000, 333, 5000] {
+        let pages = list_pages(store, "", None, max_keys).await;
+        let per_page = if max_keys == 0 || max_keys > 1000 {
+            1000
+        } else {
+            max_keys
+        };
+        assert_eq!(
+            pages.len(),
+            2500_usize.div_ceil(per_page),
+            "max_keys {max_keys}"
+        );
+        let listed: Vec<String> = pages
+            .into_iter()
+            .flat_map(|p| p.objects)
+            .map(|o| o.key)
+            .collect();
+        let expected: Vec<String> = keys.iter().cloned().collect();
+        assert_eq!(
+            listed.len(),
+            expected.len(),
+            "max_keys {max_keys}: no duplicates"
+        );
+        assert_eq!(listed, expected, "max_keys {max_keys}");
+    }
+    let (objects, _) = list_all(store, "k/sub3/", None, 50).await;
+    let expected: Vec<String> = keys
+        .iter()
+        .filter(|k| k.starts_with("k/sub3/"))
+        .cloned()
+        .collect();
+    assert_eq!(objects, expected);
+    let (objects, prefixes) = list_all(store, "k/", Some("/"), 3).await;
+    assert_eq!(
+        objects.len(),
+        keys.iter().filter(|k| k.starts_with("k/0")).count()
+    );
+    assert_eq!(
+        prefixes,
+        (0..7).map(|i| format!("k/sub{i}/")).collect::<Vec<_>>()
+    );
+}
+
+pub(crate) const TREE: &[&str] = &[
+    "a", "a/", "a/b", "a/c/d", "a/c/e", "a/c/f/g", "ab", "b/x", "b/y/z", "c",
+];
+
+pub(crate) async fn put_tree(store: &DynStore) {
+    for key in TREE {
+        put(store, key, key.as_bytes()).await;
+    }
+}
+
+/// prefix, delimiter, expected objects, expected common prefixes
+pub(crate) type ListingCase<'a> = (&'a str, Option<&'a str>, &'a [&'a str], &'a [&'a str]);
+
+pub(crate) async fn delimiter_listings(b: &Backend) {
+    let store = &b.store;
+    put_tree(store).await;
+    let cases: &[ListingCase] = &[
+        ("", Some("/"), &["a", "ab", "c"], &["a/", "b/"]),
+        ("a/", Some("/"), &["a/", "a/b"], &["a/c/"]),
+        ("a", Some("/"), &["a", "ab"], &["a/"]),
+        ("a/c/", Some("/"), &["a/c/d", "a/c/e"], &["a/c/f/"]),
+        ("a/c", Some("/"), &[], &["a/c/"]),
+        ("a/", None, &["a/", "a/b", "a/c/d", "a/c/e", "a/c/f/g"], &[]),
+        ("b/", Some("/"), &["b/x"], &["b/y/"]),
+        ("zz", Some("/"), &[], &[]),
+        ("a/", Some("c/"), &["a/", "a/b"], &["a/c/"]),
+        (
+            "",
+            Some("b"),
+            &["a", "a/", "a/c/d", "a/c/e", "a/c/f/g", "c"],
+            &["a/b", "ab", "b"],
+        ),
+    ];
+    for (prefix, delimiter, objects, prefixes) in cases {
+        for max_keys in [0, 1, 2] {
+            let got = list_all(store, prefix, *delimiter, max_keys).await;
+            assert_eq!(
+                got,
+                (strings(objects), strings(prefixes)),
+                "prefix {prefix:?} delimiter {delimiter:?} max_keys {max_keys}"
+            );
+        }
+    }
+}
+
+pub(crate) async fn common_prefixes_across_pages(b: &Backend) {
+    let store = &b.store;
+    // Prefixes with many keys each, interleaved with plain objects.
+    for i in 0..6 {
+        put(store, &format!("p/{i}"), b"o").await;
+        for j in 0..5 {
+            put(store, &format!("p/{i}/{j}"), b"x").await;
+        }
+    }
+    let mut expected = Vec::new();
+    for i in 0..6 {
+        expected.push(format!("p/{i}"));
+        expected.push(format!("p/{i}/*"));
+    }
+    for max_keys in 1..=5 {
+        let mut entries = Vec::new();
+        for page in list_pages(store, "p/", Some("/"), max_keys).await {
+            let mut page_entries: Vec<String> = page.objects.into_iter().map(|o| o.key).collect();
+            page_entries.extend(page.common_prefixes.into_iter().map(|p| format!("{p}*")));
+            // Each common prefix counts once against max_keys, as one entry.
+            assert!(page_entries.len() <= max_keys);
+            page_entries.sort_by(|a, b| a.trim_end_matches('*').cmp(b.trim_end_matches('*')));
+            entries.extend(page_entries);
+        }
+        assert_eq!(entries, expected, "max_keys {max_keys}");
+    }
+    let pages = list_pages(store, "p/", Some("/"), 12).await;
+    assert_eq!(pages.len(), 1, "an exactly full page is not truncated");
+}
+
+pub(crate) async fn bad_continuation_token(b: &Backend) {
+    let store = &b.store;
+    put(store, "x", b"x").await;
+    let req = ListRequest {
+        continuation_token: Some("not a token!".into()),
+        ..ListRequest::default()
+    };
+    assert!(store.list(&req).await.is_err());
+}

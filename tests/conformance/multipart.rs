@@ -1,0 +1,289 @@
+//! Multipart uploads (part rules, unknown and aborted uploads, conditions at completion) and
+//! request counters.
+
+use bytes::Bytes;
+use s3cryptfs::store::{
+    CompletedPart, CopyOptions, ListRequest, MIN_PART_SIZE, Op, PutOptions, StoreError,
+};
+
+use crate::backends::Backend;
+use crate::conformance::helpers::*;
+
+// ---- multipart ----
+
+pub(crate) async fn multipart_upload(b: &Backend) {
+    let store = &b.store;
+    let part_size = usize::try_from(MIN_PART_SIZE).expect("5 MiB fits");
+    let parts = vec![
+        patterned(part_size, 1),
+        patterned(part_size, 2),
+        patterned(123_457, 3),
+    ];
+    let meta = metadata(&[("mode", "33188")]);
+    let etag = multipart(
+        store,
+        "mp/big",
+        &parts,
+        PutOptions {
+            metadata: meta.clone(),
+            ..PutOptions::default()
+        },
+    )
+    .await
+    .expect("multipart");
+    assert!(etag.ends_with("-3\""), "{etag}");
+    let whole: Vec<u8> = parts.concat();
+    let info = store.head("mp/big").await.expect("head");
+    assert_eq!(info.size, whole.len() as u64);
+    assert_eq!(info.etag, etag);
+    assert_eq!(info.metadata, Some(meta));
+    assert!(
+        get(store, "mp/big").await == whole,
+        "body is the parts in order"
+    );
+    let boundary = MIN_PART_SIZE;
+    let across = store
+        .get("mp/big", Some(boundary - 10..boundary + 10), None)
+        .await
+        .expect("range");
+    assert_eq!(&across.data[..], &whole[part_size - 10..part_size + 10]);
+
+    // Equal parts give equal multipart ETags; a copy is a single-part object with an MD5 ETag.
+    let again = multipart(store, "mp/again", &parts, PutOptions::default())
+        .await
+        .expect("multipart");
+    assert_eq!(again, etag);
+    let copied = store
+        .copy("mp/big", "mp/copy", CopyOptions::default())
+        .await
+        .expect("copy");
+    assert!(quoted_md5_hex(&copied.etag), "{}", copied.etag);
+}
+
+pub(crate) async fn multipart_part_rules(b: &Backend) {
+    let store = &b.store;
+    let small = [patterned(1024, 1), patterned(1024, 2)];
+    let id = store
+        .create_multipart("mp", PutOptions::default())
+        .await
+        .expect("create");
+    let mut completed = Vec::new();
+    for (i, body) in small.iter().enumerate() {
+        let part_number = i as u32 + 1;
+        let etag = store
+            .upload_part("mp", &id, part_number, Bytes::copy_from_slice(body))
+            .await
+            .expect("part");
+        completed.push(CompletedPart { part_number, etag });
+    }
+    match store.complete_multipart("mp", &id, &completed).await {
+        Err(StoreError::EntityTooSmall {
+            part_number: 1,
+            size: 1024,
+            ..
+        }) => {}
+        other => panic!("expected EntityTooSmall, got {other:?}"),
+    }
+    let reversed: Vec<CompletedPart> = completed.iter().rev().cloned().collect();
+    assert!(matches!(
+        store.complete_multipart("mp", &id, &reversed).await,
+        Err(StoreError::InvalidPart { .. })
+    ));
+    let missing = vec![CompletedPart {
+        part_number: 7,
+        etag: completed[0].etag.clone(),
+    }];
+    assert!(matches!(
+        store.complete_multipart("mp", &id, &missing).await,
+        Err(StoreError::InvalidPart { .. })
+    ));
+    let wrong_etag = vec![CompletedPart {
+        part_number: 1,
+        etag: completed[1].etag.clone(),
+    }];
+    assert!(matches!(
+        store.complete_multipart("mp", &id, &wrong_etag).await,
+        Err(StoreError::InvalidPart { .. })
+    ));
+    assert!(matches!(
+        store.complete_multipart("mp", &id, &[]).await,
+        Err(StoreError::InvalidPart { .. })
+    ));
+    assert!(matches!(
+        store.upload_part("mp", &id, 0, Bytes::new()).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+
+    // A single small part is fine (the last part may be any size), and uploading a part number
+    // again replaces it. A failed completion left the upload open.
+    let replaced = store
+        .upload_part("mp", &id, 1, Bytes::from_static(b"final"))
+        .await
+        .expect("re-upload");
+    let etag = store
+        .complete_multipart(
+            "mp",
+            &id,
+            &[CompletedPart {
+                part_number: 1,
+                etag: replaced,
+            }],
+        )
+        .await
+        .expect("complete one small part");
+    assert!(etag.etag.ends_with("-1\""), "{}", etag.etag);
+    assert_eq!(get(store, "mp").await, b"final");
+
+    // The upload is gone once completed.
+    let result = store
+        .upload_part("mp", &id, 2, Bytes::from_static(b"x"))
+        .await;
+    assert_no_such_upload(b, "UploadPart of a completed upload", result, false);
+    assert!(matches!(
+        store.abort_multipart("mp", &id).await,
+        Err(StoreError::NoSuchUpload { .. })
+    ));
+}
+
+/// S3 answers NoSuchUpload; a backend without `no_such_upload_everywhere` answers 500 (a
+/// transient error once the store's retries are spent) or, for `foreign_ok`, accepts it.
+pub(crate) fn assert_no_such_upload<T: std::fmt::Debug>(
+    b: &Backend,
+    what: &str,
+    result: Result<T, StoreError>,
+    foreign_ok: bool,
+) {
+    match result {
+        Err(StoreError::NoSuchUpload { .. }) => {}
+        Err(ref e) if !b.quirks.no_such_upload_everywhere && !foreign_ok && e.is_transient() => {}
+        Ok(_) if !b.quirks.no_such_upload_everywhere && foreign_ok => {}
+        other => panic!("{what}: expected NoSuchUpload, got {other:?}"),
+    }
+}
+
+pub(crate) async fn multipart_unknown_uploads_and_abort(b: &Backend) {
+    let store = &b.store;
+    let bogus = "0123456789abcdef0123456789abcdef";
+    let result = store
+        .upload_part("k", bogus, 1, Bytes::from_static(b"x"))
+        .await;
+    assert_no_such_upload(b, "UploadPart of an unknown upload", result, false);
+    let part = [CompletedPart {
+        part_number: 1,
+        etag: "\"0123456789abcdef0123456789abcdef\"".into(),
+    }];
+    let result = store.complete_multipart("k", "not-an-id", &part).await;
+    assert_no_such_upload(b, "completing an unknown upload", result, false);
+    assert!(matches!(
+        store.abort_multipart("k", bogus).await,
+        Err(StoreError::NoSuchUpload { .. })
+    ));
+
+    let id = store
+        .create_multipart("k", PutOptions::default())
+        .await
+        .expect("create");
+    // An upload id belongs to its key.
+    let result = store
+        .upload_part("other", &id, 1, Bytes::from_static(b"x"))
+        .await;
+    assert_no_such_upload(b, "UploadPart under another key", result, true);
+    let etag = store
+        .upload_part("k", &id, 1, Bytes::from_static(b"x"))
+        .await
+        .expect("part");
+    store.abort_multipart("k", &id).await.expect("abort");
+    let result = store
+        .complete_multipart(
+            "k",
+            &id,
+            &[CompletedPart {
+                part_number: 1,
+                etag,
+            }],
+        )
+        .await;
+    assert_no_such_upload(b, "completing an aborted upload", result, false);
+    assert!(matches!(
+        store.head("k").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub(crate) async fn multipart_conditions_checked_at_completion(b: &Backend) {
+    let store = &b.store;
+    let create_only = PutOptions {
+        if_none_match: true,
+        ..PutOptions::default()
+    };
+    let id = store
+        .create_multipart("cond", create_only.clone())
+        .await
+        .expect("create");
+    let etag = store
+        .upload_part("cond", &id, 1, Bytes::from_static(b"mine"))
+        .await
+        .expect("part");
+    // Someone else creates the object meanwhile.
+    let theirs = put(store, "cond", b"theirs").await;
+    assert!(matches!(
+        store
+            .complete_multipart(
+                "cond",
+                &id,
+                &[CompletedPart {
+                    part_number: 1,
+                    etag
+                }]
+            )
+            .await,
+        Err(StoreError::PreconditionFailed { .. })
+    ));
+    assert_eq!(get(store, "cond").await, b"theirs");
+
+    let swap = PutOptions {
+        if_match: Some(theirs),
+        ..PutOptions::default()
+    };
+    let new = multipart(store, "cond", &[b"replacement".to_vec()], swap.clone())
+        .await
+        .expect("if_match holds");
+    let late = multipart(store, "cond", &[b"late".to_vec()], swap).await;
+    if b.quirks.if_match_at_completion {
+        assert!(
+            matches!(late, Err(StoreError::PreconditionFailed { .. })),
+            "{late:?}"
+        );
+        assert_eq!(store.head("cond").await.expect("head").etag, new);
+    } else {
+        late.expect("this backend is said to ignore If-Match at completion");
+    }
+}
+
+// ---- counters ----
+
+pub(crate) async fn request_counters(b: &Backend) {
+    let store = &b.store;
+    let Some(before) = store.stats() else {
+        return; // This backend does not count requests.
+    };
+    put(store, "s", b"0123456789").await;
+    store.get("s", Some(2..4), None).await.expect("get");
+    store.head("s").await.expect("head");
+    store.list(&ListRequest::default()).await.expect("list");
+    store
+        .copy("s", "t", CopyOptions::default())
+        .await
+        .expect("copy");
+    store.delete("t").await.expect("delete");
+    let _ = store.head("missing").await;
+    let after = store.stats().expect("still counting");
+    let d = after.since(&before);
+    assert_eq!((d.requests(Op::Put), d.bytes(Op::Put)), (1, 10));
+    assert_eq!((d.requests(Op::Get), d.bytes(Op::Get)), (1, 2));
+    assert_eq!(d.requests(Op::Head), 2, "failed requests count too");
+    assert_eq!(d.requests(Op::List), 1);
+    assert_eq!(d.requests(Op::Copy), 1);
+    assert_eq!(d.requests(Op::Delete), 1);
+    assert_eq!(d.total_requests(), 7);
+}

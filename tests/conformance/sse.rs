@@ -1,0 +1,235 @@
+//! Server-side encryption: SSE-S3/KMS recorded and echoed, SSE-C objects answering only to their
+//! key, SSE-C key rotation.
+
+use s3cryptfs::store::{
+    CopyOptions, ListRequest, ObjectSse, Op, PutOptions, SseCKey, SseMode, StoreError,
+};
+
+use crate::backends::Backend;
+use crate::conformance::helpers::*;
+
+// ---- server-side encryption ----
+
+pub(crate) fn sse_c_key(byte: u8, name: &str) -> SseCKey {
+    SseCKey::from_bytes(&[byte; 32], name).expect("32 bytes")
+}
+
+pub(crate) fn customer_keys(keys: &[&SseCKey]) -> SseMode {
+    SseMode::customer_keys(keys.iter().map(|k| (*k).clone()).collect()).expect("keys")
+}
+
+/// What HEAD should report for an object written with `key`.
+pub(crate) fn written_with(b: &Backend, key: &SseCKey) -> Option<ObjectSse> {
+    Some(if b.quirks.echoes_sse_c {
+        ObjectSse::C {
+            key_md5: key.key_md5_base64().to_owned(),
+        }
+    } else {
+        ObjectSse::None
+    })
+}
+
+pub(crate) async fn sse_s3_and_kms_are_recorded_and_echoed(b: &Backend) {
+    let kms = SseMode::Kms {
+        key_id: Some("test-key-id".into()),
+        bucket_key: false,
+    };
+    let kms_sse = ObjectSse::Kms {
+        key_id: Some("test-key-id".into()),
+    };
+    for (mode, expected) in [(SseMode::S3, ObjectSse::S3), (kms, kms_sse)] {
+        let s = b.client(mode.clone()).await;
+        let name = mode.name();
+        put(&s, &format!("{name}/put"), b"x").await;
+        multipart(
+            &s,
+            &format!("{name}/mp"),
+            &[b"y".to_vec()],
+            PutOptions::default(),
+        )
+        .await
+        .expect("multipart");
+        s.copy(
+            &format!("{name}/put"),
+            &format!("{name}/copy"),
+            CopyOptions::default(),
+        )
+        .await
+        .expect("copy");
+        for what in ["put", "mp", "copy"] {
+            let key = format!("{name}/{what}");
+            let info = s.head(&key).await.expect("head");
+            assert_eq!(info.sse.as_ref(), Some(&expected), "HEAD {key}");
+            // Reads of SSE-S3/KMS objects need no headers: a client without SSE reads them.
+            let got = b.store.get(&key, None, None).await.expect("get");
+            assert_eq!(got.info.sse.as_ref(), Some(&expected), "GET {key}");
+        }
+    }
+    // A copy asks for its own SSE: one made without SSE headers is stored without SSE.
+    b.store
+        .copy("s3/put", "plain-copy", CopyOptions::default())
+        .await
+        .expect("copy");
+    let info = b.store.head("plain-copy").await.expect("head");
+    assert_eq!(info.sse, Some(ObjectSse::None));
+    let page = b.store.list(&ListRequest::default()).await.expect("list");
+    assert!(
+        page.objects.iter().all(|o| o.sse.is_none()),
+        "LIST reports no SSE"
+    );
+}
+
+pub(crate) async fn sse_c_objects_answer_only_to_their_key(b: &Backend) {
+    let k1 = sse_c_key(1, "k1.key");
+    let k2 = sse_c_key(2, "k2.key");
+    let writer = b.client(customer_keys(&[&k1])).await;
+    let other = b.client(customer_keys(&[&k2])).await;
+    let plain = &b.store;
+    put(&writer, "c", b"secret").await;
+    multipart(
+        &writer,
+        "c-mp",
+        &[b"in parts".to_vec()],
+        PutOptions::default(),
+    )
+    .await
+    .expect("SSE-C multipart");
+    put(plain, "p", b"plain").await;
+
+    for key in ["c", "c-mp"] {
+        let info = writer.head(key).await.expect("head with the key");
+        assert_eq!(info.sse, written_with(b, &k1), "{key}");
+        assert_eq!(
+            &writer
+                .get(key, Some(1..3), None)
+                .await
+                .expect("ranged get with the key")
+                .data[..],
+            &get(&writer, key).await[1..3]
+        );
+        // Without the key: 400 InvalidRequest. With another key: 403.
+        let without = plain.get(key, None, None).await;
+        assert!(
+            matches!(without, Err(StoreError::InvalidArgument(_))),
+            "GET {key} without the key: {without:?}"
+        );
+        let without = plain.head(key).await;
+        assert!(
+            matches!(without, Err(StoreError::InvalidArgument(_))),
+            "HEAD {key} without the key: {without:?}"
+        );
+        let wrong = other.get(key, Some(0..1), None).await;
+        assert!(
+            matches!(wrong, Err(StoreError::AccessDenied { .. })),
+            "GET {key} with the wrong key: {wrong:?}"
+        );
+        let wrong = other.head(key).await;
+        assert!(
+            matches!(wrong, Err(StoreError::AccessDenied { .. })),
+            "HEAD {key} with the wrong key: {wrong:?}"
+        );
+    }
+    assert_eq!(get(&writer, "c").await, b"secret");
+    // A key sent for an object stored without SSE-C is refused as well.
+    let keyed = writer.get("p", None, None).await;
+    assert!(
+        matches!(keyed, Err(StoreError::InvalidArgument(_))),
+        "GET of a plain object with a key: {keyed:?}"
+    );
+
+    // CopyObject needs the source's key.
+    let copied = plain.copy("c", "c-copy", CopyOptions::default()).await;
+    assert!(
+        matches!(copied, Err(StoreError::InvalidArgument(_))),
+        "copy without the source key: {copied:?}"
+    );
+    let copied = other.copy("c", "c-copy", CopyOptions::default()).await;
+    assert!(
+        matches!(copied, Err(StoreError::AccessDenied { .. })),
+        "copy with the wrong source key: {copied:?}"
+    );
+    assert!(matches!(
+        writer.head("c-copy").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    writer
+        .copy("c", "c-copy", CopyOptions::default())
+        .await
+        .expect("copy with the source key");
+    assert_eq!(get(&writer, "c-copy").await, b"secret");
+    assert!(matches!(
+        plain.get("c-copy", None, None).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+}
+
+/// SSE-C key rotation: the first key writes, every key reads; a read refused with one key is
+/// tried with the next (one more request each).
+pub(crate) async fn sse_c_key_rotation(b: &Backend) {
+    let old = sse_c_key(1, "old.key");
+    let new = sse_c_key(2, "new.key");
+    let before_rotation = b.client(customer_keys(&[&old])).await;
+    put(&before_rotation, "written-with-old", b"old data").await;
+
+    let rotated = b.client(customer_keys(&[&new, &old])).await;
+    let before = rotated.stats();
+    assert_eq!(get(&rotated, "written-with-old").await, b"old data");
+    assert_eq!(
+        &rotated
+            .get("written-with-old", Some(4..8), None)
+            .await
+            .expect("ranged read with the old key")
+            .data[..],
+        b"data"
+    );
+    let info = rotated.head("written-with-old").await.expect("head");
+    assert_eq!(info.size, 8, "HEAD falls back to the old key too");
+    assert_eq!(info.sse, written_with(b, &old));
+    if let (Some(before), Some(after)) = (before, rotated.stats()) {
+        let d = after.since(&before);
+        assert_eq!(
+            (d.requests(Op::Get), d.requests(Op::Head)),
+            (4, 2),
+            "one refused try with the new key, one with the old"
+        );
+    }
+
+    put(&rotated, "written-with-new", b"new data").await;
+    let info = rotated.head("written-with-new").await.expect("head");
+    assert_eq!(
+        info.sse,
+        written_with(b, &new),
+        "new writes use the new key"
+    );
+    let before = rotated.stats();
+    rotated
+        .copy("written-with-old", "copied", CopyOptions::default())
+        .await
+        .expect("copy reads the source with the old key");
+    if let (Some(before), Some(after)) = (before, rotated.stats()) {
+        assert_eq!(
+            after.since(&before).requests(Op::Copy),
+            2,
+            "refused with the new source key, then the old"
+        );
+    }
+
+    let only_new = b.client(customer_keys(&[&new])).await;
+    assert_eq!(get(&only_new, "written-with-new").await, b"new data");
+    assert_eq!(
+        get(&only_new, "copied").await,
+        b"old data",
+        "the copy is written with the new key"
+    );
+    let refused = only_new.get("written-with-old", None, None).await;
+    assert!(
+        matches!(refused, Err(StoreError::AccessDenied { .. })),
+        "old object without the old key: {refused:?}"
+    );
+    let only_old = b.client(customer_keys(&[&old])).await;
+    let refused = only_old.get("written-with-new", None, None).await;
+    assert!(
+        matches!(refused, Err(StoreError::AccessDenied { .. })),
+        "new object without the new key: {refused:?}"
+    );
+}

@@ -1,0 +1,242 @@
+//! Conditional writes (and races between them), deletes, and CopyObject.
+
+use s3cryptfs::store::{CopyOptions, DynStore, MetadataDirective, PutOptions, StoreError};
+
+use crate::backends::Backend;
+use crate::conformance::helpers::*;
+
+// ---- writes ----
+
+pub(crate) async fn conditional_puts(b: &Backend) {
+    let store = &b.store;
+    let create_only = PutOptions {
+        if_none_match: true,
+        ..PutOptions::default()
+    };
+    let v1 = put_with(store, "c", b"v1", create_only.clone())
+        .await
+        .expect("create");
+    assert!(matches!(
+        put_with(store, "c", b"v2", create_only.clone()).await,
+        Err(StoreError::PreconditionFailed { .. })
+    ));
+    assert_eq!(get(store, "c").await, b"v1");
+
+    let swap = |etag: &str| PutOptions {
+        if_match: Some(etag.to_owned()),
+        ..PutOptions::default()
+    };
+    let v2 = put_with(store, "c", b"v2", swap(&v1))
+        .await
+        .expect("matching if_match");
+    assert!(matches!(
+        put_with(store, "c", b"v3", swap(&v1)).await,
+        Err(StoreError::PreconditionFailed { .. })
+    ));
+    assert_eq!(get(store, "c").await, b"v2");
+    assert_eq!(store.head("c").await.expect("head").etag, v2);
+    // S3 answers 404, not 412, to If-Match on a missing key.
+    assert!(matches!(
+        put_with(store, "missing", b"x", swap(&v1)).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.head("missing").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+/// Writes `bodies` to one key at once, all with `opts`; returns each body with its outcome.
+pub(crate) async fn race<'b>(
+    store: &DynStore,
+    bodies: &'b [Vec<u8>],
+    opts: &PutOptions,
+) -> Vec<(&'b Vec<u8>, Result<String, StoreError>)> {
+    futures::future::join_all(
+        bodies
+            .iter()
+            .map(|body| async move { (body, put_with(store, "race", body, opts.clone()).await) }),
+    )
+    .await
+}
+
+/// The one write of a race that succeeded; every other one must have lost cleanly.
+pub(crate) fn single_winner(
+    results: Vec<(&Vec<u8>, Result<String, StoreError>)>,
+) -> (Vec<u8>, String) {
+    let mut winners = Vec::new();
+    for (body, result) in results {
+        match result {
+            Ok(etag) => winners.push((body.clone(), etag)),
+            Err(StoreError::PreconditionFailed { .. }) => {}
+            Err(e) if e.is_transient() => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one conditional write wins");
+    winners.remove(0)
+}
+
+/// Conditional writes racing on one key: exactly one of them wins.
+pub(crate) async fn racing_conditional_writes(b: &Backend) {
+    let store = &b.store;
+    // Distinct bodies per round: a swap writing the bytes already there keeps the ETag, and
+    // would let a second If-Match writer win too.
+    let creators: Vec<Vec<u8>> = (0..8)
+        .map(|i| format!("creator {i}").into_bytes())
+        .collect();
+    let swappers: Vec<Vec<u8>> = (0..8)
+        .map(|i| format!("swapper {i}").into_bytes())
+        .collect();
+
+    let create_only = PutOptions {
+        if_none_match: true,
+        ..PutOptions::default()
+    };
+    let (body, etag) = single_winner(race(store, &creators, &create_only).await);
+    assert_eq!(get(store, "race").await, body);
+
+    let swap = PutOptions {
+        if_match: Some(etag),
+        ..PutOptions::default()
+    };
+    let (body, etag) = single_winner(race(store, &swappers, &swap).await);
+    assert_eq!(get(store, "race").await, body);
+    assert_eq!(store.head("race").await.expect("head").etag, etag);
+}
+
+pub(crate) async fn deletes(b: &Backend) {
+    let store = &b.store;
+    put(store, "d/1", b"1").await;
+    put(store, "d/2", b"2").await;
+    store.delete("d/1").await.expect("delete");
+    assert!(matches!(
+        store.head("d/1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .delete("d/1")
+        .await
+        .expect("deleting a missing key succeeds");
+    store
+        .delete("never/was")
+        .await
+        .expect("deleting a missing key succeeds");
+    let (objects, prefixes) = list_all(store, "", Some("/"), 0).await;
+    assert!(objects.is_empty());
+    assert_eq!(prefixes, strings(&["d/"]));
+    store.delete("d/2").await.expect("delete");
+    let (objects, prefixes) = list_all(store, "", Some("/"), 0).await;
+    assert!(
+        objects.is_empty() && prefixes.is_empty(),
+        "{objects:?} {prefixes:?}"
+    );
+}
+
+// ---- copy ----
+
+pub(crate) async fn copy_with_metadata_directives(b: &Backend) {
+    let store = &b.store;
+    let meta = metadata(&[("mode", "33188")]);
+    let etag = put_with(
+        store,
+        "src",
+        b"payload",
+        PutOptions {
+            metadata: meta.clone(),
+            ..PutOptions::default()
+        },
+    )
+    .await
+    .expect("put");
+
+    let copied = store
+        .copy("src", "dst", CopyOptions::default())
+        .await
+        .expect("copy");
+    assert_eq!(copied.etag, etag);
+    let info = store.head("dst").await.expect("head dst");
+    assert_eq!(info.metadata, Some(meta.clone()));
+    assert_eq!(get(store, "dst").await, b"payload");
+
+    let replaced = metadata(&[("mode", "33261"), ("uid", "1000")]);
+    let opts = CopyOptions {
+        metadata: MetadataDirective::Replace(replaced.clone()),
+        ..CopyOptions::default()
+    };
+    store
+        .copy("src", "dst2/nested", opts)
+        .await
+        .expect("copy with replace");
+    assert_eq!(
+        store.head("dst2/nested").await.expect("head").metadata,
+        Some(replaced)
+    );
+    assert_eq!(
+        store.head("src").await.expect("source untouched").metadata,
+        Some(meta)
+    );
+
+    let guarded = |etag: &str| CopyOptions {
+        source_if_match: Some(etag.to_owned()),
+        ..CopyOptions::default()
+    };
+    store
+        .copy("src", "dst3", guarded(&etag))
+        .await
+        .expect("source etag matches");
+    let stale = store
+        .copy(
+            "src",
+            "dst4",
+            guarded("\"0123456789abcdef0123456789abcdef\""),
+        )
+        .await;
+    if b.quirks.copy_source_if_match {
+        assert!(
+            matches!(stale, Err(StoreError::PreconditionFailed { .. })),
+            "{stale:?}"
+        );
+        assert!(matches!(
+            store.head("dst4").await,
+            Err(StoreError::NotFound { .. })
+        ));
+    } else {
+        stale.expect("this backend is said to ignore x-amz-copy-source-if-match");
+    }
+    assert!(matches!(
+        store.copy("absent", "dst5", CopyOptions::default()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+pub(crate) async fn copy_onto_itself(b: &Backend) {
+    let store = &b.store;
+    let etag = put_with(
+        store,
+        "self",
+        b"data",
+        PutOptions {
+            metadata: metadata(&[("mode", "1")]),
+            ..PutOptions::default()
+        },
+    )
+    .await
+    .expect("put");
+    assert!(matches!(
+        store.copy("self", "self", CopyOptions::default()).await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    let opts = CopyOptions {
+        metadata: MetadataDirective::Replace(metadata(&[("mode", "2")])),
+        source_if_match: Some(etag.clone()),
+    };
+    let out = store
+        .copy("self", "self", opts)
+        .await
+        .expect("self copy with replace");
+    assert_eq!(out.etag, etag, "same bytes, same ETag");
+    let info = store.head("self").await.expect("head");
+    assert_eq!(info.metadata, Some(metadata(&[("mode", "2")])));
+    assert_eq!(get(store, "self").await, b"data");
+}

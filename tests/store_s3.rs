@@ -22,7 +22,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use s3cryptfs::store::s3::{S3Retry, S3Settings, S3Store, S3Timeouts};
 use s3cryptfs::store::sse::{SseCKey, SseMode};
 use s3cryptfs::store::{
-    CompletedPart, CopyOptions, ListRequest, Metadata, ObjectStore, PutOptions, StoreError,
+    CompletedPart, CopyOptions, ListRequest, Metadata, MetadataDirective, ObjectStore, Op,
+    PutOptions, StoreError,
 };
 use s3server::{Capture, MotoServer};
 
@@ -566,4 +567,105 @@ async fn sse_headers_on_the_wire_for_every_mode() {
             assert_eq!(headers, &expected, "{} mode, {op}", mode.name());
         }
     }
+}
+
+/// Sources above the single-copy limit (lowered here from 5 GiB to 6 MiB, parts of 5 MiB) go
+/// through UploadPartCopy: the bytes arrive intact, metadata is copied or replaced, a stale
+/// source ETag fails the copy, and no object data passes through the client.
+#[tokio::test]
+async fn copies_above_the_single_copy_limit_go_multipart() {
+    let f = fixture_with("part-copy", SseMode::None, |s| {
+        s.max_copy_object_bytes = 6 * 1024 * 1024;
+        s.copy_part_bytes = 5 * 1024 * 1024;
+    })
+    .await;
+    let s = &f.store;
+    let body: Vec<u8> = (0..12 * 1024 * 1024 + 17u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let etag = put_with(
+        s,
+        "big",
+        &body,
+        PutOptions {
+            metadata: metadata(&[("mode", "33188")]),
+            ..PutOptions::default()
+        },
+    )
+    .await
+    .expect("put");
+    let before = s.stats().expect("stats");
+    // Told the size: straight to the multipart copy.
+    let out = s
+        .copy(
+            "big",
+            "copied",
+            CopyOptions {
+                source_if_match: Some(etag.clone()),
+                source_size: Some(body.len() as u64),
+                ..CopyOptions::default()
+            },
+        )
+        .await
+        .expect("multipart copy");
+    assert!(out.etag.contains('-'), "a multipart ETag: {}", out.etag);
+    let after = s.stats().expect("stats");
+    assert_eq!(
+        after.bytes(Op::Put) + after.bytes(Op::UploadPart),
+        before.bytes(Op::Put) + before.bytes(Op::UploadPart),
+        "no data sent by the client"
+    );
+    assert_eq!(after.bytes(Op::Get), before.bytes(Op::Get), "no data read");
+    assert!(get(s, "copied").await == body, "copied bytes differ");
+    let info = s.head("copied").await.expect("head");
+    assert_eq!(
+        info.metadata
+            .as_ref()
+            .and_then(|m| m.get("mode"))
+            .map(String::as_str),
+        Some("33188"),
+        "metadata copied"
+    );
+    // Onto itself with new metadata (a rewrap or chmod of a huge file).
+    s.copy(
+        "big",
+        "big",
+        CopyOptions {
+            metadata: MetadataDirective::Replace(metadata(&[("mode", "33152")])),
+            source_if_match: Some(etag.clone()),
+            source_size: Some(body.len() as u64),
+        },
+    )
+    .await
+    .expect("multipart copy onto itself");
+    assert!(get(s, "big").await == body);
+    let info = s.head("big").await.expect("head");
+    assert_eq!(
+        info.metadata
+            .as_ref()
+            .and_then(|m| m.get("mode"))
+            .map(String::as_str),
+        Some("33152")
+    );
+    // The source changed meanwhile: refused, nothing written.
+    let err = s
+        .copy(
+            "big",
+            "other",
+            CopyOptions {
+                source_if_match: Some(etag),
+                source_size: Some(body.len() as u64),
+                ..CopyOptions::default()
+            },
+        )
+        .await
+        .expect_err("stale source ETag");
+    assert!(
+        matches!(err, StoreError::PreconditionFailed { .. }),
+        "{err:?}"
+    );
+    assert!(matches!(
+        s.head("other").await,
+        Err(StoreError::NotFound { .. })
+    ));
 }

@@ -172,6 +172,7 @@ async fn rotate_and_rewrap_1000_objects_reads_no_data() {
             CopyOptions {
                 metadata: MetadataDirective::Replace(stripped),
                 source_if_match: None,
+                source_size: None,
             },
         )
         .await

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::crypto::VaultKeys;
-use crate::crypto::format::plaintext_len;
+use crate::crypto::format::{ciphertext_len, plaintext_len};
 use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
 use crate::store::{CopyOptions, DynStore, Metadata, MetadataDirective, ObjectInfo, StoreError};
 
@@ -859,6 +859,7 @@ impl Fs {
         let opts = CopyOptions {
             metadata: MetadataDirective::Replace(metadata_for(kind, attrs, v)),
             source_if_match: Some(v.etag.clone()),
+            source_size: Some(ciphertext_len(v.plaintext_len, self.keys.block_size())),
         };
         match self.store.copy(&v.key, &v.key, opts).await {
             Ok(out) => {

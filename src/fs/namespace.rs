@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::crypto::ObjectSealer;
-use crate::crypto::format::{open_all_with_metadata, plaintext_len, seal_all_with};
+use crate::crypto::format::{ciphertext_len, open_all_with_metadata, plaintext_len, seal_all_with};
 use crate::store::{CopyOptions, ListRequest, Metadata, MetadataDirective, PutOptions, StoreError};
 
 use super::attr::{self, Kind, StoredAttrs};
@@ -632,6 +632,10 @@ impl Fs {
                     CopyOptions {
                         source_if_match: Some(base.etag.clone()),
                         metadata,
+                        source_size: Some(ciphertext_len(
+                            base.plaintext_len,
+                            self.keys.block_size(),
+                        )),
                     },
                 )
                 .await
@@ -667,6 +671,10 @@ impl Fs {
                 &to_key,
                 CopyOptions {
                     source_if_match: Some(version.etag.clone()),
+                    source_size: Some(ciphertext_len(
+                        version.plaintext_len,
+                        self.keys.block_size(),
+                    )),
                     ..Default::default()
                 },
             )
@@ -739,7 +747,7 @@ impl Fs {
                     max_keys: 1000,
                 })
                 .await?;
-            keys.extend(page.objects.into_iter().map(|o| (o.key, o.etag)));
+            keys.extend(page.objects.into_iter().map(|o| (o.key, o.etag, o.size)));
             match page.next_continuation_token {
                 Some(t) => token = Some(t),
                 None => break,
@@ -748,14 +756,15 @@ impl Fs {
         if matches!(dst, Entry::Dir { .. }) {
             self.store.delete(&to_prefix).await?;
         }
-        let has_marker = keys.iter().any(|(k, _)| *k == from_prefix);
+        let has_marker = keys.iter().any(|(k, _, _)| *k == from_prefix);
         let to_prefix_ref = &to_prefix;
         let from_len = from_prefix.len();
         let copies: Vec<FsResult<()>> = stream::iter(keys.clone())
-            .map(|(key, etag)| async move {
+            .map(|(key, etag, size)| async move {
                 let dest = format!("{to_prefix_ref}{}", &key[from_len..]);
                 let opts = CopyOptions {
                     source_if_match: Some(etag),
+                    source_size: Some(size),
                     ..Default::default()
                 };
                 self.store.copy(&key, &dest, opts).await?;
@@ -771,7 +780,7 @@ impl Fs {
             self.put_dir_marker(to, attrs).await?;
         }
         let deletes: Vec<FsResult<()>> = stream::iter(keys)
-            .map(|(key, _)| async move {
+            .map(|(key, _, _)| async move {
                 self.store.delete(&key).await?;
                 Ok(())
             })

@@ -206,6 +206,11 @@ pub(super) fn daemonize(
                 let _ = pipe.read_to_end(&mut answer);
             }
             if let Some((&code, message)) = answer.split_first() {
+                // The daemon exits right after saying why; wait for it, so that a failed mount
+                // leaves no process behind when this one returns.
+                let mut status = 0;
+                // SAFETY: waiting for our own child; status is a valid out pointer.
+                unsafe { libc::waitpid(child, &mut status, 0) };
                 return Err(MountError::Daemon {
                     code: i32::from(code),
                     message: String::from_utf8_lossy(message).into_owned(),

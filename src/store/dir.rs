@@ -495,7 +495,6 @@ impl Inner {
             MetadataDirective::Copy => source.header.metadata.clone(),
             MetadataDirective::Replace(metadata) => rules::normalize_metadata(metadata),
         };
-        rules::check_single_put_size(src, source.header.size)?;
         let path = layout::object_path(&self.objects, dst);
         let mut tmp = self.prepare(dst, &path)?;
         let mut md5 = Md5::new();

@@ -451,7 +451,6 @@ impl MemoryStore {
             MetadataDirective::Copy => source.metadata.clone(),
             MetadataDirective::Replace(metadata) => rules::normalize_metadata(metadata),
         };
-        rules::check_single_put_size(src, source.data.len() as u64)?;
         let data = source.data.clone();
         // A copy is a new single-part object: its ETag is the MD5 of the whole body, even when
         // the source was uploaded in parts.

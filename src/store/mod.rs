@@ -156,6 +156,10 @@ pub struct CopyOptions {
     pub metadata: MetadataDirective,
     /// `x-amz-copy-source-if-match`: copy only if the source still has this ETag.
     pub source_if_match: Option<String>,
+    /// The source's stored size, when the caller knows it: a store whose single copy is
+    /// limited (S3: 5 GiB) then goes straight to a multipart copy for larger sources. Copies
+    /// of any size work without it; it only saves the failed first attempt.
+    pub source_size: Option<u64>,
 }
 
 /// A ListObjectsV2 request.

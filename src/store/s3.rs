@@ -19,6 +19,7 @@ mod client_copy;
 mod conditional_put;
 mod convert;
 mod errors;
+mod part_copy;
 mod settings;
 mod sse_headers;
 
@@ -72,6 +73,9 @@ pub struct S3Store {
     copy_refusals_logged: Mutex<HashSet<CopyRefusal>>,
     /// Whether the server takes a PUT's If-Match only unquoted (see `conditional_put`).
     unquoted_if_match: AtomicBool,
+    /// Sources above this are copied with UploadPartCopy (`part_copy`).
+    max_copy_object_bytes: u64,
+    copy_part_bytes: u64,
 }
 
 /// What the store remembers of a multipart upload it created.
@@ -100,6 +104,8 @@ impl S3Store {
             uploads: Mutex::new(HashMap::new()),
             copy_refusals_logged: Mutex::new(HashSet::new()),
             unquoted_if_match: AtomicBool::new(false),
+            max_copy_object_bytes: settings.max_copy_object_bytes,
+            copy_part_bytes: settings.copy_part_bytes.max(crate::store::MIN_PART_SIZE),
         })
     }
 
@@ -724,6 +730,12 @@ impl ObjectStore for S3Store {
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
         rules::check_key(src)?;
         rules::check_key(dst)?;
+        if opts
+            .source_size
+            .is_some_and(|size| size > self.max_copy_object_bytes)
+        {
+            return self.copy_multipart(src, dst, &opts).await;
+        }
         let copy_source = format!("{}/{}", self.bucket, encode_copy_source_key(src));
         let (directive, metadata) = match &opts.metadata {
             MetadataDirective::Copy => (SdkDirective::Copy, None),
@@ -752,6 +764,9 @@ impl ObjectStore for S3Store {
             .await;
         self.record_attempts(Op::Copy, attempts, 0);
         let result = match result {
+            Err(e) if errors::status(&e) == Some(400) && part_copy::source_too_large(&e) => {
+                return self.copy_multipart(src, dst, &opts).await;
+            }
             Err(e) => match CopyRefusal::classify(errors::status(&e), &self.sse, src, dst, &opts) {
                 Some(why) => return self.copy_client_side(src, dst, &opts, why).await,
                 None => Err(e),

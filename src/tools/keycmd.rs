@@ -287,7 +287,6 @@ fn print_rewrap_report(report: &RewrapReport) {
     );
     for (title, list) in [
         ("skipped (changed during the rewrap)", &report.changed),
-        ("not rewrapped (too large)", &report.too_large),
         ("failed", &report.failed),
     ] {
         if !list.is_empty() {
@@ -339,10 +338,9 @@ async fn rotate(args: &KeyRotateArgs) -> ToolResult<()> {
         print_rewrap_report(&report);
         if !report.is_complete() {
             rewrap_incomplete = Some(format!(
-                "the rewrap is incomplete ({} changed, {} too large, {} failed); run `s3cryptfs \
-                 key rotate --rewrap --resume {}` to finish it",
+                "the rewrap is incomplete ({} changed, {} failed); run `s3cryptfs key rotate \
+                 --rewrap --resume {}` to finish it",
                 report.changed.len(),
-                report.too_large.len(),
                 report.failed.len(),
                 opened.url
             ));

@@ -21,8 +21,7 @@ use crate::crypto::rewrap::{
 };
 use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
 use crate::store::{
-    CopyOptions, DynStore, ListPage, ListRequest, MAX_SINGLE_PUT, MetadataDirective, ObjectInfo,
-    StoreError,
+    CopyOptions, DynStore, ListPage, ListRequest, MetadataDirective, ObjectInfo, StoreError,
 };
 
 use super::progress::Progress;
@@ -47,8 +46,6 @@ pub struct RewrapReport {
     pub already_current: u64,
     /// Changed or deleted by someone else during the run: skipped, not overwritten.
     pub changed: Vec<ObjectIssue>,
-    /// Above the 5 GiB single-copy limit.
-    pub too_large: Vec<ObjectIssue>,
     /// Unreadable (corrupt, foreign) or a store error.
     pub failed: Vec<ObjectIssue>,
 }
@@ -56,7 +53,7 @@ pub struct RewrapReport {
 impl RewrapReport {
     /// Whether every object now opens with the current generation.
     pub fn is_complete(&self) -> bool {
-        self.changed.is_empty() && self.too_large.is_empty() && self.failed.is_empty()
+        self.changed.is_empty() && self.failed.is_empty()
     }
 }
 
@@ -64,7 +61,6 @@ enum Outcome {
     Rewrapped,
     AlreadyCurrent,
     Changed(String),
-    TooLarge(String),
     Failed(String),
 }
 
@@ -112,7 +108,7 @@ pub async fn rewrap_objects(
             .map(|o| async move {
                 let outcome = rewrap_one(store, keys, &o.key).await;
                 progress.inc(0);
-                if let Outcome::Changed(r) | Outcome::TooLarge(r) | Outcome::Failed(r) = &outcome {
+                if let Outcome::Changed(r) | Outcome::Failed(r) = &outcome {
                     progress.println(&format!("{}: {r}", o.key));
                 }
                 (o.key, outcome)
@@ -126,7 +122,6 @@ pub async fn rewrap_objects(
                 Outcome::Rewrapped => report.rewrapped += 1,
                 Outcome::AlreadyCurrent => report.already_current += 1,
                 Outcome::Changed(reason) => report.changed.push(ObjectIssue { key, reason }),
-                Outcome::TooLarge(reason) => report.too_large.push(ObjectIssue { key, reason }),
                 Outcome::Failed(reason) => report.failed.push(ObjectIssue { key, reason }),
             }
         }
@@ -135,11 +130,7 @@ pub async fn rewrap_objects(
             None => break,
         }
     }
-    for list in [
-        &mut report.changed,
-        &mut report.too_large,
-        &mut report.failed,
-    ] {
+    for list in [&mut report.changed, &mut report.failed] {
         list.sort_by(|a, b| a.key.cmp(&b.key));
     }
     Ok(report)
@@ -194,18 +185,12 @@ async fn rewrap_one(store: &DynStore, keys: &VaultKeys, key: &str) -> Outcome {
         Ok(Rewrap::Wrapped { value, .. }) => value,
         Err(e) => return Outcome::Failed(format!("not rewrapped: {e}")),
     };
-    if info.size > MAX_SINGLE_PUT {
-        return Outcome::TooLarge(format!(
-            "not rewrapped: {} bytes is above the 5 GiB single-copy limit and multipart copy \
-             is not supported yet; it still needs its old key generation",
-            info.size
-        ));
-    }
     let mut new_metadata = metadata;
     new_metadata.insert(METADATA_WRAP_KEY.to_owned(), value);
     let opts = CopyOptions {
         metadata: MetadataDirective::Replace(new_metadata),
         source_if_match: Some(info.etag.clone()),
+        source_size: Some(info.size),
     };
     match store.copy(key, key, opts).await {
         Ok(_) => {

@@ -230,6 +230,7 @@ pub(crate) async fn copy_onto_itself(b: &Backend) {
     let opts = CopyOptions {
         metadata: MetadataDirective::Replace(metadata(&[("mode", "2")])),
         source_if_match: Some(etag.clone()),
+        source_size: None,
     };
     let out = store
         .copy("self", "self", opts)

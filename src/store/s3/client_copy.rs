@@ -203,6 +203,7 @@ mod tests {
         CopyOptions {
             metadata: MetadataDirective::Replace(Default::default()),
             source_if_match: None,
+            source_size: None,
         }
     }
 

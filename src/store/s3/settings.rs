@@ -50,6 +50,11 @@ pub struct S3Settings {
     pub verify_sse: bool,
     /// Extra SDK interceptors (request capture in tests, instrumentation).
     pub interceptors: Vec<SharedInterceptor>,
+    /// Largest source CopyObject copies in one request (S3: 5 GiB); larger ones are copied
+    /// with UploadPartCopy. Lowered only by tests.
+    pub max_copy_object_bytes: u64,
+    /// Part size of a multipart copy (raised as needed to stay within 10,000 parts).
+    pub copy_part_bytes: u64,
 }
 
 impl S3Settings {
@@ -69,6 +74,8 @@ impl S3Settings {
             retry: S3Retry::default(),
             verify_sse: true,
             interceptors: Vec::new(),
+            max_copy_object_bytes: crate::store::MAX_SINGLE_PUT,
+            copy_part_bytes: 512 * 1024 * 1024,
         }
     }
 

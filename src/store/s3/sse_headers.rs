@@ -9,6 +9,7 @@ use aws_sdk_s3::operation::get_object::builders::GetObjectFluentBuilder;
 use aws_sdk_s3::operation::head_object::builders::HeadObjectFluentBuilder;
 use aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder;
 use aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder;
+use aws_sdk_s3::operation::upload_part_copy::builders::UploadPartCopyFluentBuilder;
 use aws_sdk_s3::types::ServerSideEncryption;
 
 use crate::store::sse::{SSE_C_ALGORITHM, SseCKey, SseMode};
@@ -41,6 +42,7 @@ sse_c_headers!(
     CreateMultipartUploadFluentBuilder,
     UploadPartFluentBuilder,
     CopyObjectFluentBuilder,
+    UploadPartCopyFluentBuilder,
 );
 
 /// The SSE headers of requests that create an object (PutObject, CreateMultipartUpload,

@@ -246,7 +246,8 @@ unmount_contender() {
     done
     if kill -0 "$DAEMON_PID" 2>/dev/null; then
         echo "bench: $name (pid $DAEMON_PID) did not exit after unmount; killing it" >&2
-        kill "$DAEMON_PID"
+        kill -KILL "$DAEMON_PID"
+        fusermount3 -uz "$MNT" 2>/dev/null
     fi
     wait "$DAEMON_PID" 2>/dev/null
     DAEMON_PID=
@@ -305,14 +306,28 @@ elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv
 record() { printf '%s %s\n' "$1" "$2" >>"$RESULT"; }
 ratio() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.3f}')" "$1" "$2"; }
 
-# Times `"$@"` (then wait_durable) under the phase timeout; sets T, returns the status.
+# Times `"$@"` (then wait_durable) under the phase timeout; sets T, returns the status. A
+# process blocked in a FUSE request ignores even SIGKILL, so past the timeout the watchdog kills
+# the daemon, which aborts its requests (the phase then fails and the run goes on).
 timed() {
-    local t0 rc
+    local t0 rc watchdog=
+    if [ -n "${DAEMON_PID:-}" ]; then
+        (
+            for _ in $(seq "$PHASE_TIMEOUT_S"); do sleep 1; done
+            echo "bench: $CONTENDER: phase timed out after ${PHASE_TIMEOUT_S}s; killing pid $DAEMON_PID" >&2
+            kill -KILL "$DAEMON_PID"
+        ) 2>/dev/null &
+        watchdog=$!
+    fi
     t0=$(now)
     if declare -F "$1" >/dev/null; then "$@"; else timeout "$PHASE_TIMEOUT_S" "$@"; fi
     rc=$?
     [ $rc -eq 0 ] && { wait_durable "$CONTENDER" || rc=90; }
     T=$(elapsed "$t0")
+    if [ -n "$watchdog" ]; then
+        kill "$watchdog" 2>/dev/null
+        wait "$watchdog" 2>/dev/null
+    fi
     return $rc
 }
 
@@ -442,6 +457,12 @@ run_contender() {  # NAME REP
         [ -n "${DAEMON_PID:-}" ] && unmount_contender "$1"
     fi
     s3raw rmbucket "$bucket" >/dev/null 2>&1
+    # RGW frees deleted data in its garbage collector, by default hours later; the OSD is a
+    # 4 GiB memstore, which a few contenders' big files fill.
+    if [ "$SERVER" = ceph ]; then
+        radosgw-admin -c "$WORK/ceph/ceph.conf" gc process --include-all >/dev/null 2>&1 ||
+            echo "bench: radosgw-admin gc process failed; the OSD may fill up" >&2
+    fi
     rm -rf "$WORK/rclone-cache" "$WORK/staging"
 }
 

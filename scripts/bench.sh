@@ -221,6 +221,7 @@ mount_contender() {
             ;;
     esac
     DAEMON_PID=$!
+    CPU_LAST=0
     local i
     for i in $(seq 300); do
         mountpoint -q "$MNT" && return 0
@@ -281,24 +282,37 @@ remount_cold() {  # NAME BUCKET
 
 # --- measuring ----------------------------------------------------------------------------------
 
-declare -A RSS_KIB
+declare -A RSS_KIB CPU_TICKS
 RSS_KEY=
+CPU_LAST=0
 
-# Folds the daemon's peak RSS since the phase began into the phase's maximum.
-rss_sample() {
-    [ -n "$RSS_KEY" ] && [ -n "${DAEMON_PID:-}" ] || return 0
-    local hwm
-    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$DAEMON_PID/status" 2>/dev/null) || return 0
-    [ -n "$hwm" ] || return 0
-    if [ "${RSS_KIB[$RSS_KEY]:-0}" -lt "$hwm" ]; then RSS_KIB[$RSS_KEY]=$hwm; fi
+# The daemon's CPU time (user + system) in clock ticks.
+cpu_ticks() {
+    sed 's/.*) //' "/proc/$DAEMON_PID/stat" 2>/dev/null | awk '{print $12 + $13}'
 }
 
-# Starts measuring the peak RSS of a new phase (echo 5 > clear_refs resets VmHWM).
+# Folds the daemon's peak RSS since the phase began into the phase's maximum, and adds the CPU
+# time it used since the last sample to the phase's total.
+rss_sample() {
+    [ -n "$RSS_KEY" ] && [ -n "${DAEMON_PID:-}" ] || return 0
+    local hwm ticks
+    hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$DAEMON_PID/status" 2>/dev/null)
+    if [ -n "$hwm" ] && [ "${RSS_KIB[$RSS_KEY]:-0}" -lt "$hwm" ]; then RSS_KIB[$RSS_KEY]=$hwm; fi
+    ticks=$(cpu_ticks)
+    if [ -n "$ticks" ]; then
+        CPU_TICKS[$RSS_KEY]=$((${CPU_TICKS[$RSS_KEY]:-0} + ticks - CPU_LAST))
+        CPU_LAST=$ticks
+    fi
+}
+
+# Starts measuring the peak RSS (echo 5 > clear_refs resets VmHWM) and CPU time of a phase.
 rss_phase() {
     rss_sample
     RSS_KEY=$1
-    [ -n "${DAEMON_PID:-}" ] && echo 5 >"/proc/$DAEMON_PID/clear_refs" 2>/dev/null
-    return 0
+    [ -n "${DAEMON_PID:-}" ] || return 0
+    echo 5 >"/proc/$DAEMON_PID/clear_refs" 2>/dev/null
+    CPU_LAST=$(cpu_ticks)
+    CPU_LAST=${CPU_LAST:-0}
 }
 
 now() { date +%s.%N; }
@@ -374,6 +388,7 @@ run_fuse_contender() {
     mkdir -p "$MNT"
     prepare "$name" "$bucket" || { record mount fail:init; return 1; }
     RSS_KIB=()
+    CPU_TICKS=()
     RSS_KEY=
     mount_contender "$name" "$bucket" || { record mount fail:mount; return 1; }
 
@@ -439,6 +454,12 @@ run_fuse_contender() {
     local key
     for key in "${!RSS_KIB[@]}"; do
         record "$key" "$((RSS_KIB[$key] / 1024))"
+    done
+    local hz
+    hz=$(getconf CLK_TCK)
+    for key in "${!CPU_TICKS[@]}"; do  # rss_write_mib -> cpu_write_s
+        local phase=${key#rss_}
+        record "cpu_${phase%_mib}_s" "$(ratio "${CPU_TICKS[$key]}" "$hz")"
     done
     RSS_KEY=
 }

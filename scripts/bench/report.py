@@ -39,6 +39,12 @@ METRICS = [
     ("rss_create_mib", "peak RSS: creates + ls (MiB)", LOWER, 0),
     ("rss_rsync_mib", "peak RSS: rsync (MiB)", LOWER, 0),
     ("rss_sha_mib", "peak RSS: sha256sum + du + rm (MiB)", LOWER, 0),
+    ("cpu_write_s", "daemon CPU: seq write (s)", LOWER, 1),
+    ("cpu_read_s", "daemon CPU: seq read (s)", LOWER, 1),
+    ("cpu_rand_s", "daemon CPU: random read (s)", LOWER, 1),
+    ("cpu_create_s", "daemon CPU: creates + ls (s)", LOWER, 1),
+    ("cpu_rsync_s", "daemon CPU: rsync (s)", LOWER, 1),
+    ("cpu_sha_s", "daemon CPU: sha256sum + du + rm (s)", LOWER, 1),
 ]
 
 TITLES = {

@@ -226,6 +226,9 @@ fn server_down_mid_upload_loses_nothing() {
     let big = data::stream_bytes(31, 0, BIG as usize);
     let mut f = fs::File::create(m.path("big.bin")).expect("create");
     f.write_all(&big[..(BIG / 2) as usize]).expect("first half");
+    // Created while the server answers (creating checks that the name is free, which needs
+    // the server), written while it is down.
+    let mut small = fs::File::create(m.path("small.txt")).expect("create");
     proxy.set_up(false);
     f.write_all(&big[(BIG / 2) as usize..])
         .expect("writes are local while the server is down");
@@ -234,7 +237,6 @@ fn server_down_mid_upload_loses_nothing() {
         .expect_err("fsync must fail while the server is down");
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     // A small file closed while the server is down: close reports the failure.
-    let mut small = fs::File::create(m.path("small.txt")).expect("create");
     small
         .write_all(b"written during the outage")
         .expect("write");

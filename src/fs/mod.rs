@@ -16,6 +16,8 @@ pub mod fuse;
 pub mod inode;
 mod namespace;
 pub mod read;
+mod rename;
+mod setattr;
 pub mod staging;
 mod stream;
 pub mod write;
@@ -27,9 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use crate::crypto::VaultKeys;
-use crate::crypto::format::{ciphertext_len, plaintext_len};
+use crate::crypto::format::plaintext_len;
 use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
-use crate::store::{CopyOptions, DynStore, Metadata, MetadataDirective, ObjectInfo, StoreError};
+use crate::store::{DynStore, Metadata, ObjectInfo};
 
 pub use attr::{Attr, Kind, StoredAttrs};
 pub use error::{FsError, FsResult};
@@ -682,193 +684,6 @@ impl Fs {
             }
         }
         n
-    }
-
-    /// setattr: any of size, mode, uid, gid, mtime.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn setattr(
-        &self,
-        ino: u64,
-        size: Option<u64>,
-        mode: Option<u32>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        mtime: Option<SystemTime>,
-    ) -> FsResult<Attr> {
-        self.check_writable()?;
-        let (path, kind) = self.path_of(ino)?;
-        if size.is_some() && kind == Kind::Dir {
-            return Err(FsError::IsDir);
-        }
-        let apply = |a: &mut StoredAttrs| {
-            if let Some(m) = mode {
-                a.perm = m & 0o7777;
-            }
-            if let Some(u) = uid {
-                a.uid = u;
-            }
-            if let Some(g) = gid {
-                a.gid = g;
-            }
-            if let Some(t) = mtime {
-                a.mtime = t;
-            }
-        };
-        if kind == Kind::File {
-            // Through the open-file state: truncation needs it, an open file's pending
-            // attributes must not be overwritten by a metadata copy, and attribute-only
-            // changes are deferred so that rsync's chmod + utimes + rename cost one copy.
-            let file = self.get_or_open_file(ino, &path).await?;
-            file.handles.fetch_add(1, Ordering::SeqCst);
-            let result = async {
-                let mut st = file.state.lock().await;
-                if let Some(sz) = size {
-                    if sz > MAX_FILE_SIZE {
-                        return Err(FsError::TooLarge);
-                    }
-                    if sz != st.size {
-                        let bs = self.reader.block_size() as u64;
-                        if st.stream.as_ref().is_some_and(|s| s.pins_truncate(sz, bs)) {
-                            self.settle_stream(&mut st).await?;
-                        }
-                        st.truncate(sz, &self.reader, &self.staging).await?;
-                    } else if mtime.is_none() {
-                        st.attrs.mtime = SystemTime::now();
-                        st.dirty = true;
-                    }
-                }
-                let before = st.attrs;
-                apply(&mut st.attrs);
-                if mtime.is_some() {
-                    st.mtime_explicit = true;
-                }
-                st.ctime = SystemTime::now();
-                if st.attrs != before && !st.dirty {
-                    if st.base.is_some() {
-                        st.attrs_dirty = true;
-                    } else {
-                        st.dirty = true;
-                    }
-                }
-                Ok((self.attr_of_state(ino, &st), st.attrs_dirty && !st.dirty))
-            }
-            .await;
-            // A truncate through a path (no open handle) must be durable at return.
-            let synced = if size.is_some() && file.handles.load(Ordering::SeqCst) == 1 {
-                self.sync_file(&file).await
-            } else {
-                Ok(())
-            };
-            let deferred = matches!(result, Ok((_, true)));
-            self.drop_handle_ref(ino, &file).await;
-            let (attr, _) = result?;
-            synced?;
-            if deferred {
-                self.schedule_attr_flush(ino, file);
-            }
-            return Ok(attr);
-        }
-        let entry = self.resolve(&path).await?;
-        match entry {
-            Entry::File {
-                kind,
-                version,
-                mut attrs,
-            } => {
-                apply(&mut attrs);
-                let etag = self.replace_metadata(&version, kind, &attrs).await?;
-                let entry = Entry::File {
-                    kind,
-                    version: RemoteVersion { etag, ..version },
-                    attrs,
-                };
-                self.entries.insert(path, entry.clone()).await;
-                self.attr_of_entry(ino, &entry)
-            }
-            Entry::Dir { mut attrs } => {
-                apply(&mut attrs);
-                self.put_dir_marker(&path, &attrs).await?;
-                let entry = Entry::Dir { attrs };
-                self.entries.insert(path, entry.clone()).await;
-                self.attr_of_entry(ino, &entry)
-            }
-            Entry::Missing => Err(FsError::NotFound),
-        }
-    }
-
-    /// Write pending attributes of a clean file with a metadata copy (no data moves).
-    async fn sync_attrs(&self, st: &mut FileState) -> FsResult<()> {
-        let Some(base) = st.base.clone() else {
-            return Ok(());
-        };
-        let etag = self.replace_metadata(&base, st.kind, &st.attrs).await?;
-        let version = RemoteVersion { etag, ..base };
-        st.base = Some(version.clone());
-        st.attrs_dirty = false;
-        self.entries
-            .insert(
-                st.path.clone(),
-                Entry::File {
-                    kind: st.kind,
-                    version,
-                    attrs: st.attrs,
-                },
-            )
-            .await;
-        Ok(())
-    }
-
-    /// Write deferred attributes after `ATTR_FLUSH_DELAY` unless a rename, close or fsync
-    /// wrote them first; retried with backoff on failure.
-    fn schedule_attr_flush(&self, ino: u64, file: Arc<OpenFile>) {
-        let Some(fs) = self.me.upgrade() else {
-            return;
-        };
-        tokio::spawn(async move {
-            tokio::time::sleep(ATTR_FLUSH_DELAY).await;
-            match fs.sync_file(&file).await {
-                Ok(()) => fs.forget_if_idle(ino, &file).await,
-                Err(e) => {
-                    log::warn!("writing attributes of inode {ino} failed, retrying: {e}");
-                    fs.spawn_retry(ino, file);
-                }
-            }
-        });
-    }
-
-    /// Drop an open-file entry that has no handles and nothing left to write.
-    async fn forget_if_idle(&self, ino: u64, file: &Arc<OpenFile>) {
-        let st = file.state.lock().await;
-        if st.needs_sync() || file.handles.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        drop(st);
-        let mut open = self.lock_open();
-        if open.get(&ino).is_some_and(|c| Arc::ptr_eq(c, file)) {
-            open.remove(&ino);
-        }
-    }
-
-    /// CopyObject onto itself with new metadata, only if the object is still `v`.
-    async fn replace_metadata(
-        &self,
-        v: &RemoteVersion,
-        kind: Kind,
-        attrs: &StoredAttrs,
-    ) -> FsResult<String> {
-        let opts = CopyOptions {
-            metadata: MetadataDirective::Replace(metadata_for(kind, attrs, v)),
-            source_if_match: Some(v.etag.clone()),
-            source_size: Some(ciphertext_len(v.plaintext_len, self.keys.block_size())),
-        };
-        match self.store.copy(&v.key, &v.key, opts).await {
-            Ok(out) => {
-                // Same bytes, possibly a new ETag: keep the decoded header under both.
-                Ok(out.etag)
-            }
-            Err(StoreError::PreconditionFailed { key }) => Err(FsError::Conflict { key }),
-            Err(e) => Err(e.into()),
-        }
     }
 
     pub fn statfs(&self) -> StatFs {

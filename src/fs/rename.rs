@@ -1,0 +1,304 @@
+//! rename(2): files by server-side copy + delete (never-uploaded files by a local rename,
+//! pending attribute changes folded into the copy), directories by copying every object below
+//! them and then deleting the sources, so an interruption leaves every object under the old or
+//! the new name (or both) and renaming again finishes the job.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures::stream::{self, StreamExt};
+
+use crate::crypto::format::ciphertext_len;
+use crate::store::{CopyOptions, ListRequest, MetadataDirective, StoreError};
+
+use super::attr::StoredAttrs;
+use super::inode::is_below;
+use super::namespace::VAULT_DIR;
+use super::read::RemoteVersion;
+use super::{Entry, Fs, FsError, FsResult, OpenFile};
+
+impl Fs {
+    /// rename(2) with flags `RENAME_NOREPLACE` (others are refused).
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        newparent: u64,
+        newname: &std::ffi::OsStr,
+        flags: u32,
+    ) -> FsResult<()> {
+        self.check_writable()?;
+        if flags & !libc::RENAME_NOREPLACE != 0 {
+            return Err(FsError::InvalidArgument(
+                "only RENAME_NOREPLACE is supported".into(),
+            ));
+        }
+        let from = self.child_path(parent, name)?;
+        let to = self.child_path(newparent, newname)?;
+        if Self::is_reserved(&to) || Self::is_reserved(&from) {
+            return Err(FsError::NotPermitted(format!("{VAULT_DIR} is reserved")));
+        }
+        if from == to {
+            return match self.resolve(&from).await? {
+                Entry::Missing => Err(FsError::NotFound),
+                _ => Ok(()),
+            };
+        }
+        let src = self.resolve(&from).await?;
+        let dst = self.resolve(&to).await?;
+        if flags & libc::RENAME_NOREPLACE != 0 && !matches!(dst, Entry::Missing) {
+            return Err(FsError::Exists);
+        }
+        match (&src, &dst) {
+            (Entry::Missing, _) => return Err(FsError::NotFound),
+            (Entry::Dir { .. }, Entry::File { .. }) => return Err(FsError::NotDir),
+            (Entry::File { .. }, Entry::Dir { .. }) => return Err(FsError::IsDir),
+            (Entry::Dir { .. }, Entry::Dir { .. }) if self.dir_has_children(&to).await? => {
+                return Err(FsError::NotEmpty);
+            }
+            _ => {}
+        }
+        if matches!(src, Entry::Dir { .. }) && is_below(&to, &from) {
+            return Err(FsError::InvalidArgument(
+                "cannot move a directory into itself".into(),
+            ));
+        }
+        match src {
+            Entry::Dir { attrs } => self.rename_dir(&from, &to, &attrs, &dst).await?,
+            _ => self.rename_file(&from, &to).await?,
+        }
+        Ok(())
+    }
+
+    async fn rename_file(&self, from: &str, to: &str) -> FsResult<()> {
+        let from_key = self.key_of(from);
+        let to_key = self.key_of(to);
+        let src_ino = self.lock_inodes().ino_of(from);
+        let dst_ino = self.lock_inodes().ino_of(to);
+        // A file open under the target name is detached: it keeps its content, loses its name.
+        if let Some(of) = dst_ino.and_then(|i| self.open_file(i)) {
+            let mut st = of.state.lock().await;
+            if of.handles.load(Ordering::SeqCst) > 0 {
+                self.settle_stream(&mut st).await?;
+                st.materialize(&self.reader, &self.staging).await?;
+            } else if let Some(stream) = st.stream.take() {
+                stream.abort(&self.store);
+            }
+            st.unlinked = true;
+        }
+        if let Some(of) = src_ino.and_then(|i| self.open_file(i)) {
+            let mut st = of.state.lock().await;
+            if st.base.is_none() && st.stream.is_none() {
+                // Never uploaded: the rename is local, the first upload goes to the new name.
+                st.path = to.to_string();
+                if matches!(
+                    self.resolve_cached(to).await,
+                    Some(Entry::File { .. }) | None
+                ) {
+                    // Whatever the store holds at the target is replaced now.
+                    self.store.delete(&to_key).await?;
+                }
+                drop(st);
+                self.finish_rename(from, to).await;
+                return Ok(());
+            }
+            if st.dirty && !st.unlinked {
+                drop(st);
+                self.sync_file(&of).await?;
+                st = of.state.lock().await;
+            }
+            let base = st.base.clone().ok_or(FsError::NotFound)?;
+            // Attributes changed since the last upload (rsync: utimes + chmod of the temp
+            // file) ride along with the copy instead of costing copies of their own.
+            let metadata = if st.attrs_dirty {
+                MetadataDirective::Replace(super::metadata_for(st.kind, &st.attrs, &base))
+            } else {
+                MetadataDirective::Copy
+            };
+            let out = self
+                .store
+                .copy(
+                    &base.key,
+                    &to_key,
+                    CopyOptions {
+                        source_if_match: Some(base.etag.clone()),
+                        metadata,
+                        source_size: Some(ciphertext_len(
+                            base.plaintext_len,
+                            self.keys.block_size(),
+                        )),
+                    },
+                )
+                .await
+                .map_err(|e| match e {
+                    StoreError::PreconditionFailed { key } => FsError::Conflict { key },
+                    e => e.into(),
+                })?;
+            self.store.delete(&from_key).await?;
+            st.base = Some(RemoteVersion {
+                key: to_key,
+                etag: out.etag,
+                plaintext_len: base.plaintext_len,
+                carried: base.carried.clone(),
+            });
+            st.path = to.to_string();
+            st.attrs_dirty = false;
+            drop(st);
+            self.finish_rename(from, to).await;
+            return Ok(());
+        }
+        let Entry::File {
+            kind,
+            version,
+            attrs,
+        } = self.resolve(from).await?
+        else {
+            return Err(FsError::NotFound);
+        };
+        let out = self
+            .store
+            .copy(
+                &version.key,
+                &to_key,
+                CopyOptions {
+                    source_if_match: Some(version.etag.clone()),
+                    source_size: Some(ciphertext_len(
+                        version.plaintext_len,
+                        self.keys.block_size(),
+                    )),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::PreconditionFailed { key } => FsError::Conflict { key },
+                e => e.into(),
+            })?;
+        self.store.delete(&from_key).await?;
+        self.finish_rename(from, to).await;
+        self.entries
+            .insert(
+                to.to_string(),
+                Entry::File {
+                    kind,
+                    version: RemoteVersion {
+                        key: to_key,
+                        etag: out.etag,
+                        plaintext_len: version.plaintext_len,
+                        carried: version.carried.clone(),
+                    },
+                    attrs,
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn resolve_cached(&self, path: &str) -> Option<Entry> {
+        self.entries.get(path).await
+    }
+
+    async fn finish_rename(&self, from: &str, to: &str) {
+        self.lock_inodes().rename(from, to);
+        self.entries.insert(from.to_string(), Entry::Missing).await;
+        self.entries.invalidate(to).await;
+    }
+
+    /// Move a directory: every key below it is copied server-side, then the sources deleted.
+    /// Interrupted half-way, both trees hold complete copies of what was copied; running the
+    /// rename again finishes it. Files open below it are uploaded first.
+    async fn rename_dir(
+        &self,
+        from: &str,
+        to: &str,
+        attrs: &StoredAttrs,
+        dst: &Entry,
+    ) -> FsResult<()> {
+        let pending: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        for of in &pending {
+            let below = {
+                let st = of.state.lock().await;
+                is_below(&st.path, from) && st.dirty && !st.unlinked
+            };
+            if below {
+                self.sync_file(of).await?;
+            }
+        }
+        let from_prefix = self.dir_prefix(from);
+        let to_prefix = self.dir_prefix(to);
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .store
+                .list(&ListRequest {
+                    prefix: from_prefix.clone(),
+                    delimiter: None,
+                    continuation_token: token.take(),
+                    max_keys: 1000,
+                })
+                .await?;
+            keys.extend(page.objects.into_iter().map(|o| (o.key, o.etag, o.size)));
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if matches!(dst, Entry::Dir { .. }) {
+            self.store.delete(&to_prefix).await?;
+        }
+        let has_marker = keys.iter().any(|(k, _, _)| *k == from_prefix);
+        let to_prefix_ref = &to_prefix;
+        let from_len = from_prefix.len();
+        let copies: Vec<FsResult<()>> = stream::iter(keys.clone())
+            .map(|(key, etag, size)| async move {
+                let dest = format!("{to_prefix_ref}{}", &key[from_len..]);
+                let opts = CopyOptions {
+                    source_if_match: Some(etag),
+                    source_size: Some(size),
+                    ..Default::default()
+                };
+                self.store.copy(&key, &dest, opts).await?;
+                Ok(())
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in copies {
+            r?;
+        }
+        if !has_marker {
+            self.put_dir_marker(to, attrs).await?;
+        }
+        let deletes: Vec<FsResult<()>> = stream::iter(keys)
+            .map(|(key, _, _)| async move {
+                self.store.delete(&key).await?;
+                Ok(())
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for r in deletes {
+            r?;
+        }
+        // Open files below follow the move.
+        for of in &pending {
+            let mut st = of.state.lock().await;
+            if is_below(&st.path, from) {
+                st.path = format!("{to}{}", &st.path[from.len()..]);
+                if let Some(b) = st.base.as_mut() {
+                    if b.key.starts_with(&from_prefix) {
+                        b.key = format!("{to_prefix}{}", &b.key[from_prefix.len()..]);
+                        // ETag may differ after copy: refresh lazily from the store.
+                        if let Ok(info) = self.store.head(&b.key).await {
+                            b.etag = info.etag;
+                        }
+                    }
+                }
+            }
+        }
+        self.lock_inodes().rename(from, to);
+        self.entries.invalidate_all();
+        Ok(())
+    }
+}

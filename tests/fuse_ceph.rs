@@ -3,7 +3,8 @@
 //!
 //! RGW 16 enforces SSE-C, which moto does not, and refuses server-side copies of SSE-C and
 //! SSE-KMS objects (501), so the renames here go through the store's client-side copy; its
-//! CompleteMultipartUpload answers with an empty ETag, which the 20 MiB files exercise.
+//! CompleteMultipartUpload answers with an empty ETag, which the 20 MiB files exercise. The
+//! FUSE scenarios of the local-store suite (`common/scenarios.rs`) run here too, over s3://.
 
 #[path = "common/ceph.rs"]
 mod ceph;
@@ -23,6 +24,7 @@ use aws_sdk_s3::operation::head_object::HeadObjectOutput;
 use ceph::{CephServer, KMS_KEY_ID};
 use common::cli::{CliMount, args};
 use common::data::{self, MIB};
+use common::scenarios::{self, EDGE_SIZES};
 use s3cryptfs::store::SseCKey;
 use s3vault::{S3Target, S3Vault, aws_env, block_on};
 
@@ -365,4 +367,70 @@ fn mount_200_mib_file_written_and_read_back() {
         head.content_length().unwrap_or(0) as u64,
         s3cryptfs::crypto::format::ciphertext_len(SIZE, 65536)
     );
+}
+
+// ---- The FUSE scenarios of the local-store suite (tests/fuse_dirstore.rs), over s3:// ----
+
+/// A mounted vault on a fresh bucket of the shared cluster, and a scratch directory.
+fn suite_vault(hint: &str) -> (S3Vault, CliMount, PathBuf) {
+    let v = S3Vault::init(ceph(), hint, &[]);
+    let m = v.mount();
+    let scratch = v.dir.path().join("scratch");
+    fs::create_dir_all(&scratch).expect("scratch dir");
+    (v, m, scratch)
+}
+
+#[test]
+fn suite_edge_sizes_roundtrip_and_survive_remount() {
+    let (_v, mut m, scratch) = suite_vault("suite-sizes");
+    let root = m.mountpoint.clone();
+    scenarios::sizes_roundtrip(&root, &scratch, &EDGE_SIZES, &mut || m.remount());
+}
+
+#[test]
+fn suite_random_reads_and_writes_match_a_local_file() {
+    let (_v, mut m, scratch) = suite_vault("suite-random");
+    let root = m.mountpoint.clone();
+    let seed = scenarios::test_seed(0x5EED_C3);
+    scenarios::random_ops_against_local(
+        &root,
+        &scratch,
+        seed,
+        scenarios::test_ops(300),
+        3,
+        &mut || m.remount(),
+    );
+}
+
+#[test]
+fn suite_cp_r_diff_r_and_rsync() {
+    let (_v, mut m, scratch) = suite_vault("suite-trees");
+    let root = m.mountpoint.clone();
+    scenarios::tree_copy_and_diff(&root, &scratch, 10, &mut || m.remount());
+    let rsync_root = root.join("rsync");
+    fs::create_dir_all(&rsync_root).expect("mkdir");
+    let rsync_scratch = scratch.join("rsync");
+    fs::create_dir_all(&rsync_scratch).expect("mkdir");
+    scenarios::rsync_tree(&rsync_root, &rsync_scratch, 8, &mut || m.remount());
+}
+
+#[test]
+fn suite_concurrent_writers_and_a_lister() {
+    let (_v, mut m, _scratch) = suite_vault("suite-concurrent");
+    let root = m.mountpoint.clone();
+    scenarios::concurrent_writers(&root, 4, &mut || m.remount());
+}
+
+/// mkdir/rmdir and errors, rename over an existing file, truncate, chmod + touch -d across
+/// remounts, hard links refused, symlinks.
+#[test]
+fn suite_posix_semantics() {
+    let (_v, mut m, _scratch) = suite_vault("suite-posix");
+    let root = m.mountpoint.clone();
+    scenarios::dir_ops_and_errors(&root, &mut || m.remount());
+    scenarios::rename_over_existing(&root, &mut || m.remount());
+    scenarios::truncate_up_and_down(&root, &mut || m.remount());
+    scenarios::attrs_survive_remount(&root, &mut || m.remount());
+    scenarios::hard_link_refused(&root);
+    scenarios::symlinks(&root, &mut || m.remount());
 }

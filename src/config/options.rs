@@ -1,0 +1,143 @@
+//! `-o` mount options (as mount(8) and fstab pass them) and the default staging directory.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::{
+    ConfigError, ConfigResult, IGNORED_OPTIONS, KERNEL_FLAGS, KNOWN_OPTIONS, Mode, MountSection,
+    STAGING_DIR_ENV,
+};
+
+/// Apply one `-o` argument (possibly several options separated by commas) to `m`. Kernel
+/// flags are kept in `m.options` (later ones override their opposites).
+pub fn apply_mount_option(m: &mut MountSection, arg: &str) -> ConfigResult<()> {
+    for opt in arg.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let bad = |reason: String| ConfigError::MountOption {
+            option: opt.to_owned(),
+            reason,
+        };
+        let (name, value) = match opt.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (opt, None),
+        };
+        let number = |v: Option<&str>| -> ConfigResult<u32> {
+            let v = v.unwrap_or("");
+            v.parse::<u32>()
+                .map_err(|_| bad(format!("{v:?} is not a number")))
+        };
+        let mode =
+            |v: Option<&str>| -> ConfigResult<Mode> { Mode::parse(v.unwrap_or("")).map_err(&bad) };
+        match (name, value) {
+            ("ro", None) => m.read_only = true,
+            ("rw", None) => m.read_only = false,
+            ("allow_other", None) => {
+                m.allow_other = true;
+                m.allow_root = false;
+            }
+            ("allow_root", None) => {
+                m.allow_root = true;
+                m.allow_other = false;
+            }
+            ("default_permissions", None) => m.default_permissions = true,
+            ("uid", v @ Some(_)) => m.uid = Some(number(v)?),
+            ("gid", v @ Some(_)) => m.gid = Some(number(v)?),
+            ("file_mode", v @ Some(_)) => m.file_mode = Some(mode(v)?),
+            ("dir_mode", v @ Some(_)) => m.dir_mode = Some(mode(v)?),
+            ("fsname", Some(v)) => {
+                if v.is_empty() {
+                    return Err(bad("needs a name".to_owned()));
+                }
+                m.fsname = Some(v.to_owned());
+            }
+            (flag, None) if KERNEL_FLAGS.iter().any(|(k, _)| *k == flag) => {
+                let opposite = KERNEL_FLAGS
+                    .iter()
+                    .find(|(k, _)| *k == flag)
+                    .map_or("", |(_, o)| *o);
+                m.options.retain(|o| o != flag && o != opposite);
+                m.options.push(flag.to_owned());
+            }
+            (flag, None) if IGNORED_OPTIONS.contains(&flag) => {}
+            _ if name.starts_with("x-systemd.") || name == "comment" => {}
+            (
+                "ro"
+                | "rw"
+                | "allow_other"
+                | "allow_root"
+                | "default_permissions"
+                | "uid"
+                | "gid"
+                | "file_mode"
+                | "dir_mode"
+                | "fsname",
+                _,
+            ) => {
+                return Err(bad(if value.is_some() {
+                    "takes no value".to_owned()
+                } else {
+                    "needs a value (NAME=VALUE)".to_owned()
+                }));
+            }
+            _ => return Err(bad(format!("unknown mount option; known: {KNOWN_OPTIONS}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Refuse a key or passphrase file that the group or others can access (the crypto layer
+/// checks again when it reads the file; this reports the problem before anything else
+/// happens). A missing file is not an error here: `init` creates key files.
+pub(super) fn check_private_file(field: &'static str, path: Option<&Path>) -> ConfigResult<()> {
+    let Some(path) = path else { return Ok(()) };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(ConfigError::invalid(
+                field,
+                format!("{}: {e}", path.display()),
+            ));
+        }
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        let who = if mode & 0o004 != 0 {
+            "world-readable"
+        } else if mode & 0o040 != 0 {
+            "group-readable"
+        } else {
+            "accessible by group/others"
+        };
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "{} is {who} (mode {mode:04o}); chmod 600 it",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `$S3CRYPTFS_STAGING_DIR`, else `/var/cache/s3cryptfs/staging` for root, else
+/// `$XDG_CACHE_HOME/s3cryptfs/staging` or `~/.cache/s3cryptfs/staging`.
+pub fn default_staging_dir() -> ConfigResult<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty(STAGING_DIR_ENV) {
+        return Ok(PathBuf::from(dir));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok(PathBuf::from("/var/cache/s3cryptfs/staging"));
+    }
+    if let Some(cache) = non_empty("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(cache).join("s3cryptfs/staging"));
+    }
+    if let Some(home) = non_empty("HOME") {
+        return Ok(PathBuf::from(home).join(".cache/s3cryptfs/staging"));
+    }
+    Err(ConfigError::Missing(format!(
+        "no staging directory: set [cache] staging_dir, --staging-dir or ${STAGING_DIR_ENV} \
+         (HOME is not set)"
+    )))
+}

@@ -20,6 +20,22 @@ struct Env {
 }
 
 impl Env {
+    /// `local_tree` under `tree/`, stored with `s3cryptfs put` at vault path `dest`.
+    fn put_tree(&self, dest: &str) {
+        let tree = self.path("tree");
+        local_tree(&tree);
+        let k = self.key_arg();
+        self.run(&[
+            "put",
+            "--key-file",
+            &k,
+            &self.url,
+            tree.to_str().expect("utf8"),
+            dest,
+        ])
+        .ok();
+    }
+
     fn new() -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("file://{}", dir.path().join("vault").display());
@@ -207,7 +223,7 @@ fn files_in_and_out_and_a_clean_verify() {
     .ok();
     assert_eq!(
         std::fs::read(out.join("tree/sub/big.bin")).expect("read"),
-        std::fs::read(tree.join("sub/big.bin")).expect("read")
+        std::fs::read(env.path("tree/sub/big.bin")).expect("read")
     );
 
     let verify = env.run(&["verify", "--deep", "--json", "--key-file", &k, &env.url]);
@@ -240,17 +256,7 @@ fn files_in_and_out_and_a_clean_verify() {
 fn verify_finds_damage_and_a_missing_config() {
     let env = Env::new();
     let k = env.key_arg();
-    let tree = env.path("tree");
-    local_tree(&tree);
-    env.run(&[
-        "put",
-        "--key-file",
-        &k,
-        &env.url,
-        tree.to_str().expect("utf8"),
-        "t",
-    ])
-    .ok();
+    env.put_tree("t");
     let store = env.store();
     rewrite(&store, "t/sub/big.bin", |b| b[10_000] ^= 0x40);
     rewrite(&store, "t/sub/small", |b| {
@@ -319,17 +325,7 @@ fn verify_finds_damage_and_a_missing_config() {
 fn key_slots_passwd_rotation_and_retirement() {
     let env = Env::new();
     let k = env.key_arg();
-    let tree = env.path("tree");
-    local_tree(&tree);
-    env.run(&[
-        "put",
-        "--key-file",
-        &k,
-        &env.url,
-        tree.to_str().expect("utf8"),
-        "t",
-    ])
-    .ok();
+    env.put_tree("t");
 
     let list = env.run(&["key", "list", "--json", "--key-file", &k, &env.url]);
     let json = list.ok().json();
@@ -445,7 +441,7 @@ fn key_slots_passwd_rotation_and_retirement() {
         "--key-file",
         &k,
         &env.url,
-        tree.join("hello.txt").to_str().expect("utf8"),
+        env.path("tree/hello.txt").to_str().expect("utf8"),
         "after.txt",
     ])
     .ok();
@@ -498,17 +494,7 @@ fn key_slots_passwd_rotation_and_retirement() {
 fn files_read_after_retirement() {
     let env = Env::new();
     let k = env.key_arg();
-    let tree = env.path("tree");
-    local_tree(&tree);
-    env.run(&[
-        "put",
-        "--key-file",
-        &k,
-        &env.url,
-        tree.to_str().expect("utf8"),
-        "t",
-    ])
-    .ok();
+    env.put_tree("t");
     env.run(&["key", "rotate", "--rewrap", "--key-file", &k, &env.url])
         .ok();
     env.run(&[
@@ -536,6 +522,6 @@ fn files_read_after_retirement() {
     .ok();
     assert_eq!(
         std::fs::read(out.join("t/sub/big.bin")).expect("read"),
-        std::fs::read(tree.join("sub/big.bin")).expect("read")
+        std::fs::read(env.path("tree/sub/big.bin")).expect("read")
     );
 }

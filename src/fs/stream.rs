@@ -228,9 +228,7 @@ impl Uploader {
                 source: e,
             })?;
             let metadata = stream_metadata(state);
-            let mut opts = self.put_options(key, state, &Metadata::new());
-            opts.metadata = metadata.clone();
-            opts.metadata.extend(carried_for(&sealer));
+            let opts = self.put_options(key, state, metadata.clone(), &carried_for(&sealer));
             let upload_id = self
                 .store
                 .create_multipart(key, opts)
@@ -245,34 +243,40 @@ impl Uploader {
                 metadata,
             ));
         }
+        // The stream is taken out while parts are sealed: sealing reads the rest of the state.
+        let Some(mut stream) = state.stream.take() else {
+            return Ok(());
+        };
+        let result = self.send_ready_parts(key, &mut stream, state, reader).await;
+        state.stream = Some(stream);
+        result
+    }
+
+    /// Seal and send every part that is complete, at most `STREAM_PARALLELISM` in flight.
+    async fn send_ready_parts(
+        &self,
+        key: &str,
+        stream: &mut PartStream,
+        state: &mut FileState,
+        reader: &BlockReader,
+    ) -> FsResult<()> {
+        let bs = reader.block_size() as u64;
         loop {
-            let Some(stream) = state.stream.as_mut() else {
-                return Ok(());
-            };
             stream.reap_finished(state.staging.as_mut()).await;
             let part = stream.next_part;
-            let blocks = stream.part_blocks(part);
             if stream.frozen || u64::from(part) >= u64::from(MAX_PARTS) {
                 return Ok(());
             }
+            let blocks = stream.part_blocks(part);
             if !part_ready(state, blocks.clone(), bs) {
                 return Ok(());
             }
-            let Some(stream) = state.stream.as_mut() else {
-                return Ok(());
-            };
             while stream.inflight() >= STREAM_PARALLELISM {
                 stream.reap_one(state.staging.as_mut()).await;
             }
-            let Some(stream) = state.stream.as_ref() else {
-                return Ok(());
-            };
             let body = self
                 .seal_blocks(key, &stream.sealer, state, reader, blocks, None)
                 .await?;
-            let Some(stream) = state.stream.as_mut() else {
-                return Ok(());
-            };
             stream.spawn(&self.store, part, body);
             stream.next_part += 1;
         }

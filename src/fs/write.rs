@@ -285,11 +285,16 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// The PUT options of an upload of `state` to `key`: its metadata (attributes and
-    /// `carried`), and `If-Match` on the version it derives from when that lives at the
+    /// The PUT options of an upload of `state` to `key`: `attrs` (its attribute metadata)
+    /// plus `carried`, and `If-Match` on the version it derives from when that lives at the
     /// same key.
-    pub fn put_options(&self, key: &str, state: &FileState, carried: &Metadata) -> PutOptions {
-        let mut metadata = to_metadata(state.kind, &state.attrs);
+    pub fn put_options(
+        &self,
+        key: &str,
+        state: &FileState,
+        mut metadata: Metadata,
+        carried: &Metadata,
+    ) -> PutOptions {
         metadata.extend(carried.iter().map(|(k, v)| (k.clone(), v.clone())));
         PutOptions {
             metadata,
@@ -385,7 +390,7 @@ impl Uploader {
         let n_blocks = block_count(size, bs);
         let total = ciphertext_len(size, bs);
         let carried = carried_for(&sealer);
-        let opts = self.put_options(key, state, &carried);
+        let opts = self.put_options(key, state, to_metadata(state.kind, &state.attrs), &carried);
         let header = sealer.header(size);
         if total <= SINGLE_PUT_MAX {
             let body = self

@@ -18,6 +18,7 @@ mod checks;
 mod client_copy;
 mod conditional_put;
 mod convert;
+mod echo;
 mod errors;
 mod part_copy;
 mod settings;
@@ -50,8 +51,9 @@ use super::{
 use client_copy::CopyRefusal;
 use convert::{
     content_range_total, encode_copy_source_key, malformed, object_info, required_etag,
-    sdk_metadata, with_sse,
+    sdk_metadata,
 };
+use echo::SseFields;
 use errors::Request;
 use sse_headers::{SseCHeaders, WriteSse};
 
@@ -272,14 +274,7 @@ impl S3Store {
                 out.last_modified(),
                 out.metadata(),
             )
-            .map(|info| {
-                with_sse(
-                    info,
-                    out.server_side_encryption().map(|s| s.as_str()),
-                    out.ssekms_key_id(),
-                    out.sse_customer_key_md5(),
-                )
-            }),
+            .map(|info| out.with_sse_of(info)),
             Err(e) => Err(errors::map(&Request::new("HeadObject", key, self), e)),
         };
         (info, attempts)
@@ -389,14 +384,7 @@ impl ObjectStore for S3Store {
             out.last_modified(),
             out.metadata(),
         )
-        .map(|info| {
-            with_sse(
-                info,
-                out.server_side_encryption().map(|s| s.as_str()),
-                out.ssekms_key_id(),
-                out.sse_customer_key_md5(),
-            )
-        });
+        .map(|info| out.with_sse_of(info));
         let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
         let body = out.body.collect().await.map(|b| b.into_bytes());
         let bytes_read = body.as_ref().map_or(0, |b| b.len() as u64);
@@ -423,15 +411,7 @@ impl ObjectStore for S3Store {
         rules::check_single_put_size(key, body.len() as u64)?;
         self.stats.record(Op::Put, body.len() as u64);
         let out = self.put_object(key, body, &opts).await?;
-        self.check_sse(
-            "PutObject",
-            key,
-            SseEcho {
-                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
-                customer_key_md5: out.sse_customer_key_md5(),
-            },
-            true,
-        )?;
+        self.check_sse("PutObject", key, out.sse_echo(), true)?;
         Ok(PutOutput {
             etag: required_etag("PutObject", key, out.e_tag())?,
         })
@@ -451,15 +431,7 @@ impl ObjectStore for S3Store {
             .await;
         let out = result
             .map_err(|e| errors::map(&Request::new("CreateMultipartUpload", key, self), e))?;
-        self.check_sse(
-            "CreateMultipartUpload",
-            key,
-            SseEcho {
-                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
-                customer_key_md5: out.sse_customer_key_md5(),
-            },
-            true,
-        )?;
+        self.check_sse("CreateMultipartUpload", key, out.sse_echo(), true)?;
         let upload_id = out
             .upload_id()
             .filter(|id| !id.is_empty())
@@ -503,15 +475,7 @@ impl ObjectStore for S3Store {
         let out = result.map_err(|e| {
             errors::map(&Request::new("UploadPart", key, self).upload(upload_id), e)
         })?;
-        self.check_sse(
-            "UploadPart",
-            key,
-            SseEcho {
-                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
-                customer_key_md5: out.sse_customer_key_md5(),
-            },
-            true,
-        )?;
+        self.check_sse("UploadPart", key, out.sse_echo(), true)?;
         if let Some(state) = self.lock_uploads().get_mut(upload_id) {
             if state.key == key {
                 state.part_sizes.insert(part_number, len);
@@ -616,14 +580,9 @@ impl ObjectStore for S3Store {
                 },
                 false,
             )?;
-            let info = object_info(
-                key,
-                head.content_length(),
-                head.e_tag(),
-                head.last_modified(),
-                None,
-            )?;
-            return Ok(PutOutput { etag: info.etag });
+            return Ok(PutOutput {
+                etag: required_etag("HeadObject", key, head.e_tag())?,
+            });
         }
         self.check_sse(
             "CompleteMultipartUpload",
@@ -784,15 +743,7 @@ impl ObjectStore for S3Store {
                 other => other,
             }
         })?;
-        self.check_sse(
-            "CopyObject",
-            dst,
-            SseEcho {
-                server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
-                customer_key_md5: out.sse_customer_key_md5(),
-            },
-            true,
-        )?;
+        self.check_sse("CopyObject", dst, out.sse_echo(), true)?;
         let etag = out.copy_object_result().and_then(|r| r.e_tag());
         Ok(PutOutput {
             etag: required_etag("CopyObject", dst, etag)?,

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use aws_sdk_s3::primitives::DateTime;
 
 use crate::store::rules;
-use crate::store::{Metadata, ObjectInfo, ObjectSse, StoreError, StoreResult};
+use crate::store::{Metadata, ObjectInfo, StoreError, StoreResult};
 
 pub(super) fn object_info(
     key: &str,
@@ -36,20 +36,6 @@ pub(super) fn object_info(
 }
 
 /// `info` with the SSE a HEAD or GET answer reports.
-pub(super) fn with_sse(
-    mut info: ObjectInfo,
-    server_side_encryption: Option<&str>,
-    kms_key_id: Option<&str>,
-    customer_key_md5: Option<&str>,
-) -> ObjectInfo {
-    info.sse = Some(ObjectSse::from_headers(
-        server_side_encryption,
-        kms_key_id,
-        customer_key_md5,
-    ));
-    info
-}
-
 pub(super) fn sdk_metadata(metadata: &Metadata) -> HashMap<String, String> {
     rules::normalize_metadata(metadata).into_iter().collect()
 }

@@ -14,6 +14,7 @@ pub mod attr;
 pub mod error;
 pub mod fuse;
 pub mod inode;
+mod listing;
 mod namespace;
 pub mod read;
 mod rename;
@@ -144,6 +145,8 @@ pub struct Fs {
     opts: FsOptions,
     inodes: Mutex<InodeTable>,
     entries: moka::future::Cache<String, Entry>,
+    /// Names per directory, so that lookups of names that do not exist cost no request.
+    listings: listing::Listings,
     open_files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
@@ -178,6 +181,7 @@ impl Fs {
             .max_capacity(200_000)
             .time_to_live(opts.metadata_ttl.max(Duration::from_millis(1)))
             .build();
+        let listings = listing::Listings::new(opts.metadata_ttl);
         Ok(Arc::new_cyclic(|me| Fs {
             store,
             prefix,
@@ -185,6 +189,7 @@ impl Fs {
             opts,
             inodes: Mutex::new(InodeTable::default()),
             entries,
+            listings,
             open_files: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -697,14 +702,15 @@ impl Fs {
         }
     }
 
-    /// Drop every cached attribute and listing (tests; SIGHUP).
     /// Plaintext bytes of dirty file blocks staged on local disk right now.
     pub fn staged_bytes(&self) -> u64 {
         self.staging.staged_bytes()
     }
 
+    /// Drop every cached attribute and listing (tests; SIGHUP).
     pub fn invalidate_caches(&self) {
         self.entries.invalidate_all();
+        self.listings.clear();
     }
 
     pub fn root_ino(&self) -> u64 {

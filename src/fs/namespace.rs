@@ -18,6 +18,7 @@ use crate::store::{ListRequest, Metadata, PutOptions, StoreError};
 
 use super::attr::{self, Kind, StoredAttrs};
 use super::inode::{is_below, join, parent_of};
+use super::listing::Known;
 use super::read::RemoteVersion;
 use super::write::FileState;
 use super::{Attr, DirEntry, Entry, Fs, FsError, FsResult, Handle, OpenFile};
@@ -28,6 +29,13 @@ pub const VAULT_DIR: &str = ".s3cryptfs";
 const HEAD_PARALLELISM: usize = 32;
 /// Longest object key S3 accepts.
 const MAX_KEY_LEN: usize = 1024;
+
+/// A directory's names (kind `None`: a file whose kind its HEAD tells) and its files' entries
+/// from the LIST.
+type Names = (
+    std::collections::BTreeMap<String, Option<Kind>>,
+    Vec<crate::store::ObjectInfo>,
+);
 
 impl Fs {
     /// Validate a name given by the kernel and return `parent/name`.
@@ -76,9 +84,48 @@ impl Fs {
         if let Some(e) = self.entries.get(path).await {
             return Ok(e);
         }
+        match self.listings.check(path) {
+            Known::Absent => return Ok(Entry::Missing),
+            Known::Present => {}
+            Known::Refresh => {
+                if self.refresh_listing(path).await? == Known::Absent {
+                    return Ok(Entry::Missing);
+                }
+            }
+            Known::Unknown => {
+                if self.listings.missed(path) {
+                    // A second miss in this directory within the TTL: it is being scanned
+                    // (rsync stats every name). One listing with the files' attributes
+                    // fetched in parallel answers this lookup and the ones to come.
+                    let dir = parent_of(path);
+                    match self.list_dir_limited(dir, Some(1)).await {
+                        Ok(_) => {
+                            if let Some(e) = self.entries.get(path).await {
+                                return Ok(e);
+                            }
+                            if self.listings.check(path) == Known::Absent {
+                                return Ok(Entry::Missing);
+                            }
+                        }
+                        Err(e) => log::debug!("listing {dir:?} for a scan failed: {e}"),
+                    }
+                }
+            }
+        }
         let entry = self.fetch_entry(path).await?;
         self.entries.insert(path.to_string(), entry.clone()).await;
         Ok(entry)
+    }
+
+    /// List `path`'s directory again (one page, names only) for [`Known::Refresh`] and say
+    /// what the fresh listing knows of `path`.
+    async fn refresh_listing(&self, path: &str) -> FsResult<Known> {
+        let dir = parent_of(path);
+        if self.list_names(dir, Some(1)).await?.is_none() {
+            self.listings.forget(dir);
+            return Ok(Known::Unknown);
+        }
+        Ok(self.listings.check(path))
     }
 
     async fn fetch_entry(&self, path: &str) -> FsResult<Entry> {
@@ -91,6 +138,7 @@ impl Fs {
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        // Not a file: a directory marker (the common case: mkdir makes one), else keys below.
         match self.store.head(&marker).await {
             Ok(info) => {
                 let defaults = self.default_attrs(Kind::Dir, info.last_modified);
@@ -160,11 +208,26 @@ impl Fs {
 
     /// The names in directory `path` with their kinds and inode numbers.
     pub async fn list_dir(&self, path: &str) -> FsResult<Vec<DirEntry>> {
+        // Without a page limit the listing always runs to its end.
+        Ok(self.list_dir_limited(path, None).await?.unwrap_or_default())
+    }
+
+    /// One LIST (with delimiter, paginated) of directory `path`: its names (kind `None` for
+    /// files, kind unknown until their HEAD) and its files' listing entries. `None` when it
+    /// takes more than `max_pages` pages. A complete listing is kept in `self.listings`.
+    async fn list_names(&self, path: &str, max_pages: Option<usize>) -> FsResult<Option<Names>> {
         let prefix = self.dir_prefix(path);
-        let mut names: std::collections::BTreeMap<String, Option<Kind>> = Default::default();
-        let mut files: Vec<crate::store::ObjectInfo> = Vec::new();
+        let generation = self.listings.generation();
+        let started = std::time::Instant::now();
+        let mut names: Names = (Default::default(), Vec::new());
+        let (names_map, files) = (&mut names.0, &mut names.1);
         let mut token = None;
+        let mut pages = 0;
         loop {
+            if max_pages.is_some_and(|m| pages >= m) {
+                return Ok(None);
+            }
+            pages += 1;
             let page = self
                 .store
                 .list(&ListRequest {
@@ -179,14 +242,14 @@ impl Fs {
                 if name.is_empty() || (path.is_empty() && name == VAULT_DIR) {
                     continue;
                 }
-                names.entry(name).or_insert(Some(Kind::Dir));
+                names_map.entry(name).or_insert(Some(Kind::Dir));
             }
             for obj in page.objects {
                 let name = obj.key[prefix.len()..].to_string();
                 if name.is_empty() {
                     continue; // this directory's own marker
                 }
-                names.insert(name, None);
+                names_map.insert(name, None);
                 files.push(obj);
             }
             match page.next_continuation_token {
@@ -194,6 +257,21 @@ impl Fs {
                 None => break,
             }
         }
+        let known = names_map.keys().cloned().collect();
+        self.listings.put(path, known, started, generation);
+        Ok(Some(names))
+    }
+
+    /// [`Self::list_dir`], giving up (`None`) when the LIST takes more than `max_pages` pages.
+    async fn list_dir_limited(
+        &self,
+        path: &str,
+        max_pages: Option<usize>,
+    ) -> FsResult<Option<Vec<DirEntry>>> {
+        let Some((mut names, files)) = self.list_names(path, max_pages).await? else {
+            return Ok(None);
+        };
+        let prefix = self.dir_prefix(path);
         // Attributes of files not cached yet: HEADs in parallel, cached for the stats to come.
         let mut unknown = Vec::new();
         for obj in &files {
@@ -262,14 +340,16 @@ impl Fs {
             }
         }
         let mut inodes = self.lock_inodes();
-        Ok(names
-            .into_iter()
-            .map(|(name, kind)| {
-                let kind = kind.unwrap_or(Kind::File);
-                let ino = inodes.intern(&join(path, &name), kind);
-                DirEntry { ino, name, kind }
-            })
-            .collect())
+        Ok(Some(
+            names
+                .into_iter()
+                .map(|(name, kind)| {
+                    let kind = kind.unwrap_or(Kind::File);
+                    let ino = inodes.intern(&join(path, &name), kind);
+                    DirEntry { ino, name, kind }
+                })
+                .collect(),
+        ))
     }
 
     pub(crate) async fn put_dir_marker(&self, path: &str, attrs: &StoredAttrs) -> FsResult<()> {
@@ -318,6 +398,7 @@ impl Fs {
         self.check_absent(&path).await?;
         let attrs = self.new_attrs(mode, uid, gid);
         self.put_dir_marker(&path, &attrs).await?;
+        self.listings.made_dir(&path);
         let entry = Entry::Dir { attrs };
         self.entries.insert(path.clone(), entry.clone()).await;
         let ino = self.lock_inodes().intern(&path, Kind::Dir);
@@ -361,6 +442,7 @@ impl Fs {
             return Err(FsError::NotEmpty);
         }
         self.store.delete(&self.dir_prefix(&path)).await?;
+        self.listings.removed(&path);
         self.entries.insert(path.clone(), Entry::Missing).await;
         self.lock_inodes().remove_path(&path);
         Ok(())
@@ -404,6 +486,7 @@ impl Fs {
             handles: AtomicU64::new(1),
         });
         self.lock_open().insert(ino, file.clone());
+        self.listings.added(&path);
         self.entries.invalidate(&path).await;
         let acc = flags & libc::O_ACCMODE;
         let fh = self.new_fh(Handle::File {
@@ -451,6 +534,7 @@ impl Fs {
         if remote {
             self.store.delete(&self.key_of(&path)).await?;
         }
+        self.listings.removed(&path);
         self.entries.insert(path.clone(), Entry::Missing).await;
         self.lock_inodes().remove_path(&path);
         Ok(())
@@ -500,6 +584,7 @@ impl Fs {
             },
             attrs,
         };
+        self.listings.added(&path);
         self.entries.insert(path.clone(), entry.clone()).await;
         let ino = self.lock_inodes().intern(&path, Kind::Symlink);
         self.attr_of_entry(ino, &entry)

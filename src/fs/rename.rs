@@ -200,6 +200,7 @@ impl Fs {
 
     async fn finish_rename(&self, from: &str, to: &str) {
         self.lock_inodes().rename(from, to);
+        self.listings.renamed(from, to);
         self.entries.insert(from.to_string(), Entry::Missing).await;
         self.entries.invalidate(to).await;
     }
@@ -298,6 +299,7 @@ impl Fs {
             }
         }
         self.lock_inodes().rename(from, to);
+        self.listings.renamed(from, to);
         self.entries.invalidate_all();
         Ok(())
     }

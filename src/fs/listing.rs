@@ -141,8 +141,9 @@ impl Listings {
         }
     }
 
-    /// Note that a lookup in `path`'s directory missed the caches; true when it is the second
-    /// miss there within the TTL (the directory is being scanned: list it once).
+    /// Note that a lookup in `path`'s directory missed the caches; true when the directory is
+    /// being scanned and should be listed once: the second miss there within the TTL, or the
+    /// first in a subdirectory of a directory listed or scanned a moment ago.
     pub fn missed(&self, path: &str) -> bool {
         let (dir, _) = split(path);
         let mut misses = self.misses.lock().unwrap_or_else(|e| e.into_inner());
@@ -153,9 +154,18 @@ impl Listings {
                 Miss::Once(t) | Miss::Scanned(t) => recent(t),
             });
         }
+        // A walk (rsync, find) goes on into the subdirectories of the directory it scanned:
+        // their first miss starts their scan.
+        let walk = self.ttl * RECENT_TTLS;
+        let parent_scanned = !dir.is_empty() && {
+            let up = parent_of(dir);
+            matches!(misses.get(up), Some(Miss::Scanned(t)) if now.duration_since(*t) < walk)
+                || self.lock().get(up).is_some_and(|l| l.at.elapsed() < walk)
+        };
         let (next, scan) = match misses.get(dir).copied() {
-            Some(Miss::Once(t)) if recent(t) => (Miss::Scanned(now), true),
             Some(Miss::Scanned(t)) if recent(t) => (Miss::Scanned(t), false),
+            Some(Miss::Once(t)) if recent(t) => (Miss::Scanned(now), true),
+            _ if parent_scanned => (Miss::Scanned(now), true),
             _ => (Miss::Once(now), false),
         };
         misses.insert(dir.to_string(), next);
@@ -275,5 +285,11 @@ mod tests {
         assert!(!l.missed("d/c"));
         assert!(!l.missed("d/d"));
         assert!(!l.missed("e/a"));
+        // The walk goes on into a subdirectory of the scanned directory: scanned at once.
+        assert!(l.missed("d/sub/a"));
+        assert!(!l.missed("d/sub/b"));
+        // Or of a directory listed by readdir.
+        l.put("f", names(&["sub"]), Instant::now(), l.generation());
+        assert!(l.missed("f/sub/a"));
     }
 }

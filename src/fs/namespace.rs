@@ -272,43 +272,30 @@ impl Fs {
             return Ok(None);
         };
         let prefix = self.dir_prefix(path);
-        // Attributes of files not cached yet: HEADs in parallel, cached for the stats to come.
-        let mut unknown = Vec::new();
+        // Attributes of files and directories not cached yet: HEADs in parallel (of the object,
+        // of the directory's marker), cached for the stats to come.
+        let mut unknown: Vec<(String, String, Option<crate::store::ObjectInfo>)> = Vec::new();
         for obj in &files {
-            let p = join(path, &obj.key[prefix.len()..]);
+            let name = obj.key[prefix.len()..].to_string();
+            let p = join(path, &name);
             match self.entries.get(&p).await {
                 Some(Entry::File { kind, version, .. }) if version.etag == obj.etag => {
-                    names.insert(
-                        p[p.len() - (obj.key.len() - prefix.len())..].to_string(),
-                        Some(kind),
-                    );
+                    names.insert(name, Some(kind));
                 }
-                _ => unknown.push((p, obj.clone())),
+                _ => unknown.push((p, name, Some(obj.clone()))),
             }
         }
-        let prefix = &prefix;
+        for (name, kind) in &names {
+            let p = join(path, name);
+            if *kind == Some(Kind::Dir) && self.entries.get(&p).await.is_none() {
+                unknown.push((p, name.clone(), None));
+            }
+        }
         let heads: Vec<(String, String, Option<Entry>)> = stream::iter(unknown)
-            .map(|(p, obj)| async move {
-                let name = obj.key[prefix.len()..].to_string();
-                let entry = match self.store.head(&obj.key).await {
-                    Ok(info) => Some(self.entry_from_head(&info)),
-                    Err(StoreError::NotFound { .. }) => None,
-                    Err(e) => {
-                        log::warn!("HEAD {} during listing failed: {e}", obj.key);
-                        // Fall back to what LIST said; attributes get defaults.
-                        let kind = Kind::File;
-                        let plain = plaintext_len(obj.size, self.keys.block_size()).unwrap_or(0);
-                        Some(Entry::File {
-                            kind,
-                            version: RemoteVersion {
-                                key: obj.key.clone(),
-                                etag: obj.etag.clone(),
-                                plaintext_len: plain,
-                                carried: Metadata::new(),
-                            },
-                            attrs: self.default_attrs(kind, obj.last_modified),
-                        })
-                    }
+            .map(|(p, name, obj)| async move {
+                let entry = match obj {
+                    Some(obj) => self.listed_file_entry(&obj).await,
+                    None => self.listed_dir_entry(&p).await,
                 };
                 (p, name, entry)
             })
@@ -320,7 +307,7 @@ impl Fs {
                 Some(e) => {
                     let kind = match &e {
                         Entry::File { kind, .. } => *kind,
-                        _ => Kind::File,
+                        _ => Kind::Dir,
                     };
                     self.entries.insert(p, e).await;
                     names.insert(name, Some(kind));
@@ -350,6 +337,50 @@ impl Fs {
                 })
                 .collect(),
         ))
+    }
+
+    /// The entry of a file a listing found, from its HEAD (`None`: deleted since).
+    async fn listed_file_entry(&self, obj: &crate::store::ObjectInfo) -> Option<Entry> {
+        match self.store.head(&obj.key).await {
+            Ok(info) => Some(self.entry_from_head(&info)),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => {
+                log::warn!("HEAD {} during listing failed: {e}", obj.key);
+                // Fall back to what LIST said; attributes get defaults.
+                let kind = Kind::File;
+                let plain = plaintext_len(obj.size, self.keys.block_size()).unwrap_or(0);
+                Some(Entry::File {
+                    kind,
+                    version: RemoteVersion {
+                        key: obj.key.clone(),
+                        etag: obj.etag.clone(),
+                        plaintext_len: plain,
+                        carried: Metadata::new(),
+                    },
+                    attrs: self.default_attrs(kind, obj.last_modified),
+                })
+            }
+        }
+    }
+
+    /// The entry of a subdirectory a listing found: its marker's attributes, or defaults for
+    /// a directory that exists only through the keys below it.
+    async fn listed_dir_entry(&self, path: &str) -> Option<Entry> {
+        let marker = self.dir_prefix(path);
+        let attrs = match self.store.head(&marker).await {
+            Ok(info) => {
+                let defaults = self.default_attrs(Kind::Dir, info.last_modified);
+                attr::from_metadata(info.metadata.as_ref(), defaults)
+            }
+            Err(StoreError::NotFound { .. }) => self.default_attrs(Kind::Dir, self.mounted_at),
+            Err(e) => {
+                log::warn!("HEAD {marker} during listing failed: {e}");
+                return Some(Entry::Dir {
+                    attrs: self.default_attrs(Kind::Dir, self.mounted_at),
+                });
+            }
+        };
+        Some(Entry::Dir { attrs })
     }
 
     pub(crate) async fn put_dir_marker(&self, path: &str, attrs: &StoredAttrs) -> FsResult<()> {

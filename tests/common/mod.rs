@@ -5,7 +5,8 @@
 //! - `cli`: vaults on a `DirStore` created and mounted through the built `s3cryptfs` binary.
 //! - `data`: deterministic, random-access byte streams and file comparison without holding
 //!   big files in memory.
-//! - `scenarios`: file-system checks shared by both kinds of mount.
+//! - `scenarios`: file-system checks shared by every kind of mount (files, trees, POSIX,
+//!   tamper).
 //!
 //! FUSE tests never skip: a machine without `/dev/fuse` fails them with a message saying what
 //! to install. Every test builds its own temporary directories and mount points, so the tests

@@ -12,7 +12,7 @@ use crate::config::{LogLevel, Mode, Overrides, SseMode};
 
 mod tools;
 pub use tools::{
-    CatArgs, DoctorArgs, GetArgs, KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs,
+    CatArgs, CleanupArgs, DoctorArgs, GetArgs, KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs,
     KeyRemoveArgs, KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs,
 };
 
@@ -96,7 +96,7 @@ pub enum Command {
     Mount(Box<MountArgs>),
     /// Unmount a vault: returns once its data is uploaded and the mount is gone
     Unmount(UnmountArgs),
-    /// key, verify, ls, cat, get, put, doctor (src/cli/tools.rs)
+    /// key, verify, ls, cat, get, put, doctor, cleanup (src/cli/tools.rs)
     #[command(flatten)]
     Tools(ToolCommand),
 }

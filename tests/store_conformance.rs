@@ -68,6 +68,7 @@ conformance!(
         multipart_upload,
         multipart_part_rules,
         multipart_unknown_uploads_and_abort,
+        pending_uploads_are_listed,
         multipart_conditions_checked_at_completion,
         request_counters,
         sse_s3_and_kms_are_recorded_and_echoed,

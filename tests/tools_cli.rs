@@ -525,3 +525,46 @@ fn files_read_after_retirement() {
         std::fs::read(env.path("tree/sub/big.bin")).expect("read")
     );
 }
+
+/// `cleanup` lists the uploads a crash left open and aborts those older than `--older-than`;
+/// `--dry-run` aborts nothing. The key is not needed.
+#[test]
+fn cleanup_aborts_old_incomplete_uploads() {
+    let env = Env::new();
+    let store = env.store();
+    let id = block_on(store.create_multipart("docs/big.iso", PutOptions::default()))
+        .expect("create upload");
+    let pending = || block_on(store.list_uploads("")).expect("list uploads");
+
+    let run = env.run(&["cleanup", &env.url]);
+    run.ok();
+    assert!(run.stdout().contains("aborted 0"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("1 younger than 24h"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(pending().len(), 1, "a young upload is left alone");
+
+    let run = env.run(&["cleanup", "--dry-run", "--older-than", "0", &env.url]);
+    run.ok();
+    assert!(
+        run.stdout().contains("would abort docs/big.iso"),
+        "{}",
+        run.stdout()
+    );
+    assert_eq!(pending().len(), 1, "--dry-run aborts nothing");
+
+    let run = env.run(&["cleanup", "--older-than", "0s", &env.url]);
+    run.ok();
+    assert!(
+        run.stdout()
+            .contains(&format!("aborted docs/big.iso (upload {id}")),
+        "{}",
+        run.stdout()
+    );
+    assert!(pending().is_empty());
+
+    env.run(&["cleanup", "--older-than", "3w", &env.url])
+        .fails_with(2, "unit must be s, m, h or d");
+}

@@ -54,6 +54,17 @@ and bucket (s3:// only), the vault config, the key, and a PUT/GET/DELETE of a sc
 under the vault's .s3cryptfs/ with the configured SSE, whose SSE is confirmed.
 Exit status: 0 when every check passes, 1 otherwise.";
 
+const CLEANUP_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs cleanup --dry-run s3://my-bucket/vault
+  s3cryptfs cleanup --older-than 2h --endpoint http://127.0.0.1:9000 --path-style s3://bucket/vault
+
+Lists the multipart uploads under the vault's prefix that were neither completed nor aborted
+(a daemon killed while writing a large file leaves one) and aborts those older than
+--older-than. Needs no key. An S3 lifecycle rule (AbortIncompleteMultipartUpload) does the same
+on the server's side.
+Exit status: 0 when every old upload was aborted (or none was found), 1 otherwise.";
+
 const FILES_EXAMPLES: &str = "\
 Examples:
   s3cryptfs ls -l --key-file vault.key file:///srv/vault docs
@@ -90,6 +101,23 @@ pub enum ToolCommand {
     /// write with the configured SSE
     #[command(after_help = DOCTOR_EXAMPLES)]
     Doctor(DoctorArgs),
+    /// Abort the multipart uploads a crash left unfinished (their parts are stored, and
+    /// billed, until aborted)
+    #[command(after_help = CLEANUP_EXAMPLES)]
+    Cleanup(CleanupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Only uploads started at least this long ago (90s, 30m, 24h, 7d): a mount writing a
+    /// large file right now has one open too
+    #[arg(long, value_name = "AGE", default_value = "24h", value_parser = crate::tools::cleanup::parse_age)]
+    pub older_than: std::time::Duration,
+    /// Print what would be aborted; abort nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// The store and unlock flags of `mount` (and its config file), without the mount ones.

@@ -49,7 +49,8 @@ use super::rules;
 use super::sse::SseMode;
 use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
-    ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
+    ObjectStore, Op, PendingUpload, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
+    StoreResult,
 };
 
 /// The file that marks a directory as a directory store.
@@ -605,6 +606,12 @@ impl ObjectStore for DirStore {
         let upload_id = upload_id.to_owned();
         self.run(move |inner| inner.abort_multipart(&key, &upload_id))
             .await
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> StoreResult<Vec<PendingUpload>> {
+        self.inner.stats.record(Op::List, 0);
+        let prefix = prefix.to_owned();
+        self.run(move |inner| inner.list_uploads(&prefix)).await
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {

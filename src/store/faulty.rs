@@ -15,7 +15,7 @@ use bytes::Bytes;
 
 use super::{
     CompletedPart, CopyOptions, DynStore, GetOutput, ListPage, ListRequest, ObjectInfo,
-    ObjectStore, PutOptions, PutOutput, StatsSnapshot, StoreError, StoreResult,
+    ObjectStore, PendingUpload, PutOptions, PutOutput, StatsSnapshot, StoreError, StoreResult,
 };
 
 type CopyHook = Box<dyn Fn(u64, &str) + Send + Sync>;
@@ -172,6 +172,10 @@ impl ObjectStore for FaultyStore {
 
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
         self.inner.abort_multipart(key, upload_id).await
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> StoreResult<Vec<PendingUpload>> {
+        self.inner.list_uploads(prefix).await
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {

@@ -26,8 +26,8 @@ use super::rules;
 use super::sse::{ObjectSse, SseMode};
 use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, MetadataDirective,
-    ObjectInfo, ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
-    StoreResult,
+    ObjectInfo, ObjectStore, Op, PendingUpload, PutOptions, PutOutput, RequestStats, StatsSnapshot,
+    StoreError, StoreResult,
 };
 
 /// An in-process object store with S3 semantics.
@@ -90,6 +90,7 @@ struct Upload {
     /// The SSE given at create time; SSE-C parts must carry the same key.
     sse: ObjectSse,
     parts: BTreeMap<u32, Part>,
+    initiated: SystemTime,
 }
 
 struct Part {
@@ -309,6 +310,7 @@ impl ObjectStore for MemoryStore {
                 opts,
                 sse: self.sse.object_sse(),
                 parts: BTreeMap::new(),
+                initiated: SystemTime::now(),
             },
         );
         Ok(upload_id)
@@ -382,6 +384,23 @@ impl ObjectStore for MemoryStore {
         Self::upload(&mut state, key, upload_id)?;
         state.uploads.remove(upload_id);
         Ok(())
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> StoreResult<Vec<PendingUpload>> {
+        self.shared.stats.record(Op::List, 0);
+        let mut uploads: Vec<PendingUpload> = self
+            .state()
+            .uploads
+            .iter()
+            .filter(|(_, u)| u.key.starts_with(prefix))
+            .map(|(id, u)| PendingUpload {
+                key: u.key.clone(),
+                upload_id: id.clone(),
+                initiated: u.initiated,
+            })
+            .collect();
+        uploads.sort_by(|a, b| (a.initiated, &a.key).cmp(&(b.initiated, &b.key)));
+        Ok(uploads)
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {

@@ -181,6 +181,15 @@ pub struct ListPage {
     pub next_continuation_token: Option<String>,
 }
 
+/// A multipart upload neither completed nor aborted (a crash while a large file was being
+/// written leaves one; its parts are stored, and billed, until it is aborted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub initiated: SystemTime,
+}
+
 /// The S3 operations s3cryptfs needs. Keys are full object keys (prefix included).
 #[async_trait]
 pub trait ObjectStore: Send + Sync + fmt::Debug {
@@ -217,6 +226,9 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         parts: &[CompletedPart],
     ) -> StoreResult<PutOutput>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
+    /// Multipart uploads of keys under `prefix` that were neither completed nor aborted (all
+    /// of them, however many pages the server takes), oldest first.
+    async fn list_uploads(&self, prefix: &str) -> StoreResult<Vec<PendingUpload>>;
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage>;
     /// Server-side copy (objects up to `MAX_SINGLE_PUT`). A missing source is `NotFound`, a
     /// source whose ETag is not `source_if_match` is `PreconditionFailed`, and copying an

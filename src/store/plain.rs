@@ -25,7 +25,8 @@ use super::list::{ListCursor, Walk};
 use super::rules;
 use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, ObjectInfo, ObjectSse,
-    ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
+    ObjectStore, Op, PendingUpload, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
+    StoreResult,
 };
 
 /// A plain folder as a read-only object store.
@@ -353,6 +354,11 @@ impl ObjectStore for PlainDirStore {
 
     async fn abort_multipart(&self, key: &str, _upload_id: &str) -> StoreResult<()> {
         Err(self.read_only(key))
+    }
+
+    /// A plain copy holds objects only.
+    async fn list_uploads(&self, _prefix: &str) -> StoreResult<Vec<PendingUpload>> {
+        Ok(Vec::new())
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {

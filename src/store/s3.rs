@@ -23,6 +23,7 @@ mod errors;
 mod part_copy;
 mod settings;
 mod sse_headers;
+mod uploads;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -46,7 +47,8 @@ use super::rules;
 use super::sse::{SSE_C_ALGORITHM, SseCKey, SseEcho, SseMode};
 use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
-    ObjectStore, Op, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError, StoreResult,
+    ObjectStore, Op, PendingUpload, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
+    StoreResult,
 };
 use client_copy::CopyRefusal;
 use convert::{
@@ -623,6 +625,10 @@ impl ObjectStore for S3Store {
                 Err(err)
             }
         }
+    }
+
+    async fn list_uploads(&self, prefix: &str) -> StoreResult<Vec<PendingUpload>> {
+        self.list_pending_uploads(prefix).await
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {

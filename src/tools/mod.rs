@@ -16,6 +16,7 @@
 //! A plain folder copy of a bucket (no metadata, no directory-store layout) opens read-only as
 //! a [`PlainDirStore`] so `get` can recover from it.
 
+pub mod cleanup;
 pub mod doctor;
 pub mod files;
 pub mod keycmd;
@@ -117,6 +118,7 @@ pub fn run(global: &GlobalArgs, command: &ToolCommand) -> ToolResult<()> {
         ToolCommand::Get(args) => rt.block_on(files::run_get(args)),
         ToolCommand::Put(args) => rt.block_on(files::run_put(args)),
         ToolCommand::Doctor(args) => rt.block_on(doctor::run(global, args)),
+        ToolCommand::Cleanup(args) => rt.block_on(cleanup::run(args)),
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Quirks {
     /// HEAD and GET echo the SSE-C key MD5, and writes confirm it (moto does neither; its
     /// SSE-C clients run with `verify_sse` off, and `EnforceSseC` plays the server's refusals).
     pub echoes_sse_c: bool,
+    /// ListMultipartUploads reports when each upload began (moto reports one fixed date,
+    /// 2010-11-10, for every upload).
+    pub upload_initiated: bool,
 }
 
 impl Quirks {
@@ -40,6 +43,7 @@ impl Quirks {
         no_such_upload_everywhere: true,
         newline_in_keys: true,
         echoes_sse_c: true,
+        upload_initiated: true,
     };
 
     /// What moto 5.1's server does.
@@ -49,6 +53,7 @@ impl Quirks {
         no_such_upload_everywhere: false,
         newline_in_keys: false,
         echoes_sse_c: false,
+        upload_initiated: false,
     };
 }
 

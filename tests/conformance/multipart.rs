@@ -287,3 +287,75 @@ pub(crate) async fn request_counters(b: &Backend) {
     assert_eq!(d.requests(Op::Delete), 1);
     assert_eq!(d.total_requests(), 7);
 }
+
+/// Uploads neither completed nor aborted are listed under their prefix, with when they began.
+pub(crate) async fn pending_uploads_are_listed(b: &Backend) {
+    let store = &b.store;
+    // Loopback servers share this clock; allow some skew all the same.
+    let skew = std::time::Duration::from_secs(300);
+    let before = std::time::SystemTime::now() - skew;
+    let open_a = store
+        .create_multipart("up/a", PutOptions::default())
+        .await
+        .expect("create a");
+    let open_b = store
+        .create_multipart("up/b", PutOptions::default())
+        .await
+        .expect("create b");
+    let elsewhere = store
+        .create_multipart("other/c", PutOptions::default())
+        .await
+        .expect("create c");
+    let done = multipart(
+        store,
+        "up/done",
+        &[patterned(1000, 9)],
+        PutOptions::default(),
+    )
+    .await;
+    done.expect("a completed upload");
+
+    let mut listed = store.list_uploads("up/").await.expect("list uploads");
+    listed.sort_by(|x, y| x.key.cmp(&y.key));
+    let ids: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|u| (u.key.as_str(), u.upload_id.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![("up/a", open_a.as_str()), ("up/b", open_b.as_str())]
+    );
+    let after = std::time::SystemTime::now() + skew;
+    for u in &listed {
+        let fixed_date = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_289_422_113);
+        if b.quirks.upload_initiated {
+            assert!(
+                u.initiated > before && u.initiated < after,
+                "{}: initiated {:?}",
+                u.key,
+                u.initiated
+            );
+        } else {
+            assert_eq!(u.initiated, fixed_date, "{}", u.key);
+        }
+    }
+    let all = store.list_uploads("").await.expect("list all uploads");
+    assert!(all.iter().any(|u| u.upload_id == elsewhere), "{all:?}");
+
+    store
+        .abort_multipart("up/a", &open_a)
+        .await
+        .expect("abort a");
+    let left = store.list_uploads("up/").await.expect("list again");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].upload_id, open_b);
+    store
+        .abort_multipart("up/b", &open_b)
+        .await
+        .expect("abort b");
+    store
+        .abort_multipart("other/c", &elsewhere)
+        .await
+        .expect("abort c");
+    assert!(store.list_uploads("").await.expect("list").is_empty());
+}

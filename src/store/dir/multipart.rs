@@ -14,7 +14,9 @@ use super::object_file::{Header, ObjectFile, TempFile, sync_dir};
 use super::{Inner, UPLOAD_RECORD, io_error, is_not_found, layout};
 use crate::store::rules;
 use crate::store::sse::ObjectSse;
-use crate::store::{CompletedPart, Metadata, PutOptions, PutOutput, StoreError, StoreResult};
+use crate::store::{
+    CompletedPart, Metadata, PendingUpload, PutOptions, PutOutput, StoreError, StoreResult,
+};
 
 /// What `create_multipart` records for `complete_multipart`.
 #[derive(Serialize, Deserialize)]
@@ -204,6 +206,48 @@ impl Inner {
             }),
             Err(e) => Err(io_error(key, e)),
         }
+    }
+}
+
+impl Inner {
+    /// Uploads of keys under `prefix`; an upload's start is its directory's mtime (set when
+    /// `create_multipart` made it; parts are files inside, which leave it unchanged).
+    pub(super) fn list_uploads(&self, prefix: &str) -> StoreResult<Vec<PendingUpload>> {
+        let entries = match fs::read_dir(&self.uploads) {
+            Ok(entries) => entries,
+            Err(e) if is_not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(prefix, e)),
+        };
+        let mut uploads = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(prefix, e))?;
+            let upload_id = entry.file_name().to_string_lossy().into_owned();
+            if !rules::is_upload_id(&upload_id) {
+                continue;
+            }
+            let record: UploadRecord = match fs::read(entry.path().join(UPLOAD_RECORD))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+            {
+                Some(r) => r,
+                // Being created or removed right now, or damaged: not a listable upload.
+                None => continue,
+            };
+            if !record.key.starts_with(prefix) {
+                continue;
+            }
+            let initiated = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_err(|e| io_error(&record.key, e))?;
+            uploads.push(PendingUpload {
+                key: record.key,
+                upload_id,
+                initiated,
+            });
+        }
+        uploads.sort_by(|a, b| (a.initiated, &a.key).cmp(&(b.initiated, &b.key)));
+        Ok(uploads)
     }
 }
 

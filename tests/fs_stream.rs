@@ -53,6 +53,17 @@ impl Env {
     fn parts_uploaded(&self) -> u64 {
         self.mem.stats().expect("stats").requests(Op::UploadPart)
     }
+
+    /// Parts are sealed and sent in the background: wait (a while) until `n` are stored.
+    async fn wait_parts_uploaded(&self, n: u64) {
+        for _ in 0..500 {
+            if self.parts_uploaded() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{n} parts not uploaded in 5 s");
+    }
 }
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
@@ -114,11 +125,7 @@ async fn parts_leave_while_writing_and_staging_stays_bounded() {
     let (ino, fh) = create(&e.fs, "big").await;
     let peak = write_seq(&e.fs, fh, 0, &data).await;
     // Before close, most of the file is already in the store as parts.
-    let parts_before_close = e.parts_uploaded();
-    assert!(
-        parts_before_close >= 18,
-        "only {parts_before_close} parts left before close"
-    );
+    e.wait_parts_uploaded(18).await;
     assert!(
         peak <= 64 * MIB as u64,
         "staging held {peak} bytes of a 200 MiB file"
@@ -146,7 +153,7 @@ async fn rereads_rewrites_and_truncates_into_streamed_parts() {
     let mut model = pattern(40 * MIB, 2);
     let (ino, fh) = create(&e.fs, "f").await;
     write_seq(&e.fs, fh, 0, &model).await;
-    assert!(e.parts_uploaded() >= 2, "nothing streamed");
+    e.wait_parts_uploaded(2).await;
     // Read back from the middle of a streamed part while the file is still open.
     let got = e.fs.read(fh, (20 * MIB) as u64, 4096).await.expect("read");
     assert_eq!(got, model[20 * MIB..20 * MIB + 4096]);
@@ -213,10 +220,7 @@ async fn server_down_mid_stream_loses_nothing() {
     let data = pattern(48 * MIB, 9);
     let (_, fh) = create(&e.fs, "f").await;
     write_seq(&e.fs, fh, 0, &data[..24 * MIB]).await;
-    assert!(
-        e.parts_uploaded() >= 1,
-        "nothing streamed before the outage"
-    );
+    e.wait_parts_uploaded(1).await;
     e.faulty.set_writes_down(true);
     write_seq(&e.fs, fh, 24 * MIB, &data[24 * MIB..]).await;
     let err =
@@ -250,10 +254,8 @@ async fn overwrite_with_o_trunc_streams_and_explicit_mtime_is_kept() {
             .await
             .expect("open O_TRUNC");
     write_seq(&e.fs, fh, 0, &new).await;
-    assert!(
-        e.parts_uploaded() > parts_first + 1,
-        "overwrite did not stream"
-    );
+    // The overwrite streams: parts leave before close.
+    e.wait_parts_uploaded(parts_first + 2).await;
     let when = SystemTime::UNIX_EPOCH + Duration::new(1_500_000_000, 123_456_789);
     e.fs.setattr(ino, None, None, None, None, Some(when))
         .await
@@ -265,4 +267,37 @@ async fn overwrite_with_o_trunc_streams_and_explicit_mtime_is_kept() {
     assert_eq!(attr.mtime, when);
     let back = read_all(&second, "f").await.expect("read back");
     assert!(back == new, "overwritten content differs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_parts_stay_on_local_disk_until_sent() {
+    let e = env();
+    let data = pattern(56 * MIB, 12);
+    let (_, fh) = create(&e.fs, "f").await;
+    write_seq(&e.fs, fh, 0, &data[..24 * MIB]).await;
+    e.wait_parts_uploaded(1).await;
+    // Parts 3 to 6 fail while they stream: their sealed bodies go to the local stash (counted
+    // with staging) and are sent again by the next close.
+    e.faulty.set_writes_down(true);
+    write_seq(&e.fs, fh, 24 * MIB, &data[24 * MIB..]).await;
+    assert!(e.fs.flush(fh).await.is_err(), "close must fail while down");
+    // Kept locally: part 1 (staged) and parts 3 to 6 (stashed); part 7 is the tail.
+    let kept = e.fs.staged_bytes();
+    assert!(
+        kept >= 32 * MIB as u64,
+        "only {kept} bytes kept locally for the failed parts"
+    );
+    e.faulty.set_writes_down(false);
+    close(&e.fs, fh).await;
+    assert_eq!(
+        e.fs.staged_bytes(),
+        0,
+        "stash not released after the upload"
+    );
+    assert!(e.mem.pending_uploads().is_empty());
+    let back = read_all(&e.remount(), "f").await.expect("read back");
+    assert!(
+        back == data,
+        "content differs after failed parts were sent again"
+    );
 }

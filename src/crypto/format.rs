@@ -396,27 +396,37 @@ impl ObjectSealer {
     ///
     /// The last block may be empty only when it is block 0 (the empty object).
     pub fn seal_block(&self, index: u64, plaintext: &[u8], last: bool) -> CryptoResult<Vec<u8>> {
+        let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        buf.extend_from_slice(plaintext);
+        let tag = self.seal_block_in_place(index, &mut buf, last)?;
+        buf.extend_from_slice(&tag);
+        Ok(buf)
+    }
+
+    /// [`ObjectSealer::seal_block`] without a copy: encrypts `in_out` (the plaintext of block
+    /// `index`) in place and returns the tag that follows it in the object.
+    pub fn seal_block_in_place(
+        &self,
+        index: u64,
+        in_out: &mut [u8],
+        last: bool,
+    ) -> CryptoResult<[u8; TAG_LEN]> {
         let b = self.block_size as usize;
         let len_ok = if last {
-            plaintext.len() <= b && (index == 0 || !plaintext.is_empty())
+            in_out.len() <= b && (index == 0 || !in_out.is_empty())
         } else {
-            plaintext.len() == b
+            in_out.len() == b
         };
         if !len_ok {
             return Err(CryptoError::Internal(format!(
                 "seal_block: block {index} (last: {last}) has {} bytes; blocks hold {b} bytes, \
                  only the last may be shorter and only block 0 may be empty",
-                plaintext.len()
+                in_out.len()
             )));
         }
-        let mut buf = Vec::with_capacity(plaintext.len() + TAG_LEN);
-        buf.extend_from_slice(plaintext);
-        let tag = self
-            .keys
+        self.keys
             .aead
-            .seal_in_place(&block_nonce(index, last), &[], &mut buf)?;
-        buf.extend_from_slice(&tag);
-        Ok(buf)
+            .seal_in_place(&block_nonce(index, last), &[], in_out)
     }
 
     /// The header, which commits to the final plaintext length; written at offset 0.

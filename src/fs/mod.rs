@@ -16,6 +16,7 @@ pub mod fuse;
 pub mod inode;
 mod listing;
 mod namespace;
+mod part_buffer;
 pub mod read;
 mod rename;
 mod setattr;
@@ -152,7 +153,7 @@ pub struct Fs {
     next_fh: AtomicU64,
     reader: BlockReader,
     uploader: Uploader,
-    staging: StagingArea,
+    staging: Arc<StagingArea>,
     /// Time of the root and of directories that exist only implicitly (no marker).
     mounted_at: SystemTime,
     /// For background tasks (deferred attribute writes, upload retries).
@@ -171,11 +172,12 @@ impl Fs {
         } else {
             format!("{prefix}/")
         };
-        let staging = StagingArea::new(&opts.staging_dir)?;
+        let staging = Arc::new(StagingArea::new(&opts.staging_dir)?);
         let reader = BlockReader::new(store.clone(), keys.clone(), opts.block_cache_bytes);
         let uploader = Uploader {
             store: store.clone(),
             keys: keys.clone(),
+            area: staging.clone(),
         };
         let entries = moka::future::Cache::builder()
             .max_capacity(200_000)
@@ -511,12 +513,21 @@ impl Fs {
         if st.stream_pins(offset, data.len() as u64, bs) {
             self.settle_stream(&mut st).await?;
         }
-        st.write(offset, data, &self.reader, &self.staging).await?;
-        if !st.unlinked {
-            let key = self.key_of(&st.path);
-            self.uploader
-                .stream_ready_parts(&key, &mut st, &self.reader)
-                .await;
+        // A part at a time, so that each part leaves as soon as the file extends past it.
+        let part_bytes = write::blocks_per_part(self.reader.block_size()) * bs;
+        let mut pos = 0;
+        while pos < data.len() {
+            let at = offset + pos as u64;
+            let n = ((at / part_bytes + 1) * part_bytes - at).min((data.len() - pos) as u64);
+            let chunk = &data[pos..pos + n as usize];
+            st.write(at, chunk, &self.reader, &self.staging).await?;
+            pos += n as usize;
+            if !st.unlinked {
+                let key = self.key_of(&st.path);
+                self.uploader
+                    .stream_ready_parts(&key, &mut st, &self.reader)
+                    .await;
+            }
         }
         Ok(data.len() as u32)
     }

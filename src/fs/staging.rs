@@ -5,8 +5,12 @@
 //! per-file id are the AAD, so slots cannot be swapped. Plaintext file data never reaches the
 //! local disk, and a staging file is unreadable once the daemon that wrote it is gone. Files
 //! are unlinked right after creation, so a crash leaves nothing behind.
+//!
+//! A [`PartStash`] keeps the bodies of streamed parts whose upload failed (already sealed
+//! under the object's key) until a retry sends exactly those bytes again; it seals them under
+//! the ephemeral key too, so everything local is sealed the same way.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
@@ -65,6 +69,17 @@ impl StagingArea {
             present: BTreeSet::new(),
             usage: self.usage.clone(),
         })
+    }
+
+    /// A stash for the failed parts of one upload (its file is created on first use).
+    pub fn part_stash(self: &Arc<Self>) -> PartStash {
+        PartStash {
+            area: self.clone(),
+            file: None,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            parts: BTreeMap::new(),
+            end: 0,
+        }
     }
 }
 
@@ -157,6 +172,11 @@ impl StagingFile {
         self.present.range(blocks).count() as u64 == want
     }
 
+    /// Whether any block of `blocks` is staged.
+    pub fn has_any(&self, blocks: Range<u64>) -> bool {
+        self.present.range(blocks).next().is_some()
+    }
+
     /// Drop the blocks of `blocks` and give their disk space back (a streamed part).
     pub fn release(&mut self, blocks: Range<u64>) {
         let staged: Vec<u64> = self.present.range(blocks.clone()).copied().collect();
@@ -177,6 +197,96 @@ impl StagingFile {
         self.forget(self.present.len());
         self.present.clear();
         let _ = self.file.set_len(0);
+    }
+}
+
+/// Sealed part bodies kept on local disk until their upload succeeds.
+pub struct PartStash {
+    area: Arc<StagingArea>,
+    file: Option<File>,
+    id: u64,
+    /// Part number -> (offset, sealed record length, body length).
+    parts: BTreeMap<u32, (u64, usize, usize)>,
+    end: u64,
+}
+
+impl Drop for PartStash {
+    fn drop(&mut self) {
+        let bytes: usize = self.parts.values().map(|p| p.2).sum();
+        self.area.usage.fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
+}
+
+impl PartStash {
+    fn aad(&self, part: u32) -> [u8; 16] {
+        let mut aad = [0u8; 16];
+        aad[..8].copy_from_slice(&self.id.to_be_bytes());
+        aad[12..].copy_from_slice(&part.to_be_bytes());
+        aad
+    }
+
+    pub fn has(&self, part: u32) -> bool {
+        self.parts.contains_key(&part)
+    }
+
+    /// Keep `body` as part `part` (replacing an earlier body of that part).
+    pub fn put(&mut self, part: u32, body: &[u8]) -> FsResult<()> {
+        let sealed = self
+            .area
+            .key
+            .seal(&self.aad(part), body)
+            .map_err(|e| FsError::Staging(format!("sealing a stashed part: {e}")))?;
+        if self.file.is_none() {
+            let file = tempfile::tempfile_in(&self.area.dir).map_err(|e| {
+                FsError::Staging(format!(
+                    "cannot create a part stash in {}: {e}",
+                    self.area.dir.display()
+                ))
+            })?;
+            self.file = Some(file);
+        }
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| FsError::Staging("part stash file missing".into()))?;
+        file.write_all_at(&sealed, self.end)
+            .map_err(|e| FsError::Staging(format!("writing a part stash: {e}")))?;
+        self.remove(part);
+        self.parts
+            .insert(part, (self.end, sealed.len(), body.len()));
+        self.end += sealed.len() as u64;
+        self.area
+            .usage
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The body kept for part `part`.
+    pub fn get(&self, part: u32) -> FsResult<Option<Vec<u8>>> {
+        let (Some(&(offset, len, _)), Some(file)) = (self.parts.get(&part), self.file.as_ref())
+        else {
+            return Ok(None);
+        };
+        let mut sealed = vec![0u8; len];
+        file.read_exact_at(&mut sealed, offset)
+            .map_err(|e| FsError::Staging(format!("reading a part stash: {e}")))?;
+        let body =
+            self.area.key.open(&self.aad(part), &sealed).map_err(|e| {
+                FsError::Staging(format!("stashed part {part} failed to open: {e}"))
+            })?;
+        Ok(Some(body))
+    }
+
+    /// Forget part `part` (uploaded) and give its disk space back.
+    pub fn remove(&mut self, part: u32) {
+        if let Some((offset, len, body_len)) = self.parts.remove(&part) {
+            self.area
+                .usage
+                .fetch_sub(body_len as u64, Ordering::Relaxed);
+            if let Some(file) = &self.file {
+                punch_hole(file, offset, len as u64);
+            }
+        }
     }
 }
 
@@ -225,5 +335,31 @@ mod tests {
         assert!(!all.windows(64).any(|w| w.iter().all(|b| *b == b'Z')));
         f.drop_from(0);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn stashed_parts_roundtrip_are_counted_and_are_sealed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let area = Arc::new(StagingArea::new(dir.path()).expect("area"));
+        let mut stash = area.part_stash();
+        assert_eq!(stash.get(2).expect("get"), None);
+        let body = vec![b'Q'; 100_000];
+        stash.put(2, &body).expect("put");
+        stash.put(3, &body[..10]).expect("put");
+        assert_eq!(area.staged_bytes(), 100_010);
+        assert_eq!(stash.get(2).expect("get"), Some(body.clone()));
+        let mut raw = vec![0u8; 200_000];
+        let n = stash
+            .file
+            .as_ref()
+            .expect("file")
+            .read_at(&mut raw, 0)
+            .expect("raw");
+        assert!(!raw[..n].windows(64).any(|w| w.iter().all(|b| *b == b'Q')));
+        stash.remove(2);
+        assert!(!stash.has(2) && stash.has(3));
+        assert_eq!(area.staged_bytes(), 10);
+        drop(stash);
+        assert_eq!(area.staged_bytes(), 0);
     }
 }

@@ -4,9 +4,12 @@
 //! The object keeps the layout of every multipart upload (docs/FORMAT.md): part 1 is the header
 //! and blocks `[0, B)`, part `p >= 2` is blocks `[(p-1)B, pB)`, `B` blocks per part. The header
 //! carries the final size, so part 1 goes last, at close; part `p >= 2` goes as soon as all its
-//! blocks are staged and the file extends past it (so none of them can be the last block, whose
-//! nonce differs). Its blocks are sealed under the upload's data key and dropped from staging
-//! once the store has the part.
+//! blocks are written and the file extends past it (so none of them can be the last block,
+//! whose nonce differs). A sequential writer's part is then in memory (`part_buffer.rs`) and is
+//! sealed in place, off the writer's path, right before it is sent; a part that was staged
+//! instead is sealed from staging and its blocks are dropped from staging once the store has it.
+//! A part whose upload fails keeps its sealed body, stashed locally under the ephemeral key
+//! (`PartStash`), and the completion sends exactly those bytes again.
 //!
 //! A block's nonce is its index, so a block sealed under the upload's key must never be sealed
 //! again with other content. Hence: an operation that needs the bytes of a streamed part back
@@ -17,6 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -28,8 +32,9 @@ use crate::store::{CompletedPart, DynStore, MAX_PARTS, Metadata, StoreError, Sto
 
 use super::attr::to_metadata;
 use super::error::{FsError, FsResult};
+use super::part_buffer::PartBuffer;
 use super::read::BlockReader;
-use super::staging::StagingFile;
+use super::staging::{PartStash, StagingArea, StagingFile};
 use super::write::{FileState, Uploader, blocks_per_part, carried_for, map_put_err};
 
 /// Parts of one file in flight at once (each is one part's size in memory).
@@ -40,20 +45,51 @@ pub struct PartStream {
     /// The object key the upload goes to (renames complete it first).
     pub key: String,
     pub upload_id: String,
-    pub sealer: ObjectSealer,
+    pub sealer: Arc<ObjectSealer>,
     pub blocks_per_part: u64,
     /// The next part to stream; parts `2..next_part` are sealed under `sealer`.
     pub next_part: u32,
     /// Stored parts and their ETags.
     pub done: BTreeMap<u32, String>,
-    /// Parts whose upload failed; their blocks are still staged, a completion sends them again.
+    /// Parts whose upload failed; a completion sends them again, from `stash` or `held` (or,
+    /// for a part sealed from staging, from its blocks, still staged).
     pub failed: BTreeSet<u32>,
+    /// The sealed bodies of failed parts, on local disk.
+    stash: PartStash,
+    /// Sealed bodies of failed parts that could not be stashed (local disk full).
+    held: BTreeMap<u32, Bytes>,
+    /// Failed parts whose body was lost (sealing failed): the upload cannot complete.
+    lost: BTreeSet<u32>,
     /// Parts being uploaded, oldest first.
-    inflight: Vec<(u32, JoinHandle<StoreResult<String>>)>,
+    inflight: Vec<Inflight>,
     /// A completion was tried: part 1 and the tail were sealed, so nothing may change anymore.
     pub frozen: bool,
     /// The metadata the upload was created with (S3 fixes it at CreateMultipartUpload).
     pub metadata: Metadata,
+}
+
+/// What a part upload sends.
+pub enum PartBody {
+    /// Sealed already (from staging).
+    Sealed(Bytes),
+    /// A part buffer, sealed in place by the upload task.
+    Buffered(PartBuffer),
+}
+
+/// An upload's result, with the sealed body it sent (none if sealing failed).
+type PartOutcome = (StoreResult<String>, Option<Bytes>);
+
+struct Inflight {
+    part: u32,
+    buffered: bool,
+    handle: JoinHandle<PartOutcome>,
+}
+
+fn transient(key: &str, reason: String) -> StoreError {
+    StoreError::Transient {
+        key: key.to_string(),
+        reason,
+    }
 }
 
 impl PartStream {
@@ -63,16 +99,20 @@ impl PartStream {
         sealer: ObjectSealer,
         blocks_per_part: u64,
         metadata: Metadata,
+        area: &Arc<StagingArea>,
     ) -> Self {
         PartStream {
             metadata,
             key,
             upload_id,
-            sealer,
+            sealer: Arc::new(sealer),
             blocks_per_part,
             next_part: 2,
             done: BTreeMap::new(),
             failed: BTreeSet::new(),
+            stash: area.part_stash(),
+            held: BTreeMap::new(),
+            lost: BTreeSet::new(),
             inflight: Vec::new(),
             frozen: false,
         }
@@ -101,17 +141,39 @@ impl PartStream {
         self.frozen || new_size <= self.sealed_blocks().end * block_size
     }
 
-    /// Send part `part` (already sealed) in the background.
-    pub fn spawn(&mut self, store: &DynStore, part: u32, body: Vec<u8>) {
+    /// Send part `part` in the background; a buffered part is sealed there first, on a
+    /// blocking thread, so that the writer goes on while it is sealed.
+    pub fn spawn(&mut self, store: &DynStore, part: u32, body: PartBody) {
         let store = store.clone();
         let key = self.key.clone();
         let upload_id = self.upload_id.clone();
+        let sealer = self.sealer.clone();
+        let buffered = matches!(body, PartBody::Buffered(_));
         let handle = tokio::spawn(async move {
-            store
-                .upload_part(&key, &upload_id, part, Bytes::from(body))
-                .await
+            let body = match body {
+                PartBody::Sealed(b) => b,
+                PartBody::Buffered(buf) => {
+                    let k = key.clone();
+                    let sealed = tokio::task::spawn_blocking(move || buf.seal(&sealer, &k))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                    match sealed {
+                        Ok(b) => b,
+                        Err(reason) => return (Err(transient(&key, reason)), None),
+                    }
+                }
+            };
+            let result = store
+                .upload_part(&key, &upload_id, part, body.clone())
+                .await;
+            (result, Some(body))
         });
-        self.inflight.push((part, handle));
+        self.inflight.push(Inflight {
+            part,
+            buffered,
+            handle,
+        });
     }
 
     pub fn inflight(&self) -> usize {
@@ -123,19 +185,21 @@ impl PartStream {
         if self.inflight.is_empty() {
             return;
         }
-        let (part, handle) = self.inflight.remove(0);
-        let result = handle.await.unwrap_or_else(|e| {
-            Err(StoreError::Transient {
-                key: self.key.clone(),
-                reason: format!("part upload task ended: {e}"),
-            })
+        let job = self.inflight.remove(0);
+        let (result, body) = job.handle.await.unwrap_or_else(|e| {
+            let reason = format!("part upload task ended: {e}");
+            (Err(transient(&self.key, reason)), None)
         });
-        self.record(part, result, staging);
+        self.record(job.part, job.buffered, result, body, staging);
     }
 
     /// Record the parts that have finished, without waiting.
     pub async fn reap_finished(&mut self, mut staging: Option<&mut StagingFile>) {
-        while self.inflight.first().is_some_and(|(_, h)| h.is_finished()) {
+        while self
+            .inflight
+            .first()
+            .is_some_and(|j| j.handle.is_finished())
+        {
             self.reap_one(staging.as_deref_mut()).await;
         }
     }
@@ -150,7 +214,9 @@ impl PartStream {
     fn record(
         &mut self,
         part: u32,
+        buffered: bool,
         result: StoreResult<String>,
+        body: Option<Bytes>,
         staging: Option<&mut StagingFile>,
     ) {
         match result {
@@ -163,12 +229,53 @@ impl PartStream {
             }
             Err(e) => {
                 log::warn!(
-                    "part {part} of {} failed, kept staged for the completion: {e}",
+                    "part {part} of {} failed, kept for the completion: {e}",
                     self.key
                 );
                 self.failed.insert(part);
+                self.keep_failed(part, buffered, body);
             }
         }
+    }
+
+    /// Keep the sealed body of a failed part for the retry: stashed, else in memory.
+    fn keep_failed(&mut self, part: u32, buffered: bool, body: Option<Bytes>) {
+        let Some(body) = body else {
+            // No body: the task ended before sealing. A part sealed from staging is still
+            // staged; a buffered part's plaintext went with the task.
+            if buffered {
+                self.lost.insert(part);
+            }
+            return;
+        };
+        if let Err(e) = self.stash.put(part, &body) {
+            log::warn!(
+                "part {part} of {} kept in memory, stashing it failed: {e}",
+                self.key
+            );
+            self.held.insert(part, body);
+        }
+    }
+
+    /// The kept body of failed part `part`, if it has one (else its blocks are staged).
+    fn failed_body(&self, part: u32) -> FsResult<Option<Bytes>> {
+        if self.lost.contains(&part) {
+            return Err(FsError::Staging(format!(
+                "internal: part {part} of {} could not be sealed, the upload cannot complete",
+                self.key
+            )));
+        }
+        if let Some(b) = self.held.get(&part) {
+            return Ok(Some(b.clone()));
+        }
+        Ok(self.stash.get(part)?.map(Bytes::from))
+    }
+
+    /// A failed part was sent again: forget what was kept for it.
+    fn forget_failed(&mut self, part: u32) {
+        self.failed.remove(&part);
+        self.stash.remove(part);
+        self.held.remove(&part);
     }
 
     /// The stored parts, in order, for the completion.
@@ -184,8 +291,8 @@ impl PartStream {
 
     /// Give up the upload (the file was removed): the store drops the parts.
     pub fn abort(mut self, store: &DynStore) {
-        for (_, h) in self.inflight.drain(..) {
-            h.abort();
+        for job in self.inflight.drain(..) {
+            job.handle.abort();
         }
         let store = store.clone();
         tokio::spawn(async move {
@@ -220,7 +327,7 @@ impl Uploader {
             if state.no_stream || state.unlinked || state.base_valid_len > 0 {
                 return Ok(());
             }
-            if !part_ready(state, bpp..2 * bpp, bs) {
+            if !part_ready(state, 2, bpp..2 * bpp, bs) {
                 return Ok(());
             }
             let sealer = ObjectSealer::new(&self.keys).map_err(|e| FsError::Crypto {
@@ -241,6 +348,7 @@ impl Uploader {
                 sealer,
                 bpp,
                 metadata,
+                &self.area,
             ));
         }
         // The stream is taken out while parts are sealed: sealing reads the rest of the state.
@@ -268,15 +376,19 @@ impl Uploader {
                 return Ok(());
             }
             let blocks = stream.part_blocks(part);
-            if !part_ready(state, blocks.clone(), bs) {
+            if !part_ready(state, part, blocks.clone(), bs) {
                 return Ok(());
             }
             while stream.inflight() >= STREAM_PARALLELISM {
                 stream.reap_one(state.staging.as_mut()).await;
             }
-            let body = self
-                .seal_blocks(key, &stream.sealer, state, reader, blocks, None)
-                .await?;
+            let body = match state.parts.iter().position(|b| b.part == part) {
+                Some(i) => PartBody::Buffered(state.parts.remove(i)),
+                None => PartBody::Sealed(Bytes::from(
+                    self.seal_blocks(key, &stream.sealer, state, reader, blocks, None)
+                        .await?,
+                )),
+            };
             stream.spawn(&self.store, part, body);
             stream.next_part += 1;
         }
@@ -357,17 +469,15 @@ impl Uploader {
         let state_ref = &*state;
         let sent: Vec<(u32, FsResult<String>)> = futures::stream::iter(to_send)
             .map(|part| {
-                let header = &header;
+                let header = &header[..];
                 async move {
-                    let blocks = stream_ref.part_blocks(part);
-                    let head = (part == 1).then_some(&header[..]);
                     let body = self
-                        .seal_blocks(key, &stream_ref.sealer, state_ref, reader, blocks, head)
+                        .part_body(key, stream_ref, state_ref, reader, part, header)
                         .await;
                     let result = match body {
                         Ok(body) => self
                             .store
-                            .upload_part(key, &stream_ref.upload_id, part, Bytes::from(body))
+                            .upload_part(key, &stream_ref.upload_id, part, body)
                             .await
                             .map_err(FsError::from),
                         Err(e) => Err(e),
@@ -384,7 +494,7 @@ impl Uploader {
             match result {
                 Ok(etag) => {
                     if part < stream.next_part && part != 1 {
-                        stream.failed.remove(&part);
+                        stream.forget_failed(part);
                         stream.done.insert(part, etag.clone());
                     }
                     parts.insert(part, etag);
@@ -412,6 +522,31 @@ impl Uploader {
         );
         Ok(out.etag)
     }
+
+    /// The body of `part` for the completion: a failed streamed part's kept body, else its
+    /// blocks sealed now (part 1 after the header).
+    async fn part_body(
+        &self,
+        key: &str,
+        stream: &PartStream,
+        state: &FileState,
+        reader: &BlockReader,
+        part: u32,
+        header: &[u8],
+    ) -> FsResult<Bytes> {
+        if part != 1
+            && part < stream.next_part
+            && let Some(body) = stream.failed_body(part)?
+        {
+            return Ok(body);
+        }
+        let blocks = stream.part_blocks(part);
+        let head = (part == 1).then_some(header);
+        let body = self
+            .seal_blocks(key, &stream.sealer, state, reader, blocks, head)
+            .await?;
+        Ok(Bytes::from(body))
+    }
 }
 
 /// The metadata a streaming upload is created with. The final mtime is not known when the
@@ -426,11 +561,13 @@ fn stream_metadata(state: &FileState) -> Metadata {
     m
 }
 
-/// Whether the blocks of a part are all staged and the file extends past them.
-fn part_ready(state: &FileState, blocks: Range<u64>, block_size: u64) -> bool {
+/// Whether part `part` (blocks `blocks`) is buffered or all staged, and the file extends
+/// past it.
+fn part_ready(state: &FileState, part: u32, blocks: Range<u64>, block_size: u64) -> bool {
     state.size > blocks.end * block_size
-        && state
-            .staging
-            .as_ref()
-            .is_some_and(|s| s.has_all(blocks.clone()))
+        && (state.parts.iter().any(|b| b.part == part)
+            || state
+                .staging
+                .as_ref()
+                .is_some_and(|s| s.has_all(blocks.clone())))
 }

@@ -7,6 +7,8 @@
 //! `close`/`fsync` seal every block under a fresh data key and upload the whole object (one
 //! PUT, or a multipart upload of ~8 MiB parts of whole blocks for large files). A failed
 //! upload leaves everything staged; the next flush (or the background retry) tries again.
+//! A sequential writer's parts `>= 2` are held in memory instead of staging
+//! (`part_buffer.rs`) and stream out from there.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -18,10 +20,11 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::crypto::format::{block_count, ciphertext_len};
 use crate::crypto::rewrap::{METADATA_KEY_HEADER, key_header_value};
 use crate::crypto::{HEADER_LEN, ObjectSealer, VaultKeys};
-use crate::store::{CompletedPart, DynStore, Metadata, PutOptions};
+use crate::store::{CompletedPart, DynStore, MAX_PARTS, Metadata, PutOptions};
 
 use super::attr::{Kind, StoredAttrs, to_metadata};
 use super::error::{FsError, FsResult};
+use super::part_buffer::{MAX_BUFFERED_PARTS, PartBuffer};
 use super::read::{BlockReader, RemoteVersion, block_plain_len};
 use super::staging::{StagingArea, StagingFile};
 use super::stream::PartStream;
@@ -61,6 +64,8 @@ pub struct FileState {
     pub no_stream: bool,
     /// `attrs.mtime` was set by the user (utimes) after the last write, not by a write.
     pub mtime_explicit: bool,
+    /// Parts held in memory instead of staging, oldest first (see `part_buffer.rs`).
+    pub parts: Vec<PartBuffer>,
 }
 
 impl FileState {
@@ -80,6 +85,7 @@ impl FileState {
             stream: None,
             no_stream: false,
             mtime_explicit: false,
+            parts: Vec::new(),
         }
     }
 
@@ -100,6 +106,7 @@ impl FileState {
             stream: None,
             no_stream: false,
             mtime_explicit: false,
+            parts: Vec::new(),
         }
     }
 
@@ -116,6 +123,7 @@ impl FileState {
                 self.size != b.plaintext_len
                     || self.base_valid_len < b.plaintext_len
                     || self.staging.as_ref().is_some_and(|s| !s.is_empty())
+                    || !self.parts.is_empty()
             }
         }
     }
@@ -123,6 +131,9 @@ impl FileState {
     /// The logical content of block `index`, `block_size` bytes (zeros past the end).
     pub async fn logical_block(&self, index: u64, reader: &BlockReader) -> FsResult<Vec<u8>> {
         let bs = reader.block_size() as u64;
+        if let Some(part) = self.parts.iter().find(|p| p.holds_block(index)) {
+            return Ok(part.block(index).to_vec());
+        }
         if let Some(staging) = &self.staging
             && let Some(b) = staging.read_block(index)?
         {
@@ -189,6 +200,103 @@ impl FileState {
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or(FsError::TooLarge)?;
+        let part_bytes = blocks_per_part(reader.block_size()) * bs;
+        let mut pos = offset;
+        while pos < end {
+            // One multipart part at a time: each lands in its buffer or in staging.
+            let seg_end = end.min((pos / part_bytes + 1) * part_bytes);
+            let seg = &data[(pos - offset) as usize..(seg_end - offset) as usize];
+            if !self.write_buffered(pos, seg, reader.block_size(), area)? {
+                self.write_staged(pos, seg, reader, area).await?;
+            }
+            pos = seg_end;
+            // Per segment: staging a buffered part stops at the size.
+            self.size = self.size.max(pos);
+        }
+        self.attrs.mtime = SystemTime::now();
+        self.mtime_explicit = false;
+        self.ctime = self.attrs.mtime;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Write `data` (within one part) into that part's buffer, starting one if the write
+    /// continues a file that streams. False when the bytes must go to staging instead.
+    fn write_buffered(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        block_size: u32,
+        area: &StagingArea,
+    ) -> FsResult<bool> {
+        let bpp = blocks_per_part(block_size);
+        let part = offset / (bpp * block_size as u64) + 1;
+        if let Some(b) = self.parts.iter_mut().find(|b| u64::from(b.part) == part) {
+            b.write(offset, data);
+            return Ok(true);
+        }
+        let first_block = (part - 1) * bpp;
+        let next_streamed = self.stream.as_ref().map_or(2, |s| u64::from(s.next_part));
+        let eligible = part >= next_streamed
+            && part < u64::from(MAX_PARTS)
+            && offset >= self.size
+            && self.base_valid_len == 0
+            && !self.no_stream
+            && !self.unlinked
+            && !self
+                .staging
+                .as_ref()
+                .is_some_and(|s| s.has_any(first_block..first_block + bpp));
+        if !eligible {
+            return Ok(false);
+        }
+        if self.parts.len() >= MAX_BUFFERED_PARTS {
+            // The oldest did not leave (the stream is stuck on an earlier part): stage it.
+            let oldest = self.parts.remove(0);
+            self.stage_part(&oldest, area, block_size)?;
+        }
+        let mut b = PartBuffer::new(part as u32, first_block, bpp, block_size as usize);
+        b.write(offset, data);
+        self.parts.push(b);
+        Ok(true)
+    }
+
+    /// Move every buffered part into staging (before anything but a sequential write).
+    pub fn stage_buffered_parts(&mut self, area: &StagingArea, block_size: u32) -> FsResult<()> {
+        for part in std::mem::take(&mut self.parts) {
+            self.stage_part(&part, area, block_size)?;
+        }
+        Ok(())
+    }
+
+    fn stage_part(
+        &mut self,
+        part: &PartBuffer,
+        area: &StagingArea,
+        block_size: u32,
+    ) -> FsResult<()> {
+        let bs = block_size as u64;
+        // Blocks at or past the end of the file read as zeros without being staged.
+        let end_block = self.size.div_ceil(bs);
+        let range = part.byte_range();
+        let blocks = range.start / bs..(range.end / bs).min(end_block);
+        let staging = self.staging_mut(area, block_size as usize)?;
+        for index in blocks {
+            staging.write_block(index, part.block(index))?;
+        }
+        Ok(())
+    }
+
+    /// Write `data` (within one block run) through staging, block by block.
+    async fn write_staged(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        reader: &BlockReader,
+        area: &StagingArea,
+    ) -> FsResult<()> {
+        let bs = reader.block_size() as u64;
+        let end = offset + data.len() as u64;
         let mut pos = offset;
         while pos < end {
             let index = pos / bs;
@@ -196,21 +304,18 @@ impl FileState {
             let from = (pos - block_start) as usize;
             let to = ((end - block_start).min(bs)) as usize;
             let src = &data[(pos - offset) as usize..(pos - offset) as usize + (to - from)];
-            let mut block = if from == 0 && to == bs as usize {
-                vec![0u8; bs as usize]
+            if from == 0 && to == bs as usize {
+                // A whole block: no need for its old content.
+                self.staging_mut(area, bs as usize)?
+                    .write_block(index, src)?;
             } else {
-                self.logical_block(index, reader).await?
-            };
-            block[from..to].copy_from_slice(src);
-            self.staging_mut(area, bs as usize)?
-                .write_block(index, &block)?;
+                let mut block = self.logical_block(index, reader).await?;
+                block[from..to].copy_from_slice(src);
+                self.staging_mut(area, bs as usize)?
+                    .write_block(index, &block)?;
+            }
             pos = block_start + to as u64;
         }
-        self.size = self.size.max(end);
-        self.attrs.mtime = SystemTime::now();
-        self.mtime_explicit = false;
-        self.ctime = self.attrs.mtime;
-        self.dirty = true;
         Ok(())
     }
 
@@ -220,6 +325,7 @@ impl FileState {
         reader: &BlockReader,
         area: &StagingArea,
     ) -> FsResult<()> {
+        self.stage_buffered_parts(area, reader.block_size())?;
         let bs = reader.block_size() as u64;
         if new_size < self.size {
             let tail = new_size % bs;
@@ -262,6 +368,7 @@ impl FileState {
                 "internal: materialize with an upload in progress".into(),
             ));
         }
+        self.stage_buffered_parts(area, reader.block_size())?;
         let bs = reader.block_size() as u64;
         let n = self.base_valid_len.div_ceil(bs);
         for index in 0..n {
@@ -282,6 +389,8 @@ impl FileState {
 pub struct Uploader {
     pub store: DynStore,
     pub keys: Arc<VaultKeys>,
+    /// Where streamed parts whose upload failed are kept until a retry.
+    pub area: Arc<StagingArea>,
 }
 
 impl Uploader {
@@ -331,13 +440,15 @@ impl Uploader {
         for index in blocks {
             let block = state.logical_block(index, reader).await?;
             let len = block_plain_len(index, size, bs);
-            let sealed = sealer
-                .seal_block(index, &block[..len], index + 1 == n_blocks)
+            let at = body.len();
+            body.extend_from_slice(&block[..len]);
+            let tag = sealer
+                .seal_block_in_place(index, &mut body[at..], index + 1 == n_blocks)
                 .map_err(|e| FsError::Crypto {
                     key: key.to_string(),
                     source: e,
                 })?;
-            body.extend_from_slice(&sealed);
+            body.extend_from_slice(&tag);
         }
         Ok(body)
     }
@@ -370,6 +481,7 @@ impl Uploader {
             s.clear();
         }
         state.staging = None;
+        state.parts.clear();
         state.dirty = false;
         state.attrs_dirty = attrs_pending;
         Ok(version)

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::config::SharedInterceptor;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use s3cryptfs::store::s3::{S3Retry, S3Settings, S3Store, S3Timeouts};
+use s3cryptfs::store::s3::{S3Retry, S3Settings, S3Store, S3Timeouts, UNSIGNED_PAYLOAD_MIN_BYTES};
 use s3cryptfs::store::sse::{SseCKey, SseMode};
 use s3cryptfs::store::{
     CompletedPart, CopyOptions, ListRequest, Metadata, MetadataDirective, ObjectStore, Op,
@@ -668,4 +668,77 @@ async fn copies_above_the_single_copy_limit_go_multipart() {
         s.head("other").await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// Sealed file data (bodies from 1 MiB on) goes with UNSIGNED-PAYLOAD: hashing every byte into
+/// the signature cost more CPU than encrypting it. Small bodies (configs, markers) stay signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_sent_with_unsigned_payload() {
+    let capture = Capture::default();
+    let interceptor = SharedInterceptor::new(capture.clone());
+    let f = fixture_with("unsigned", SseMode::None, |s| {
+        s.interceptors.push(interceptor)
+    })
+    .await;
+    let big = Bytes::from(vec![7u8; UNSIGNED_PAYLOAD_MIN_BYTES]);
+    let small = Bytes::from(vec![7u8; 1000]);
+    f.store
+        .put("big", big.clone(), PutOptions::default())
+        .await
+        .expect("put big");
+    f.store
+        .put("small", small.clone(), PutOptions::default())
+        .await
+        .expect("put small");
+    let id = f
+        .store
+        .create_multipart("parts", PutOptions::default())
+        .await
+        .expect("create");
+    let p1 = f
+        .store
+        .upload_part("parts", &id, 1, Bytes::from(vec![1u8; 5 * 1024 * 1024]))
+        .await
+        .expect("part 1");
+    let p2 = f
+        .store
+        .upload_part("parts", &id, 2, small.clone())
+        .await
+        .expect("part 2");
+    let parts = [
+        CompletedPart {
+            part_number: 1,
+            etag: p1,
+        },
+        CompletedPart {
+            part_number: 2,
+            etag: p2,
+        },
+    ];
+    f.store
+        .complete_multipart("parts", &id, &parts)
+        .await
+        .expect("complete");
+    let sent: Vec<(String, String)> = capture
+        .take_payload_hashes()
+        .into_iter()
+        .filter(|(op, _)| op == "PutObject" || op == "UploadPart")
+        .collect();
+    let unsigned = "UNSIGNED-PAYLOAD".to_owned();
+    assert_eq!(sent.len(), 4, "{sent:?}");
+    assert_eq!(sent[0], ("PutObject".to_owned(), unsigned.clone()));
+    assert!(
+        sent[1].0 == "PutObject" && sent[1].1.len() == 64,
+        "{sent:?}"
+    );
+    assert_eq!(sent[2], ("UploadPart".to_owned(), unsigned));
+    assert!(
+        sent[3].0 == "UploadPart" && sent[3].1.len() == 64,
+        "{sent:?}"
+    );
+    // And the server took them as they were.
+    let got = f.store.get("big", None, None).await.expect("get big");
+    assert_eq!(got.data, big);
+    let got = f.store.get("parts", None, None).await.expect("get parts");
+    assert_eq!(got.data.len(), 5 * 1024 * 1024 + 1000);
 }

@@ -273,14 +273,22 @@ fn answers_http(port: u16) -> bool {
 
 /// What every request of each kind carries on the wire.
 #[derive(Clone, Debug, Default)]
-pub struct Capture(Arc<Mutex<Vec<CapturedRequest>>>);
+pub struct Capture {
+    sse: Arc<Mutex<Vec<CapturedRequest>>>,
+    payload: Arc<Mutex<Vec<(String, String)>>>,
+}
 
 /// Operation name and the SSE headers sent (names lowercase).
 pub type CapturedRequest = (String, BTreeMap<String, String>);
 
 impl Capture {
     pub fn take(&self) -> Vec<CapturedRequest> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        std::mem::take(&mut *self.sse.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Operation name and the `x-amz-content-sha256` header (as signed) of every request.
+    pub fn take_payload_hashes(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.payload.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -306,7 +314,17 @@ impl Intercept for Capture {
             .filter(|(name, _)| name.to_ascii_lowercase().contains("server-side-encryption"))
             .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
             .collect();
-        self.0
+        let payload_hash = context
+            .request()
+            .headers()
+            .get("x-amz-content-sha256")
+            .unwrap_or_default()
+            .to_owned();
+        self.payload
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((operation.clone(), payload_hash));
+        self.sse
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((operation, sse_headers));

@@ -79,7 +79,9 @@ impl S3Store {
         opts: &PutOptions,
         if_match: Option<String>,
     ) -> PutResult {
-        self.client
+        let unsigned = super::unsigned_payload(body.len());
+        let request = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -88,8 +90,11 @@ impl S3Store {
             .set_metadata(Some(sdk_metadata(&opts.metadata)))
             .set_if_match(if_match)
             .set_if_none_match(opts.if_none_match.then(|| "*".to_owned()))
-            .write_sse(&self.sse)
-            .send()
-            .await
+            .write_sse(&self.sse);
+        if unsigned {
+            request.customize().disable_payload_signing().send().await
+        } else {
+            request.send().await
+        }
     }
 }

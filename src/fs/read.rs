@@ -63,7 +63,7 @@ impl Run {
 type ChunkRuns = Arc<Vec<Run>>;
 
 /// Largest single ranged GET when filling the cache; larger spans go out in parallel.
-pub const FETCH_CHUNK_BYTES: u64 = 2 * 1024 * 1024;
+pub const FETCH_CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// Parallel GETs per read.
 const FETCH_PARALLELISM: usize = 8;
 /// Runs up to this many bytes are decrypted on the task that fetched them (a random read's

@@ -69,8 +69,6 @@ const FETCH_PARALLELISM: usize = 8;
 /// Runs up to this many bytes are decrypted on the task that fetched them (a random read's
 /// block or two: no hand-off latency); larger ones on the blocking pool, in parallel.
 const INLINE_DECRYPT_BYTES: usize = 256 * 1024;
-/// How often a reader waits for someone else's fetch of its chunk before fetching itself.
-const MAX_WAITS: u32 = 2;
 
 pub struct BlockReader {
     store: DynStore,
@@ -205,7 +203,6 @@ impl BlockReader {
         want: Range<u64>,
     ) -> FsResult<Vec<Run>> {
         let key = self.chunk_key(v, chunk);
-        let mut waits = 0;
         loop {
             let have = self.chunks.get(&key).await.unwrap_or_default();
             let missing = gaps(&have, &want);
@@ -215,23 +212,23 @@ impl BlockReader {
             let claim = {
                 let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
                 match map.get(&key) {
-                    Some(rx) if waits < MAX_WAITS => Err(rx.clone()),
-                    Some(_) => Ok(None),
+                    Some(rx) => Err(rx.clone()),
                     None => {
                         let (tx, rx) = watch::channel(());
                         map.insert(key.clone(), rx);
-                        Ok(Some(InflightGuard {
+                        Ok(InflightGuard {
                             map: &self.inflight,
                             key: key.clone(),
                             _done: tx,
-                        }))
+                        })
                     }
                 }
             };
             match claim {
                 Err(mut rx) => {
-                    // Woken when the other fetch ends, whether it succeeded or not.
-                    waits += 1;
+                    // Woken when the other fetch ends, whether it succeeded or not; then
+                    // look again. Never fetch beside it: it may be fetching these blocks,
+                    // and a fetch that is not in the map would not be waited for either.
                     let _ = rx.changed().await;
                 }
                 Ok(_guard) => {

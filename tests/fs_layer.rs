@@ -356,3 +356,33 @@ async fn sequential_read_fetches_every_byte_once() {
         s.requests(Op::Get)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rereading_cached_blocks_costs_no_request() {
+    let e = env();
+    let len = 20usize << 20;
+    let data = pattern(len, 9);
+    let ino = write_file(&e.fs, "again", &data).await;
+    e.fs.invalidate_caches();
+    let fh = e.fs.open(ino, libc::O_RDONLY).await.expect("open");
+    // Two random reads in one chunk: two runs of one block each in its cache entry.
+    for offset in [5 * B + 100, 9 * B + 7] {
+        e.fs.read(fh, offset, 4096).await.expect("read");
+    }
+    e.mem.reset_stats();
+    for (offset, n) in [
+        (9 * B + 7, 4096),
+        (5 * B + 100, 4096),
+        (5 * B, B),
+        (9 * B, B),
+    ] {
+        let got = e.fs.read(fh, offset, n as u32).await.expect("re-read");
+        assert_eq!(
+            got,
+            data[offset as usize..(offset + n) as usize],
+            "at {offset}"
+        );
+    }
+    e.fs.release(fh).await.expect("release");
+    assert_eq!(e.mem.stats().expect("stats").requests(Op::Get), 0);
+}

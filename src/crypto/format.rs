@@ -542,6 +542,20 @@ impl ObjectOpener {
     /// Verifies and decrypts block `index` (`ciphertext` = the block's bytes including its
     /// tag, exactly as stored).
     pub fn open_block(&self, index: u64, ciphertext: &[u8]) -> CryptoResult<Vec<u8>> {
+        let mut out = vec![0u8; ciphertext.len().saturating_sub(BLOCK_OVERHEAD as usize)];
+        self.open_block_into(index, ciphertext, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`ObjectOpener::open_block`] into `out` (exactly the block's plaintext length), so a
+    /// run of blocks decrypts straight from the fetched body into one buffer. On failure
+    /// `out` holds unspecified bytes and must not be used.
+    pub fn open_block_into(
+        &self,
+        index: u64,
+        ciphertext: &[u8],
+        out: &mut [u8],
+    ) -> CryptoResult<()> {
         if index >= self.block_count {
             return Err(CryptoError::Corrupt(format!(
                 "block {index} requested but the object has {} block(s)",
@@ -550,27 +564,63 @@ impl ObjectOpener {
         }
         let expected =
             block_plaintext_len(index, self.plaintext_len, self.block_size) + BLOCK_OVERHEAD;
-        if ciphertext.len() as u64 != expected {
+        if ciphertext.len() as u64 != expected || out.len() as u64 + BLOCK_OVERHEAD != expected {
             return Err(CryptoError::Corrupt(format!(
                 "block {index}: {} bytes of ciphertext where {expected} were expected",
                 ciphertext.len()
             )));
         }
         let last = index + 1 == self.block_count;
-        let mut buf = ciphertext.to_vec();
-        let len = self
-            .keys
+        self.keys
             .aead
-            .open_in_place(&block_nonce(index, last), &[], &mut buf)
-            .map_err(|_| {
-                CryptoError::Corrupt(format!(
-                    "block {index} failed authentication (modified, reordered or from \
-                     another object)"
-                ))
-            })?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
+            .open_to(&block_nonce(index, last), &[], ciphertext, out)
+            .map_err(|_| Self::auth_failed(index))
+    }
+
+    /// Verifies and decrypts the consecutive blocks `first..` stored back to back in `buf`
+    /// (each with its tag, exactly as stored), moving the plaintext to the front of `buf`;
+    /// returns its length. In place, so a fetched body becomes the plaintext without a
+    /// second buffer. On failure `buf` holds unspecified bytes and must not be used.
+    pub fn open_run_in_place(&self, first: u64, buf: &mut [u8]) -> CryptoResult<usize> {
+        if buf.is_empty() {
+            return Err(CryptoError::Corrupt(format!(
+                "block {first}: no ciphertext where at least {BLOCK_OVERHEAD} bytes were expected"
+            )));
+        }
+        let (mut read, mut written, mut index) = (0usize, 0usize, first);
+        while read < buf.len() {
+            if index >= self.block_count {
+                return Err(CryptoError::Corrupt(format!(
+                    "{} bytes past block {}, the object's last",
+                    buf.len() - read,
+                    self.block_count - 1
+                )));
+            }
+            let plain = block_plaintext_len(index, self.plaintext_len, self.block_size) as usize;
+            let stored = plain + BLOCK_OVERHEAD as usize;
+            let Some(block) = buf.get_mut(read..read + stored) else {
+                return Err(CryptoError::Corrupt(format!(
+                    "block {index}: {} bytes of ciphertext where {stored} were expected",
+                    buf.len() - read
+                )));
+            };
+            let last = index + 1 == self.block_count;
+            self.keys
+                .aead
+                .open_in_place(&block_nonce(index, last), &[], block)
+                .map_err(|_| Self::auth_failed(index))?;
+            buf.copy_within(read..read + plain, written);
+            read += stored;
+            written += plain;
+            index += 1;
+        }
+        Ok(written)
+    }
+
+    fn auth_failed(index: u64) -> CryptoError {
+        CryptoError::Corrupt(format!(
+            "block {index} failed authentication (modified, reordered or from another object)"
+        ))
     }
 }
 

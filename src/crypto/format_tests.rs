@@ -427,3 +427,41 @@ fn debug_prints_no_secrets() {
     assert!(!text.contains("43, 43") && !text.contains("4343"), "{text}");
     assert!(!text.contains("44, 44") && !text.contains("4444"), "{text}");
 }
+
+#[test]
+fn open_run_in_place_decrypts_a_run_and_rejects_tampering() {
+    let (_, keys) = vault(B);
+    let pt = data(3 * BU + 100);
+    let obj = seal_all(&keys, &pt).unwrap();
+    let opener = ObjectOpener::open(&keys, &obj, obj.len() as u64).unwrap();
+    let stride = BU + 16;
+    let body = &obj[HEADER_LEN..];
+
+    // Blocks 1..=3 (the last one short) in one buffer.
+    let mut run = body[stride..].to_vec();
+    let n = opener.open_run_in_place(1, &mut run).unwrap();
+    assert_eq!(&run[..n], &pt[BU..]);
+
+    // A flipped bit in the second block of the run.
+    let mut flipped = body[stride..].to_vec();
+    flipped[stride + 5] ^= 1;
+    let msg = corrupt_msg(opener.open_run_in_place(1, &mut flipped).map(|_| vec![]));
+    assert!(msg.contains("block 2 "), "{msg}");
+
+    // Two full blocks swapped.
+    let mut swapped = [&body[stride..2 * stride], &body[..stride]].concat();
+    assert!(opener.open_run_in_place(0, &mut swapped).is_err());
+
+    // The right blocks asked for at the wrong index.
+    let mut shifted = body[..2 * stride].to_vec();
+    assert!(opener.open_run_in_place(1, &mut shifted).is_err());
+
+    // Truncated: the last block cut short, or nothing at all.
+    let mut short = body[stride..body.len() - 1].to_vec();
+    assert!(opener.open_run_in_place(1, &mut short).is_err());
+    assert!(opener.open_run_in_place(0, &mut []).is_err());
+
+    // Extended: bytes past the object's last block.
+    let mut long = [&body[3 * stride..], &[0u8; 16][..]].concat();
+    assert!(opener.open_run_in_place(3, &mut long).is_err());
+}

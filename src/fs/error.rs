@@ -41,6 +41,9 @@ pub enum FsError {
     Conflict { key: String },
     #[error("local staging: {0}")]
     Staging(String),
+    /// A bug or a panicked task: reported as EIO rather than answered with wrong data.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl FsError {
@@ -62,6 +65,7 @@ impl FsError {
             FsError::Store(StoreError::AccessDenied { .. }) => libc::EACCES,
             FsError::Store(_) => libc::EIO,
             FsError::Crypto { .. } | FsError::Conflict { .. } | FsError::Staging(_) => libc::EIO,
+            FsError::Internal(_) => libc::EIO,
         }
     }
 
@@ -70,7 +74,10 @@ impl FsError {
     pub fn is_serious(&self) -> bool {
         matches!(
             self,
-            FsError::Crypto { .. } | FsError::Conflict { .. } | FsError::Staging(_)
+            FsError::Crypto { .. }
+                | FsError::Conflict { .. }
+                | FsError::Staging(_)
+                | FsError::Internal(_)
         ) || matches!(self, FsError::Store(e) if !matches!(e, StoreError::NotFound { .. }))
     }
 }

@@ -30,6 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+
 use crate::crypto::VaultKeys;
 use crate::crypto::format::plaintext_len;
 use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
@@ -435,7 +437,9 @@ impl Fs {
         Ok(of)
     }
 
-    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+    /// Bytes `offset..offset+size` of an open file (fewer at its end). Usually a slice of the
+    /// block cache, not a copy.
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Bytes> {
         let handle = self.handle(fh)?;
         let Handle::File { file, seq, .. } = &*handle else {
             return Err(FsError::IsDir);
@@ -473,10 +477,13 @@ impl Fs {
             self.settle_stream(&mut st).await?;
         }
         if st.has_local_content() {
-            return st.read(offset, size as u64, &self.reader).await;
+            return st
+                .read(offset, size as u64, &self.reader)
+                .await
+                .map(Bytes::from);
         }
         let Some(base) = st.base.clone() else {
-            return Ok(Vec::new());
+            return Ok(Bytes::new());
         };
         drop(st);
         if let Some(range) = ahead
@@ -485,7 +492,7 @@ impl Fs {
             let v = base.clone();
             tokio::spawn(async move { fs.reader.prefetch(&v, range).await });
         }
-        self.reader.read(&base, offset, size as u64, 0).await
+        self.reader.read(&base, offset, size as u64).await
     }
 
     /// Write `data` at `offset` (or at the end for O_APPEND handles). Returns bytes written.

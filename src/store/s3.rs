@@ -52,8 +52,8 @@ use super::{
 };
 use client_copy::CopyRefusal;
 use convert::{
-    content_range_total, encode_copy_source_key, malformed, object_info, required_etag,
-    sdk_metadata,
+    collect_body, content_range_total, encode_copy_source_key, malformed, object_info,
+    required_etag, sdk_metadata,
 };
 use echo::SseFields;
 use errors::Request;
@@ -401,7 +401,7 @@ impl ObjectStore for S3Store {
         )
         .map(|info| out.with_sse_of(info));
         let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
-        let body = out.body.collect().await.map(|b| b.into_bytes());
+        let body = collect_body(out.body, expected_len).await;
         let bytes_read = body.as_ref().map_or(0, |b| b.len() as u64);
         self.record_attempts(Op::Get, attempts, bytes_read);
         let data = body.map_err(|e| StoreError::Transient {

@@ -4,10 +4,31 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use aws_sdk_s3::primitives::DateTime;
+use aws_sdk_s3::primitives::{ByteStream, ByteStreamError, DateTime};
+use bytes::{Bytes, BytesMut};
 
 use crate::store::rules;
 use crate::store::{Metadata, ObjectInfo, StoreError, StoreResult};
+
+/// Most a GET body reserves up front from its Content-Length: a wrong header must not make
+/// the client allocate gigabytes before a byte arrives (larger bodies grow as they come).
+const MAX_BODY_RESERVE_BYTES: u64 = 64 << 20;
+
+/// A GET body in one buffer, copied piece by piece as it arrives into a buffer sized from
+/// Content-Length. One copy of data still in the CPU cache, where collecting the pieces and
+/// joining them at the end reads the whole body a second time and holds it twice; and the
+/// buffer is the caller's alone, so the read path decrypts it in place.
+pub(super) async fn collect_body(
+    mut body: ByteStream,
+    expected_len: Option<u64>,
+) -> Result<Bytes, ByteStreamError> {
+    let reserve = expected_len.unwrap_or(0).min(MAX_BODY_RESERVE_BYTES);
+    let mut buf = BytesMut::with_capacity(usize::try_from(reserve).unwrap_or(0));
+    while let Some(piece) = body.try_next().await? {
+        buf.extend_from_slice(&piece);
+    }
+    Ok(buf.freeze())
+}
 
 pub(super) fn object_info(
     key: &str,

@@ -421,7 +421,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "init", "mount", "unmount", "key", "verify", "ls", "cat", "get", "put", "doctor"
+                "init", "mount", "unmount", "key", "verify", "ls", "cat", "get", "put", "doctor",
+                "cleanup"
             ]
         );
         assert!(parse(&["rotate"]).is_err());

@@ -386,3 +386,36 @@ async fn rereading_cached_blocks_costs_no_request() {
     e.fs.release(fh).await.expect("release");
     assert_eq!(e.mem.stats().expect("stats").requests(Op::Get), 0);
 }
+
+/// A directory listed while a new file in it was still only local must not hide that file
+/// once it is uploaded and its cached entry is gone (a directory rename drops every entry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_taken_before_an_upload_does_not_hide_the_file() {
+    let e = env();
+    let fs = &e.fs;
+    let d = fs
+        .mkdir(1, OsStr::new("d"), 0o755, 0, 0)
+        .await
+        .expect("mkdir d");
+    fs.mkdir(1, OsStr::new("x"), 0o755, 0, 0)
+        .await
+        .expect("mkdir x");
+    let (_, fh) = fs
+        .create(d.ino, OsStr::new("f"), 0o600, libc::O_WRONLY, 0, 0)
+        .await
+        .expect("create");
+    fs.write(fh, 0, b"hello").await.expect("write");
+    let listed = fs.list_dir("d").await.expect("list while pending");
+    assert_eq!(listed.len(), 1);
+    fs.release(fh).await.expect("release uploads");
+    fs.rename(1, OsStr::new("x"), 1, OsStr::new("y"), 0)
+        .await
+        .expect("rename a directory");
+    let f = fs.lookup(d.ino, OsStr::new("f")).await.expect("lookup f");
+    assert_eq!(f.size, 5);
+    // And a name never made is still absent.
+    assert_eq!(
+        fs.lookup(d.ino, OsStr::new("g")).await.unwrap_err().errno(),
+        libc::ENOENT
+    );
+}

@@ -153,6 +153,9 @@ impl Listings {
             misses.retain(|_, m| match *m {
                 Miss::Once(t) | Miss::Scanned(t) => recent(t),
             });
+            if misses.len() >= MAX_LISTINGS {
+                misses.clear();
+            }
         }
         // A walk (rsync, find) goes on into the subdirectories of the directory it scanned:
         // their first miss starts their scan.
@@ -188,8 +191,12 @@ impl Listings {
     pub fn added(&self, path: &str) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let (dir, name) = split(path);
-        if let Some(l) = self.lock().get_mut(dir) {
+        let mut dirs = self.lock();
+        if let Some(l) = dirs.get_mut(dir) {
             l.names.insert(name.to_string());
+            if l.names.len() > MAX_LISTING_NAMES {
+                dirs.remove(dir);
+            }
         }
     }
 

@@ -577,6 +577,10 @@ impl Fs {
                     attrs: st.attrs,
                 };
                 self.entries.insert(st.path.clone(), entry).await;
+                // The name is an object now: a listing taken while it was only local (or
+                // while this upload was on its way) must not say it is absent once the
+                // entry above is gone (evicted, or dropped by a directory rename).
+                self.listings.added(&st.path);
                 Ok(())
             }
             Err(e) => {

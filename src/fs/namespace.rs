@@ -87,11 +87,12 @@ impl Fs {
         match self.listings.check(path) {
             Known::Absent => return Ok(Entry::Missing),
             Known::Present => {}
-            Known::Refresh => {
-                if self.refresh_listing(path).await? == Known::Absent {
-                    return Ok(Entry::Missing);
-                }
-            }
+            Known::Refresh => match self.refresh_listing(path).await {
+                Ok(Known::Absent) => return Ok(Entry::Missing),
+                Ok(_) => {}
+                // Ask about the name itself instead.
+                Err(e) => log::debug!("refreshing the listing of {path:?}'s directory: {e}"),
+            },
             Known::Unknown => {
                 if self.listings.missed(path) {
                     // A second miss in this directory within the TTL: it is being scanned
@@ -257,7 +258,16 @@ impl Fs {
                 None => break,
             }
         }
-        let known = names_map.keys().cloned().collect();
+        let mut known: std::collections::HashSet<String> = names_map.keys().cloned().collect();
+        // Files being written for the first time exist only locally, but they exist.
+        let pending: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        for of in pending {
+            let st = of.state.lock().await;
+            if !st.unlinked && !st.path.is_empty() && parent_of(&st.path) == path {
+                let name = st.path[if path.is_empty() { 0 } else { path.len() + 1 }..].to_string();
+                known.insert(name);
+            }
+        }
         self.listings.put(path, known, started, generation);
         Ok(Some(names))
     }

@@ -30,12 +30,16 @@ const HEAD_PARALLELISM: usize = 32;
 /// Longest object key S3 accepts.
 const MAX_KEY_LEN: usize = 1024;
 
-/// A directory's names (kind `None`: a file whose kind its HEAD tells) and its files' entries
-/// from the LIST.
-type Names = (
-    std::collections::BTreeMap<String, Option<Kind>>,
-    Vec<crate::store::ObjectInfo>,
-);
+/// What one LIST of a directory found, and the files in it that exist only locally so far.
+#[derive(Default)]
+struct Listed {
+    /// Names in the store (kind `None`: a file whose kind its HEAD tells).
+    names: std::collections::BTreeMap<String, Option<Kind>>,
+    /// The listing entries of the stored files.
+    files: Vec<crate::store::ObjectInfo>,
+    /// Files being written for the first time, with their kinds.
+    pending: Vec<(String, Kind)>,
+}
 
 impl Fs {
     /// Validate a name given by the kernel and return `parent/name`.
@@ -216,12 +220,12 @@ impl Fs {
     /// One LIST (with delimiter, paginated) of directory `path`: its names (kind `None` for
     /// files, kind unknown until their HEAD) and its files' listing entries. `None` when it
     /// takes more than `max_pages` pages. A complete listing is kept in `self.listings`.
-    async fn list_names(&self, path: &str, max_pages: Option<usize>) -> FsResult<Option<Names>> {
+    async fn list_names(&self, path: &str, max_pages: Option<usize>) -> FsResult<Option<Listed>> {
         let prefix = self.dir_prefix(path);
         let generation = self.listings.generation();
         let started = std::time::Instant::now();
-        let mut names: Names = (Default::default(), Vec::new());
-        let (names_map, files) = (&mut names.0, &mut names.1);
+        let mut listed = Listed::default();
+        let (names_map, files) = (&mut listed.names, &mut listed.files);
         let mut token = None;
         let mut pages = 0;
         loop {
@@ -258,18 +262,21 @@ impl Fs {
                 None => break,
             }
         }
-        let mut known: std::collections::HashSet<String> = names_map.keys().cloned().collect();
         // Files being written for the first time exist only locally, but they exist.
-        let pending: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
-        for of in pending {
+        let open: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        for of in open {
             let st = of.state.lock().await;
             if !st.unlinked && !st.path.is_empty() && parent_of(&st.path) == path {
                 let name = st.path[if path.is_empty() { 0 } else { path.len() + 1 }..].to_string();
-                known.insert(name);
+                listed.pending.push((name, st.kind));
             }
         }
+        let known = (listed.names.keys())
+            .chain(listed.pending.iter().map(|(name, _)| name))
+            .cloned()
+            .collect();
         self.listings.put(path, known, started, generation);
-        Ok(Some(names))
+        Ok(Some(listed))
     }
 
     /// [`Self::list_dir`], giving up (`None`) when the LIST takes more than `max_pages` pages.
@@ -278,7 +285,12 @@ impl Fs {
         path: &str,
         max_pages: Option<usize>,
     ) -> FsResult<Option<Vec<DirEntry>>> {
-        let Some((mut names, files)) = self.list_names(path, max_pages).await? else {
+        let Some(Listed {
+            mut names,
+            files,
+            pending,
+        }) = self.list_names(path, max_pages).await?
+        else {
             return Ok(None);
         };
         let prefix = self.dir_prefix(path);
@@ -328,13 +340,8 @@ impl Fs {
             }
         }
         // Files being written for the first time exist only locally.
-        let pending: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
-        for of in pending {
-            let st = of.state.lock().await;
-            if !st.unlinked && parent_of(&st.path) == path && !st.path.is_empty() {
-                let name = st.path[if path.is_empty() { 0 } else { path.len() + 1 }..].to_string();
-                names.insert(name, Some(st.kind));
-            }
+        for (name, kind) in pending {
+            names.insert(name, Some(kind));
         }
         let mut inodes = self.lock_inodes();
         Ok(Some(

@@ -153,15 +153,23 @@ impl BlockReader {
             .get(&v.key, Some(0..HEADER_LEN as u64), Some(&v.etag))
             .await
             .map_err(|e| Self::store_err(v, e))?;
-        let opener = ObjectOpener::open_with_metadata(
-            &self.keys,
-            &got.data,
-            got.info.size,
-            got.info.metadata.as_ref(),
-        )
-        .map_err(|e| Self::crypto_err(&v.key, e))?;
+        self.remember_opener(v, &got.data, &got.info).await
+    }
+
+    /// Open `v`'s header (fetched alone or with the first blocks) and keep the opener.
+    async fn remember_opener(
+        &self,
+        v: &RemoteVersion,
+        header: &[u8],
+        info: &crate::store::ObjectInfo,
+    ) -> FsResult<Arc<ObjectOpener>> {
+        let opener =
+            ObjectOpener::open_with_metadata(&self.keys, header, info.size, info.metadata.as_ref())
+                .map_err(|e| Self::crypto_err(&v.key, e))?;
         let opener = Arc::new(opener);
-        self.openers.insert(id, opener.clone()).await;
+        self.openers
+            .insert((v.key.clone(), v.etag.clone()), opener.clone())
+            .await;
         Ok(opener)
     }
 
@@ -305,14 +313,6 @@ impl BlockReader {
         };
         let cached_opener = self.openers.get(&(v.key.clone(), v.etag.clone())).await;
         let (opener, body) = match cached_opener {
-            Some(o) => {
-                let got = self
-                    .store
-                    .get(&v.key, Some(span.ciphertext.clone()), Some(&v.etag))
-                    .await
-                    .map_err(|e| Self::store_err(v, e))?;
-                (o, got.data)
-            }
             None if first == 0 => {
                 let got = self
                     .store
@@ -327,22 +327,16 @@ impl BlockReader {
                         ),
                     ));
                 }
-                let o = Arc::new(
-                    ObjectOpener::open_with_metadata(
-                        &self.keys,
-                        &got.data[..HEADER_LEN],
-                        got.info.size,
-                        got.info.metadata.as_ref(),
-                    )
-                    .map_err(|e| Self::crypto_err(&v.key, e))?,
-                );
-                self.openers
-                    .insert((v.key.clone(), v.etag.clone()), o.clone())
-                    .await;
+                let o = self
+                    .remember_opener(v, &got.data[..HEADER_LEN], &got.info)
+                    .await?;
                 (o, got.data.slice(HEADER_LEN..))
             }
-            None => {
-                let o = self.opener(v).await?;
+            cached => {
+                let o = match cached {
+                    Some(o) => o,
+                    None => self.opener(v).await?,
+                };
                 let got = self
                     .store
                     .get(&v.key, Some(span.ciphertext.clone()), Some(&v.etag))

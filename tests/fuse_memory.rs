@@ -276,3 +276,32 @@ fn two_handles_on_one_file() {
         "the hole reads as zeros"
     );
 }
+
+/// A chmod right after close is written a moment later (attribute changes are deferred); a
+/// directory rename in between must carry it. Copies are slowed down so that the deferred
+/// write falls in the middle of the rename (as on a server that makes the client copy, like
+/// Ceph RGW for SSE-C objects): it used to land on the old key and be lost.
+#[test]
+fn chmod_just_before_a_slow_directory_rename_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let faulty = s3cryptfs::store::faulty::FaultyStore::new(MemoryStore::new());
+    faulty.before_copy(|_, _| std::thread::sleep(std::time::Duration::from_millis(700)));
+    let store: DynStore = faulty.clone();
+    let mut m = mount_in_process(store);
+    std::fs::create_dir(m.path("dir")).expect("mkdir");
+    std::fs::write(m.path("dir/top"), b"top").expect("write");
+    std::fs::set_permissions(m.path("dir/top"), std::fs::Permissions::from_mode(0o640))
+        .expect("chmod");
+    std::fs::rename(m.path("dir"), m.path("moved")).expect("rename the directory");
+    let mode_of = |m: &MountedFs| {
+        std::fs::metadata(m.path("moved/top"))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode_of(&m), 0o640, "right after the rename");
+    m.remount();
+    assert_eq!(mode_of(&m), 0o640, "after a remount");
+    assert_eq!(std::fs::read(m.path("moved/top")).expect("read"), b"top");
+}

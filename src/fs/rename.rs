@@ -219,7 +219,9 @@ impl Fs {
         for of in &pending {
             let below = {
                 let st = of.state.lock().await;
-                is_below(&st.path, from) && st.dirty && !st.unlinked
+                // Content and deferred attribute changes both: the copies below carry what
+                // the store holds, so a chmod made just before must be written first.
+                is_below(&st.path, from) && st.needs_sync()
             };
             if below {
                 self.sync_file(of).await?;

@@ -25,6 +25,9 @@ mod settings;
 mod sse_headers;
 mod uploads;
 
+#[cfg(test)]
+mod hostile_tests;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
@@ -42,6 +45,7 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart as SdkCompletedPart, MetadataDirective as SdkDirective,
 };
 use bytes::Bytes;
+use futures::StreamExt;
 
 use super::rules;
 use super::sse::{SSE_C_ALGORITHM, SseCKey, SseEcho, SseMode};
@@ -52,8 +56,8 @@ use super::{
 };
 use client_copy::CopyRefusal;
 use convert::{
-    collect_body, content_range_total, encode_copy_source_key, malformed, object_info,
-    required_etag, sdk_metadata,
+    collect_body, content_range_span, content_range_total, encode_copy_source_key, malformed,
+    object_info, required_etag, sdk_metadata,
 };
 use echo::SseFields;
 use errors::Request;
@@ -303,6 +307,59 @@ impl fmt::Debug for S3Store {
     }
 }
 
+/// Why a key in a listing answer cannot be one the request asked for (`None`: it can).
+/// Listings are input like any answer: a key outside the prefix, one the delimiter should have
+/// rolled up, or one no store could hold would otherwise reach the file system as a name.
+fn listed_key_problem(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<&'static str> {
+    let Some(rest) = key.strip_prefix(prefix) else {
+        return Some("it is outside the requested prefix");
+    };
+    if rules::check_key(key).is_err() {
+        return Some("it is empty or longer than S3 allows");
+    }
+    if key.contains('\0') {
+        return Some("it contains a NUL byte");
+    }
+    if delimiter.is_some_and(|d| rest.contains(d)) {
+        return Some("it contains the delimiter after the prefix");
+    }
+    None
+}
+
+/// Why a common prefix in a listing answer cannot be one the request asked for.
+fn listed_prefix_problem(
+    common_prefix: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> Option<&'static str> {
+    let Some(delimiter) = delimiter else {
+        return Some("the request had no delimiter");
+    };
+    let Some(rest) = common_prefix.strip_prefix(prefix) else {
+        return Some("it is outside the requested prefix");
+    };
+    let Some(name) = rest.strip_suffix(delimiter) else {
+        return Some("it does not end with the delimiter");
+    };
+    // An empty name (a key with the delimiter right after the prefix) is a valid S3 answer;
+    // the file system refuses such names itself.
+    if name.contains(delimiter) {
+        return Some("it is not one level below the prefix");
+    }
+    if common_prefix.contains('\0') || rules::check_key(common_prefix).is_err() {
+        return Some("it is not a valid key prefix");
+    }
+    None
+}
+
+/// HEADs in flight for listing entries that came without ETag or size.
+const LISTING_HEADS_IN_FLIGHT: usize = 16;
+
+/// Most bytes a whole-object GET takes when the server announces no Content-Length. Callers
+/// that read file data ask for ranges; whole-object GETs are for small objects (the vault
+/// config, directory markers), so a server that streams without end is cut off here.
+const MAX_UNSIZED_BODY_BYTES: u64 = 64 << 20;
+
 /// Bodies from this size on are sent with `UNSIGNED-PAYLOAD` instead of their SHA-256 in the
 /// request signature. They are sealed file data (vault configs and directory markers are far
 /// smaller): AES-GCM under the file's key authenticates every block when it is read back, and a
@@ -392,6 +449,40 @@ impl ObjectStore for S3Store {
             (Some(_), Some(content_range)) => content_range_total(content_range),
             (Some(_), None) | (None, _) => out.content_length().and_then(|n| u64::try_from(n).ok()),
         };
+        let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
+        // Everything in this answer is input: the body must be the range asked for, and never
+        // longer than it (or than the size announced, for a whole-object GET).
+        let limit = match (&range, out.content_range()) {
+            (Some(r), Some(content_range)) => match content_range_span(content_range) {
+                Some(span) if span.start == r.start && span.end <= r.end => span.end - span.start,
+                _ => {
+                    self.record_attempts(Op::Get, attempts, 0);
+                    return Err(malformed(
+                        "GetObject",
+                        key,
+                        &format!(
+                            "Content-Range {content_range:?} for the requested bytes {}..{}",
+                            r.start, r.end
+                        ),
+                    ));
+                }
+            },
+            // Some servers answer a range that covers the whole object with the whole object
+            // and no Content-Range; anything else would be bytes from another offset.
+            (Some(r), None) if r.start == 0 => r.end,
+            (Some(r), None) => {
+                self.record_attempts(Op::Get, attempts, 0);
+                return Err(malformed(
+                    "GetObject",
+                    key,
+                    &format!(
+                        "no Content-Range for the requested bytes {}..{}",
+                        r.start, r.end
+                    ),
+                ));
+            }
+            (None, _) => expected_len.unwrap_or(MAX_UNSIZED_BODY_BYTES),
+        };
         let info = object_info(
             key,
             size.and_then(|n| i64::try_from(n).ok()),
@@ -400,13 +491,12 @@ impl ObjectStore for S3Store {
             out.metadata(),
         )
         .map(|info| out.with_sse_of(info));
-        let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
-        let body = collect_body(out.body, expected_len).await;
+        let body = collect_body(out.body, expected_len, limit).await;
         let bytes_read = body.as_ref().map_or(0, |b| b.len() as u64);
         self.record_attempts(Op::Get, attempts, bytes_read);
         let data = body.map_err(|e| StoreError::Transient {
             key: key.to_owned(),
-            reason: format!("GetObject: reading the body failed: {e}"),
+            reason: format!("GetObject: {e}"),
         })?;
         if expected_len.is_some_and(|n| n != data.len() as u64) {
             return Err(StoreError::Transient {
@@ -671,34 +761,76 @@ impl ObjectStore for S3Store {
         };
         let out =
             result.map_err(|e| errors::map(&Request::new("ListObjectsV2", &shown, self), e))?;
-        let objects = out
-            .contents()
-            .iter()
-            .map(|o| {
-                let key = o
-                    .key()
-                    .ok_or_else(|| malformed("ListObjectsV2", &shown, "an entry without Key"))?;
-                object_info(key, o.size(), o.e_tag(), o.last_modified(), None)
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let common_prefixes = out
-            .common_prefixes()
-            .iter()
-            .filter_map(|p| p.prefix().map(str::to_owned))
-            .collect();
+        let delimiter = req.delimiter.as_deref().filter(|d| !d.is_empty());
+        // Entries whose ETag or size the server left out (both are optional in practice) are
+        // asked for with a HEAD each, so one such entry never fails the whole listing.
+        let mut objects = Vec::with_capacity(out.contents().len());
+        let mut incomplete = Vec::new();
+        for o in out.contents() {
+            let Some(key) = o.key() else {
+                log::warn!("{shown}: listing skips an entry without Key");
+                continue;
+            };
+            if let Some(problem) = listed_key_problem(key, &req.prefix, delimiter) {
+                log::warn!("{shown}: listing skips the key {key:?}: {problem}");
+                continue;
+            }
+            match object_info(key, o.size(), o.e_tag(), o.last_modified(), None) {
+                Ok(info) => objects.push(Some(info)),
+                Err(_) => {
+                    incomplete.push((objects.len(), key.to_owned()));
+                    objects.push(None);
+                }
+            }
+        }
+        let heads = futures::stream::iter(incomplete)
+            .map(|(slot, key)| async move { (slot, self.head(&key).await, key) })
+            .buffer_unordered(LISTING_HEADS_IN_FLIGHT)
+            .collect::<Vec<_>>()
+            .await;
+        for (slot, head, key) in heads {
+            match head {
+                Ok(mut info) => {
+                    // A listing carries no user metadata; keep that contract.
+                    info.metadata = None;
+                    info.sse = None;
+                    objects[slot] = Some(info);
+                }
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => log::warn!("{shown}: listing skips {key:?}: {e}"),
+            }
+        }
+        let objects: Vec<ObjectInfo> = objects.into_iter().flatten().collect();
+        let mut common_prefixes = Vec::with_capacity(out.common_prefixes().len());
+        for p in out.common_prefixes().iter().filter_map(|p| p.prefix()) {
+            match listed_prefix_problem(p, &req.prefix, delimiter) {
+                None => common_prefixes.push(p.to_owned()),
+                Some(problem) => {
+                    log::warn!("{shown}: listing skips the common prefix {p:?}: {problem}")
+                }
+            }
+        }
         let next_continuation_token = if out.is_truncated().unwrap_or(false) {
-            Some(
-                out.next_continuation_token()
-                    .filter(|t| !t.is_empty())
-                    .ok_or_else(|| {
-                        malformed(
-                            "ListObjectsV2",
-                            &shown,
-                            "a truncated page without NextContinuationToken",
-                        )
-                    })?
-                    .to_owned(),
-            )
+            let token = out
+                .next_continuation_token()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    malformed(
+                        "ListObjectsV2",
+                        &shown,
+                        "a truncated page without NextContinuationToken",
+                    )
+                })?;
+            // A server that hands back the token it was given would be listed forever.
+            if req.continuation_token.as_deref() == Some(token) {
+                return Err(malformed(
+                    "ListObjectsV2",
+                    &shown,
+                    "the same NextContinuationToken as the request's",
+                ));
+            }
+            Some(token.to_owned())
         } else {
             None
         };

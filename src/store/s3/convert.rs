@@ -14,17 +14,48 @@ use crate::store::{Metadata, ObjectInfo, StoreError, StoreResult};
 /// the client allocate gigabytes before a byte arrives (larger bodies grow as they come).
 const MAX_BODY_RESERVE_BYTES: u64 = 64 << 20;
 
+/// Why a GET body was not taken.
+#[derive(Debug)]
+pub(super) enum BodyError {
+    /// The connection failed while the body arrived.
+    Stream(ByteStreamError),
+    /// The server sent more bytes than the request allows: a hostile or broken server must not
+    /// make the client hold more than it asked for.
+    TooLong { limit: u64 },
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Stream(e) => write!(f, "reading the body failed: {e}"),
+            BodyError::TooLong { limit } => {
+                write!(f, "the body is longer than the {limit} bytes asked for")
+            }
+        }
+    }
+}
+
 /// A GET body in one buffer, copied piece by piece as it arrives into a buffer sized from
 /// Content-Length. One copy of data still in the CPU cache, where collecting the pieces and
 /// joining them at the end reads the whole body a second time and holds it twice; and the
 /// buffer is the caller's alone, so the read path decrypts it in place.
+///
+/// The body may hold at most `limit` bytes (the requested range, or the size the server
+/// announced): reading stops with [`BodyError::TooLong`] at the first byte beyond it.
 pub(super) async fn collect_body(
     mut body: ByteStream,
     expected_len: Option<u64>,
-) -> Result<Bytes, ByteStreamError> {
-    let reserve = expected_len.unwrap_or(0).min(MAX_BODY_RESERVE_BYTES);
+    limit: u64,
+) -> Result<Bytes, BodyError> {
+    let reserve = expected_len
+        .unwrap_or(0)
+        .min(limit)
+        .min(MAX_BODY_RESERVE_BYTES);
     let mut buf = BytesMut::with_capacity(usize::try_from(reserve).unwrap_or(0));
-    while let Some(piece) = body.try_next().await? {
+    while let Some(piece) = body.try_next().await.map_err(BodyError::Stream)? {
+        if buf.len() as u64 + piece.len() as u64 > limit {
+            return Err(BodyError::TooLong { limit });
+        }
         buf.extend_from_slice(&piece);
     }
     Ok(buf.freeze())
@@ -82,6 +113,17 @@ pub(super) fn content_range_total(header: &str) -> Option<u64> {
     header.rsplit_once('/')?.1.trim().parse().ok()
 }
 
+/// The byte range `a..b+1` a `Content-Range: bytes a-b/size` header says the body holds.
+pub(super) fn content_range_span(header: &str) -> Option<std::ops::Range<u64>> {
+    let (span, _) = header.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let (first, last): (u64, u64) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+    if first > last {
+        return None;
+    }
+    Some(first..last.checked_add(1)?)
+}
+
 /// `x-amz-copy-source` names the source as `bucket/key` with the key URL-encoded (`/` kept).
 pub(super) fn encode_copy_source_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
@@ -112,6 +154,16 @@ mod tests {
         assert_eq!(content_range_total("bytes 90-99/100"), Some(100));
         assert_eq!(content_range_total("bytes 0-0/*"), None);
         assert_eq!(content_range_total("garbage"), None);
+    }
+
+    #[test]
+    fn content_range_gives_the_span_of_the_body() {
+        assert_eq!(content_range_span("bytes 90-99/100"), Some(90..100));
+        assert_eq!(content_range_span("bytes 0-0/*"), Some(0..1));
+        assert_eq!(content_range_span("bytes 9-3/100"), None);
+        assert_eq!(content_range_span("bytes 0-18446744073709551615/*"), None);
+        assert_eq!(content_range_span("items 0-1/2"), None);
+        assert_eq!(content_range_span("garbage"), None);
     }
 
     #[test]

@@ -218,10 +218,11 @@ impl fuser::Filesystem for FuseAdapter {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        log::info!(
-            "mknod {name:?} (mode {mode:o}): device nodes, FIFOs and sockets cannot be stored in an object store"
+        let e = FsError::NotPermitted(
+            "device nodes, FIFOs and sockets cannot be stored in an object store".into(),
         );
-        reply.error(Errno::EPERM);
+        log::info!("mknod {name:?} (mode {mode:o}): {e}");
+        reply.error(Errno::from_i32(e.errno()));
     }
 
     fn mkdir(
@@ -550,8 +551,9 @@ impl fuser::Filesystem for FuseAdapter {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        log::debug!("setxattr {name:?}: extended attributes are not supported");
-        reply.error(Errno::from_i32(libc::ENOTSUP));
+        let e = FsError::NotSupported("extended attributes".into());
+        log::debug!("setxattr {name:?}: {e}");
+        reply.error(Errno::from_i32(e.errno()));
     }
 
     fn getxattr(
@@ -563,7 +565,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: fuser::ReplyXattr,
     ) {
         // Files carry no extended attributes.
-        reply.error(Errno::from_i32(libc::ENODATA));
+        reply.error(Errno::from_i32(FsError::NoAttribute.errno()));
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: fuser::ReplyXattr) {
@@ -575,7 +577,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::from_i32(libc::ENODATA));
+        reply.error(Errno::from_i32(FsError::NoAttribute.errno()));
     }
 
     fn create(

@@ -36,6 +36,9 @@ pub enum FsError {
     TooLarge,
     #[error("bad file handle")]
     BadHandle,
+    /// An extended attribute that is not there (files carry none).
+    #[error("no such extended attribute")]
+    NoAttribute,
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -71,6 +74,7 @@ impl FsError {
             FsError::ReadOnly => libc::EROFS,
             FsError::TooLarge => libc::EFBIG,
             FsError::BadHandle => libc::EBADF,
+            FsError::NoAttribute => libc::ENODATA,
             FsError::Store(StoreError::NotFound { .. }) => libc::ENOENT,
             FsError::Store(StoreError::AccessDenied { .. }) => libc::EACCES,
             FsError::Store(_) => libc::EIO,
@@ -112,6 +116,8 @@ mod tests {
             (FsError::Exists, libc::EEXIST),
             (FsError::ReadOnly, libc::EROFS),
             (FsError::Staging("disk full".into()), libc::EIO),
+            (FsError::NotSupported("xattrs".into()), libc::ENOTSUP),
+            (FsError::NoAttribute, libc::ENODATA),
         ];
         for (e, errno) in cases {
             assert_eq!(e.errno(), errno, "{e}");

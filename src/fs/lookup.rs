@@ -9,17 +9,19 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 
-use crate::crypto::format::plaintext_len;
-use crate::store::{ListRequest, Metadata, StoreError};
+use std::time::SystemTime;
 
-use super::attr::{self, Attr, Kind};
+use crate::crypto::format::plaintext_len;
+use crate::store::{ListRequest, Metadata, ObjectInfo, StoreError};
+
+use super::attr::{self, Attr, Kind, StoredAttrs};
 use super::error::{FsError, FsResult};
 use super::inode::{is_below, join, parent_of};
 use super::listing::Known;
 use super::namespace::{DirEntry, Entry};
 use super::read::RemoteVersion;
 use super::write::FileState;
-use super::{Fs, Handle, OpenFile};
+use super::{Fs, Handle, OpenFile, carried_metadata};
 
 /// The vault's own directory at the mount root; hidden and protected.
 pub const VAULT_DIR: &str = ".s3cryptfs";
@@ -40,6 +42,55 @@ struct Listed {
 }
 
 impl Fs {
+    pub(super) fn default_attrs(&self, kind: Kind, mtime: SystemTime) -> StoredAttrs {
+        StoredAttrs {
+            perm: match kind {
+                Kind::Dir => self.opts.dir_mode,
+                Kind::File => self.opts.file_mode,
+                Kind::Symlink => 0o777,
+            },
+            uid: self.opts.uid,
+            gid: self.opts.gid,
+            mtime,
+        }
+    }
+
+    pub(super) fn entry_from_head(&self, info: &ObjectInfo) -> Entry {
+        let kind = info
+            .metadata
+            .as_ref()
+            .and_then(attr::kind_from_metadata)
+            .filter(|k| *k != Kind::Dir)
+            .unwrap_or(Kind::File);
+        let defaults = self.default_attrs(kind, info.last_modified);
+        let attrs = attr::from_metadata(info.metadata.as_ref(), defaults);
+        let plain = match plaintext_len(info.size, self.keys.block_size()) {
+            Some(p) => p,
+            None => {
+                log::warn!(
+                    "object {}: size {} is not a valid encrypted size; reads will fail",
+                    info.key,
+                    info.size
+                );
+                0
+            }
+        };
+        Entry::File {
+            kind,
+            version: RemoteVersion {
+                key: info.key.clone(),
+                etag: info.etag.clone(),
+                plaintext_len: plain,
+                carried: info
+                    .metadata
+                    .as_ref()
+                    .map(carried_metadata)
+                    .unwrap_or_default(),
+            },
+            attrs,
+        }
+    }
+
     /// Validate a name given by the kernel and return `parent/name`.
     pub(super) fn child_path(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<String> {
         let (ppath, pkind) = self.path_of(parent)?;

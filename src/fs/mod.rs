@@ -41,9 +41,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::crypto::VaultKeys;
-use crate::crypto::format::plaintext_len;
 use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
-use crate::store::{DynStore, Metadata, ObjectInfo};
+use crate::store::{DynStore, Metadata};
 
 pub use attr::{Attr, Kind, StoredAttrs};
 pub use error::{FsError, FsResult};
@@ -208,19 +207,6 @@ impl Fs {
         }
     }
 
-    fn default_attrs(&self, kind: Kind, mtime: SystemTime) -> StoredAttrs {
-        StoredAttrs {
-            perm: match kind {
-                Kind::Dir => self.opts.dir_mode,
-                Kind::File => self.opts.file_mode,
-                Kind::Symlink => 0o777,
-            },
-            uid: self.opts.uid,
-            gid: self.opts.gid,
-            mtime,
-        }
-    }
-
     fn lock_open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<OpenFile>>> {
         self.open_files.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -250,42 +236,6 @@ impl Fs {
         }
     }
 
-    fn entry_from_head(&self, info: &ObjectInfo) -> Entry {
-        let kind = info
-            .metadata
-            .as_ref()
-            .and_then(attr::kind_from_metadata)
-            .filter(|k| *k != Kind::Dir)
-            .unwrap_or(Kind::File);
-        let defaults = self.default_attrs(kind, info.last_modified);
-        let attrs = attr::from_metadata(info.metadata.as_ref(), defaults);
-        let plain = match plaintext_len(info.size, self.keys.block_size()) {
-            Some(p) => p,
-            None => {
-                log::warn!(
-                    "object {}: size {} is not a valid encrypted size; reads will fail",
-                    info.key,
-                    info.size
-                );
-                0
-            }
-        };
-        Entry::File {
-            kind,
-            version: RemoteVersion {
-                key: info.key.clone(),
-                etag: info.etag.clone(),
-                plaintext_len: plain,
-                carried: info
-                    .metadata
-                    .as_ref()
-                    .map(carried_metadata)
-                    .unwrap_or_default(),
-            },
-            attrs,
-        }
-    }
-
     fn attr_of_state(&self, ino: u64, st: &FileState) -> Attr {
         Attr {
             ino,
@@ -300,33 +250,7 @@ impl Fs {
     }
 
     fn attr_of_entry(&self, ino: u64, entry: &Entry) -> FsResult<Attr> {
-        match entry {
-            Entry::File {
-                kind,
-                version,
-                attrs,
-            } => Ok(Attr {
-                ino,
-                kind: *kind,
-                size: version.plaintext_len,
-                perm: attrs.perm,
-                uid: attrs.uid,
-                gid: attrs.gid,
-                mtime: attrs.mtime,
-                ctime: attrs.mtime,
-            }),
-            Entry::Dir { attrs } => Ok(Attr {
-                ino,
-                kind: Kind::Dir,
-                size: 0,
-                perm: attrs.perm,
-                uid: attrs.uid,
-                gid: attrs.gid,
-                mtime: attrs.mtime,
-                ctime: attrs.mtime,
-            }),
-            Entry::Missing => Err(FsError::NotFound),
-        }
+        entry.attr(ino).ok_or(FsError::NotFound)
     }
 
     pub async fn getattr(&self, ino: u64) -> FsResult<Attr> {

@@ -11,7 +11,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::attr::{Kind, StoredAttrs};
+use super::attr::{Attr, Kind, StoredAttrs};
 use super::inode::{InodeTable, ROOT_INO};
 use super::listing::Listings;
 use super::read::RemoteVersion;
@@ -31,6 +31,39 @@ pub(crate) enum Entry {
         attrs: StoredAttrs,
     },
     Missing,
+}
+
+impl Entry {
+    /// The attributes of inode `ino` holding this entry; `None` when it is missing.
+    pub fn attr(&self, ino: u64) -> Option<Attr> {
+        match self {
+            Entry::File {
+                kind,
+                version,
+                attrs,
+            } => Some(Attr {
+                ino,
+                kind: *kind,
+                size: version.plaintext_len,
+                perm: attrs.perm,
+                uid: attrs.uid,
+                gid: attrs.gid,
+                mtime: attrs.mtime,
+                ctime: attrs.mtime,
+            }),
+            Entry::Dir { attrs } => Some(Attr {
+                ino,
+                kind: Kind::Dir,
+                size: 0,
+                perm: attrs.perm,
+                uid: attrs.uid,
+                gid: attrs.gid,
+                mtime: attrs.mtime,
+                ctime: attrs.mtime,
+            }),
+            Entry::Missing => None,
+        }
+    }
 }
 
 /// One entry of a directory listing.

@@ -124,3 +124,43 @@ async fn a_directory_rename_moves_one_inode() {
     let b = fs.lookup(1, OsStr::new("b")).await.expect("lookup b");
     assert_eq!(b.ino, d.ino);
 }
+
+#[tokio::test]
+async fn renames_and_removals_then_forgets_leave_the_table_as_it_was() {
+    let (fs, _staging) = fs();
+    let initial = fs.inode_count();
+    let mut held: Vec<u64> = Vec::new();
+    let a = fs.mkdir(1, OsStr::new("a"), 0o755, 0, 0).await.expect("a");
+    let b = fs
+        .mkdir(a.ino, OsStr::new("b"), 0o755, 0, 0)
+        .await
+        .expect("b");
+    held.extend([a.ino, b.ino]);
+    for name in ["x", "y", "z"] {
+        held.push(write_file(&fs, b.ino, name).await);
+    }
+    let c = fs.mkdir(1, OsStr::new("c"), 0o755, 0, 0).await.expect("c");
+    held.push(c.ino);
+    // Over an existing name, across directories, a whole directory, then removals.
+    fs.rename(b.ino, OsStr::new("x"), b.ino, OsStr::new("y"), 0)
+        .await
+        .expect("rename over y");
+    fs.rename(b.ino, OsStr::new("z"), c.ino, OsStr::new("z"), 0)
+        .await
+        .expect("rename to c");
+    fs.rename(a.ino, OsStr::new("b"), c.ino, OsStr::new("b2"), 0)
+        .await
+        .expect("rename dir");
+    let y = fs.lookup(b.ino, OsStr::new("y")).await.expect("y below b2");
+    held.push(y.ino);
+    fs.unlink(b.ino, OsStr::new("y")).await.expect("unlink");
+    fs.rmdir(c.ino, OsStr::new("b2")).await.expect("rmdir");
+    fs.rmdir(1, OsStr::new("a")).await.expect("rmdir a");
+    let z = fs.lookup(c.ino, OsStr::new("z")).await.expect("z in c");
+    held.push(z.ino);
+    // Any order: parents before children too.
+    for ino in held {
+        fs.forget(ino, 1);
+    }
+    assert_eq!(fs.inode_count(), initial);
+}

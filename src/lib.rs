@@ -3,12 +3,13 @@
 //!
 //! Layers (data flows one way): `cli`/`config` -> `mount` -> `fs` -> (`crypto`, `store`).
 //! `store` knows nothing of files or encryption, `crypto` nothing of storage or FUSE, and
-//! `fs::fuse` is the only code that talks to the kernel.
+//! `fuse` (the adapter) is the only code that talks to the kernel; `fs` knows nothing of it.
 
 pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod fs;
+pub mod fuse;
 pub mod mount;
 pub mod store;
 pub mod tools;

@@ -1,7 +1,14 @@
-//! `FsError`: what the file system layer can fail with, and its one mapping to errno.
+//! `FsError`: what the file system layer can fail with, and the one table that maps it (and
+//! the errors of the components it wraps) to errno.
+//!
+//! An object changed by another client under an open file or a conditional copy is ESTALE,
+//! as mountpoint-s3 answers the same case: the caller's view is stale, the data is not
+//! corrupt (EIO stays for what cannot be read or written).
 
 use crate::crypto::CryptoError;
 use crate::store::StoreError;
+
+use super::namespace::NamespaceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -29,8 +36,13 @@ pub enum FsError {
     TooLarge,
     #[error("bad file handle")]
     BadHandle,
+    /// An extended attribute that is not there (files carry none).
+    #[error("no such extended attribute")]
+    NoAttribute,
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
     #[error("object {key}: {source}")]
     Crypto {
         key: String,
@@ -47,6 +59,7 @@ pub enum FsError {
 }
 
 impl FsError {
+    /// The errno the kernel is answered with: the only errno table of the file system.
     pub fn errno(&self) -> i32 {
         match self {
             FsError::NotFound => libc::ENOENT,
@@ -61,10 +74,13 @@ impl FsError {
             FsError::ReadOnly => libc::EROFS,
             FsError::TooLarge => libc::EFBIG,
             FsError::BadHandle => libc::EBADF,
+            FsError::NoAttribute => libc::ENODATA,
             FsError::Store(StoreError::NotFound { .. }) => libc::ENOENT,
             FsError::Store(StoreError::AccessDenied { .. }) => libc::EACCES,
             FsError::Store(_) => libc::EIO,
-            FsError::Crypto { .. } | FsError::Conflict { .. } | FsError::Staging(_) => libc::EIO,
+            FsError::Namespace(NamespaceError::UnknownInode(_)) => libc::ENOENT,
+            FsError::Conflict { .. } => libc::ESTALE,
+            FsError::Crypto { .. } | FsError::Staging(_) => libc::EIO,
             FsError::Internal(_) => libc::EIO,
         }
     }
@@ -83,3 +99,34 @@ impl FsError {
 }
 
 pub type FsResult<T> = Result<T, FsError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_table() {
+        let cases = [
+            (FsError::NotFound, libc::ENOENT),
+            (
+                FsError::Namespace(NamespaceError::UnknownInode(7)),
+                libc::ENOENT,
+            ),
+            (FsError::Conflict { key: "k".into() }, libc::ESTALE),
+            (FsError::Exists, libc::EEXIST),
+            (FsError::ReadOnly, libc::EROFS),
+            (FsError::Staging("disk full".into()), libc::EIO),
+            (FsError::NotSupported("xattrs".into()), libc::ENOTSUP),
+            (FsError::NoAttribute, libc::ENODATA),
+        ];
+        for (e, errno) in cases {
+            assert_eq!(e.errno(), errno, "{e}");
+        }
+        // The log line of a conflict names the object.
+        let e = FsError::Conflict {
+            key: "vault/dir/file".into(),
+        };
+        assert!(e.to_string().contains("vault/dir/file"), "{e}");
+        assert!(e.is_serious());
+    }
+}

@@ -1,115 +1,331 @@
-//! The inode table: a two-way map between inode numbers and paths relative to the mount root.
+//! The inode table: inode numbers for the names the kernel (or a tool) has been told about.
 //!
-//! S3 has no inodes, so numbers are handed out on first lookup and stay stable for the life of
-//! the mount. A rename moves the path of a node (and of every node below a directory); the
-//! number stays, so open handles keep working.
+//! The model, as in mountpoint-s3's superblock: an inode knows its parent inode and its own
+//! name, not its full path; the path (and so the object key) is computed by walking parents
+//! when an operation needs it. A rename changes one inode's parent and name, whatever lies
+//! below it.
+//!
+//! Lifetime follows the kernel. Every reply that hands the kernel an entry (lookup, create,
+//! mkdir, symlink) adds one to the inode's lookup count; `forget` takes the kernel's count
+//! back. An inode is freed when its count is zero, no file state is open on it, no inode
+//! below it is alive and it is not the root, so the table holds what the kernel holds plus
+//! a bounded set of unreferenced inodes: names that `readdir` numbered without a lookup
+//! (kept so that the `stat` that usually follows sees the same number) and inodes whose
+//! last reference went while a file was open on them. Numbers come from a counter and are
+//! never reused, so a number the kernel still holds can never name another object.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::attr::Kind;
 
 pub const ROOT_INO: u64 = 1;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Node {
-    /// Path relative to the mount root without leading or trailing `/`; "" is the root.
-    pub path: String,
-    pub kind: Kind,
+/// Unreferenced inodes kept at most; beyond it the oldest are freed.
+const MAX_UNREFERENCED: usize = 16_384;
+
+#[derive(Debug)]
+struct Node {
+    parent: u64,
+    name: String,
+    kind: Kind,
+    /// References the kernel holds (lookup replies not yet forgotten).
+    lookups: u64,
+    /// Inodes whose parent this is, named or not: they keep this one alive.
+    below: u64,
+    /// Named children (directories only).
+    children: HashMap<String, u64>,
+    /// Still reachable by its name (false after unlink, rmdir or being renamed over).
+    linked: bool,
+    /// Another kind of object took the name: the number resolves no more.
+    replaced: bool,
 }
 
 #[derive(Debug)]
 pub struct InodeTable {
     next: u64,
-    by_ino: HashMap<u64, Node>,
-    by_path: HashMap<String, u64>,
+    nodes: HashMap<u64, Node>,
+    /// Inodes that may be unreferenced, oldest first (checked again when swept).
+    unreferenced: VecDeque<u64>,
 }
 
 impl Default for InodeTable {
     fn default() -> Self {
-        let mut t = InodeTable {
-            next: ROOT_INO + 1,
-            by_ino: HashMap::new(),
-            by_path: HashMap::new(),
-        };
-        t.by_ino.insert(
+        let mut nodes = HashMap::new();
+        nodes.insert(
             ROOT_INO,
             Node {
-                path: String::new(),
+                parent: ROOT_INO,
+                name: String::new(),
                 kind: Kind::Dir,
+                lookups: 0,
+                below: 0,
+                children: HashMap::new(),
+                linked: true,
+                replaced: false,
             },
         );
-        t.by_path.insert(String::new(), ROOT_INO);
-        t
+        InodeTable {
+            next: ROOT_INO + 1,
+            nodes,
+            unreferenced: VecDeque::new(),
+        }
     }
 }
 
 impl InodeTable {
-    pub fn get(&self, ino: u64) -> Option<&Node> {
-        self.by_ino.get(&ino)
-    }
-
-    pub fn ino_of(&self, path: &str) -> Option<u64> {
-        self.by_path.get(path).copied()
-    }
-
-    /// The inode for `path`, created if new. A path whose kind changed (a file replaced by a
-    /// directory by another client) gets a fresh number so the kernel never sees a type change.
-    pub fn intern(&mut self, path: &str, kind: Kind) -> u64 {
-        if let Some(&ino) = self.by_path.get(path) {
-            match self.by_ino.get(&ino) {
-                Some(node) if node.kind == kind => return ino,
-                _ => {
-                    self.by_ino.remove(&ino);
-                }
-            }
+    /// The path of `ino` (relative to the mount root, "" for the root) and its kind. An
+    /// unlinked inode keeps the path it had; an inode whose name now holds another kind of
+    /// object has none.
+    pub fn path_of(&self, ino: u64) -> Option<(String, Kind)> {
+        let node = self.nodes.get(&ino)?;
+        if node.replaced {
+            return None;
         }
-        let ino = self.next;
-        self.next += 1;
-        self.by_ino.insert(
-            ino,
-            Node {
-                path: path.to_string(),
-                kind,
-            },
-        );
-        self.by_path.insert(path.to_string(), ino);
+        let mut names = Vec::new();
+        let mut cur = node;
+        let mut at = ino;
+        while at != ROOT_INO {
+            names.push(cur.name.as_str());
+            at = cur.parent;
+            cur = self.nodes.get(&at)?;
+        }
+        names.reverse();
+        Some((names.join("/"), node.kind))
+    }
+
+    /// The inode named by `path`, if the table has one.
+    pub fn ino_of(&self, path: &str) -> Option<u64> {
+        let mut ino = ROOT_INO;
+        if path.is_empty() {
+            return Some(ino);
+        }
+        for name in path.split('/') {
+            ino = *self.nodes.get(&ino)?.children.get(name)?;
+        }
+        Some(ino)
+    }
+
+    /// The inode for `path`, created if new (with its parent directories). `counted`: the
+    /// caller hands it to the kernel, which will forget it once. A name whose kind changed (a
+    /// file replaced by a directory by another client) gets a fresh number so the kernel never
+    /// sees a type change.
+    pub fn intern(&mut self, path: &str, kind: Kind, counted: bool) -> u64 {
+        if path.is_empty() {
+            return ROOT_INO;
+        }
+        let (dir, name) = split(path);
+        let parent = match self.ino_of(dir) {
+            Some(p) => p,
+            None => self.intern(dir, Kind::Dir, false),
+        };
+        let existing = self.child(parent, name);
+        let ino = match existing {
+            Some(ino) if self.nodes.get(&ino).is_some_and(|n| n.kind == kind) => ino,
+            _ => {
+                if let Some(old) = existing {
+                    self.detach(old);
+                    if let Some(n) = self.nodes.get_mut(&old) {
+                        n.replaced = true;
+                    }
+                    self.unreferenced.push_back(old);
+                }
+                self.insert_child(parent, name, kind)
+            }
+        };
+        if counted {
+            if let Some(n) = self.nodes.get_mut(&ino) {
+                n.lookups += 1;
+            }
+        } else if existing != Some(ino) {
+            self.unreferenced.push_back(ino);
+        }
         ino
     }
 
-    /// Forget the path (after unlink/rmdir). The inode number stays valid for open handles,
-    /// but no longer resolves by path.
-    pub fn remove_path(&mut self, path: &str) {
-        self.by_path.remove(path);
+    fn child(&self, parent: u64, name: &str) -> Option<u64> {
+        self.nodes.get(&parent)?.children.get(name).copied()
     }
 
-    /// Move `from` (and, for a directory, everything below it) to `to`. A node already at
-    /// `to` is detached first.
+    fn insert_child(&mut self, parent: u64, name: &str, kind: Kind) -> u64 {
+        let ino = self.next;
+        self.next += 1;
+        self.nodes.insert(
+            ino,
+            Node {
+                parent,
+                name: name.to_string(),
+                kind,
+                lookups: 0,
+                below: 0,
+                children: HashMap::new(),
+                linked: true,
+                replaced: false,
+            },
+        );
+        if let Some(p) = self.nodes.get_mut(&parent) {
+            p.children.insert(name.to_string(), ino);
+            p.below += 1;
+        }
+        ino
+    }
+
+    /// Take `ino`'s name from its parent; the inode stays for whoever still holds it.
+    fn detach(&mut self, ino: u64) {
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return;
+        };
+        if !node.linked {
+            return;
+        }
+        node.linked = false;
+        let (parent, name) = (node.parent, node.name.clone());
+        if let Some(p) = self.nodes.get_mut(&parent)
+            && p.children.get(&name) == Some(&ino)
+        {
+            p.children.remove(&name);
+        }
+    }
+
+    /// The name at `path` is gone (unlink, rmdir). Its inode stays valid for the kernel's
+    /// references and open handles, but no longer resolves by path.
+    pub fn remove_path(&mut self, path: &str) {
+        if let Some(ino) = self.ino_of(path).filter(|&i| i != ROOT_INO) {
+            self.detach(ino);
+            self.unreferenced.push_back(ino);
+        }
+    }
+
+    /// Move the inode at `from` to `to` (whatever is below a directory moves with it). An
+    /// inode already at `to` is detached first.
     pub fn rename(&mut self, from: &str, to: &str) {
-        if let Some(old) = self.by_path.remove(to) {
-            let _ = old;
+        if from == to || to.is_empty() {
+            return;
         }
-        let moved: Vec<(String, u64)> = self
-            .by_path
-            .iter()
-            .filter(|(p, _)| *p == from || is_below(p, from))
-            .map(|(p, i)| (p.clone(), *i))
-            .collect();
-        for (p, ino) in moved {
-            self.by_path.remove(&p);
-            let new_path = format!("{to}{}", &p[from.len()..]);
-            if let Some(node) = self.by_ino.get_mut(&ino) {
-                node.path = new_path.clone();
+        self.remove_path(to);
+        let Some(ino) = self.ino_of(from).filter(|&i| i != ROOT_INO) else {
+            return;
+        };
+        let (dir, name) = split(to);
+        let new_parent = match self.ino_of(dir) {
+            Some(p) => p,
+            None => self.intern(dir, Kind::Dir, false),
+        };
+        self.detach(ino);
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            return;
+        };
+        let old_parent = node.parent;
+        node.parent = new_parent;
+        node.name = name.to_string();
+        node.linked = true;
+        if let Some(p) = self.nodes.get_mut(&new_parent) {
+            p.children.insert(name.to_string(), ino);
+            p.below += 1;
+        }
+        self.drop_below(old_parent);
+    }
+
+    /// The kernel dropped `n` references to `ino`. Frees it (and parents left with nothing)
+    /// unless `is_open` says a file is open on it. Returns how many inodes were freed.
+    pub fn forget(&mut self, ino: u64, n: u64, is_open: &dyn Fn(u64) -> bool) -> usize {
+        let Some(node) = self.nodes.get_mut(&ino) else {
+            log::debug!("forget of inode {ino}, which is not in the table");
+            return 0;
+        };
+        node.lookups = node.lookups.saturating_sub(n);
+        if node.lookups > 0 {
+            return 0;
+        }
+        let freed = self.free_if_unused(ino, is_open);
+        if freed == 0 {
+            // Open, or parent of live inodes: looked at again when swept.
+            self.unreferenced.push_back(ino);
+        }
+        freed + self.sweep(is_open)
+    }
+
+    /// Free `ino` (and then parents left with nothing) if nothing holds it.
+    pub fn free_if_unused(&mut self, ino: u64, is_open: &dyn Fn(u64) -> bool) -> usize {
+        let unused = |n: &Node| n.lookups == 0 && n.below == 0;
+        match self.nodes.get(&ino) {
+            Some(n) if ino != ROOT_INO && unused(n) && !is_open(ino) => {}
+            _ => return 0,
+        }
+        let mut freed = 0;
+        let mut at = ino;
+        loop {
+            self.detach(at);
+            let Some(node) = self.nodes.remove(&at) else {
+                break;
+            };
+            freed += 1;
+            let parent = node.parent;
+            let Some(p) = self.nodes.get_mut(&parent) else {
+                break;
+            };
+            p.below = p.below.saturating_sub(1);
+            if parent == ROOT_INO || !unused(p) || is_open(parent) {
+                break;
             }
-            self.by_path.insert(new_path, ino);
+            at = parent;
         }
+        freed
+    }
+
+    fn drop_below(&mut self, ino: u64) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.below = n.below.saturating_sub(1);
+            if n.below == 0 && n.lookups == 0 {
+                self.unreferenced.push_back(ino);
+            }
+        }
+    }
+
+    /// Free the oldest unreferenced inodes while there are more than the bound. Open ones
+    /// go to the back of the queue.
+    fn sweep(&mut self, is_open: &dyn Fn(u64) -> bool) -> usize {
+        let mut freed = 0;
+        let mut budget = self.unreferenced.len();
+        while self.unreferenced.len() > MAX_UNREFERENCED && budget > 0 {
+            budget -= 1;
+            let Some(ino) = self.unreferenced.pop_front() else {
+                break;
+            };
+            match self.nodes.get(&ino) {
+                Some(n) if n.lookups == 0 && n.below == 0 && is_open(ino) => {
+                    self.unreferenced.push_back(ino);
+                }
+                Some(_) => freed += self.free_if_unused(ino, is_open),
+                None => {}
+            }
+        }
+        freed
+    }
+
+    /// Newly numbered unreferenced inodes (readdir) may push the table past its bound.
+    pub fn trim(&mut self, is_open: &dyn Fn(u64) -> bool) -> usize {
+        self.sweep(is_open)
+    }
+
+    /// The kernel's lookup count of `ino` (tests).
+    pub fn lookups(&self, ino: u64) -> Option<u64> {
+        self.nodes.get(&ino).map(|n| n.lookups)
     }
 
     pub fn len(&self) -> usize {
-        self.by_ino.len()
+        self.nodes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_ino.is_empty()
+        self.nodes.is_empty()
+    }
+}
+
+/// `(parent, name)` of `path` ("" for a top-level entry's parent).
+pub fn split(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(i) => (&path[..i], &path[i + 1..]),
+        None => ("", path),
     }
 }
 
@@ -132,37 +348,90 @@ pub fn join(parent: &str, name: &str) -> String {
 
 /// The parent directory of `path` ("" for a top-level entry).
 pub fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(i) => &path[..i],
-        None => "",
-    }
+    split(path).0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn closed(_: u64) -> bool {
+        false
+    }
+
+    fn path(t: &InodeTable, ino: u64) -> Option<String> {
+        t.path_of(ino).map(|(p, _)| p)
+    }
+
     #[test]
     fn rename_moves_subtree_and_keeps_numbers() {
         let mut t = InodeTable::default();
-        let d = t.intern("a", Kind::Dir);
-        let f = t.intern("a/f", Kind::File);
-        let other = t.intern("ab", Kind::File);
+        let d = t.intern("a", Kind::Dir, true);
+        let f = t.intern("a/f", Kind::File, true);
+        let other = t.intern("ab", Kind::File, true);
         t.rename("a", "b/c");
-        assert_eq!(t.get(d).map(|n| n.path.as_str()), Some("b/c"));
-        assert_eq!(t.get(f).map(|n| n.path.as_str()), Some("b/c/f"));
+        assert_eq!(path(&t, d).as_deref(), Some("b/c"));
+        assert_eq!(path(&t, f).as_deref(), Some("b/c/f"));
         assert_eq!(t.ino_of("b/c/f"), Some(f));
         assert_eq!(t.ino_of("a/f"), None);
-        assert_eq!(t.get(other).map(|n| n.path.as_str()), Some("ab"));
+        assert_eq!(path(&t, other).as_deref(), Some("ab"));
     }
 
     #[test]
     fn kind_change_gets_new_inode() {
         let mut t = InodeTable::default();
-        let a = t.intern("x", Kind::File);
-        assert_eq!(t.intern("x", Kind::File), a);
-        let b = t.intern("x", Kind::Dir);
+        let a = t.intern("x", Kind::File, true);
+        assert_eq!(t.intern("x", Kind::File, true), a);
+        let b = t.intern("x", Kind::Dir, true);
         assert_ne!(a, b);
+        assert_eq!(t.path_of(a), None);
+        assert_eq!(t.ino_of("x"), Some(b));
+    }
+
+    #[test]
+    fn forget_frees_leaves_then_parents_and_never_reuses_numbers() {
+        let mut t = InodeTable::default();
+        let d = t.intern("d", Kind::Dir, true);
+        let f = t.intern("d/f", Kind::File, true);
+        assert_eq!(t.intern("d/f", Kind::File, true), f);
+        assert_eq!(t.len(), 3);
+        // The parent stays while a child lives, even with no references of its own.
+        assert_eq!(t.forget(d, 1, &closed), 0);
+        assert_eq!(path(&t, f).as_deref(), Some("d/f"));
+        assert_eq!(t.forget(f, 1, &closed), 0);
+        assert_eq!(t.forget(f, 1, &closed), 2);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.ino_of("d"), None);
+        let again = t.intern("d/f", Kind::File, true);
+        assert!(again > f);
+    }
+
+    #[test]
+    fn open_inodes_outlive_forget_and_unlinked_ones_keep_their_path() {
+        let mut t = InodeTable::default();
+        let f = t.intern("f", Kind::File, true);
+        assert_eq!(t.forget(f, 1, &|i| i == f), 0);
+        assert_eq!(path(&t, f).as_deref(), Some("f"));
+        assert_eq!(t.free_if_unused(f, &closed), 1);
+        let g = t.intern("g", Kind::File, true);
+        t.remove_path("g");
+        assert_eq!(t.ino_of("g"), None);
+        assert_eq!(path(&t, g).as_deref(), Some("g"));
+        assert_eq!(t.forget(g, 1, &closed), 1);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn unreferenced_inodes_are_bounded() {
+        let mut t = InodeTable::default();
+        for i in 0..MAX_UNREFERENCED * 2 {
+            t.intern(&format!("d/f{i}"), Kind::File, false);
+        }
+        t.trim(&closed);
+        assert!(t.len() <= MAX_UNREFERENCED + 2, "{}", t.len());
+        // The newest stay, so a stat right after readdir sees the listed number.
+        let last = format!("d/f{}", MAX_UNREFERENCED * 2 - 1);
+        assert!(t.ino_of(&last).is_some());
     }
 
     #[test]
@@ -175,5 +444,6 @@ mod tests {
         assert_eq!(join("a", "x"), "a/x");
         assert_eq!(parent_of("a/b/c"), "a/b");
         assert_eq!(parent_of("a"), "");
+        assert_eq!(split("a/b/c"), ("a/b", "c"));
     }
 }

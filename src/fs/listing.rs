@@ -104,12 +104,12 @@ impl Listings {
         if self.generation() != generation {
             return;
         }
+        // Listings past use answer nothing (`check` says Unknown, `missed` ignores them): they
+        // go at every LIST, so a walk keeps only the last `RECENT_TTLS` TTLs of names.
+        let keep = self.ttl * RECENT_TTLS;
+        dirs.retain(|_, l| l.at.elapsed() < keep);
         if dirs.len() >= MAX_LISTINGS {
-            let keep = self.ttl * RECENT_TTLS;
-            dirs.retain(|_, l| l.at.elapsed() < keep);
-            if dirs.len() >= MAX_LISTINGS {
-                dirs.clear();
-            }
+            dirs.clear();
         }
         dirs.insert(dir.to_string(), Listing { at, names });
     }

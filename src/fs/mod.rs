@@ -1,9 +1,14 @@
 //! The file system, independent of FUSE: inodes, handles and every operation as an async fn
 //! over an [`ObjectStore`](crate::store::ObjectStore) and the vault's keys, so the whole file
-//! system runs in unit tests without a kernel. `fuse.rs` is the only adapter to the kernel.
+//! system runs in unit tests without a kernel. `crate::fuse` is the only adapter to the kernel;
+//! nothing here knows of it.
 //!
-//! - `inode`: inode numbers <-> paths. `attr`: attributes <-> object metadata.
-//! - `namespace`: lookup, listing, mkdir/rmdir, create, unlink, rename, symlinks.
+//! `Fs` orchestrates components that each own their state:
+//! - `namespace` (with `inode` and `listing`): inode numbers <-> parent + name with the
+//!   kernel's lookup counts, the entry cache and directory listings. `attr`: attributes <->
+//!   object metadata.
+//! - `lookup`: resolving names against the store, listings; `names`: mkdir/rmdir, create,
+//!   unlink, symlinks; `rename`; `setattr`.
 //! - `read`: ranged GETs of covering blocks, block cache, read-ahead.
 //! - `write` + `staging`: open-file state, sealed local staging, upload on close/fsync.
 //!
@@ -12,9 +17,12 @@
 
 pub mod attr;
 pub mod error;
-pub mod fuse;
 pub mod inode;
+#[cfg(test)]
+mod lifetime_tests;
 mod listing;
+mod lookup;
+mod names;
 mod namespace;
 mod part_buffer;
 pub mod read;
@@ -33,13 +41,15 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::crypto::VaultKeys;
-use crate::crypto::format::plaintext_len;
 use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
-use crate::store::{DynStore, Metadata, ObjectInfo};
+use crate::store::{DynStore, Metadata};
 
 pub use attr::{Attr, Kind, StoredAttrs};
 pub use error::{FsError, FsResult};
-use inode::{InodeTable, ROOT_INO};
+pub use lookup::VAULT_DIR;
+pub(crate) use namespace::Entry;
+use namespace::Namespace;
+pub use namespace::{DirEntry, NamespaceError};
 use read::{BlockReader, RemoteVersion};
 use staging::StagingArea;
 use write::{FileState, Uploader};
@@ -79,20 +89,6 @@ impl FsOptions {
     }
 }
 
-/// What the store holds at a path (cached for `metadata_ttl`).
-#[derive(Clone, Debug)]
-pub(crate) enum Entry {
-    File {
-        kind: Kind,
-        version: RemoteVersion,
-        attrs: StoredAttrs,
-    },
-    Dir {
-        attrs: StoredAttrs,
-    },
-    Missing,
-}
-
 /// An open file: its shared state and how many handles refer to it.
 pub(crate) struct OpenFile {
     pub state: tokio::sync::Mutex<FileState>,
@@ -112,14 +108,6 @@ pub(crate) enum Handle {
     Dir {
         entries: Vec<DirEntry>,
     },
-}
-
-/// One entry of a directory listing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirEntry {
-    pub ino: u64,
-    pub name: String,
-    pub kind: Kind,
 }
 
 /// Largest plaintext file (S3's 5 TiB object limit, minus encryption overhead).
@@ -146,10 +134,8 @@ pub struct Fs {
     prefix: String,
     keys: Arc<VaultKeys>,
     opts: FsOptions,
-    inodes: Mutex<InodeTable>,
-    entries: moka::future::Cache<String, Entry>,
-    /// Names per directory, so that lookups of names that do not exist cost no request.
-    listings: listing::Listings,
+    /// Inodes, the entry cache and listings.
+    ns: Namespace,
     open_files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
@@ -181,19 +167,13 @@ impl Fs {
             keys: keys.clone(),
             area: staging.clone(),
         };
-        let entries = moka::future::Cache::builder()
-            .max_capacity(200_000)
-            .time_to_live(opts.metadata_ttl.max(Duration::from_millis(1)))
-            .build();
-        let listings = listing::Listings::new(opts.metadata_ttl);
+        let ns = Namespace::new(opts.metadata_ttl);
         Ok(Arc::new_cyclic(|me| Fs {
             store,
             prefix,
             keys,
             opts,
-            inodes: Mutex::new(InodeTable::default()),
-            entries,
-            listings,
+            ns,
             open_files: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -227,23 +207,6 @@ impl Fs {
         }
     }
 
-    fn default_attrs(&self, kind: Kind, mtime: SystemTime) -> StoredAttrs {
-        StoredAttrs {
-            perm: match kind {
-                Kind::Dir => self.opts.dir_mode,
-                Kind::File => self.opts.file_mode,
-                Kind::Symlink => 0o777,
-            },
-            uid: self.opts.uid,
-            gid: self.opts.gid,
-            mtime,
-        }
-    }
-
-    fn lock_inodes(&self) -> std::sync::MutexGuard<'_, InodeTable> {
-        self.inodes.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     fn lock_open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<OpenFile>>> {
         self.open_files.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -253,10 +216,12 @@ impl Fs {
     }
 
     fn path_of(&self, ino: u64) -> FsResult<(String, Kind)> {
-        self.lock_inodes()
-            .get(ino)
-            .map(|n| (n.path.clone(), n.kind))
-            .ok_or(FsError::NotFound)
+        Ok(self.ns.path_of(ino)?)
+    }
+
+    /// Whether a file is open on `ino` (its open-file state keeps the inode alive).
+    fn is_open(&self, ino: u64) -> bool {
+        self.lock_open().contains_key(&ino)
     }
 
     fn open_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
@@ -268,42 +233,6 @@ impl Fs {
             Err(FsError::ReadOnly)
         } else {
             Ok(())
-        }
-    }
-
-    fn entry_from_head(&self, info: &ObjectInfo) -> Entry {
-        let kind = info
-            .metadata
-            .as_ref()
-            .and_then(attr::kind_from_metadata)
-            .filter(|k| *k != Kind::Dir)
-            .unwrap_or(Kind::File);
-        let defaults = self.default_attrs(kind, info.last_modified);
-        let attrs = attr::from_metadata(info.metadata.as_ref(), defaults);
-        let plain = match plaintext_len(info.size, self.keys.block_size()) {
-            Some(p) => p,
-            None => {
-                log::warn!(
-                    "object {}: size {} is not a valid encrypted size; reads will fail",
-                    info.key,
-                    info.size
-                );
-                0
-            }
-        };
-        Entry::File {
-            kind,
-            version: RemoteVersion {
-                key: info.key.clone(),
-                etag: info.etag.clone(),
-                plaintext_len: plain,
-                carried: info
-                    .metadata
-                    .as_ref()
-                    .map(carried_metadata)
-                    .unwrap_or_default(),
-            },
-            attrs,
         }
     }
 
@@ -321,33 +250,7 @@ impl Fs {
     }
 
     fn attr_of_entry(&self, ino: u64, entry: &Entry) -> FsResult<Attr> {
-        match entry {
-            Entry::File {
-                kind,
-                version,
-                attrs,
-            } => Ok(Attr {
-                ino,
-                kind: *kind,
-                size: version.plaintext_len,
-                perm: attrs.perm,
-                uid: attrs.uid,
-                gid: attrs.gid,
-                mtime: attrs.mtime,
-                ctime: attrs.mtime,
-            }),
-            Entry::Dir { attrs } => Ok(Attr {
-                ino,
-                kind: Kind::Dir,
-                size: 0,
-                perm: attrs.perm,
-                uid: attrs.uid,
-                gid: attrs.gid,
-                mtime: attrs.mtime,
-                ctime: attrs.mtime,
-            }),
-            Entry::Missing => Err(FsError::NotFound),
-        }
+        entry.attr(ino).ok_or(FsError::NotFound)
     }
 
     pub async fn getattr(&self, ino: u64) -> FsResult<Attr> {
@@ -576,11 +479,10 @@ impl Fs {
                     version,
                     attrs: st.attrs,
                 };
-                self.entries.insert(st.path.clone(), entry).await;
                 // The name is an object now: a listing taken while it was only local (or
                 // while this upload was on its way) must not say it is absent once the
-                // entry above is gone (evicted, or dropped by a directory rename).
-                self.listings.added(&st.path);
+                // entry is gone (evicted, or dropped by a directory rename).
+                self.ns.added(&st.path, Some(entry)).await;
                 Ok(())
             }
             Err(e) => {
@@ -628,6 +530,7 @@ impl Fs {
             // Usually a no-op: flush already uploaded. Catches writes after the last flush.
             let res = self.sync_file_with(file, false).await;
             self.drop_handle_ref(*ino, file).await;
+            self.ns.closed(*ino, &|i| self.is_open(i));
             let pending_attrs = file.state.lock().await.attrs_dirty;
             if res.is_err() {
                 self.spawn_retry(*ino, file.clone());
@@ -731,12 +634,34 @@ impl Fs {
 
     /// Drop every cached attribute and listing (tests; SIGHUP).
     pub fn invalidate_caches(&self) {
-        self.entries.invalidate_all();
-        self.listings.clear();
+        self.ns.invalidate_caches();
     }
 
     pub fn root_ino(&self) -> u64 {
-        ROOT_INO
+        self.ns.root_ino()
+    }
+
+    /// The kernel dropped `nlookup` references to `ino` (FUSE `forget`): the inode is freed
+    /// once no reference, open file or inode below holds it.
+    pub fn forget(&self, ino: u64, nlookup: u64) {
+        self.ns.forget(ino, nlookup, &|i| self.is_open(i));
+    }
+
+    /// [`Self::forget`] for many inodes (FUSE `batch_forget`).
+    pub fn batch_forget(&self, nodes: impl IntoIterator<Item = (u64, u64)>) {
+        for (ino, nlookup) in nodes {
+            self.forget(ino, nlookup);
+        }
+    }
+
+    /// Inodes this mount keeps (the root included): bounded by what the kernel holds.
+    pub fn inode_count(&self) -> usize {
+        self.ns.inode_count()
+    }
+
+    /// The kernel's lookup count of `ino` as this mount counts it; `None` when freed.
+    pub fn lookup_count(&self, ino: u64) -> Option<u64> {
+        self.ns.lookup_count(ino)
     }
 }
 

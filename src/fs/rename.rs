@@ -13,7 +13,7 @@ use crate::store::{CopyOptions, ListRequest, MetadataDirective, StoreError};
 
 use super::attr::StoredAttrs;
 use super::inode::is_below;
-use super::namespace::VAULT_DIR;
+use super::lookup::VAULT_DIR;
 use super::read::RemoteVersion;
 use super::{Entry, Fs, FsError, FsResult, OpenFile};
 
@@ -73,8 +73,8 @@ impl Fs {
     async fn rename_file(&self, from: &str, to: &str) -> FsResult<()> {
         let from_key = self.key_of(from);
         let to_key = self.key_of(to);
-        let src_ino = self.lock_inodes().ino_of(from);
-        let dst_ino = self.lock_inodes().ino_of(to);
+        let src_ino = self.ns.ino_of(from);
+        let dst_ino = self.ns.ino_of(to);
         // A file open under the target name is detached: it keeps its content, loses its name.
         if let Some(of) = dst_ino.and_then(|i| self.open_file(i)) {
             let mut st = of.state.lock().await;
@@ -176,9 +176,9 @@ impl Fs {
             })?;
         self.store.delete(&from_key).await?;
         self.finish_rename(from, to).await;
-        self.entries
-            .insert(
-                to.to_string(),
+        self.ns
+            .cache(
+                to,
                 Entry::File {
                     kind,
                     version: RemoteVersion {
@@ -195,14 +195,11 @@ impl Fs {
     }
 
     async fn resolve_cached(&self, path: &str) -> Option<Entry> {
-        self.entries.get(path).await
+        self.ns.cached(path).await
     }
 
     async fn finish_rename(&self, from: &str, to: &str) {
-        self.lock_inodes().rename(from, to);
-        self.listings.renamed(from, to);
-        self.entries.insert(from.to_string(), Entry::Missing).await;
-        self.entries.invalidate(to).await;
+        self.ns.moved_file(from, to).await;
     }
 
     /// Move a directory: every key below it is copied server-side, then the sources deleted.
@@ -300,9 +297,7 @@ impl Fs {
                 }
             }
         }
-        self.lock_inodes().rename(from, to);
-        self.listings.renamed(from, to);
-        self.entries.invalidate_all();
+        self.ns.moved_dir(from, to);
         Ok(())
     }
 }

@@ -114,14 +114,14 @@ impl Fs {
                     version: RemoteVersion { etag, ..version },
                     attrs,
                 };
-                self.entries.insert(path, entry.clone()).await;
+                self.ns.cache(&path, entry.clone()).await;
                 self.attr_of_entry(ino, &entry)
             }
             Entry::Dir { mut attrs } => {
                 apply(&mut attrs);
                 self.put_dir_marker(&path, &attrs).await?;
                 let entry = Entry::Dir { attrs };
-                self.entries.insert(path, entry.clone()).await;
+                self.ns.cache(&path, entry.clone()).await;
                 self.attr_of_entry(ino, &entry)
             }
             Entry::Missing => Err(FsError::NotFound),
@@ -137,9 +137,9 @@ impl Fs {
         let version = RemoteVersion { etag, ..base };
         st.base = Some(version.clone());
         st.attrs_dirty = false;
-        self.entries
-            .insert(
-                st.path.clone(),
+        self.ns
+            .cache(
+                &st.path,
                 Entry::File {
                     kind: st.kind,
                     version,

@@ -23,8 +23,8 @@ use super::{MountError, MountResult, SUBTYPE, load_config, logging, open_store, 
 use crate::cli::{GlobalArgs, MountArgs};
 use crate::config::{MountConfig, MountSettings, Overrides};
 use crate::crypto::{Secret, VaultKeys};
-use crate::fs::fuse::FuseAdapter;
 use crate::fs::{Fs, FsOptions};
+use crate::fuse::FuseAdapter;
 use crate::store::{ObjectStore, StoreUrl};
 use crate::vault::{self, SecretUse, VaultError};
 

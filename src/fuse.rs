@@ -1,10 +1,15 @@
-//! The only implementation of `fuser::Filesystem`: decode a request, run the matching `Fs`
-//! operation on the tokio runtime, reply with data or errno.
+//! The FUSE adapter, the only implementation of `fuser::Filesystem`: decode a request, run
+//! the matching `Fs` operation on the tokio runtime, reply with data or errno. The fs layer
+//! knows nothing of it.
 //!
 //! FUSE threads never wait on the network: each request is handed to the runtime and
 //! answered from there. Errors are mapped to errno in one place ([`FsError::errno`]) and
-//! logged here, at `error` for what an operator must see (corrupt objects, failed uploads)
-//! and `debug` for ordinary results such as ENOENT.
+//! logged here, at `error` for what an operator must see (corrupt objects, failed uploads,
+//! objects changed remotely) and `debug` for ordinary results such as ENOENT.
+//!
+//! Every reply that hands the kernel an entry (lookup, create, mkdir, symlink) comes from an
+//! `Fs` call that counted it; `forget` (and `batch_forget`, split into forgets) gives the
+//! counts back, so the fs frees inodes the kernel no longer holds.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -17,7 +22,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
 
-use super::{Attr, Fs, FsError, Kind};
+use crate::fs::{Attr, Fs, FsError, Kind};
 
 pub struct FuseAdapter {
     pub fs: Arc<Fs>,
@@ -129,6 +134,13 @@ impl fuser::Filesystem for FuseAdapter {
         );
     }
 
+    /// Also serves `batch_forget`: fuser's default splits a batch into `forget` calls (its
+    /// 0.18 does not export the batch's element type, so the batch cannot be taken whole).
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        // No store request and no reply: done on the FUSE thread.
+        self.fs.forget(ino.0, nlookup);
+    }
+
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let fs = self.fs.clone();
         let ttl = self.ttl;
@@ -206,10 +218,11 @@ impl fuser::Filesystem for FuseAdapter {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        log::info!(
-            "mknod {name:?} (mode {mode:o}): device nodes, FIFOs and sockets cannot be stored in an object store"
+        let e = FsError::NotPermitted(
+            "device nodes, FIFOs and sockets cannot be stored in an object store".into(),
         );
-        reply.error(Errno::EPERM);
+        log::info!("mknod {name:?} (mode {mode:o}): {e}");
+        reply.error(Errno::from_i32(e.errno()));
     }
 
     fn mkdir(
@@ -538,8 +551,9 @@ impl fuser::Filesystem for FuseAdapter {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        log::debug!("setxattr {name:?}: extended attributes are not supported");
-        reply.error(Errno::from_i32(libc::ENOTSUP));
+        let e = FsError::NotSupported("extended attributes".into());
+        log::debug!("setxattr {name:?}: {e}");
+        reply.error(Errno::from_i32(e.errno()));
     }
 
     fn getxattr(
@@ -551,7 +565,7 @@ impl fuser::Filesystem for FuseAdapter {
         reply: fuser::ReplyXattr,
     ) {
         // Files carry no extended attributes.
-        reply.error(Errno::from_i32(libc::ENODATA));
+        reply.error(Errno::from_i32(FsError::NoAttribute.errno()));
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: fuser::ReplyXattr) {
@@ -563,7 +577,7 @@ impl fuser::Filesystem for FuseAdapter {
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::from_i32(libc::ENODATA));
+        reply.error(Errno::from_i32(FsError::NoAttribute.errno()));
     }
 
     fn create(

@@ -1,0 +1,455 @@
+//! Resolving names against the store: lookup, directory listings (opendir/readdir) and the
+//! entry of a path, answered by the namespace's caches when it can and by HEAD/LIST when not.
+//!
+//! A file is an object at `prefix/path`; a directory exists when its marker `prefix/path/`
+//! exists or any key lies below it. Files still being written for the first time exist only
+//! in the open-file table until their first close, and are listed from there.
+
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+
+use std::time::SystemTime;
+
+use crate::crypto::format::plaintext_len;
+use crate::store::{ListRequest, Metadata, ObjectInfo, StoreError};
+
+use super::attr::{self, Attr, Kind, StoredAttrs};
+use super::error::{FsError, FsResult};
+use super::inode::{is_below, join, parent_of};
+use super::listing::Known;
+use super::namespace::{DirEntry, Entry};
+use super::read::RemoteVersion;
+use super::write::FileState;
+use super::{Fs, Handle, OpenFile, carried_metadata};
+
+/// The vault's own directory at the mount root; hidden and protected.
+pub const VAULT_DIR: &str = ".s3cryptfs";
+/// Parallel HEADs when a listing fetches attributes.
+const HEAD_PARALLELISM: usize = 32;
+/// Longest object key S3 accepts.
+const MAX_KEY_LEN: usize = 1024;
+
+/// What one LIST of a directory found, and the files in it that exist only locally so far.
+#[derive(Default)]
+struct Listed {
+    /// Names in the store (kind `None`: a file whose kind its HEAD tells).
+    names: std::collections::BTreeMap<String, Option<Kind>>,
+    /// The listing entries of the stored files.
+    files: Vec<crate::store::ObjectInfo>,
+    /// Files being written for the first time, with their kinds.
+    pending: Vec<(String, Kind)>,
+}
+
+impl Fs {
+    pub(super) fn default_attrs(&self, kind: Kind, mtime: SystemTime) -> StoredAttrs {
+        StoredAttrs {
+            perm: match kind {
+                Kind::Dir => self.opts.dir_mode,
+                Kind::File => self.opts.file_mode,
+                Kind::Symlink => 0o777,
+            },
+            uid: self.opts.uid,
+            gid: self.opts.gid,
+            mtime,
+        }
+    }
+
+    pub(super) fn entry_from_head(&self, info: &ObjectInfo) -> Entry {
+        let kind = info
+            .metadata
+            .as_ref()
+            .and_then(attr::kind_from_metadata)
+            .filter(|k| *k != Kind::Dir)
+            .unwrap_or(Kind::File);
+        let defaults = self.default_attrs(kind, info.last_modified);
+        let attrs = attr::from_metadata(info.metadata.as_ref(), defaults);
+        let plain = match plaintext_len(info.size, self.keys.block_size()) {
+            Some(p) => p,
+            None => {
+                log::warn!(
+                    "object {}: size {} is not a valid encrypted size; reads will fail",
+                    info.key,
+                    info.size
+                );
+                0
+            }
+        };
+        Entry::File {
+            kind,
+            version: RemoteVersion {
+                key: info.key.clone(),
+                etag: info.etag.clone(),
+                plaintext_len: plain,
+                carried: info
+                    .metadata
+                    .as_ref()
+                    .map(carried_metadata)
+                    .unwrap_or_default(),
+            },
+            attrs,
+        }
+    }
+
+    /// Validate a name given by the kernel and return `parent/name`.
+    pub(super) fn child_path(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<String> {
+        let (ppath, pkind) = self.path_of(parent)?;
+        if pkind != Kind::Dir {
+            return Err(FsError::NotDir);
+        }
+        let name = name.to_str().ok_or_else(|| {
+            FsError::InvalidArgument(format!("file name {name:?} is not UTF-8; S3 keys must be"))
+        })?;
+        if name.len() > 255 {
+            return Err(FsError::NameTooLong);
+        }
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(FsError::InvalidArgument(format!("bad name {name:?}")));
+        }
+        let path = join(&ppath, name);
+        if self.key_of(&path).len() + 1 > MAX_KEY_LEN {
+            return Err(FsError::NameTooLong);
+        }
+        Ok(path)
+    }
+
+    pub(super) fn is_reserved(path: &str) -> bool {
+        path == VAULT_DIR || is_below(path, VAULT_DIR)
+    }
+
+    /// What is at `path`: a pending local file, the cache, or the store.
+    pub(crate) async fn resolve(&self, path: &str) -> FsResult<Entry> {
+        if path.is_empty() {
+            return Ok(Entry::Dir {
+                attrs: self.default_attrs(Kind::Dir, self.mounted_at),
+            });
+        }
+        if Self::is_reserved(path) {
+            return Ok(Entry::Missing);
+        }
+        let ino = self.ns.ino_of(path);
+        if let Some(of) = ino.and_then(|i| self.open_file(i)) {
+            let st = of.state.lock().await;
+            if !st.unlinked && st.path == path {
+                return Ok(pending_entry(&st));
+            }
+        }
+        if let Some(e) = self.ns.cached(path).await {
+            return Ok(e);
+        }
+        match self.ns.listings().check(path) {
+            Known::Absent => return Ok(Entry::Missing),
+            Known::Present => {}
+            Known::Refresh => match self.refresh_listing(path).await {
+                Ok(Known::Absent) => return Ok(Entry::Missing),
+                Ok(_) => {}
+                // Ask about the name itself instead.
+                Err(e) => log::debug!("refreshing the listing of {path:?}'s directory: {e}"),
+            },
+            Known::Unknown => {
+                if self.ns.listings().missed(path) {
+                    // A second miss in this directory within the TTL: it is being scanned
+                    // (rsync stats every name). One listing with the files' attributes
+                    // fetched in parallel answers this lookup and the ones to come.
+                    let dir = parent_of(path);
+                    match self.list_dir_limited(dir, Some(1)).await {
+                        Ok(_) => {
+                            if let Some(e) = self.ns.cached(path).await {
+                                return Ok(e);
+                            }
+                            if self.ns.listings().check(path) == Known::Absent {
+                                return Ok(Entry::Missing);
+                            }
+                        }
+                        Err(e) => log::debug!("listing {dir:?} for a scan failed: {e}"),
+                    }
+                }
+            }
+        }
+        let entry = self.fetch_entry(path).await?;
+        self.ns.cache(path, entry.clone()).await;
+        Ok(entry)
+    }
+
+    /// List `path`'s directory again (one page, names only) for [`Known::Refresh`] and say
+    /// what the fresh listing knows of `path`.
+    async fn refresh_listing(&self, path: &str) -> FsResult<Known> {
+        let dir = parent_of(path);
+        if self.list_names(dir, Some(1)).await?.is_none() {
+            self.ns.listings().forget(dir);
+            return Ok(Known::Unknown);
+        }
+        Ok(self.ns.listings().check(path))
+    }
+
+    async fn fetch_entry(&self, path: &str) -> FsResult<Entry> {
+        let key = self.key_of(path);
+        let marker = self.dir_prefix(path);
+        // Files are the common case (rsync stats every one): one HEAD answers them. Only a
+        // miss asks about a directory marker.
+        match self.store.head(&key).await {
+            Ok(info) => return Ok(self.entry_from_head(&info)),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Not a file: a directory marker (the common case: mkdir makes one), else keys below.
+        match self.store.head(&marker).await {
+            Ok(info) => {
+                let defaults = self.default_attrs(Kind::Dir, info.last_modified);
+                return Ok(Entry::Dir {
+                    attrs: attr::from_metadata(info.metadata.as_ref(), defaults),
+                });
+            }
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let page = self
+            .store
+            .list(&ListRequest {
+                prefix: marker,
+                delimiter: None,
+                continuation_token: None,
+                max_keys: 1,
+            })
+            .await?;
+        if page.objects.is_empty() && page.common_prefixes.is_empty() {
+            Ok(Entry::Missing)
+        } else {
+            Ok(Entry::Dir {
+                attrs: self.default_attrs(Kind::Dir, self.mounted_at),
+            })
+        }
+    }
+
+    pub async fn lookup(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<Attr> {
+        let path = self.child_path(parent, name)?;
+        let entry = self.resolve(&path).await?;
+        let kind = match &entry {
+            Entry::File { kind, .. } => *kind,
+            Entry::Dir { .. } => Kind::Dir,
+            Entry::Missing => return Err(FsError::NotFound),
+        };
+        let ino = self.ns.remember(&path, kind);
+        if let Some(of) = self.open_file(ino) {
+            let st = of.state.lock().await;
+            return Ok(self.attr_of_state(ino, &st));
+        }
+        self.attr_of_entry(ino, &entry)
+    }
+
+    /// List directory `ino` once (one paginated LIST with delimiter) and keep the entries in a
+    /// handle; attributes of the files are fetched in parallel and cached, so the `stat` of
+    /// every entry that follows (`ls -l`, rsync) costs no request.
+    pub async fn opendir(&self, ino: u64) -> FsResult<u64> {
+        let (path, kind) = self.path_of(ino)?;
+        if kind != Kind::Dir {
+            return Err(FsError::NotDir);
+        }
+        let entries = self.list_dir(&path).await?;
+        Ok(self.new_fh(Handle::Dir { entries }))
+    }
+
+    pub fn readdir(&self, fh: u64) -> FsResult<Vec<DirEntry>> {
+        match &*self.handle(fh)? {
+            Handle::Dir { entries } => Ok(entries.clone()),
+            Handle::File { .. } => Err(FsError::NotDir),
+        }
+    }
+
+    pub fn releasedir(&self, fh: u64) {
+        self.lock_handles().remove(&fh);
+    }
+
+    /// The names in directory `path` with their kinds and inode numbers.
+    pub async fn list_dir(&self, path: &str) -> FsResult<Vec<DirEntry>> {
+        // Without a page limit the listing always runs to its end.
+        Ok(self.list_dir_limited(path, None).await?.unwrap_or_default())
+    }
+
+    /// One LIST (with delimiter, paginated) of directory `path`: its names (kind `None` for
+    /// files, kind unknown until their HEAD) and its files' listing entries. `None` when it
+    /// takes more than `max_pages` pages. A complete listing is kept in `self.listings`.
+    async fn list_names(&self, path: &str, max_pages: Option<usize>) -> FsResult<Option<Listed>> {
+        let prefix = self.dir_prefix(path);
+        let generation = self.ns.listings().generation();
+        let started = std::time::Instant::now();
+        let mut listed = Listed::default();
+        let (names_map, files) = (&mut listed.names, &mut listed.files);
+        let mut token = None;
+        let mut pages = 0;
+        loop {
+            if max_pages.is_some_and(|m| pages >= m) {
+                return Ok(None);
+            }
+            pages += 1;
+            let page = self
+                .store
+                .list(&ListRequest {
+                    prefix: prefix.clone(),
+                    delimiter: Some("/".into()),
+                    continuation_token: token.take(),
+                    max_keys: 1000,
+                })
+                .await?;
+            for cp in page.common_prefixes {
+                let name = cp[prefix.len()..].trim_end_matches('/').to_string();
+                if name.is_empty() || (path.is_empty() && name == VAULT_DIR) {
+                    continue;
+                }
+                names_map.entry(name).or_insert(Some(Kind::Dir));
+            }
+            for obj in page.objects {
+                let name = obj.key[prefix.len()..].to_string();
+                if name.is_empty() {
+                    continue; // this directory's own marker
+                }
+                names_map.insert(name, None);
+                files.push(obj);
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        // Files being written for the first time exist only locally, but they exist.
+        let open: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        for of in open {
+            let st = of.state.lock().await;
+            if !st.unlinked && !st.path.is_empty() && parent_of(&st.path) == path {
+                let name = st.path[if path.is_empty() { 0 } else { path.len() + 1 }..].to_string();
+                listed.pending.push((name, st.kind));
+            }
+        }
+        let known = (listed.names.keys())
+            .chain(listed.pending.iter().map(|(name, _)| name))
+            .cloned()
+            .collect();
+        self.ns.listings().put(path, known, started, generation);
+        Ok(Some(listed))
+    }
+
+    /// [`Self::list_dir`], giving up (`None`) when the LIST takes more than `max_pages` pages.
+    async fn list_dir_limited(
+        &self,
+        path: &str,
+        max_pages: Option<usize>,
+    ) -> FsResult<Option<Vec<DirEntry>>> {
+        let Some(Listed {
+            mut names,
+            files,
+            pending,
+        }) = self.list_names(path, max_pages).await?
+        else {
+            return Ok(None);
+        };
+        let prefix = self.dir_prefix(path);
+        // Attributes of files and directories not cached yet: HEADs in parallel (of the object,
+        // of the directory's marker), cached for the stats to come.
+        let mut unknown: Vec<(String, String, Option<crate::store::ObjectInfo>)> = Vec::new();
+        for obj in &files {
+            let name = obj.key[prefix.len()..].to_string();
+            let p = join(path, &name);
+            match self.ns.cached(&p).await {
+                Some(Entry::File { kind, version, .. }) if version.etag == obj.etag => {
+                    names.insert(name, Some(kind));
+                }
+                _ => unknown.push((p, name, Some(obj.clone()))),
+            }
+        }
+        for (name, kind) in &names {
+            let p = join(path, name);
+            if *kind == Some(Kind::Dir) && self.ns.cached(&p).await.is_none() {
+                unknown.push((p, name.clone(), None));
+            }
+        }
+        let heads: Vec<(String, String, Option<Entry>)> = stream::iter(unknown)
+            .map(|(p, name, obj)| async move {
+                let entry = match obj {
+                    Some(obj) => self.listed_file_entry(&obj).await,
+                    None => self.listed_dir_entry(&p).await,
+                };
+                (p, name, entry)
+            })
+            .buffer_unordered(HEAD_PARALLELISM)
+            .collect()
+            .await;
+        for (p, name, entry) in heads {
+            match entry {
+                Some(e) => {
+                    let kind = match &e {
+                        Entry::File { kind, .. } => *kind,
+                        _ => Kind::Dir,
+                    };
+                    self.ns.cache(&p, e).await;
+                    names.insert(name, Some(kind));
+                }
+                None => {
+                    names.remove(&name);
+                }
+            }
+        }
+        // Files being written for the first time exist only locally.
+        for (name, kind) in pending {
+            names.insert(name, Some(kind));
+        }
+        let names = (names.into_iter()).map(|(name, kind)| (name, kind.unwrap_or(Kind::File)));
+        Ok(Some(self.ns.number(path, names, &|i| self.is_open(i))))
+    }
+
+    /// The entry of a file a listing found, from its HEAD (`None`: deleted since).
+    async fn listed_file_entry(&self, obj: &crate::store::ObjectInfo) -> Option<Entry> {
+        match self.store.head(&obj.key).await {
+            Ok(info) => Some(self.entry_from_head(&info)),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => {
+                log::warn!("HEAD {} during listing failed: {e}", obj.key);
+                // Fall back to what LIST said; attributes get defaults.
+                let kind = Kind::File;
+                let plain = plaintext_len(obj.size, self.keys.block_size()).unwrap_or(0);
+                Some(Entry::File {
+                    kind,
+                    version: RemoteVersion {
+                        key: obj.key.clone(),
+                        etag: obj.etag.clone(),
+                        plaintext_len: plain,
+                        carried: Metadata::new(),
+                    },
+                    attrs: self.default_attrs(kind, obj.last_modified),
+                })
+            }
+        }
+    }
+
+    /// The entry of a subdirectory a listing found: its marker's attributes, or defaults for
+    /// a directory that exists only through the keys below it.
+    async fn listed_dir_entry(&self, path: &str) -> Option<Entry> {
+        let marker = self.dir_prefix(path);
+        let attrs = match self.store.head(&marker).await {
+            Ok(info) => {
+                let defaults = self.default_attrs(Kind::Dir, info.last_modified);
+                attr::from_metadata(info.metadata.as_ref(), defaults)
+            }
+            Err(StoreError::NotFound { .. }) => self.default_attrs(Kind::Dir, self.mounted_at),
+            Err(e) => {
+                log::warn!("HEAD {marker} during listing failed: {e}");
+                return Some(Entry::Dir {
+                    attrs: self.default_attrs(Kind::Dir, self.mounted_at),
+                });
+            }
+        };
+        Some(Entry::Dir { attrs })
+    }
+}
+
+fn pending_entry(st: &FileState) -> Entry {
+    Entry::File {
+        kind: st.kind,
+        version: RemoteVersion {
+            key: String::new(),
+            etag: String::new(),
+            plaintext_len: st.size,
+            carried: Metadata::new(),
+        },
+        attrs: st.attrs,
+    }
+}

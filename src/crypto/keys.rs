@@ -571,7 +571,9 @@ fn check_block_size(block_size: u32) -> CryptoResult<()> {
     }
 }
 
-/// Unlocked key material of a vault; zeroized on drop.
+/// Unlocked key material of a vault; zeroized on drop (a clone too: each copy of a key is
+/// zeroizing memory of its own).
+#[derive(Clone)]
 pub struct VaultKeys {
     vault_id: [u8; 16],
     block_size: u32,

@@ -28,8 +28,8 @@ use bytes::{Bytes, BytesMut};
 
 use crate::crypto::format::metadata::{crypto_metadata, metadata_wraps};
 use crate::crypto::format::{
-    HEADER_LEN, block_count, ciphertext_len, ciphertext_range_for_blocks, plaintext_len,
-    seal_all_with, short_object_error,
+    HEADER_LEN, block_count, ciphertext_len, ciphertext_range_for_blocks, open_all_with_wraps,
+    plaintext_len, seal_all_with, short_object_error,
 };
 use crate::crypto::{CryptoError, CryptoResult, ObjectOpener, ObjectSealer, VaultKeys};
 use crate::store::{
@@ -365,8 +365,7 @@ impl SealedStore {
             .await
             .map_err(precondition)?;
         let wraps = metadata_wraps(got.info.metadata.as_ref());
-        crate::crypto::format::open_all_with_wraps(&self.keys, &got.data, &wraps)
-            .map_err(|e| crypto_err(&v.key, e))
+        open_all_with_wraps(&self.keys, &got.data, &wraps).map_err(|e| crypto_err(&v.key, e))
     }
 
     /// A sealer for a new object version (fresh data key, current generation): what a

@@ -22,7 +22,7 @@
 //!   plaintext length.
 //! - A DEK may also be wrapped outside the header, in the object's metadata
 //!   ([`MetadataWrap`], `key rotate --rewrap`). Such wraps are *candidates* handed in by the
-//!   caller: [`ParsedHeader::dek_candidates`] tries them before the header's own wrap, and the
+//!   caller: `ParsedHeader::dek_candidates` tries them before the header's own wrap, and the
 //!   opener keeps the first DEK that matches the commitment, so a stale or foreign wrap can
 //!   make an object no more readable than its header alone, never read as something else.
 

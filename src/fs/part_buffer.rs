@@ -17,7 +17,7 @@
 use bytes::Bytes;
 
 use crate::crypto::ObjectSealer;
-use crate::crypto::format::BLOCK_OVERHEAD;
+use crate::crypto::format::sealed_block_len;
 
 use super::error::{FsError, FsResult};
 
@@ -38,7 +38,7 @@ pub struct PartBuffer {
 impl PartBuffer {
     /// An all-zero part `part` of `blocks` blocks starting at block `first_block`.
     pub fn new(part: u32, first_block: u64, blocks: u64, block_size: usize) -> Self {
-        let slot = block_size + BLOCK_OVERHEAD as usize;
+        let slot = sealed_block_len(block_size as u32) as usize;
         PartBuffer {
             part,
             first_block,
@@ -50,7 +50,7 @@ impl PartBuffer {
     }
 
     fn slot(&self) -> usize {
-        self.block_size + BLOCK_OVERHEAD as usize
+        sealed_block_len(self.block_size as u32) as usize
     }
 
     /// The file offsets the part covers.

@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use crate::crypto::format::{block_count, ciphertext_len};
+use crate::crypto::format::{block_count, ciphertext_len, sealed_run_len};
 use crate::crypto::rewrap::{METADATA_KEY_HEADER, key_header_value};
 use crate::crypto::{HEADER_LEN, ObjectSealer, VaultKeys};
 use crate::store::{CompletedPart, DynStore, MAX_PARTS, Metadata, PutOptions};
@@ -432,7 +432,7 @@ impl Uploader {
         let n_blocks = block_count(size, bs);
         let blocks = blocks.start..blocks.end.min(n_blocks);
         let mut body = Vec::with_capacity(
-            (blocks.end.saturating_sub(blocks.start) * (bs as u64 + 16)) as usize + HEADER_LEN,
+            sealed_run_len(blocks.end.saturating_sub(blocks.start), bs) as usize + HEADER_LEN,
         );
         if let Some(h) = header {
             body.extend_from_slice(h);
@@ -578,7 +578,7 @@ pub fn carried_for(sealer: &ObjectSealer) -> Metadata {
 
 /// Blocks in one multipart part: whole blocks, about `PART_SIZE_TARGET` bytes.
 pub fn blocks_per_part(block_size: u32) -> u64 {
-    PART_SIZE_TARGET.div_ceil(block_size as u64 + 16).max(1)
+    crate::crypto::format::blocks_per_part(PART_SIZE_TARGET, block_size)
 }
 
 pub(super) fn map_put_err(key: &str, e: crate::store::StoreError) -> FsError {

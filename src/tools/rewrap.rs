@@ -13,16 +13,17 @@
 //! interface does not offer yet: they are reported as not rewrapped, and keep needing their
 //! old generation.
 
+use std::sync::Arc;
+
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
+use crate::crypto::VaultKeys;
 use crate::crypto::rewrap::{
     METADATA_WRAP_KEY, Rewrap, metadata_wrap_generation, rewrap_for_metadata, rewrap_from_metadata,
 };
-use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
-use crate::store::{
-    CopyOptions, DynStore, ListPage, ListRequest, MetadataDirective, ObjectInfo, StoreError,
-};
+use crate::sealed::{SealedError, SealedStore};
+use crate::store::{DynStore, ListPage, ListRequest, Metadata, ObjectInfo, StoreError};
 
 use super::progress::Progress;
 use super::{ToolError, ToolResult, is_file_object};
@@ -96,6 +97,8 @@ pub async fn rewrap_objects(
         generation: keys.current_generation(),
         ..RewrapReport::default()
     };
+    let sealed = SealedStore::new(store.clone(), Arc::new(keys.clone()));
+    let sealed = &sealed;
     let mut token = None;
     loop {
         let page = list_page(store, prefix, token.take()).await?;
@@ -106,7 +109,7 @@ pub async fn rewrap_objects(
             .collect();
         let outcomes: Vec<(String, Outcome)> = stream::iter(objects)
             .map(|o| async move {
-                let outcome = rewrap_one(store, keys, &o.key).await;
+                let outcome = rewrap_one(sealed, &o.key).await;
                 progress.inc(0);
                 if let Outcome::Changed(r) | Outcome::Failed(r) = &outcome {
                     progress.println(&format!("{}: {r}", o.key));
@@ -143,11 +146,21 @@ fn changed(e: &StoreError) -> bool {
     )
 }
 
+/// Whether a sealed-object request failed because the object changed or went away.
+fn sealed_changed(e: &SealedError) -> bool {
+    match e {
+        SealedError::Changed { .. } => true,
+        SealedError::Store(e) => changed(e),
+        _ => false,
+    }
+}
+
 const CHANGED: &str = "changed or deleted during the rewrap: skipped (run again with --resume)";
 
-async fn rewrap_one(store: &DynStore, keys: &VaultKeys, key: &str) -> Outcome {
+async fn rewrap_one(sealed: &SealedStore, key: &str) -> Outcome {
+    let keys = sealed.keys();
     let current = keys.current_generation();
-    let info = match store.head(key).await {
+    let info = match sealed.store().head(key).await {
         Ok(info) => info,
         Err(e) if changed(&e) => return Outcome::Changed(CHANGED.into()),
         Err(e) => return Outcome::Failed(format!("HEAD failed: {e}")),
@@ -169,12 +182,9 @@ async fn rewrap_one(store: &DynStore, keys: &VaultKeys, key: &str) -> Outcome {
     let rewrap = match from_copy {
         Some(r) => Ok(r),
         None => {
-            let header = match store
-                .get(key, Some(0..HEADER_LEN as u64), Some(&info.etag))
-                .await
-            {
-                Ok(got) => got.data,
-                Err(e) if changed(&e) => return Outcome::Changed(CHANGED.into()),
+            let header = match sealed.fetch_header(key, Some(&info.etag)).await {
+                Ok(fetched) => fetched.header,
+                Err(e) if sealed_changed(&e) => return Outcome::Changed(CHANGED.into()),
                 Err(e) => return Outcome::Failed(format!("reading the header failed: {e}")),
             };
             rewrap_for_metadata(keys, &header, info.size, Some(&metadata))
@@ -185,19 +195,13 @@ async fn rewrap_one(store: &DynStore, keys: &VaultKeys, key: &str) -> Outcome {
         Ok(Rewrap::Wrapped { value, .. }) => value,
         Err(e) => return Outcome::Failed(format!("not rewrapped: {e}")),
     };
-    let mut new_metadata = metadata;
-    new_metadata.insert(METADATA_WRAP_KEY.to_owned(), value);
-    let opts = CopyOptions {
-        metadata: MetadataDirective::Replace(new_metadata),
-        source_if_match: Some(info.etag.clone()),
-        source_size: Some(info.size),
-    };
-    match store.copy(key, key, opts).await {
+    let entries = Metadata::from([(METADATA_WRAP_KEY.to_owned(), value)]);
+    match sealed.add_crypto_metadata(&info, entries).await {
         Ok(_) => {
             log::debug!("rewrapped {key} under generation {current}");
             Outcome::Rewrapped
         }
-        Err(e) if changed(&e) => Outcome::Changed(CHANGED.into()),
+        Err(e) if sealed_changed(&e) => Outcome::Changed(CHANGED.into()),
         Err(e) => Outcome::Failed(format!("copy failed: {e}")),
     }
 }
@@ -226,6 +230,8 @@ pub async fn check_retire(
 ) -> ToolResult<RetireCheck> {
     let without = keys.without_generation(generation)?;
     let without = &without;
+    let sealed = SealedStore::new(store.clone(), Arc::new(keys.clone()));
+    let sealed = &sealed;
     let mut check = RetireCheck {
         generation,
         ..RetireCheck::default()
@@ -241,7 +247,7 @@ pub async fn check_retire(
             .collect();
         let results: Vec<(String, Option<Result<(), String>>)> = stream::iter(keys_to_check)
             .map(|key| async move {
-                let r = retire_check_one(store, keys, without, &key).await;
+                let r = retire_check_one(sealed, without, &key).await;
                 progress.inc(0);
                 (key, r)
             })
@@ -275,30 +281,19 @@ pub async fn check_retire(
 /// `None`: fine without the generation. `Some(Ok)`: needs it. `Some(Err)`: unreadable anyway
 /// (or could not be checked).
 async fn retire_check_one(
-    store: &DynStore,
-    keys: &VaultKeys,
+    sealed: &SealedStore,
     without: &VaultKeys,
     key: &str,
 ) -> Option<Result<(), String>> {
-    let got = match store.get(key, Some(0..HEADER_LEN as u64), None).await {
-        Ok(got) => got,
-        Err(StoreError::NotFound { .. }) => return None,
+    let fetched = match sealed.fetch_header(key, None).await {
+        Ok(fetched) => fetched,
+        Err(SealedError::Changed { .. }) => return None,
         Err(e) => return Some(Err(format!("could not be checked: {e}"))),
     };
-    let metadata = match got.info.metadata.clone() {
-        Some(m) => Some(m),
-        // A store whose GET does not return metadata: ask HEAD.
-        None => match store.head(key).await {
-            Ok(info) => info.metadata,
-            Err(StoreError::NotFound { .. }) => return None,
-            Err(e) => return Some(Err(format!("could not be checked: {e}"))),
-        },
-    };
-    let metadata = metadata.as_ref();
-    if ObjectOpener::open_with_metadata(without, &got.data, got.info.size, metadata).is_ok() {
+    if fetched.open(without).is_ok() {
         return None;
     }
-    match ObjectOpener::open_with_metadata(keys, &got.data, got.info.size, metadata) {
+    match fetched.open(sealed.keys()) {
         Ok(_) => Some(Ok(())),
         Err(e) => Some(Err(format!("unreadable with any generation: {e}"))),
     }

@@ -1,21 +1,25 @@
 //! `verify`: walk a vault's objects and check each one as a reader would.
 //!
-//! Without `--deep`: one ranged GET of the header per object (with its metadata), then the
-//! format checks, the DEK unwrap (header or metadata wrap) and the commitment to the size the
-//! store reports: this catches truncation, extension, foreign objects and header damage
-//! without reading data. `--deep` then authenticates every block, in chunks of whole blocks
-//! read with If-Match, so a flipped byte anywhere is found.
+//! Without `--deep`: the object is opened as a reader would (`SealedStore::open`: one ranged
+//! GET of the header with its metadata, the format checks, the DEK unwrap from the header or
+//! a metadata wrap, the commitment to the size the store reports): this catches truncation,
+//! extension, foreign objects and header damage without reading data. `--deep` then
+//! authenticates every block, in chunks of whole blocks read with If-Match, so a flipped byte
+//! anywhere is found.
 //!
 //! Every problem is reported by key with a kind and a reason; the command exits 0 only when
 //! there are none. A missing or unusable vault config is itself a problem (reported without
 //! asking for a key).
 
+use std::sync::Arc;
+
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
-use crate::crypto::format::ciphertext_range_for_block;
-use crate::crypto::{CryptoError, HEADER_LEN, ObjectOpener, VaultKeys};
+use crate::crypto::format::blocks_within;
+use crate::crypto::{CryptoError, VaultKeys};
+use crate::sealed::{OpenedObject, SealedError, SealedStore};
 use crate::store::{DynStore, StoreError};
 use crate::vault::{self, VaultError};
 
@@ -143,6 +147,8 @@ pub async fn verify_objects(
         }
     }
     let exact_file = !path.is_empty() && !list_prefixes[0].ends_with('/');
+    let sealed = SealedStore::new(store.clone(), Arc::new(keys.clone()));
+    let sealed = &sealed;
     for list_prefix in list_prefixes {
         let mut token = None;
         loop {
@@ -160,7 +166,7 @@ pub async fn verify_objects(
             }
             let results: Vec<(String, Checked)> = stream::iter(keys_to_check)
                 .map(|key| async move {
-                    let checked = check_object(store, keys, &key, deep).await;
+                    let checked = check_object(sealed, &key, deep).await;
                     match &checked {
                         Checked::Sound { stored, .. } => progress.inc(*stored),
                         Checked::Bad(kind, reason) => {
@@ -201,88 +207,44 @@ pub async fn verify_objects(
     Ok(report.finish())
 }
 
-async fn check_object(store: &DynStore, keys: &VaultKeys, key: &str, deep: bool) -> Checked {
-    let got = match store.get(key, Some(0..HEADER_LEN as u64), None).await {
-        Ok(got) => got,
-        Err(StoreError::NotFound { .. }) => return Checked::Changed,
-        Err(e) => return Checked::Bad(ProblemKind::Unreadable, e.to_string()),
-    };
-    let size = got.info.size;
-    let etag = got.info.etag.clone();
-    if size < HEADER_LEN as u64 {
-        let reason = if size == 0 {
-            "empty object: not an s3cryptfs object, or truncated to nothing".to_owned()
-        } else {
-            format!("{size} bytes, shorter than the {HEADER_LEN}-byte header: truncated")
-        };
-        return Checked::Bad(
-            if got.data.starts_with(b"S3CF") {
-                ProblemKind::Corrupt
-            } else {
-                ProblemKind::NotEncrypted
-            },
-            reason,
-        );
+/// A problem (or a change under the check) from the sealed-object layer.
+fn checked_err(e: SealedError) -> Checked {
+    match e {
+        SealedError::Changed { .. } => Checked::Changed,
+        SealedError::Crypto { source, .. } => Checked::Bad(classify(&source), source.to_string()),
+        SealedError::Store(e) => Checked::Bad(ProblemKind::Unreadable, e.to_string()),
+        SealedError::Internal(m) => Checked::Bad(ProblemKind::Unreadable, m),
     }
-    let metadata = match got.info.metadata {
-        Some(m) => Some(m),
-        None => match store.head(key).await {
-            Ok(info) if info.etag == etag => info.metadata,
-            Ok(_) | Err(StoreError::NotFound { .. }) => return Checked::Changed,
-            Err(e) => return Checked::Bad(ProblemKind::Unreadable, e.to_string()),
-        },
-    };
-    let opener = match ObjectOpener::open_with_metadata(keys, &got.data, size, metadata.as_ref()) {
-        Ok(o) => o,
-        Err(e) => return Checked::Bad(classify(&e), e.to_string()),
+}
+
+async fn check_object(sealed: &SealedStore, key: &str, deep: bool) -> Checked {
+    let opened = match sealed.open(key, None).await {
+        Ok(opened) => opened,
+        Err(e) => return checked_err(e),
     };
     if deep {
-        if let Err(bad) = check_blocks(store, key, &etag, &opener).await {
+        if let Err(bad) = check_blocks(sealed, &opened).await {
             return bad;
         }
     }
     Checked::Sound {
-        stored: size,
-        plain: opener.plaintext_len(),
+        stored: opened.info.size,
+        plain: opened.version.plaintext_len,
     }
 }
 
-/// Authenticate every block, a few MiB per GET.
-async fn check_blocks(
-    store: &DynStore,
-    key: &str,
-    etag: &str,
-    opener: &ObjectOpener,
-) -> Result<(), Checked> {
-    let plain = opener.plaintext_len();
-    let bs = opener.block_size();
-    let per_chunk = (DEEP_CHUNK_BYTES / (u64::from(bs) + 16)).max(1);
+/// Authenticate every block, a few MiB per GET (each with If-Match on the version opened).
+async fn check_blocks(sealed: &SealedStore, opened: &OpenedObject) -> Result<(), Checked> {
+    let per_chunk = blocks_within(DEEP_CHUNK_BYTES, opened.opener.block_size());
+    let n = opened.opener.block_count();
     let mut first = 0u64;
-    while first < opener.block_count() {
-        let last = (first + per_chunk).min(opener.block_count()) - 1;
-        let start = ciphertext_range_for_block(first, plain, bs).start;
-        let end = ciphertext_range_for_block(last, plain, bs).end;
-        let data = match store.get(key, Some(start..end), Some(etag)).await {
-            Ok(got) => got.data,
-            Err(StoreError::PreconditionFailed { .. } | StoreError::NotFound { .. }) => {
-                return Err(Checked::Changed);
-            }
-            Err(e) => return Err(Checked::Bad(ProblemKind::Unreadable, e.to_string())),
-        };
-        for index in first..=last {
-            let r = ciphertext_range_for_block(index, plain, bs);
-            let (s, e) = ((r.start - start) as usize, (r.end - start) as usize);
-            let Some(ct) = data.get(s..e) else {
-                return Err(Checked::Bad(
-                    ProblemKind::Corrupt,
-                    format!("block {index} lies beyond the bytes the store returned"),
-                ));
-            };
-            if let Err(e) = opener.open_block(index, ct) {
-                return Err(Checked::Bad(classify(&e), e.to_string()));
-            }
-        }
-        first = last + 1;
+    while first < n {
+        let end = (first + per_chunk).min(n);
+        sealed
+            .read_blocks(&opened.version, first..end)
+            .await
+            .map_err(checked_err)?;
+        first = end;
     }
     Ok(())
 }

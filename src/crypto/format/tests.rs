@@ -1,14 +1,16 @@
-//! Unit and property tests of the object format (`format.rs`).
+//! Tests of the object format as a whole: sealed objects against the layout, tampering,
+//! wrong keys, header bytes, test-vector seams. (The size math alone is tested in `layout`.)
 
-use proptest::prelude::*;
 use zeroize::Zeroizing;
 
+use super::header::{SALT_OFFSET, WRAPPED_DEK_OFFSET};
 use super::*;
-use crate::crypto::keys::{Secret, VaultConfig};
+use crate::crypto::error::{CryptoError, CryptoResult};
+use crate::crypto::kdf;
+use crate::crypto::keys::{Secret, VaultConfig, VaultKeys};
 
 const B: u32 = 4096;
 const BU: usize = B as usize;
-const H: u64 = HEADER_LEN as u64;
 
 fn vault(block_size: u32) -> (VaultConfig, VaultKeys) {
     let secret = Secret::KeyFile(Zeroizing::new(kdf::random_bytes::<32>().unwrap()));
@@ -24,120 +26,6 @@ fn corrupt_msg(r: CryptoResult<Vec<u8>>) -> String {
         Err(CryptoError::Corrupt(m)) => m,
         other => panic!("expected Corrupt, got {other:?}"),
     }
-}
-
-#[test]
-fn size_math_examples() {
-    assert_eq!(block_count(0, B), 1);
-    assert_eq!(block_count(1, B), 1);
-    assert_eq!(block_count(4096, B), 1);
-    assert_eq!(block_count(4097, B), 2);
-    assert_eq!(ciphertext_len(0, B), H + 16);
-    assert_eq!(ciphertext_len(1, B), H + 17);
-    assert_eq!(ciphertext_len(4096, B), H + 4096 + 16);
-    assert_eq!(ciphertext_len(4097, B), H + 4097 + 32);
-    assert_eq!(ciphertext_len(10240, B), H + 10240 + 48);
-    // 64 KiB blocks: 0.024% overhead.
-    assert_eq!(ciphertext_len(1 << 30, 65536), H + (1 << 30) + 16 * 16384);
-
-    assert_eq!(plaintext_len(H + 16, B), Some(0));
-    assert_eq!(plaintext_len(H + 4096 + 16, B), Some(4096));
-    assert_eq!(plaintext_len(H + 4097 + 32, B), Some(4097));
-    for bad in [0, 1, H - 1, H, H + 15] {
-        assert_eq!(plaintext_len(bad, B), None, "{bad}");
-    }
-    // Between one full block and the smallest two-block object: no valid n.
-    for k in 1..=16 {
-        assert_eq!(plaintext_len(H + 4096 + 16 + k, B), None, "{k}");
-    }
-    assert_eq!(plaintext_len(H + 4096 + 16 + 17, B), Some(4097));
-    // Huge sizes neither panic nor break the inverse.
-    for c in [u64::MAX, u64::MAX - 1, u64::MAX / 2] {
-        if let Some(p) = plaintext_len(c, B) {
-            assert_eq!(ciphertext_len(p, B), c);
-        }
-    }
-    // Degenerate block sizes never panic.
-    let _ = (
-        plaintext_len(1000, 0),
-        ciphertext_len(1000, 0),
-        block_count(5, 0),
-    );
-}
-
-#[test]
-fn size_math_is_a_bijection_on_small_sizes() {
-    let mut hits = 0;
-    for c in 0..H + 5 * (u64::from(B) + 16) {
-        if let Some(p) = plaintext_len(c, B) {
-            assert_eq!(ciphertext_len(p, B), c);
-            hits += 1;
-        }
-    }
-    // Every plaintext size below 5 full blocks maps to a distinct valid stored size below
-    // the 5-block object's.
-    assert_eq!(hits, 5 * u64::from(B));
-}
-
-proptest! {
-    #[test]
-    fn plaintext_len_inverts_ciphertext_len(p in 0u64..(1 << 42), shift in 12u32..=20) {
-        let b = 1u32 << shift;
-        prop_assert_eq!(plaintext_len(ciphertext_len(p, b), b), Some(p));
-    }
-
-    #[test]
-    fn plaintext_len_accepts_only_images(c in 0u64..(1 << 42), shift in 12u32..=20) {
-        let b = 1u32 << shift;
-        match plaintext_len(c, b) {
-            Some(p) => prop_assert_eq!(ciphertext_len(p, b), c),
-            None => {
-                // No p near the obvious candidate maps to c.
-                let body = c.saturating_sub(H);
-                let n = body.div_ceil(u64::from(b) + 16).max(1);
-                for nn in n.saturating_sub(1)..=n + 1 {
-                    let p = body.saturating_sub(16 * nn);
-                    prop_assert_ne!(ciphertext_len(p, b), c);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn ranges_cover_requested_bytes(p in 1u64..100_000, a in 0u64..100_000, len in 1u64..50_000) {
-        let start = a % p;
-        let end = (start + len).min(p);
-        let span = ciphertext_range_for(start..end, p, B);
-        prop_assert_eq!(span.first_block, start / u64::from(B));
-        prop_assert_eq!(span.last_block, (end - 1) / u64::from(B));
-        prop_assert!(span.ciphertext.end <= ciphertext_len(p, B));
-        // The span is exactly the concatenation of its blocks.
-        let first = ciphertext_range_for_block(span.first_block, p, B);
-        let last = ciphertext_range_for_block(span.last_block, p, B);
-        prop_assert_eq!(span.ciphertext.clone(), first.start..last.end);
-    }
-}
-
-#[test]
-fn range_math_examples() {
-    let p = 10240; // 2.5 blocks
-    let s = ciphertext_range_for(0..1, p, B);
-    assert_eq!((s.first_block, s.last_block), (0, 0));
-    assert_eq!(s.ciphertext, H..H + 4096 + 16);
-    let s = ciphertext_range_for(4095..4097, p, B);
-    assert_eq!((s.first_block, s.last_block), (0, 1));
-    assert_eq!(s.ciphertext, H..H + 2 * 4112);
-    let s = ciphertext_range_for(9000..20000, p, B);
-    assert_eq!((s.first_block, s.last_block), (2, 2));
-    assert_eq!(s.ciphertext, H + 2 * 4112..H + 2 * 4112 + 2048 + 16);
-    assert_eq!(s.ciphertext.end, ciphertext_len(p, B));
-    // Clipped and degenerate inputs never panic.
-    let s = ciphertext_range_for(50_000..60_000, p, B);
-    assert_eq!((s.first_block, s.last_block), (2, 2));
-    let s = ciphertext_range_for(5..5, p, B);
-    assert_eq!((s.first_block, s.last_block), (0, 0));
-    let s = ciphertext_range_for(0..10, 0, B);
-    assert_eq!(s.ciphertext, H..H + 16);
 }
 
 #[test]

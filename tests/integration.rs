@@ -4,7 +4,7 @@
 //! Tiers, switched on by Cargo features (Cargo.toml `[features]`), as mountpoint-s3 does:
 //! - `fast`: always. No kernel mount and no server: the fs layer on the memory store, the
 //!   stores' conformance suite on the local stores, config, format vectors, the tools, the
-//!   command line where it refuses to mount, man pages, packaging.
+//!   command line where it refuses to mount, man pages, packaging, the import graph of `src/`.
 //! - `fuse` (`--features fuse_tests`): every test that mounts through the kernel.
 //! - `s3` (`--features s3_tests`): tests against moto's S3 server; the s3:// mounts among them
 //!   need `fuse_tests` too.

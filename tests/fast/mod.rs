@@ -1,5 +1,6 @@
 //! The fast tier: what plain `cargo test` runs. Nothing here mounts or needs a server.
 
+mod architecture;
 pub(crate) mod cli_errors;
 mod config;
 mod format_vectors;

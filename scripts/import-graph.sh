@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the import graph of src/ (layers and their files, layer edges, file edges with the
-# first place each is made, cycles), as tests/fast/architecture.rs computes and checks it. This
+# first place each is made, cycles), as tests/fast/architecture/ computes and checks it. This
 # is what docs/ARCHITECTURE.md describes; regenerate it after moving code between files.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A one-node Ceph cluster with a RADOS Gateway (S3) on 127.0.0.1, for the tests that need an
-# S3 server which enforces SSE-C (tests/fuse_ceph.rs). No systemd; everything but the
+# S3 server which enforces SSE-C (tests/ceph/fuse_ceph.rs). No systemd; everything but the
 # packages lives in one directory:
 #
 #   scripts/ceph-test-server.sh --install          apt-install ceph-mon ceph-osd radosgw
@@ -22,7 +22,7 @@
 # (for `--sse kms --sse-kms-key-id testkey-1`). One S3 user with fixed keys (TEST_ACCESS_KEY,
 # TEST_SECRET_KEY below). Starts in about 7 s on 2 cores (most of it radosgw's own start-up).
 #
-# What this RGW (16.2.15, Debian bookworm) does, checked with boto3 and by tests/fuse_ceph.rs
+# What this RGW (16.2.15, Debian bookworm) does, checked with boto3 and by tests/ceph/fuse_ceph.rs
 # (README.md, "Test servers"):
 #   - enforces SSE-C: GET/HEAD without the key, or with a wrong one, answers 400; HEAD with
 #     the key echoes its MD5;

@@ -15,7 +15,7 @@
 #                                            systemd-analyze verify the installed units, then
 #                                            dpkg -r (needs root)
 #   scripts/package-deb.sh --list-assets     print the assets as the dpkg-deb fallback reads
-#                                            them (tests/ops_deb.rs compares with Cargo.toml)
+#                                            them (tests/fast/ops_deb.rs compares with Cargo.toml)
 #
 # With --fast and without --dpkg-deb, cargo-deb is used if it is installed and the dpkg-deb
 # fallback otherwise (installing cargo-deb takes ~5 minutes on 2 cores). The .deb is written
@@ -227,7 +227,7 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     if printf '%s\n' "$out" | grep s3cryptfs; then die "systemd-analyze verify warned"; fi
     echo "systemd-analyze verify: the installed units are fine"
 else
-    echo "systemd-analyze is not installed: units not verified here (tests/ops_systemd.rs does)"
+    echo "systemd-analyze is not installed: units not verified here (tests/fast/ops_systemd.rs does)"
 fi
 remove_package
 [ ! -e /usr/bin/s3cryptfs ] && [ ! -L /sbin/mount.s3cryptfs ] || die "dpkg -r left files behind"

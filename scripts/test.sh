@@ -3,20 +3,21 @@
 #
 # 1. Installs what the tests need and is missing:
 #    - apt: fuse3 (fusermount3), rsync, pkg-config, ca-certificates, a C compiler (aws-lc-sys
-#      builds C), man-db (tests/ops_man.rs), systemd (systemd-analyze, tests/ops_systemd.rs),
-#      python3 and pip;
+#      builds C), man-db (tests/fast/ops_man.rs), systemd (systemd-analyze,
+#      tests/fast/ops_systemd.rs), python3 and pip;
 #    - pip: moto's S3 server, which the S3 tests run against (scripts/s3-test-server.sh);
 #    - apt: ceph-mon ceph-osd radosgw ceph-common, the one-node Ceph cluster the SSE-C and
-#      SSE-KMS mount tests run against (scripts/ceph-test-server.sh, tests/fuse_ceph.rs);
+#      SSE-KMS mount tests run against (scripts/ceph-test-server.sh, tests/ceph/);
 #    - rustup: rustfmt and clippy.
-# 2. Runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
-#    `cargo test --all-targets`, stopping at the first failure.
+# 2. Runs `cargo fmt --check`, clippy and the tests with every test tier on (the Cargo features
+#    fuse_tests, s3_tests, ceph_tests; see tests/integration.rs), then the doc tests, all with
+#    --locked (Cargo.lock is used as committed), stopping at the first failure.
 # 3. Builds the Debian package from the test build. In CI (CI=true, as root) it also installs
 #    the package, checks it and removes it again (scripts/package-deb.sh --install-check);
 #    elsewhere it leaves your system alone.
 #
-# The FUSE tests mount real file systems. Without /dev/fuse this script fails; it never
-# skips them.
+# Every tier runs here: the FUSE tests mount real file systems and the S3 tests start moto and
+# Ceph. Without /dev/fuse, moto or Ceph this script fails; it never skips a test.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -85,11 +86,19 @@ command -v fusermount3 >/dev/null 2>&1 || die "fusermount3 is missing after inst
 say "cargo fmt --check"
 cargo fmt --check
 
-say "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+say "cargo clippy --locked --all-targets --all-features -- -D warnings"
+cargo clippy --locked --all-targets --all-features -- -D warnings
 
-say "cargo test --all-targets"
-cargo test --all-targets
+# The tiers gate test helpers with cfg: the fast tier alone must be warning-free too.
+say "cargo clippy --locked --all-targets -- -D warnings (the fast tier alone)"
+cargo clippy --locked --all-targets -- -D warnings
+
+say "cargo test --locked --all-targets --all-features (every tier: fast, FUSE, moto, Ceph)"
+cargo test --locked --all-targets --all-features
+
+# --all-targets leaves the doc tests out; --all-features reuses the build above.
+say "cargo test --locked --doc --all-features"
+cargo test --locked --doc --all-features
 
 if [ "${CI:-}" = true ] && is_root; then
     say "scripts/package-deb.sh --fast --install-check"

@@ -7,7 +7,7 @@
 //!
 //! How the parts fit: `rules` holds the S3 rules both local stores apply (so they refuse the
 //! same requests), `list` the ListObjectsV2 paging both use, `url` the store URLs `open`
-//! accepts. `tests/store_conformance.rs` runs one suite against every implementation.
+//! accepts. `tests/fast/store_conformance.rs` runs one suite against every implementation.
 
 pub mod dir;
 pub mod faulty;

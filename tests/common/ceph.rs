@@ -7,8 +7,6 @@
 //! drops it; the script's watcher also stops it when this process dies without dropping it.
 //! Tests never skip: without Ceph they fail saying how to install it.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -16,8 +14,8 @@ use std::time::Instant;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
-use crate::common::find_in_path;
-use crate::s3server::free_port;
+use super::find_in_path;
+use super::s3test::free_port;
 
 const INSTALL_HINT: &str = "the Ceph tests run against a one-node Ceph cluster (RADOS Gateway): \
      install it with `scripts/ceph-test-server.sh --install` (Debian packages ceph-mon ceph-osd \
@@ -132,11 +130,6 @@ impl CephServer {
 
     pub fn secret_key(&self) -> &str {
         &self.secret_key
-    }
-
-    /// The cluster's logs (the gateway's, for a failing S3 request).
-    pub fn log_dir(&self) -> PathBuf {
-        self.dir.path().join("log")
     }
 
     /// A plain SDK client of the gateway with the test user's keys, independent of

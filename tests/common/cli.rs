@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+#[cfg(feature = "fuse_tests")]
 use super::{force_unmount, is_mounted, require_fuse, wait_until};
 
 /// The binary under test.
@@ -32,6 +33,7 @@ pub struct CliOutput {
     pub stdout: String,
     pub stderr: String,
     /// The stderr file, still written by a daemon the command may have left running.
+    #[cfg(feature = "fuse_tests")]
     stderr_file: File,
     pub command: String,
 }
@@ -93,6 +95,7 @@ impl CliOutput {
     }
 
     /// Everything written to stderr so far (the daemon's log for `mount`).
+    #[cfg(feature = "fuse_tests")]
     pub fn current_stderr(&self) -> String {
         read_all(&self.stderr_file)
     }
@@ -106,8 +109,28 @@ fn read_all(f: &File) -> String {
     String::from_utf8_lossy(&s).into_owned()
 }
 
+/// What a command's environment changes from this process's, which the tests never change
+/// (the tests of every tier share the process).
+#[derive(Clone, Debug, Default)]
+pub struct CliEnv {
+    pub set: Vec<(OsString, OsString)>,
+    pub remove: Vec<OsString>,
+}
+
 /// Runs `s3cryptfs ARGS` with `envs` added to a clean copy of the environment.
 pub fn run_cli<S: AsRef<OsStr>>(args: &[S], envs: &[(&str, &OsStr)]) -> CliOutput {
+    let env = CliEnv {
+        set: envs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        remove: Vec::new(),
+    };
+    run_cli_env(args, &env)
+}
+
+/// Runs `s3cryptfs ARGS` with `env` applied to a clean copy of the environment.
+pub fn run_cli_env<S: AsRef<OsStr>>(args: &[S], env: &CliEnv) -> CliOutput {
     let stdout_file = tempfile::tempfile().expect("temp file");
     let stderr_file = tempfile::tempfile().expect("temp file");
     let mut cmd = Command::new(bin());
@@ -117,7 +140,10 @@ pub fn run_cli<S: AsRef<OsStr>>(args: &[S], envs: &[(&str, &OsStr)]) -> CliOutpu
         .stdin(Stdio::null())
         .stdout(stdout_file.try_clone().expect("dup"))
         .stderr(stderr_file.try_clone().expect("dup"));
-    for (k, v) in envs {
+    for k in &env.remove {
+        cmd.env_remove(k);
+    }
+    for (k, v) in &env.set {
         cmd.env(k, v);
     }
     let command = format!(
@@ -149,6 +175,7 @@ pub fn run_cli<S: AsRef<OsStr>>(args: &[S], envs: &[(&str, &OsStr)]) -> CliOutpu
         status,
         stdout: read_all(&stdout_file),
         stderr: read_all(&stderr_file),
+        #[cfg(feature = "fuse_tests")]
         stderr_file,
         command,
     }
@@ -196,6 +223,7 @@ pub fn daemon_pids(mountpoint: &Path) -> Vec<u32> {
 /// A vault on a DirStore in a fresh temporary directory, unlocked by a key file.
 pub struct CliVault {
     dir: TempDir,
+    #[cfg(feature = "fuse_tests")]
     pub store_dir: PathBuf,
     pub url: String,
     pub key_file: PathBuf,
@@ -241,6 +269,7 @@ impl CliVault {
         let key_file = dir.path().join("vault.key");
         CliVault {
             dir,
+            #[cfg(feature = "fuse_tests")]
             store_dir,
             url,
             key_file,
@@ -260,6 +289,7 @@ impl CliVault {
 
     /// Mounts the vault with its key file at `<tempdir>/mnt`, staging in `<tempdir>/staging`
     /// and logging to `<tempdir>/mount.log`.
+    #[cfg(feature = "fuse_tests")]
     pub fn mount(&self) -> CliMount {
         let mp = self.new_dir("mnt");
         let staging = self.staging_dir();
@@ -281,22 +311,20 @@ impl CliVault {
     }
 
     /// Where `mount` stages open files.
+    #[cfg(feature = "fuse_tests")]
     pub fn staging_dir(&self) -> PathBuf {
         self.new_dir("staging")
     }
 
     /// Where the daemon started by `mount` logs.
+    #[cfg(feature = "fuse_tests")]
     pub fn log_file(&self) -> PathBuf {
         self.dir.path().join("mount.log")
-    }
-
-    /// Every file the store holds (objects, sidecars, parts, the vault config).
-    pub fn stored_files(&self) -> Vec<PathBuf> {
-        super::files_below(&self.store_dir)
     }
 }
 
 /// A mount made by `s3cryptfs mount`; unmounted (and its daemon awaited) on drop.
+#[cfg(feature = "fuse_tests")]
 pub struct CliMount {
     pub mountpoint: PathBuf,
     mount_args: Vec<OsString>,
@@ -306,12 +334,20 @@ pub struct CliMount {
     earlier_logs: String,
     /// The daemon's `--log-file`, if it was given one.
     pub log_file: Option<PathBuf>,
+    /// The environment every `mount` runs with.
+    env: CliEnv,
 }
 
+#[cfg(feature = "fuse_tests")]
 impl CliMount {
     /// Runs `s3cryptfs MOUNT_ARGS` (MOUNT_ARGS begins with `mount`) and checks that the mount
     /// answers as soon as the command returns.
     pub fn start(mountpoint: PathBuf, mount_args: Vec<OsString>) -> CliMount {
+        CliMount::start_env(mountpoint, mount_args, CliEnv::default())
+    }
+
+    /// [`CliMount::start`] with `env` applied to every `mount`.
+    pub fn start_env(mountpoint: PathBuf, mount_args: Vec<OsString>, env: CliEnv) -> CliMount {
         require_fuse();
         let mut m = CliMount {
             mountpoint,
@@ -319,13 +355,14 @@ impl CliMount {
             last: None,
             earlier_logs: String::new(),
             log_file: None,
+            env,
         };
         m.mount();
         m
     }
 
     fn mount(&mut self) {
-        let out = run_cli(&self.mount_args, &[]);
+        let out = run_cli_env(&self.mount_args, &self.env);
         out.assert_ok();
         assert!(
             is_mounted(&self.mountpoint),
@@ -361,10 +398,6 @@ impl CliMount {
             s.push_str(&std::fs::read_to_string(f).unwrap_or_default());
         }
         s
-    }
-
-    pub fn is_mounted(&self) -> bool {
-        self.last.is_some()
     }
 
     /// `s3cryptfs unmount`; then the mount must be gone and its daemon exited.
@@ -406,6 +439,7 @@ impl CliMount {
     }
 }
 
+#[cfg(feature = "fuse_tests")]
 impl Drop for CliMount {
     fn drop(&mut self) {
         if self.last.is_none() {

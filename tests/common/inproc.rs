@@ -2,19 +2,19 @@
 //! dedicated tokio runtime. The vault config is written to the store on first mount and
 //! unlocked from it on every remount, as `s3cryptfs mount` does.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use fuser::MountOption;
 use s3cryptfs::crypto::{Secret, VaultConfig};
-use s3cryptfs::fs::{Fs, FsOptions};
 use s3cryptfs::fuse::FuseAdapter;
 use s3cryptfs::store::{DynStore, PutOptions, StoreError};
 use tempfile::TempDir;
 use zeroize::Zeroizing;
 
+use super::memfs;
 use super::{force_unmount, is_mounted, require_fuse, wait_until};
 
 /// Key of the vault config object (the in-process mounts use an empty prefix).
@@ -34,7 +34,6 @@ pub struct MountedFs {
     /// Where the file system stages open files (must never hold plaintext).
     pub staging_dir: PathBuf,
     pub store: DynStore,
-    fs: Option<Arc<Fs>>,
     session: Option<fuser::BackgroundSession>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -55,7 +54,6 @@ pub fn mount_in_process(store: DynStore) -> MountedFs {
         mountpoint,
         staging_dir,
         store,
-        fs: None,
         session: None,
         runtime: None,
     };
@@ -74,27 +72,6 @@ impl MountedFs {
         let p = self.dir.path().join("scratch");
         std::fs::create_dir_all(&p).expect("create scratch dir");
         p
-    }
-
-    pub fn is_mounted(&self) -> bool {
-        self.session.is_some()
-    }
-
-    /// The file system currently mounted (to read caches or counters).
-    pub fn fs(&self) -> &Arc<Fs> {
-        self.fs.as_ref().expect("mounted")
-    }
-
-    /// Runs a future on the mount's runtime (or a temporary one when unmounted).
-    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        match &self.runtime {
-            Some(rt) => rt.block_on(f),
-            None => tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("build runtime")
-                .block_on(f),
-        }
     }
 
     /// Mounts again (after `unmount`).
@@ -129,10 +106,8 @@ impl MountedFs {
                 Err(e) => panic!("read vault config: {e}"),
             }
         });
-        let opts = FsOptions::for_current_user(self.staging_dir.clone());
-        let fs = Fs::new(self.store.clone(), String::new(), Arc::new(keys), opts)
-            .expect("build file system");
-        let adapter = FuseAdapter::new(fs.clone(), runtime.handle().clone());
+        let fs = memfs::fs_over(self.store.clone(), Arc::new(keys), &self.staging_dir);
+        let adapter = FuseAdapter::new(fs, runtime.handle().clone());
         let mut config = fuser::Config::default();
         config.mount_options = vec![
             MountOption::FSName("s3cryptfs-test".into()),
@@ -149,7 +124,6 @@ impl MountedFs {
             "{} is not in /proc/self/mountinfo after mounting",
             self.mountpoint.display()
         );
-        self.fs = Some(fs);
         self.session = Some(session);
         self.runtime = Some(runtime);
     }
@@ -171,7 +145,6 @@ impl MountedFs {
             "{} still mounted after unmount",
             self.mountpoint.display()
         );
-        self.fs = None;
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_timeout(Duration::from_secs(5));
         }
@@ -181,10 +154,6 @@ impl MountedFs {
     pub fn remount(&mut self) {
         self.unmount();
         self.mount();
-    }
-
-    pub fn staging_path(&self) -> &Path {
-        &self.staging_dir
     }
 }
 

@@ -2,8 +2,6 @@
 //! S3 endpoint that stops answering mid-upload (and the server's state survives the outage,
 //! which restarting moto would not allow). While down, every connection, open or new, is cut.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

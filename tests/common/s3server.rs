@@ -8,14 +8,11 @@
 //! watches its stdin, a pipe this process holds, and exits when the pipe closes. Tests never
 //! skip: without moto they fail saying how to install it.
 
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -32,6 +29,10 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata as OperationMetadata;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use s3cryptfs::store::s3::{S3Retry, S3Settings, S3Timeouts};
+
+use super::s3test::create_bucket;
+
+pub use super::s3test::free_port;
 
 /// Runs moto's server on the port given as the first argument and exits when stdin closes.
 const SERVER_SCRIPT: &str = r#"
@@ -51,7 +52,6 @@ const INSTALL_HINT: &str = "the S3 tests run against moto's S3 server: install i
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 static SHARED: Mutex<Weak<MotoServer>> = Mutex::new(Weak::new());
-static BUCKETS: AtomicU32 = AtomicU32::new(0);
 
 pub struct MotoServer {
     child: Child,
@@ -214,44 +214,6 @@ pub fn require_moto() {
              root element for the Rust SDK: {INSTALL_HINT}"
         );
     }
-}
-
-/// Creates a bucket whose name starts with `hint` and is unique to this test process, on the
-/// server `client` talks to.
-pub async fn create_bucket(client: &aws_sdk_s3::Client, hint: &str) -> Result<String, String> {
-    let n = BUCKETS.fetch_add(1, Ordering::Relaxed);
-    let hint: String = hint
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(40)
-        .collect();
-    let name = format!("{hint}-{}-{n}", std::process::id());
-    client
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "create bucket {name}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            )
-        })?;
-    Ok(name)
-}
-
-/// A port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free port on 127.0.0.1")
 }
 
 fn answers_http(port: u16) -> bool {

@@ -1,36 +1,32 @@
 //! Vaults on a bucket of a test S3 server (moto, Ceph RGW), created and mounted through the
 //! built binary as a user would: `s3cryptfs init s3://BUCKET/vault --endpoint URL --path-style
-//! ...` and `s3cryptfs mount` with the same flags. Include next to `common` and `s3server`.
-
-#![allow(dead_code)]
+//! ...` and `s3cryptfs mount` with the same flags, with the server's credentials in their
+//! environment.
 
 use std::any::Any;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::path::PathBuf;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
-use crate::common::cli::{CliMount, CliOutput, args, run_cli};
-use crate::common::require_fuse;
-use crate::s3server::create_bucket;
+use super::cli::{CliEnv, CliMount, args, run_cli_env};
+use super::require_fuse;
+use super::s3test::create_bucket;
 
-/// Sets the AWS environment every `s3cryptfs` the tests start inherits: the server's
-/// credentials, a region, and IMDS off (169.254.169.254 must never be contacted). The first
-/// call wins; a test binary talks to one kind of server.
-pub fn aws_env(access_key: &str, secret_key: &str) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: set once, before the tests of this binary start any s3cryptfs process or
-        // read these variables (every test calls this before either).
-        unsafe {
-            std::env::set_var("AWS_ACCESS_KEY_ID", access_key);
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", secret_key);
-            std::env::set_var("AWS_REGION", "us-east-1");
-            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-            std::env::remove_var("AWS_PROFILE");
-            std::env::remove_var("AWS_ENDPOINT_URL");
-        }
-    });
+/// The AWS environment of every `s3cryptfs` a vault on the server runs: the server's
+/// credentials, a region, and IMDS off (169.254.169.254 must never be contacted). It is given
+/// to each command, never set in this process: moto's and Ceph's tests share the process, with
+/// different credentials.
+pub fn aws_env(access_key: &str, secret_key: &str) -> CliEnv {
+    CliEnv {
+        set: vec![
+            ("AWS_ACCESS_KEY_ID".into(), access_key.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), secret_key.into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ],
+        remove: vec!["AWS_PROFILE".into(), "AWS_ENDPOINT_URL".into()],
+    }
 }
 
 /// A running test server, as a vault needs it.
@@ -40,6 +36,8 @@ pub struct S3Target {
     pub client: aws_sdk_s3::Client,
     /// Keeps the server running while a vault on it lives.
     pub server: Arc<dyn Any + Send + Sync>,
+    /// The environment of every `s3cryptfs` run against it ([`aws_env`]).
+    pub env: CliEnv,
 }
 
 /// A vault under `s3://BUCKET/vault/` of a fresh bucket, in a temporary directory of its own
@@ -55,6 +53,7 @@ pub struct S3Vault {
     endpoint: String,
     pub client: aws_sdk_s3::Client,
     _server: Arc<dyn Any + Send + Sync>,
+    env: CliEnv,
 }
 
 impl S3Vault {
@@ -76,6 +75,7 @@ impl S3Vault {
             endpoint: target.endpoint,
             client: target.client,
             _server: target.server,
+            env: target.env,
         }
     }
 
@@ -100,17 +100,18 @@ impl S3Vault {
         a.push(self.key_file.clone().into());
         a.extend(self.bucket_args.iter().cloned());
         a.push(self.url.clone().into());
-        run_cli(&a, &[]).assert_ok();
+        run_cli_env(&a, &self.env).assert_ok();
     }
 
     /// `s3cryptfs COMMAND... --key-file KEY BUCKET_ARGS URL`, for the commands that open the
     /// store (`key rotate`, `verify`, `ls`, ...).
-    pub fn run(&self, command: &[&str]) -> CliOutput {
+    #[cfg(feature = "ceph_tests")]
+    pub fn run(&self, command: &[&str]) -> super::cli::CliOutput {
         let mut a = args(command);
         a.extend(args([OsStr::new("--key-file"), self.key_file.as_os_str()]));
         a.extend(self.bucket_args.iter().cloned());
         a.push(self.url.clone().into());
-        run_cli(&a, &[])
+        run_cli_env(&a, &self.env)
     }
 
     /// `s3cryptfs mount` with the bucket arguments, at `<tempdir>/mnt`.
@@ -127,7 +128,7 @@ impl S3Vault {
         a.extend(self.bucket_args.iter().cloned());
         a.push(self.url.clone().into());
         a.push(mp.clone().into());
-        let mut m = CliMount::start(mp, a);
+        let mut m = CliMount::start_env(mp, a, self.env.clone());
         m.log_file = Some(log);
         m
     }

@@ -14,7 +14,6 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -23,21 +22,16 @@ use super::data::{
     self, KIB, MIB, assert_same_file, assert_stream_file, sha256_file, sha256_stream, stream_bytes,
     write_stream_file,
 };
-use super::{assert_errno, run_ok, run_ok_in};
+use super::{assert_errno, assert_errnos, fails, run_ok, run_ok_in};
 
 mod files;
 mod posix;
 mod tamper;
 mod trees;
 
-// Each test binary uses some of the checks.
-#[allow(unused_imports)]
 pub use files::*;
-#[allow(unused_imports)]
 pub use posix::*;
-#[allow(unused_imports)]
 pub use tamper::*;
-#[allow(unused_imports)]
 pub use trees::*;
 
 pub type Remount<'a> = &'a mut dyn FnMut();

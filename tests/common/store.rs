@@ -1,16 +1,20 @@
 //! The stores the conformance suite runs against, and what each one legitimately does
-//! differently ([`Quirks`]). Adding a backend = one constructor here and its name in the
-//! `conformance!` list of `tests/store_conformance.rs`.
+//! differently ([`Quirks`]). Adding a backend = one constructor here and one
+//! `conformance_tests!` line (`fast::store_conformance`, or the tier its server belongs to).
 //!
 //! A backend that cannot be set up fails the test (saying how to install what is missing); it
 //! is never skipped.
 
 use std::sync::Arc;
 
+#[cfg(feature = "s3_tests")]
 use aws_sdk_s3::config::SharedInterceptor;
-use s3cryptfs::store::{DirStore, DynStore, MemoryStore, S3Store, SseMode};
+#[cfg(feature = "s3_tests")]
+use s3cryptfs::store::S3Store;
+use s3cryptfs::store::{DirStore, DynStore, MemoryStore, SseMode};
 
-use crate::s3server::{EnforceSseC, MotoServer};
+#[cfg(feature = "s3_tests")]
+use super::s3server::{EnforceSseC, MotoServer};
 
 /// Where a backend's behaviour differs from S3's for a reason outside this project (the test
 /// server's limits). Every field is `true` for S3 itself; the suite asserts S3's behaviour
@@ -47,6 +51,7 @@ impl Quirks {
     };
 
     /// What moto 5.1's server does.
+    #[cfg(feature = "s3_tests")]
     pub const MOTO: Quirks = Quirks {
         copy_source_if_match: false,
         if_match_at_completion: false,
@@ -61,10 +66,13 @@ impl Quirks {
 enum Clients {
     Memory(Arc<MemoryStore>),
     Dir(DirStore),
+    #[cfg(feature = "s3_tests")]
     S3 {
         server: Arc<MotoServer>,
         bucket: String,
         enforce: SharedInterceptor,
+        /// [`Quirks::echoes_sse_c`] of the server.
+        echoes_sse_c: bool,
     },
 }
 
@@ -80,23 +88,25 @@ pub struct Backend {
 impl Backend {
     /// Another client of the same objects that applies `sse` to its requests.
     pub async fn client(&self, sse: SseMode) -> DynStore {
-        self.clients.open(sse, &self.quirks).await
+        self.clients.open(sse).await
     }
 }
 
 impl Clients {
-    async fn open(&self, sse: SseMode, quirks: &Quirks) -> DynStore {
+    async fn open(&self, sse: SseMode) -> DynStore {
         match self {
             Clients::Memory(store) => store.with_sse(sse),
             Clients::Dir(store) => Arc::new(store.with_sse(sse)),
+            #[cfg(feature = "s3_tests")]
             Clients::S3 {
                 server,
                 bucket,
                 enforce,
+                echoes_sse_c,
             } => {
                 let mut settings = server.settings(bucket);
                 settings.interceptors.push(enforce.clone());
-                if matches!(sse, SseMode::C { .. }) && !quirks.echoes_sse_c {
+                if matches!(sse, SseMode::C { .. }) && !echoes_sse_c {
                     settings.verify_sse = false;
                 }
                 let store = S3Store::connect(settings, sse)
@@ -133,18 +143,20 @@ pub async fn dir() -> Backend {
 
 /// An `S3Store` on a fresh bucket of the moto server the tests share (started on first use;
 /// the test fails saying how to install moto if it cannot start).
+#[cfg(feature = "s3_tests")]
 pub async fn s3() -> Backend {
     let server = MotoServer::shared();
     let bucket = server.bucket("conformance").await;
     let enforce = SharedInterceptor::new(EnforceSseC::default());
+    let quirks = Quirks::MOTO;
     let clients = Clients::S3 {
         server,
         bucket,
         enforce,
+        echoes_sse_c: quirks.echoes_sse_c,
     };
-    let quirks = Quirks::MOTO;
     Backend {
-        store: clients.open(SseMode::None, &quirks).await,
+        store: clients.open(SseMode::None).await,
         quirks,
         clients,
         _dir: None,

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use s3cryptfs::store::{DynStore, ListRequest, PutOptions};
 
-use crate::backends::Backend;
+use crate::common::store::Backend;
 use crate::conformance::helpers::*;
 
 // ---- listing ----

@@ -1,5 +1,6 @@
-//! The conformance tests, one file per concern; `tests/store_conformance.rs` instantiates them
-//! for every backend.
+//! The store conformance tests, one file per concern, each an `async fn(&Backend)`.
+//! `fast::store_conformance` instantiates them for the local stores and `s3::store_conformance`
+//! for S3Store on moto; the suite's functions are re-exported here for that macro.
 
 pub(crate) mod helpers;
 pub(crate) mod listing;
@@ -7,3 +8,9 @@ pub(crate) mod multipart;
 pub(crate) mod objects;
 pub(crate) mod sse;
 pub(crate) mod writes;
+
+pub(crate) use listing::*;
+pub(crate) use multipart::*;
+pub(crate) use objects::*;
+pub(crate) use sse::*;
+pub(crate) use writes::*;

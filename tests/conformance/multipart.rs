@@ -6,7 +6,7 @@ use s3cryptfs::store::{
     CompletedPart, CopyOptions, ListRequest, MIN_PART_SIZE, Op, PutOptions, StoreError,
 };
 
-use crate::backends::Backend;
+use crate::common::store::Backend;
 use crate::conformance::helpers::*;
 
 // ---- multipart ----

@@ -3,7 +3,7 @@
 
 use s3cryptfs::store::{ListRequest, PutOptions, StoreError};
 
-use crate::backends::Backend;
+use crate::common::store::Backend;
 use crate::conformance::helpers::*;
 
 // ---- reads ----

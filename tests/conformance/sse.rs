@@ -5,7 +5,7 @@ use s3cryptfs::store::{
     CopyOptions, ListRequest, ObjectSse, Op, PutOptions, SseCKey, SseMode, StoreError,
 };
 
-use crate::backends::Backend;
+use crate::common::store::Backend;
 use crate::conformance::helpers::*;
 
 // ---- server-side encryption ----

@@ -2,7 +2,7 @@
 
 use s3cryptfs::store::{CopyOptions, DynStore, MetadataDirective, PutOptions, StoreError};
 
-use crate::backends::Backend;
+use crate::common::store::Backend;
 use crate::conformance::helpers::*;
 
 // ---- writes ----

@@ -1,5 +1,5 @@
 //! DirStore-specific tests: opening, on-disk layout and crash safety. The S3 behaviour shared
-//! with the other stores is tested in `tests/store_conformance.rs`.
+//! with the other stores is tested in `tests/fast/store_conformance.rs`.
 
 use super::*;
 

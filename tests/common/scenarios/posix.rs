@@ -10,52 +10,40 @@ pub fn dir_ops_and_errors(root: &Path, remount: Remount) {
     assert_errno("mkdir existing", fs::create_dir(&d), libc::EEXIST);
     let f = d.join("f");
     fs::write(&f, b"content").expect("write d/f");
-    assert_errno("mkdir over a file", fs::create_dir(&f), libc::EEXIST);
-    assert_errno("rmdir non-empty", fs::remove_dir(&d), libc::ENOTEMPTY);
-    assert_errno("rmdir a file", fs::remove_dir(&f), libc::ENOTDIR);
-    assert_errno("unlink a directory", fs::remove_file(&d), libc::EISDIR);
-    assert_errno(
-        "open a directory for writing",
-        OpenOptions::new().write(true).open(&d),
-        libc::EISDIR,
-    );
-    assert_errno(
-        "mkdir under a file",
-        fs::create_dir(f.join("x")),
-        libc::ENOTDIR,
-    );
-    assert_errno(
-        "create under a file",
-        File::create(f.join("x")),
-        libc::ENOTDIR,
-    );
-    assert_errno(
-        "stat under a file",
-        fs::metadata(f.join("x")),
-        libc::ENOTDIR,
-    );
-    assert_errno(
-        "rmdir missing",
-        fs::remove_dir(root.join("nope")),
-        libc::ENOENT,
-    );
-    assert_errno(
-        "unlink missing",
-        fs::remove_file(root.join("nope")),
-        libc::ENOENT,
-    );
-    assert_errno("open missing", File::open(root.join("nope")), libc::ENOENT);
-    assert_errno(
-        "create in missing dir",
-        File::create(root.join("nope/x")),
-        libc::ENOENT,
-    );
-    assert_errno(
-        "mkdir in missing dir",
-        fs::create_dir(root.join("nope/x")),
-        libc::ENOENT,
-    );
-    assert_errno("read_dir of a file", fs::read_dir(&f), libc::ENOTDIR);
+    assert_errnos([
+        fails("mkdir over a file", libc::EEXIST, || fs::create_dir(&f)),
+        fails("rmdir non-empty", libc::ENOTEMPTY, || fs::remove_dir(&d)),
+        fails("rmdir a file", libc::ENOTDIR, || fs::remove_dir(&f)),
+        fails("unlink a directory", libc::EISDIR, || fs::remove_file(&d)),
+        fails("open a directory for writing", libc::EISDIR, || {
+            OpenOptions::new().write(true).open(&d)
+        }),
+        fails("mkdir under a file", libc::ENOTDIR, || {
+            fs::create_dir(f.join("x"))
+        }),
+        fails("create under a file", libc::ENOTDIR, || {
+            File::create(f.join("x"))
+        }),
+        fails("stat under a file", libc::ENOTDIR, || {
+            fs::metadata(f.join("x"))
+        }),
+        fails("rmdir missing", libc::ENOENT, || {
+            fs::remove_dir(root.join("nope"))
+        }),
+        fails("unlink missing", libc::ENOENT, || {
+            fs::remove_file(root.join("nope"))
+        }),
+        fails("open missing", libc::ENOENT, || {
+            File::open(root.join("nope"))
+        }),
+        fails("create in missing dir", libc::ENOENT, || {
+            File::create(root.join("nope/x"))
+        }),
+        fails("mkdir in missing dir", libc::ENOENT, || {
+            fs::create_dir(root.join("nope/x"))
+        }),
+        fails("read_dir of a file", libc::ENOTDIR, || fs::read_dir(&f)),
+    ]);
 
     // Empty nested directories exist only as markers: they must survive a remount.
     fs::create_dir_all(root.join("e/f/g")).expect("mkdir -p e/f/g");

@@ -155,14 +155,6 @@ pub fn tamper(name: &str, mut obj: Vec<u8>) -> Vec<u8> {
     obj
 }
 
-/// Seconds since the epoch of a file's mtime (for messages).
-pub fn mtime_of(p: &Path) -> Duration {
-    fs::metadata(p)
-        .and_then(|m| m.modified())
-        .map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default())
-        .unwrap_or_default()
-}
-
 /// Reads every regular file that process `pid` has open (only those below `only_under`, if
 /// given) and panics if any holds the plaintext marker. Catches plaintext in unlinked staging
 /// files, which no directory scan can see.

@@ -16,6 +16,8 @@ use s3cryptfs::tools::{Access, open_store};
 use s3cryptfs::vault;
 use zeroize::Zeroizing;
 
+use crate::common::memfs::MemVault;
+
 const KEY: [u8; 32] = [0x17; 32];
 
 fn secret() -> Secret {
@@ -103,25 +105,15 @@ fn mtime(p: &Path) -> SystemTime {
 
 /// A memory-store vault holding `tree` (stored with `put`).
 async fn vault_holding(tree: &Path) -> Arc<MemoryStore> {
-    let mem = MemoryStore::new();
-    let keys = vault::init_vault(&*mem, "", &secret(), 65536)
-        .await
-        .expect("init");
-    let staging = tempfile::tempdir().expect("tempdir");
-    let fs = Fs::new(
-        mem.clone(),
-        String::new(),
-        Arc::new(keys),
-        FsOptions::for_current_user(staging.path().to_path_buf()),
-    )
-    .expect("fs");
+    let vault = MemVault::init(&secret(), 65536).await;
+    let fs = vault.fs();
     let report = put(&fs, tree, "").await.expect("put");
     assert!(report.failures.is_empty(), "{report:?}");
     assert_eq!(
         (report.files, report.symlinks, report.directories),
         (4, 1, 5)
     );
-    mem
+    vault.mem.clone()
 }
 
 /// Every object's bytes, written to `dir` under its key; no metadata survives.

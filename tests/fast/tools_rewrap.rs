@@ -13,7 +13,7 @@ use s3cryptfs::crypto::rewrap::{
     METADATA_KEY_HEADER, METADATA_WRAP_KEY, Rewrap, key_header_value, rewrap_for_metadata,
 };
 use s3cryptfs::crypto::{HEADER_LEN, Secret, VaultKeys};
-use s3cryptfs::fs::{Fs, FsOptions};
+use s3cryptfs::fs::Fs;
 use s3cryptfs::store::faulty::FaultyStore;
 use s3cryptfs::store::{CopyOptions, DynStore, MemoryStore, MetadataDirective, ObjectStore, Op};
 use s3cryptfs::tools::files::{read_file, resolve};
@@ -21,6 +21,8 @@ use s3cryptfs::tools::progress::Progress;
 use s3cryptfs::tools::rewrap::{check_retire, rewrap_objects};
 use s3cryptfs::vault::{self, config_key};
 use zeroize::Zeroizing;
+
+use crate::common::memfs::{self, MemVault};
 
 const BLOCK: u32 = 4096;
 
@@ -40,18 +42,12 @@ fn file_name(i: usize) -> (String, String) {
 
 struct Vault {
     mem: Arc<MemoryStore>,
-    _staging: tempfile::TempDir,
+    vault: MemVault,
 }
 
 impl Vault {
     fn fs(&self, store: DynStore, keys: VaultKeys) -> Arc<Fs> {
-        Fs::new(
-            store,
-            String::new(),
-            Arc::new(keys),
-            FsOptions::for_current_user(self._staging.path().to_path_buf()),
-        )
-        .expect("fs")
+        memfs::fs_over(store, Arc::new(keys), self.vault.staging())
     }
 
     async fn keys(&self) -> VaultKeys {
@@ -63,15 +59,12 @@ impl Vault {
 
 /// A vault with `n` files in 10 directories, plus 3 symlinks.
 async fn vault_with_files(n: usize) -> Vault {
-    let mem = MemoryStore::new();
-    let keys = vault::init_vault(&*mem, "", &secret(), BLOCK)
-        .await
-        .expect("init");
+    let vault = MemVault::init(&secret(), BLOCK).await;
+    let fs = vault.fs();
     let v = Vault {
-        mem,
-        _staging: tempfile::tempdir().expect("tempdir"),
+        mem: vault.mem.clone(),
+        vault,
     };
-    let fs = v.fs(v.mem.clone(), keys);
     let root = fs.root_ino();
     let mut dirs = BTreeMap::new();
     for d in 0..10 {

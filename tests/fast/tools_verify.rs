@@ -6,30 +6,23 @@ use std::sync::Arc;
 
 use s3cryptfs::crypto::format::seal_all;
 use s3cryptfs::crypto::{HEADER_LEN, Secret, VaultKeys};
-use s3cryptfs::fs::{Fs, FsOptions};
 use s3cryptfs::store::{DynStore, MemoryStore};
 use s3cryptfs::tools::progress::Progress;
 use s3cryptfs::tools::verify::{ProblemKind, VerifyReport, verify_objects};
 use s3cryptfs::vault;
 use zeroize::Zeroizing;
 
+use crate::common::memfs::MemVault;
+
 fn secret() -> Secret {
     Secret::KeyFile(Zeroizing::new([0x42; 32]))
 }
 
-async fn vault_with(files: &[(&str, usize)]) -> (Arc<MemoryStore>, tempfile::TempDir) {
-    let mem = MemoryStore::new();
-    let keys = vault::init_vault(&*mem, "", &secret(), 4096)
-        .await
-        .expect("init");
-    let staging = tempfile::tempdir().expect("tempdir");
-    let fs = Fs::new(
-        mem.clone(),
-        String::new(),
-        Arc::new(keys),
-        FsOptions::for_current_user(staging.path().to_path_buf()),
-    )
-    .expect("fs");
+/// The vault's store, and the vault (whose staging directory lives as long as it does).
+async fn vault_with(files: &[(&str, usize)]) -> (Arc<MemoryStore>, MemVault) {
+    let vault = MemVault::init(&secret(), 4096).await;
+    let mem = vault.mem.clone();
+    let fs = vault.fs();
     fs.mkdir(fs.root_ino(), OsStr::new("dir"), 0o755, 0, 0)
         .await
         .expect("mkdir");
@@ -49,7 +42,7 @@ async fn vault_with(files: &[(&str, usize)]) -> (Arc<MemoryStore>, tempfile::Tem
         fs.write(fh, 0, &data).await.expect("write");
         fs.release(fh).await.expect("release");
     }
-    (mem, staging)
+    (mem, vault)
 }
 
 async fn keys(mem: &MemoryStore) -> VaultKeys {

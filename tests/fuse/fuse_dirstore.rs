@@ -1,15 +1,13 @@
 //! Vaults on the local directory store, created and mounted through the `s3cryptfs` binary
 //! (`init`, `mount` returning once mounted, `unmount`), exercised with std::fs and real tools.
 
-mod common;
-
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::data::{self, MIB};
-use common::scenarios::{self, EDGE_SIZES};
-use common::{CliVault, contains_bytes};
+use crate::common::data::{self, MIB};
+use crate::common::scenarios::{self, EDGE_SIZES};
+use crate::common::{CliVault, contains_bytes};
 
 #[test]
 fn edge_sizes_roundtrip_and_survive_remount() {

@@ -8,8 +8,6 @@
 //! run `mount -t` for a line that is not in /etc/fstab anyway). Its fstab line comes from a
 //! temporary file through `LIBMOUNT_FSTAB`, never from /etc/fstab.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -18,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cli::{args, bin, daemon_pids, run_cli};
-use common::{CliVault, force_unmount, is_mounted, require_fuse, wait_until};
+use crate::common::cli::{args, bin, daemon_pids, run_cli};
+use crate::common::{CliVault, force_unmount, is_mounted, require_fuse, wait_until};
 
 /// What a helper or mount(8) run left behind. Output goes to files, not pipes: the daemon
 /// the helper leaves running must not keep us waiting.

@@ -6,14 +6,6 @@
 //! CompleteMultipartUpload answers with an empty ETag, which the 20 MiB files exercise. The
 //! FUSE scenarios of the local-store suite (`common/scenarios.rs`) run here too, over s3://.
 
-#[path = "common/ceph.rs"]
-mod ceph;
-mod common;
-#[path = "common/s3server.rs"]
-mod s3server;
-#[path = "common/s3vault.rs"]
-mod s3vault;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -21,12 +13,13 @@ use std::path::{Path, PathBuf};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use ceph::{CephServer, KMS_KEY_ID};
-use common::cli::{CliMount, args};
-use common::data::{self, MIB};
-use common::scenarios::{self, EDGE_SIZES};
 use s3cryptfs::store::SseCKey;
-use s3vault::{S3Target, S3Vault, aws_env, block_on};
+
+use crate::common::ceph::{CephServer, KMS_KEY_ID};
+use crate::common::cli::{CliMount, args};
+use crate::common::data::{self, MIB};
+use crate::common::s3vault::{S3Target, S3Vault, aws_env, block_on};
+use crate::common::scenarios::{self, EDGE_SIZES};
 
 /// What the daemon logs the first time the server refuses a server-side copy.
 const COPY_REFUSED_LOG: &str = "lacks server-side copy";
@@ -38,10 +31,10 @@ const BIG: u64 = 20 * MIB;
 /// The shared Ceph cluster, with its credentials in the environment of every `s3cryptfs`.
 fn ceph() -> S3Target {
     let server = CephServer::shared();
-    aws_env(server.access_key(), server.secret_key());
     S3Target {
         endpoint: server.endpoint().to_owned(),
         client: server.client(),
+        env: aws_env(server.access_key(), server.secret_key()),
         server,
     }
 }
@@ -369,7 +362,7 @@ fn mount_200_mib_file_written_and_read_back() {
     );
 }
 
-// ---- The FUSE scenarios of the local-store suite (tests/fuse_dirstore.rs), over s3:// ----
+// ---- The FUSE scenarios of the local-store suite (tests/fuse/fuse_dirstore.rs), over s3:// ----
 
 /// A mounted vault on a fresh bucket of the shared cluster, and a scratch directory.
 fn suite_vault(hint: &str) -> (S3Vault, CliMount, PathBuf) {

@@ -4,32 +4,27 @@
 use std::ffi::OsStr;
 use std::sync::Arc;
 
+use s3cryptfs::crypto::HEADER_LEN;
 use s3cryptfs::crypto::format::ciphertext_len;
-use s3cryptfs::crypto::{HEADER_LEN, Secret, VaultConfig};
-use s3cryptfs::fs::{Fs, FsError, FsOptions, Kind};
-use s3cryptfs::store::{DynStore, MemoryStore, ObjectStore, Op};
-use zeroize::Zeroizing;
+use s3cryptfs::fs::{Fs, FsError, Kind};
+use s3cryptfs::store::{MemoryStore, ObjectStore, Op};
+
+use crate::common::memfs::MemVault;
 
 const B: u64 = 65536;
 
 struct Env {
     fs: Arc<Fs>,
     mem: Arc<MemoryStore>,
-    _staging: tempfile::TempDir,
+    _vault: MemVault,
 }
 
 fn env() -> Env {
-    let mem = MemoryStore::new();
-    let store: DynStore = mem.clone();
-    let (_cfg, keys) =
-        VaultConfig::create(&Secret::KeyFile(Zeroizing::new([7u8; 32])), B as u32).expect("vault");
-    let staging = tempfile::tempdir().expect("staging");
-    let opts = FsOptions::for_current_user(staging.path().to_path_buf());
-    let fs = Fs::new(store, String::new(), Arc::new(keys), opts).expect("fs");
+    let vault = MemVault::create(7, B as u32);
     Env {
-        fs,
-        mem,
-        _staging: staging,
+        fs: vault.fs(),
+        mem: vault.mem.clone(),
+        _vault: vault,
     }
 }
 

@@ -9,9 +9,6 @@
 //! moto neither enforces nor echoes SSE-C: SSE-C writes verify only with `verify_sse = false`
 //! here, and a GET without the key succeeds.
 
-#[path = "common/s3server.rs"]
-mod s3server;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,7 +22,8 @@ use s3cryptfs::store::{
     CompletedPart, CopyOptions, ListRequest, Metadata, MetadataDirective, ObjectStore, Op,
     PutOptions, StoreError,
 };
-use s3server::{Capture, MotoServer};
+
+use crate::common::s3server::{self, Capture, MotoServer};
 
 // ---- fixtures ----
 

@@ -5,9 +5,9 @@
 //! 2. the production code, which must produce byte-identical output from the same fixed
 //!    inputs and open it.
 //!
-//! `S3CRYPTFS_REGEN_VECTORS=1 cargo test --test format_vectors` rewrites the vector files
-//! from the production code (then runs both checks on them). Without it the files are only
-//! read, so a format change that is not deliberate fails here.
+//! `S3CRYPTFS_REGEN_VECTORS=1 cargo test --test integration format_vectors` rewrites the vector
+//! files from the production code (then runs both checks on them). Without it the files are
+//! only read, so a format change that is not deliberate fails here.
 
 use std::path::PathBuf;
 
@@ -16,12 +16,11 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use aes_kw::KekAes256;
 use hkdf::Hkdf;
 use hkdf::hmac::{Hmac, Mac};
+use s3cryptfs::crypto::format::{self, ObjectSealer};
+use s3cryptfs::crypto::{PassphraseParams, Secret, VaultConfig};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use zeroize::Zeroizing;
-
-use s3cryptfs::crypto::format::{self, ObjectSealer};
-use s3cryptfs::crypto::{PassphraseParams, Secret, VaultConfig};
 
 const BLOCK_SIZE: u32 = 4096;
 
@@ -157,7 +156,7 @@ fn read_json(name: &str) -> Value {
     let path = vectors_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "{}: {e}; run S3CRYPTFS_REGEN_VECTORS=1 cargo test --test format_vectors",
+            "{}: {e}; run S3CRYPTFS_REGEN_VECTORS=1 cargo test --test integration format_vectors",
             path.display()
         )
     });

@@ -7,47 +7,38 @@ use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use s3cryptfs::crypto::{Secret, VaultConfig, VaultKeys};
-use s3cryptfs::fs::{Fs, FsError, FsOptions};
+use s3cryptfs::fs::{Fs, FsError};
 use s3cryptfs::store::faulty::FaultyStore;
-use s3cryptfs::store::{DynStore, MemoryStore, ObjectStore, Op};
-use zeroize::Zeroizing;
+use s3cryptfs::store::{MemoryStore, ObjectStore, Op};
+
+use crate::common::memfs::{self, MemVault};
 
 const MIB: usize = 1 << 20;
 
+/// The vault's store is `mem` behind `faulty`, which the tests take down and bring back.
 struct Env {
     fs: Arc<Fs>,
     mem: Arc<MemoryStore>,
     faulty: Arc<FaultyStore>,
-    keys: Arc<VaultKeys>,
-    _staging: tempfile::TempDir,
+    vault: MemVault,
 }
 
 fn env() -> Env {
-    let mem = MemoryStore::new();
-    let faulty = FaultyStore::new(mem.clone());
-    let (_cfg, keys) =
-        VaultConfig::create(&Secret::KeyFile(Zeroizing::new([9u8; 32])), 65536).expect("vault");
-    let keys = Arc::new(keys);
-    let staging = tempfile::tempdir().expect("staging");
-    let opts = FsOptions::for_current_user(staging.path().to_path_buf());
-    let store: DynStore = faulty.clone();
-    let fs = Fs::new(store, String::new(), keys.clone(), opts).expect("fs");
+    let vault = MemVault::create(9, 65536);
+    let faulty = FaultyStore::new(vault.mem.clone());
     Env {
-        fs,
-        mem,
+        fs: vault.fs_over(faulty.clone()),
+        mem: vault.mem.clone(),
         faulty,
-        keys,
-        _staging: staging,
+        vault,
     }
 }
 
 impl Env {
     /// A second mount of the same store: reads what the store holds, nothing cached.
     fn remount(&self) -> Arc<Fs> {
-        let dir = self._staging.path().join("second");
-        let opts = FsOptions::for_current_user(dir);
-        Fs::new(self.mem.clone(), String::new(), self.keys.clone(), opts).expect("fs")
+        let dir = self.vault.staging().join("second");
+        memfs::fs_over(self.mem.clone(), self.vault.keys.clone(), &dir)
     }
 
     fn parts_uploaded(&self) -> u64 {

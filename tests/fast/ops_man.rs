@@ -3,7 +3,7 @@
 //! - `s3cryptfs.1` and one `s3cryptfs-COMMAND.1` per subcommand are generated from the clap
 //!   definitions with clap_mangen and never edited by hand: a test fails when the checked-in
 //!   pages differ from what the current definitions generate. Regenerate them with
-//!   `S3CRYPTFS_REGEN_MAN=1 cargo test --test ops_man`.
+//!   `S3CRYPTFS_REGEN_MAN=1 cargo test --test integration ops_man`.
 //! - `s3cryptfs.toml.5` and `mount.s3cryptfs.8` are written by hand; tests check that they
 //!   document every config field of the example config and every helper option.
 //! - Every page renders with `man -l` without warnings.
@@ -17,7 +17,7 @@ use s3cryptfs::cli::Cli;
 use s3cryptfs::mount::helper::{HELPER_OPTIONS, HELPER_SWITCHES};
 
 const REGEN_ENV: &str = "S3CRYPTFS_REGEN_MAN";
-const REGEN_COMMAND: &str = "S3CRYPTFS_REGEN_MAN=1 cargo test --test ops_man";
+const REGEN_COMMAND: &str = "S3CRYPTFS_REGEN_MAN=1 cargo test --test integration ops_man";
 
 fn man_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("man")

@@ -2,13 +2,12 @@
 //! a MemoryStore. The numbers are recorded in docs/SEMANTICS.md; the bounds here fail when a
 //! change makes them worse.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 
-use common::mount_in_process;
 use s3cryptfs::store::{DynStore, MemoryStore, ObjectStore, Op, StatsSnapshot};
+
+use crate::common::mount_in_process;
 
 fn show(what: &str, s: &StatsSnapshot) -> String {
     let parts: Vec<String> = Op::ALL

@@ -16,6 +16,8 @@ use s3cryptfs::fs::{Fs, FsOptions, Kind};
 use s3cryptfs::store::{DynStore, MemoryStore};
 use zeroize::Zeroizing;
 
+use crate::common::memfs;
+
 /// Regular files. Symlinks get names of their own: following links is the kernel's job, not
 /// the file system's, so the model never opens a path that is a symlink.
 const FILES: [&str; 5] = ["a", "b", "d/c", "d/e", "f/g"];
@@ -120,7 +122,7 @@ impl Subject {
     fn mount(store: &DynStore, keys: &Arc<VaultKeys>, staging: &Path) -> Arc<Fs> {
         let mut opts = FsOptions::for_current_user(staging.to_path_buf());
         opts.file_mode = 0o644;
-        Fs::new(store.clone(), String::new(), keys.clone(), opts).expect("fs")
+        memfs::fs_with(store.clone(), keys.clone(), opts)
     }
 
     async fn dir_ino(&self, path: &str) -> Result<u64, i32> {

@@ -4,32 +4,25 @@
 //! directories, rename over a file, attributes across a remount, `cp -r` + `diff -r`, and a
 //! mount with `--sse s3` whose objects then carry SSE-S3.
 
-mod common;
-#[path = "common/proxy.rs"]
-mod proxy;
-#[path = "common/s3server.rs"]
-mod s3server;
-#[path = "common/s3vault.rs"]
-mod s3vault;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime};
 
-use common::data::{self, MIB};
-use common::run_ok;
-use proxy::Proxy;
-use s3server::MotoServer;
-use s3vault::{S3Target, S3Vault, aws_env, block_on};
+use crate::common;
+use crate::common::data::{self, MIB};
+use crate::common::proxy::Proxy;
+use crate::common::run_ok;
+use crate::common::s3server::MotoServer;
+use crate::common::s3vault::{S3Target, S3Vault, aws_env, block_on};
 
 /// The shared moto server (any credentials pass).
 fn moto() -> S3Target {
-    aws_env("test", "test");
     let server = MotoServer::shared();
     S3Target {
         endpoint: server.endpoint().to_owned(),
         client: server.client(),
         server,
+        env: aws_env("test", "test"),
     }
 }
 

@@ -11,8 +11,6 @@
 //! fsyncs every object, and on a shared CI disk the fsyncs of 2,000 files take a minute,
 //! while what is under test is the script and the mount, not the disk.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -20,9 +18,10 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::cli::{args, run_cli};
-use common::{CliMount, require_fuse};
 use tempfile::TempDir;
+
+use crate::common::cli::{args, run_cli};
+use crate::common::{CliMount, require_fuse};
 
 /// Regular files in the generated tree that the backup copies (excluded ones not counted).
 const FILES: usize = 2_016;

@@ -4,18 +4,18 @@
 //! tools, and remounts to prove that what it checks is in the store. The store's raw API lets
 //! tests look at every stored byte (no plaintext) and damage objects (EIO, never garbage).
 
-mod common;
-
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use common::data::{self, KIB, MIB};
-use common::scenarios::{self, BIG_SIZE, EDGE_SIZES};
-use common::{MountedFs, contains_bytes, mount_in_process};
 use s3cryptfs::crypto::format::{BLOCK_OVERHEAD, HEADER_LEN};
 use s3cryptfs::store::{DynStore, MemoryStore, ObjectStore, Op};
+
+use crate::common;
+use crate::common::data::{self, KIB, MIB};
+use crate::common::scenarios::{self, BIG_SIZE, EDGE_SIZES};
+use crate::common::{MountedFs, contains_bytes, mount_in_process};
 
 fn mount_memory() -> (Arc<MemoryStore>, MountedFs) {
     let store = MemoryStore::new();

@@ -1,5 +1,7 @@
-//! The command line (clap derive): `init`, `mount` and `unmount`, each flag also a config
-//! field (see `packaging/s3cryptfs.example.toml`). Parsing only; `mount::run` does the work.
+//! The command lines, parsed and nothing more: `s3cryptfs` (clap derive: `init`, `mount`,
+//! `unmount` here, the tools in `tools.rs`), each flag also a config field (see
+//! `packaging/s3cryptfs.example.toml`), and `mount.s3cryptfs` as mount(8) calls it
+//! (`helper.rs`). The front (`app`) resolves the settings and runs the command.
 //!
 //! `mount [STORE_URL] [MOUNTPOINT]`: both positionals may come from the config file. With a
 //! single positional, it is the store URL if it contains `://`, else the mount point.
@@ -10,10 +12,11 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{LogLevel, Mode, Overrides, SseMode};
 
+pub mod helper;
 mod tools;
 pub use tools::{
     CatArgs, CleanupArgs, DoctorArgs, GetArgs, KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs,
-    KeyRemoveArgs, KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs,
+    KeyRemoveArgs, KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs, parse_age,
 };
 
 const EXAMPLES: &str = "\

@@ -1,10 +1,12 @@
 //! s3cryptfs: mount an S3 bucket (or a local object store) as a directory, with every file
 //! encrypted on the client before it leaves the machine.
 //!
-//! Layers (data flows one way): `cli`/`config` -> `mount` -> `fs` -> (`crypto`, `store`).
+//! Layers (data flows one way): `app` (the front: `cli` parsing, `config` resolution, exit
+//! statuses) -> `mount`/`tools` -> `fs` -> (`crypto`, `store`).
 //! `store` knows nothing of files or encryption, `crypto` nothing of storage or FUSE, and
 //! `fs::fuse` is the only code that talks to the kernel.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod crypto;

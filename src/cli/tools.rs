@@ -1,14 +1,21 @@
 //! The subcommands that work on a vault without mounting it: `key`, `verify`, `ls`, `cat`,
-//! `get`, `put`, `doctor`. Parsing only; `tools::run` does the work.
+//! `get`, `put`, `doctor`, `cleanup`. Parsing only; the front (`app`) resolves the settings
+//! and runs them.
 //!
 //! Keys are never taken from the command line: the unlock flags name files (as for `mount`),
 //! and new secrets for `key add` / `key passwd` come from files or a terminal prompt.
+//!
+//! Every tool takes `--config FILE` (the TOML of `mount`). Clap fills positionals from the
+//! left, so with a config file, which may set `[store] url`, a first operand without `://` is
+//! not the store URL but the command's first operand (see [`StoreArgs::url_is_operand`]).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{BucketArgs, KeyArgs};
+use super::{BucketArgs, GlobalArgs, KeyArgs};
+use crate::config::Overrides;
 
 const KEY_EXAMPLES: &str = "\
 Examples:
@@ -111,8 +118,8 @@ pub enum ToolCommand {
 pub struct CleanupArgs {
     /// Only uploads started at least this long ago (90s, 30m, 24h, 7d): a mount writing a
     /// large file right now has one open too
-    #[arg(long, value_name = "AGE", default_value = "24h", value_parser = crate::tools::cleanup::parse_age)]
-    pub older_than: std::time::Duration,
+    #[arg(long, value_name = "AGE", default_value = "24h", value_parser = parse_age)]
+    pub older_than: Duration,
     /// Print what would be aborted; abort nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -137,16 +144,13 @@ pub struct DoctorArgs {
 }
 
 impl DoctorArgs {
-    pub fn overrides(&self, global: &super::GlobalArgs) -> crate::config::Overrides {
-        let mut o = crate::config::Overrides {
-            store_url: self.store_url.clone(),
-            key_file: self.keys.key_file.clone(),
-            passphrase_file: self.keys.passphrase_file.clone(),
-            log_level: global.log_level,
-            ..crate::config::Overrides::default()
-        };
-        self.bucket.apply(&mut o);
-        o
+    pub fn overrides(&self, global: &GlobalArgs) -> Overrides {
+        overrides(
+            self.store_url.clone(),
+            Some(&self.keys),
+            &self.bucket,
+            global,
+        )
     }
 }
 
@@ -165,12 +169,21 @@ pub enum KeyCommand {
     Rotate(KeyRotateArgs),
 }
 
-/// Where the vault is, and how to read a plain copy.
+/// Where the vault is (a config file, the store URL, the bucket flags), and how to read a
+/// plain copy.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name
-    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
-    pub store_url: String,
+    /// TOML config file, as for `mount` (command-line flags override it)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name (optional
+    /// with a --config that sets [store] url)
+    #[arg(
+        value_name = "STORE_URL",
+        required_unless_present = "config",
+        help_heading = "Bucket"
+    )]
+    pub store_url: Option<String>,
     /// Read a file:// folder as a plain copy of a bucket: object key = file path, no
     /// metadata, read-only (automatic when it has .s3cryptfs/config and no
     /// s3cryptfs-store.json)
@@ -178,6 +191,63 @@ pub struct StoreArgs {
     pub plain: bool,
     #[command(flatten)]
     pub bucket: BucketArgs,
+}
+
+impl StoreArgs {
+    /// Whether the STORE_URL slot holds the command's first operand instead (see the module
+    /// docs).
+    pub fn url_is_operand(&self) -> bool {
+        url_is_operand(self.config.is_some(), self.store_url.as_deref())
+    }
+
+    /// The command-line values, `url` being the store URL after [`StoreArgs::url_is_operand`].
+    pub fn overrides(
+        &self,
+        url: Option<String>,
+        keys: Option<&KeyArgs>,
+        global: &GlobalArgs,
+    ) -> Overrides {
+        overrides(url, keys, &self.bucket, global)
+    }
+}
+
+fn url_is_operand(config: bool, url: Option<&str>) -> bool {
+    config && url.is_some_and(|u| !u.contains("://"))
+}
+
+fn overrides(
+    store_url: Option<String>,
+    keys: Option<&KeyArgs>,
+    bucket: &BucketArgs,
+    global: &GlobalArgs,
+) -> Overrides {
+    let mut o = Overrides {
+        store_url,
+        key_file: keys.and_then(|k| k.key_file.clone()),
+        passphrase_file: keys.and_then(|k| k.passphrase_file.clone()),
+        log_level: global.log_level,
+        ..Overrides::default()
+    };
+    bucket.apply(&mut o);
+    o
+}
+
+/// Parse `--older-than`: `90s`, `30m`, `24h`, `7d`, `2w`, combinations such as `1h30m`, or a
+/// number of seconds.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{s:?} is too long"));
+    }
+    let bad = || format!("{s:?} is not an age like 90s, 30m, 24h or 7d (a number and a unit)");
+    let span: jiff::Span = s.parse().map_err(|_| bad())?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| bad())?;
+    Duration::try_from(duration).map_err(|_| bad())
 }
 
 #[derive(Debug, Args)]
@@ -288,6 +358,13 @@ pub struct VerifyArgs {
     pub path: Option<String>,
 }
 
+impl VerifyArgs {
+    /// The store URL and the PATH operand.
+    pub fn operands(&self) -> (Option<String>, Option<String>) {
+        url_and_path(&self.store, &self.path)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LsArgs {
     #[command(flatten)]
@@ -302,6 +379,21 @@ pub struct LsArgs {
     pub path: Option<String>,
 }
 
+impl LsArgs {
+    /// The store URL and the PATH operand.
+    pub fn operands(&self) -> (Option<String>, Option<String>) {
+        url_and_path(&self.store, &self.path)
+    }
+}
+
+fn url_and_path(store: &StoreArgs, path: &Option<String>) -> (Option<String>, Option<String>) {
+    if store.url_is_operand() && path.is_none() {
+        (None, store.store_url.clone())
+    } else {
+        (store.store_url.clone(), path.clone())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CatArgs {
     #[command(flatten)]
@@ -309,8 +401,21 @@ pub struct CatArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Files of the vault
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "config")]
     pub paths: Vec<String>,
+}
+
+impl CatArgs {
+    /// The store URL and the PATH operands.
+    pub fn operands(&self) -> (Option<String>, Vec<String>) {
+        if self.store.url_is_operand() {
+            let mut paths = vec![self.store.store_url.clone().unwrap_or_default()];
+            paths.extend(self.paths.iter().cloned());
+            (None, paths)
+        } else {
+            (self.store.store_url.clone(), self.paths.clone())
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -320,30 +425,88 @@ pub struct GetArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// File or directory of the vault; / means everything
-    #[arg(value_name = "SRC_PATH")]
-    pub src: String,
+    #[arg(value_name = "SRC_PATH", required_unless_present = "config")]
+    pub src: Option<String>,
     /// Local destination: an existing directory receives SRC_PATH by its name, anything else
     /// is created (for / it is the directory everything goes into)
-    #[arg(value_name = "DEST")]
-    pub dest: PathBuf,
+    #[arg(value_name = "DEST", required_unless_present = "config")]
+    pub dest: Option<PathBuf>,
+}
+
+impl GetArgs {
+    /// The store URL, SRC_PATH and DEST; an error names a missing operand.
+    pub fn operands(&self) -> Result<(Option<String>, String, PathBuf), String> {
+        let (url, src, dest) = if self.store.url_is_operand() && self.dest.is_none() {
+            let dest = self.src.clone().map(PathBuf::from);
+            (None, self.store.store_url.clone(), dest)
+        } else {
+            (
+                self.store.store_url.clone(),
+                self.src.clone(),
+                self.dest.clone(),
+            )
+        };
+        match (src, dest) {
+            (Some(src), Some(dest)) => Ok((url, src, dest)),
+            _ => Err("get needs SRC_PATH and DEST; see `s3cryptfs get --help`".to_owned()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct PutArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name
-    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
-    pub store_url: String,
+    /// TOML config file, as for `mount` (command-line flags override it)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name (optional
+    /// with a --config that sets [store] url)
+    #[arg(
+        value_name = "STORE_URL",
+        required_unless_present = "config",
+        help_heading = "Bucket"
+    )]
+    pub store_url: Option<String>,
     #[command(flatten)]
     pub bucket: BucketArgs,
     /// Local file or directory
-    #[arg(value_name = "LOCAL_SRC")]
-    pub src: PathBuf,
+    #[arg(value_name = "LOCAL_SRC", required_unless_present = "config")]
+    pub src: Option<PathBuf>,
     /// Path in the vault: an existing directory receives LOCAL_SRC by its name, anything else
     /// is created or replaced
-    #[arg(value_name = "DEST_PATH")]
-    pub dest: String,
+    #[arg(value_name = "DEST_PATH", required_unless_present = "config")]
+    pub dest: Option<String>,
+}
+
+impl PutArgs {
+    /// The store URL, LOCAL_SRC and DEST_PATH; an error names a missing operand.
+    pub fn operands(&self) -> Result<(Option<String>, PathBuf, String), String> {
+        let shifted =
+            url_is_operand(self.config.is_some(), self.store_url.as_deref()) && self.dest.is_none();
+        let (url, src, dest) = if shifted {
+            let dest = match &self.src {
+                Some(p) => Some(
+                    p.to_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| format!("DEST_PATH {} is not valid UTF-8", p.display()))?,
+                ),
+                None => None,
+            };
+            (None, self.store_url.clone().map(PathBuf::from), dest)
+        } else {
+            (self.store_url.clone(), self.src.clone(), self.dest.clone())
+        };
+        match (src, dest) {
+            (Some(src), Some(dest)) => Ok((url, src, dest)),
+            _ => Err("put needs LOCAL_SRC and DEST_PATH; see `s3cryptfs put --help`".to_owned()),
+        }
+    }
+
+    /// The command-line values, `url` being the store URL from [`PutArgs::operands`].
+    pub fn overrides(&self, url: Option<String>, global: &GlobalArgs) -> Overrides {
+        overrides(url, Some(&self.keys), &self.bucket, global)
+    }
 }
 
 #[cfg(test)]
@@ -375,7 +538,7 @@ mod tests {
             panic!("not rotate");
         };
         assert!(r.rewrap && r.yes && !r.resume && r.retire.is_none());
-        assert_eq!(r.store.store_url, "file:///v");
+        assert_eq!(r.store.store_url.as_deref(), Some("file:///v"));
         assert_eq!(r.parallel, 16);
         let ToolCommand::Key(KeyCommand::Passwd(p)) = parse(&[
             "key",
@@ -435,5 +598,70 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn with_a_config_the_store_url_may_be_left_out() {
+        let ToolCommand::Ls(a) = parse(&["ls", "--config", "/c.toml"]).expect("ls") else {
+            panic!("not ls");
+        };
+        assert_eq!(a.operands(), (None, None));
+        let ToolCommand::Ls(a) = parse(&["ls", "-c", "/c.toml", "docs"]).expect("ls") else {
+            panic!("not ls");
+        };
+        assert_eq!(a.operands(), (None, Some("docs".to_owned())));
+        let ToolCommand::Ls(a) = parse(&["ls", "-c", "/c", "file:///v", "docs"]).expect("ls")
+        else {
+            panic!("not ls");
+        };
+        assert_eq!(
+            a.operands(),
+            (Some("file:///v".into()), Some("docs".into()))
+        );
+        let ToolCommand::Cat(a) = parse(&["cat", "-c", "/c", "a", "b"]).expect("cat") else {
+            panic!("not cat");
+        };
+        assert_eq!(a.operands(), (None, vec!["a".to_owned(), "b".to_owned()]));
+        let ToolCommand::Get(a) = parse(&["get", "-c", "/c", "/", "/tmp/out"]).expect("get") else {
+            panic!("not get");
+        };
+        assert_eq!(
+            a.operands(),
+            Ok((None, "/".to_owned(), PathBuf::from("/tmp/out")))
+        );
+        let ToolCommand::Get(a) = parse(&["get", "-c", "/c", "/"]).expect("get") else {
+            panic!("not get");
+        };
+        assert!(a.operands().is_err());
+        let ToolCommand::Put(a) = parse(&["put", "-c", "/c", "/tmp/in", "d"]).expect("put") else {
+            panic!("not put");
+        };
+        assert_eq!(
+            a.operands(),
+            Ok((None, PathBuf::from("/tmp/in"), "d".to_owned()))
+        );
+        for args in [
+            &["key", "list", "-c", "/c"][..],
+            &["verify", "-c", "/c"],
+            &["cleanup", "-c", "/c", "--dry-run"],
+            &["doctor", "-c", "/c"],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+        assert!(parse(&["ls"]).is_err(), "no URL and no config");
+    }
+
+    #[test]
+    fn ages_parse_with_units() {
+        assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_age("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_age("1x").unwrap_err().contains("unit"));
+        assert!(parse_age("h").is_err());
+        assert!(parse_age("99999999999999999999d").is_err());
     }
 }

@@ -232,8 +232,8 @@ fn overrides(
     o
 }
 
-/// Parse `--older-than`: `90s`, `30m`, `24h`, `7d`, `2w`, combinations such as `1h30m`, or a
-/// number of seconds.
+/// Parse `--older-than`: `90s`, `30m`, `24h`, `7d`, combinations such as `1h30m`, or a number
+/// of seconds.
 pub fn parse_age(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
@@ -242,7 +242,11 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
             .map(Duration::from_secs)
             .map_err(|_| format!("{s:?} is too long"));
     }
-    let bad = || format!("{s:?} is not an age like 90s, 30m, 24h or 7d (a number and a unit)");
+    // jiff also knows weeks, months and spelled-out units; ages here use these four.
+    if s.chars().any(|c| c.is_alphabetic() && !"smhd".contains(c)) {
+        return Err(format!("{s:?}: the unit must be s, m, h or d"));
+    }
+    let bad = || format!("{s:?} is not an age like 90s, 30m, 24h or 7d");
     let span: jiff::Span = s.parse().map_err(|_| bad())?;
     let duration = span
         .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
@@ -660,7 +664,7 @@ mod tests {
         assert_eq!(parse_age("7d"), Ok(Duration::from_secs(604_800)));
         assert_eq!(parse_age("0"), Ok(Duration::ZERO));
         assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
-        assert!(parse_age("1x").unwrap_err().contains("unit"));
+        assert!(parse_age("1w").unwrap_err().contains("unit"));
         assert!(parse_age("h").is_err());
         assert!(parse_age("99999999999999999999d").is_err());
     }

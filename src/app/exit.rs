@@ -5,8 +5,8 @@
 //! daemon's status. `mount.s3cryptfs` follows mount(8): 1 bad command line or config, 32 any
 //! other failure. `s3cryptfs --help` and tests/cli_errors.rs document the same numbers.
 
-use super::AppError;
-use crate::mount::MountError;
+use super::error::{AppError, describe};
+use crate::mount::{Failure, MountError};
 use crate::tools::ToolError;
 
 pub const SUCCESS: i32 = 0;
@@ -47,6 +47,16 @@ pub fn mount8_code(e: &AppError) -> i32 {
         MOUNT8_USAGE
     } else {
         MOUNT8_FAILURE
+    }
+}
+
+/// What a background mount that failed tells the process waiting for it: the exit status
+/// from the table, and the message.
+pub fn daemon_failure(e: MountError) -> Failure {
+    let e = AppError::from(e);
+    Failure {
+        code: code(&e),
+        message: describe(&e),
     }
 }
 

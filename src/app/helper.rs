@@ -8,7 +8,8 @@ use std::ffi::OsString;
 use clap::Parser;
 
 use super::resolve::{self, Detach};
-use super::{AppError, AppResult, daemon_failure, describe, exit};
+use super::error::{AppError, AppResult, describe};
+use super::exit;
 use crate::cli::helper::{HelperCommand, USAGE, parse_args, translate};
 use crate::cli::{Cli, Command};
 use crate::mount::{self, MountError};
@@ -88,6 +89,6 @@ fn run(args: &[OsString]) -> AppResult<()> {
         &plan.settings,
         &plan.secret,
         plan.reload,
-        daemon_failure,
+        exit::daemon_failure,
     )?)
 }

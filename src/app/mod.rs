@@ -27,7 +27,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::cli::{Cli, Command, helper::invoked_as_helper};
-use crate::mount::{self, Failure, MountError};
+use crate::mount;
 
 pub use error::{AppError, AppResult, describe};
 pub use resolve::{Detach, MountPlan, PASSPHRASE_ENV, new_secret_source, secret_source};
@@ -62,7 +62,7 @@ pub fn run(cli: &Cli) -> AppResult<()> {
                 &plan.settings,
                 &plan.secret,
                 plan.reload,
-                daemon_failure,
+                exit::daemon_failure,
             )?)
         }
         Command::Unmount(args) => {
@@ -73,15 +73,5 @@ pub fn run(cli: &Cli) -> AppResult<()> {
             )?)
         }
         Command::Tools(command) => tools::run(&cli.global, command),
-    }
-}
-
-/// What a background mount that failed tells the process waiting for it: the exit status from
-/// the table, and the message.
-fn daemon_failure(e: MountError) -> Failure {
-    let e = AppError::from(e);
-    Failure {
-        code: exit::code(&e),
-        message: describe(&e),
     }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::{AppError, AppResult};
+use super::error::{AppError, AppResult};
 use crate::cli::{GlobalArgs, MountArgs};
 use crate::config::{ConfigResult, MountConfig, MountSettings, Overrides, VaultSettings};
 use crate::mount::ReloadSource;

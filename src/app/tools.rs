@@ -2,7 +2,7 @@
 //! arguments from its clap struct, then run it on a small runtime.
 
 use super::resolve::{self, new_secret_source};
-use super::{AppError, AppResult};
+use super::error::{AppError, AppResult};
 use crate::cli::{GlobalArgs, KeyArgs, KeyCommand, StoreArgs, ToolCommand};
 use crate::config::LogLevel;
 use crate::tools::keycmd::{KeyRequest, Rotation};

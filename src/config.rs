@@ -594,8 +594,10 @@ impl MountConfig {
                     .to_owned(),
             )
         })?;
-        // SAFETY: getuid/getgid have no preconditions and cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         let kernel_flags = m
             .options
             .iter()

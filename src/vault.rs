@@ -1,5 +1,5 @@
 //! The vault: where `store` meets `crypto`. Creates and opens the vault config object
-//! (`PREFIX/.s3cryptfs/config`) and reads the secret that unlocks it ([`SecretSource`]).
+//! (`PREFIX/.s3cryptfs/config`) and reads the secret that unlocks it (`secret.rs`, [`secret::SecretSource`]).
 //!
 //! `init` writes the config with `If-None-Match: *`, so two concurrent inits cannot clobber
 //! each other (the loser gets "a vault already exists"). Secrets come from a key file, a
@@ -12,8 +12,7 @@ use crate::crypto::keys::PassphraseParams;
 use crate::crypto::{CryptoError, Secret, VaultConfig, VaultKeys};
 use crate::store::{ObjectStore, PutOptions, StoreError};
 
-mod secret;
-pub use secret::{Prompt, SecretSource, SecretUse};
+pub mod secret;
 
 /// Key of the vault config object, relative to the mount's prefix.
 pub const VAULT_CONFIG_KEY: &str = ".s3cryptfs/config";

@@ -7,9 +7,9 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-use super::resolve::{self, Detach};
 use super::error::{AppError, AppResult, describe};
 use super::exit;
+use super::resolve::{self, Detach};
 use crate::cli::helper::{HelperCommand, USAGE, parse_args, translate};
 use crate::cli::{Cli, Command};
 use crate::mount::{self, MountError};

@@ -6,7 +6,7 @@
 //!   (`mount`) or a tool (`tools.rs` here, `crate::tools` there). Started as
 //!   `mount.s3cryptfs`, the binary is the mount helper instead (`helper.rs`).
 //! - `resolve.rs`: the one step from flags and config file to settings ([`crate::config`]'s
-//!   `VaultSettings`, `MountSettings`) and a [`crate::vault::SecretSource`]; the terminal
+//!   `VaultSettings`, `MountSettings`) and a [`crate::vault::secret::SecretSource`]; the terminal
 //!   prompt lives there, so nothing below the front touches the terminal for a secret.
 //! - `error.rs`: [`AppError`], every command's error, and its message with the flag hints for
 //!   store errors (`config::hints`).

@@ -20,7 +20,7 @@ use super::error::{AppError, AppResult};
 use crate::cli::{GlobalArgs, MountArgs};
 use crate::config::{ConfigResult, MountConfig, MountSettings, Overrides, VaultSettings};
 use crate::mount::ReloadSource;
-use crate::vault::SecretSource;
+use crate::vault::secret::SecretSource;
 
 /// Environment variable a passphrase may come from.
 pub const PASSPHRASE_ENV: &str = "S3CRYPTFS_PASSPHRASE";

@@ -1,8 +1,8 @@
 //! The tool subcommands: resolve each one's vault ([`crate::tools::Target`]) and plain
 //! arguments from its clap struct, then run it on a small runtime.
 
-use super::resolve::{self, new_secret_source};
 use super::error::{AppError, AppResult};
+use super::resolve::{self, new_secret_source};
 use crate::cli::{GlobalArgs, KeyArgs, KeyCommand, StoreArgs, ToolCommand};
 use crate::config::LogLevel;
 use crate::tools::keycmd::{KeyRequest, Rotation};

@@ -7,15 +7,14 @@
 //!
 //! Every tool takes `--config FILE` (the TOML of `mount`). Clap fills positionals from the
 //! left, so with a config file, which may set `[store] url`, a first operand without `://` is
-//! not the store URL but the command's first operand (see [`StoreArgs::url_is_operand`]).
+//! not the store URL but the command's first operand (`operands.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{BucketArgs, GlobalArgs, KeyArgs};
-use crate::config::Overrides;
+use super::args::{BucketArgs, KeyArgs};
 
 const KEY_EXAMPLES: &str = "\
 Examples:
@@ -143,17 +142,6 @@ pub struct DoctorArgs {
     pub bucket: BucketArgs,
 }
 
-impl DoctorArgs {
-    pub fn overrides(&self, global: &GlobalArgs) -> Overrides {
-        overrides(
-            self.store_url.clone(),
-            Some(&self.keys),
-            &self.bucket,
-            global,
-        )
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Show the key generations (and which is current) and the key slots
@@ -191,45 +179,6 @@ pub struct StoreArgs {
     pub plain: bool,
     #[command(flatten)]
     pub bucket: BucketArgs,
-}
-
-impl StoreArgs {
-    /// Whether the STORE_URL slot holds the command's first operand instead (see the module
-    /// docs).
-    pub fn url_is_operand(&self) -> bool {
-        url_is_operand(self.config.is_some(), self.store_url.as_deref())
-    }
-
-    /// The command-line values, `url` being the store URL after [`StoreArgs::url_is_operand`].
-    pub fn overrides(
-        &self,
-        url: Option<String>,
-        keys: Option<&KeyArgs>,
-        global: &GlobalArgs,
-    ) -> Overrides {
-        overrides(url, keys, &self.bucket, global)
-    }
-}
-
-fn url_is_operand(config: bool, url: Option<&str>) -> bool {
-    config && url.is_some_and(|u| !u.contains("://"))
-}
-
-fn overrides(
-    store_url: Option<String>,
-    keys: Option<&KeyArgs>,
-    bucket: &BucketArgs,
-    global: &GlobalArgs,
-) -> Overrides {
-    let mut o = Overrides {
-        store_url,
-        key_file: keys.and_then(|k| k.key_file.clone()),
-        passphrase_file: keys.and_then(|k| k.passphrase_file.clone()),
-        log_level: global.log_level,
-        ..Overrides::default()
-    };
-    bucket.apply(&mut o);
-    o
 }
 
 /// Parse `--older-than`: `90s`, `30m`, `24h`, `7d`, combinations such as `1h30m`, or a number
@@ -362,13 +311,6 @@ pub struct VerifyArgs {
     pub path: Option<String>,
 }
 
-impl VerifyArgs {
-    /// The store URL and the PATH operand.
-    pub fn operands(&self) -> (Option<String>, Option<String>) {
-        url_and_path(&self.store, &self.path)
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct LsArgs {
     #[command(flatten)]
@@ -383,21 +325,6 @@ pub struct LsArgs {
     pub path: Option<String>,
 }
 
-impl LsArgs {
-    /// The store URL and the PATH operand.
-    pub fn operands(&self) -> (Option<String>, Option<String>) {
-        url_and_path(&self.store, &self.path)
-    }
-}
-
-fn url_and_path(store: &StoreArgs, path: &Option<String>) -> (Option<String>, Option<String>) {
-    if store.url_is_operand() && path.is_none() {
-        (None, store.store_url.clone())
-    } else {
-        (store.store_url.clone(), path.clone())
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct CatArgs {
     #[command(flatten)]
@@ -407,19 +334,6 @@ pub struct CatArgs {
     /// Files of the vault
     #[arg(value_name = "PATH", required_unless_present = "config")]
     pub paths: Vec<String>,
-}
-
-impl CatArgs {
-    /// The store URL and the PATH operands.
-    pub fn operands(&self) -> (Option<String>, Vec<String>) {
-        if self.store.url_is_operand() {
-            let mut paths = vec![self.store.store_url.clone().unwrap_or_default()];
-            paths.extend(self.paths.iter().cloned());
-            (None, paths)
-        } else {
-            (self.store.store_url.clone(), self.paths.clone())
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -435,26 +349,6 @@ pub struct GetArgs {
     /// is created (for / it is the directory everything goes into)
     #[arg(value_name = "DEST", required_unless_present = "config")]
     pub dest: Option<PathBuf>,
-}
-
-impl GetArgs {
-    /// The store URL, SRC_PATH and DEST; an error names a missing operand.
-    pub fn operands(&self) -> Result<(Option<String>, String, PathBuf), String> {
-        let (url, src, dest) = if self.store.url_is_operand() && self.dest.is_none() {
-            let dest = self.src.clone().map(PathBuf::from);
-            (None, self.store.store_url.clone(), dest)
-        } else {
-            (
-                self.store.store_url.clone(),
-                self.src.clone(),
-                self.dest.clone(),
-            )
-        };
-        match (src, dest) {
-            (Some(src), Some(dest)) => Ok((url, src, dest)),
-            _ => Err("get needs SRC_PATH and DEST; see `s3cryptfs get --help`".to_owned()),
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -481,36 +375,6 @@ pub struct PutArgs {
     /// is created or replaced
     #[arg(value_name = "DEST_PATH", required_unless_present = "config")]
     pub dest: Option<String>,
-}
-
-impl PutArgs {
-    /// The store URL, LOCAL_SRC and DEST_PATH; an error names a missing operand.
-    pub fn operands(&self) -> Result<(Option<String>, PathBuf, String), String> {
-        let shifted =
-            url_is_operand(self.config.is_some(), self.store_url.as_deref()) && self.dest.is_none();
-        let (url, src, dest) = if shifted {
-            let dest = match &self.src {
-                Some(p) => Some(
-                    p.to_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| format!("DEST_PATH {} is not valid UTF-8", p.display()))?,
-                ),
-                None => None,
-            };
-            (None, self.store_url.clone().map(PathBuf::from), dest)
-        } else {
-            (self.store_url.clone(), self.src.clone(), self.dest.clone())
-        };
-        match (src, dest) {
-            (Some(src), Some(dest)) => Ok((url, src, dest)),
-            _ => Err("put needs LOCAL_SRC and DEST_PATH; see `s3cryptfs put --help`".to_owned()),
-        }
-    }
-
-    /// The command-line values, `url` being the store URL from [`PutArgs::operands`].
-    pub fn overrides(&self, url: Option<String>, global: &GlobalArgs) -> Overrides {
-        overrides(url, Some(&self.keys), &self.bucket, global)
-    }
 }
 
 #[cfg(test)]
@@ -602,57 +466,6 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
-    }
-
-    #[test]
-    fn with_a_config_the_store_url_may_be_left_out() {
-        let ToolCommand::Ls(a) = parse(&["ls", "--config", "/c.toml"]).expect("ls") else {
-            panic!("not ls");
-        };
-        assert_eq!(a.operands(), (None, None));
-        let ToolCommand::Ls(a) = parse(&["ls", "-c", "/c.toml", "docs"]).expect("ls") else {
-            panic!("not ls");
-        };
-        assert_eq!(a.operands(), (None, Some("docs".to_owned())));
-        let ToolCommand::Ls(a) = parse(&["ls", "-c", "/c", "file:///v", "docs"]).expect("ls")
-        else {
-            panic!("not ls");
-        };
-        assert_eq!(
-            a.operands(),
-            (Some("file:///v".into()), Some("docs".into()))
-        );
-        let ToolCommand::Cat(a) = parse(&["cat", "-c", "/c", "a", "b"]).expect("cat") else {
-            panic!("not cat");
-        };
-        assert_eq!(a.operands(), (None, vec!["a".to_owned(), "b".to_owned()]));
-        let ToolCommand::Get(a) = parse(&["get", "-c", "/c", "/", "/tmp/out"]).expect("get") else {
-            panic!("not get");
-        };
-        assert_eq!(
-            a.operands(),
-            Ok((None, "/".to_owned(), PathBuf::from("/tmp/out")))
-        );
-        let ToolCommand::Get(a) = parse(&["get", "-c", "/c", "/"]).expect("get") else {
-            panic!("not get");
-        };
-        assert!(a.operands().is_err());
-        let ToolCommand::Put(a) = parse(&["put", "-c", "/c", "/tmp/in", "d"]).expect("put") else {
-            panic!("not put");
-        };
-        assert_eq!(
-            a.operands(),
-            Ok((None, PathBuf::from("/tmp/in"), "d".to_owned()))
-        );
-        for args in [
-            &["key", "list", "-c", "/c"][..],
-            &["verify", "-c", "/c"],
-            &["cleanup", "-c", "/c", "--dry-run"],
-            &["doctor", "-c", "/c"],
-        ] {
-            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        }
-        assert!(parse(&["ls"]).is_err(), "no URL and no config");
     }
 
     #[test]

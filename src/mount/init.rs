@@ -6,7 +6,8 @@
 use super::{MountError, MountResult, logging, open_store, runtime};
 use crate::config::VaultSettings;
 use crate::store::StoreUrl;
-use crate::vault::{self, SecretSource, SecretUse, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, VaultError};
 
 /// Create the vault `s` names, unlocked by what `secret` gives.
 pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {

@@ -28,7 +28,8 @@ use crate::crypto::{Secret, VaultKeys};
 use crate::fs::fuse::FuseAdapter;
 use crate::fs::{Fs, FsOptions};
 use crate::store::{ObjectStore, StoreUrl};
-use crate::vault::{self, SecretSource, SecretUse, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, VaultError};
 
 /// FUSE request reader threads; the work itself runs on the tokio runtime.
 const FUSE_THREADS: usize = 2;

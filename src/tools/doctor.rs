@@ -23,7 +23,8 @@ use crate::store::dir::MARKER_FILE;
 use crate::store::{
     DirStore, DynStore, MemoryStore, ObjectSse, PutOptions, S3Store, SseMode, StoreError, StoreUrl,
 };
-use crate::vault::{self, SecretSource, SecretUse, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, VaultError};
 
 /// How one check went.
 enum Outcome {

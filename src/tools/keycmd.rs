@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::crypto::keys::KeySlot;
 use crate::crypto::{Secret, VaultConfig};
-use crate::vault::{self, SecretSource, SecretUse, StoredConfig};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, StoredConfig};
 
 use super::progress::Progress;
 use super::rewrap::{self, RewrapReport};

@@ -37,7 +37,8 @@ use crate::crypto::{CryptoError, Secret, VaultKeys};
 use crate::fs::FsError;
 use crate::store::dir::MARKER_FILE;
 use crate::store::{self, DynStore, PlainDirStore, StoreError, StoreUrl};
-use crate::vault::{self, SecretSource, SecretUse, StoredConfig, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, StoredConfig, VaultError};
 
 /// What can go wrong in a tool; the front turns it into a message and an exit status.
 #[derive(Debug, thiserror::Error)]

@@ -326,7 +326,9 @@ pub async fn run(t: &Target, path: Option<&str>, deep: bool, json: bool) -> Tool
     let report = match vault::load_config(&*opened.store, &opened.prefix).await {
         Err(e) => VerifyReport::config_problem(config_key, &e.with_location(&opened.url)),
         Ok(stored) => {
-            let secret = t.secret.load(vault::SecretUse::Unlock, &opened.url)?;
+            let secret = t
+                .secret
+                .load(vault::secret::SecretUse::Unlock, &opened.url)?;
             match vault::unlock_config(&stored, &opened.prefix, &secret) {
                 Err(e) if e.is_wrong_key() => return Err(e.with_location(&opened.url).into()),
                 Err(e) => VerifyReport::config_problem(config_key, &e.with_location(&opened.url)),

@@ -23,7 +23,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
 use sd_notify::NotifyState;
 
-use super::{MountError, MountResult};
+use super::error::{MountError, MountResult};
 
 /// What a daemon that failed before its mount was ready tells the process waiting for it:
 /// the exit status that process ends with, and the message it prints.

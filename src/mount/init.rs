@@ -3,7 +3,9 @@
 //! An existing vault is refused before a key file is created or a passphrase asked for, and a
 //! key file created for a vault that then fails to be written is removed again.
 
-use super::{MountError, MountResult, logging, open_store, runtime};
+use super::error::{MountError, MountResult};
+use super::logging;
+use super::setup::{open_store, runtime};
 use crate::config::VaultSettings;
 use crate::store::StoreUrl;
 use crate::vault::secret::{SecretSource, SecretUse};

@@ -19,10 +19,12 @@ use fuser::MountOption;
 use sd_notify::NotifyState;
 
 use super::daemon::{Failure, Readiness, daemonize, log_file, notify};
+use super::error::{MountError, MountResult};
+use super::logging;
 use super::reload::ReloadSource;
-use super::table::{PidFile, find_daemon, find_mount, is_our_mount};
+use super::setup::{open_store, runtime};
+use super::table::{PidFile, SUBTYPE, find_daemon, find_mount, is_our_mount};
 use super::unmount::{is_busy, mountpoint_path, unmount_path};
-use super::{MountError, MountResult, SUBTYPE, logging, open_store, runtime};
 use crate::config::MountSettings;
 use crate::crypto::{Secret, VaultKeys};
 use crate::fs::fuse::FuseAdapter;

@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
-use super::SUBTYPE;
 use crate::store::StoreUrl;
+
+/// The file system subtype (`fuse.s3cryptfs` in the mount table when fusermount3 mounts).
+pub(super) const SUBTYPE: &str = "s3cryptfs";
 
 /// Whether a mount table entry is an s3cryptfs mount (see the module docs).
 pub(super) fn is_our_mount(entry: &MountEntry, has_daemon: bool) -> bool {

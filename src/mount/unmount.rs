@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use nix::mount::{MntFlags, umount2};
 
+use super::error::{MountError, MountResult};
 use super::table::{find_daemon, find_mount, is_our_mount};
-use super::{MountError, MountResult};
 
 pub(super) fn is_busy(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EBUSY) || e.to_string().contains("busy")

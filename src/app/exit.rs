@@ -27,7 +27,7 @@ pub fn code(e: &AppError) -> i32 {
     match e {
         AppError::Usage(_)
         | AppError::Config(_)
-        | AppError::Mount(MountError::Config(_) | MountError::Usage(_))
+        | AppError::Mount(MountError::Config(_))
         | AppError::Tool(ToolError::Usage(_)) => USAGE,
         AppError::Vault(v)
         | AppError::Mount(MountError::Vault(v))
@@ -86,7 +86,7 @@ mod tests {
         let cfg = AppError::Mount(MountError::Config(ConfigError::Missing("m".into())));
         assert_eq!(code(&cfg), USAGE);
         assert_eq!(code(&ConfigError::Missing("m".into()).into()), USAGE);
-        assert_eq!(code(&MountError::Usage("u".into()).into()), USAGE);
+        assert_eq!(code(&AppError::Usage("u".into())), USAGE);
         assert_eq!(code(&ToolError::Usage("u".into()).into()), USAGE);
         assert_eq!(code(&MountError::Other("x".into()).into()), FAILURE);
         assert_eq!(code(&ToolError::Problems("p".into()).into()), FAILURE);

@@ -35,9 +35,6 @@ pub enum MountError {
     /// The background mount process failed before it was ready and said why.
     #[error("{message}")]
     Daemon { code: i32, message: String },
-    /// A bad `mount.s3cryptfs` command line or option.
-    #[error("{0}")]
-    Usage(String),
     #[error("{0}")]
     Other(String),
 }

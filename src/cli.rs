@@ -1,5 +1,7 @@
-//! The command line (clap derive): `init`, `mount` and `unmount`, each flag also a config
-//! field (see `packaging/s3cryptfs.example.toml`). Parsing only; `mount::run` does the work.
+//! The command lines, parsed and nothing more: `s3cryptfs` (clap derive: `init`, `mount`,
+//! `unmount` here, the tools in `tools.rs`), each flag also a config field (see
+//! `packaging/s3cryptfs.example.toml`), and `mount.s3cryptfs` as mount(8) calls it
+//! (`helper.rs`). The front (`app`) resolves the settings and runs the command.
 //!
 //! `mount [STORE_URL] [MOUNTPOINT]`: both positionals may come from the config file. With a
 //! single positional, it is the store URL if it contains `://`, else the mount point.
@@ -8,12 +10,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{LogLevel, Mode, Overrides, SseMode};
+use crate::config::{Mode, Overrides};
 
+mod args;
+pub mod helper;
+mod operands;
 mod tools;
+pub use args::{BucketArgs, GlobalArgs, KeyArgs};
 pub use tools::{
     CatArgs, CleanupArgs, DoctorArgs, GetArgs, KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs,
-    KeyRemoveArgs, KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs,
+    KeyRemoveArgs, KeyRotateArgs, LsArgs, PutArgs, StoreArgs, ToolCommand, VerifyArgs, parse_age,
 };
 
 const EXAMPLES: &str = "\
@@ -73,19 +79,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// Log level [default: info, or [logging] level]
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        value_name = "LEVEL",
-        help_heading = "Logging"
-    )]
-    pub log_level: Option<LogLevel>,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new encrypted vault in a store
@@ -99,61 +92,6 @@ pub enum Command {
     /// key, verify, ls, cat, get, put, doctor, cleanup (src/cli/tools.rs)
     #[command(flatten)]
     Tools(ToolCommand),
-}
-
-#[derive(Debug, Args)]
-pub struct KeyArgs {
-    /// 32-byte key file (mode 0600). `init` creates it if missing
-    #[arg(
-        long,
-        value_name = "PATH",
-        conflicts_with = "passphrase_file",
-        help_heading = "Encryption"
-    )]
-    pub key_file: Option<PathBuf>,
-    /// File holding the passphrase (mode 0600; a trailing newline is ignored)
-    #[arg(long, value_name = "PATH", help_heading = "Encryption")]
-    pub passphrase_file: Option<PathBuf>,
-}
-
-/// How to reach an s3:// store and the server-side encryption it applies ([store] endpoint,
-/// region, path_style and the [sse] fields of the config).
-#[derive(Debug, Default, Args)]
-pub struct BucketArgs {
-    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default:
-    /// $AWS_ENDPOINT_URL, else AWS]
-    #[arg(long, value_name = "URL", help_heading = "Bucket")]
-    pub endpoint: Option<String>,
-    /// AWS region (s3:// only) [default: $AWS_REGION or the profile's, else us-east-1]
-    #[arg(long, value_name = "REGION", help_heading = "Bucket")]
-    pub region: Option<String>,
-    /// Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted
-    /// servers need (s3:// only)
-    #[arg(long, help_heading = "Bucket")]
-    pub path_style: bool,
-    /// Server-side encryption requested from the store, on top of client-side encryption
-    /// (s3:// only) [default: none]
-    #[arg(long, value_enum, value_name = "MODE", help_heading = "Bucket")]
-    pub sse: Option<SseMode>,
-    /// KMS key id or ARN for --sse kms [default: the account's aws/s3 key]
-    #[arg(long, value_name = "ID", help_heading = "Bucket")]
-    pub sse_kms_key_id: Option<String>,
-    /// SSE-C key file for --sse c (32 bytes, mode 0600); repeatable: the first one writes,
-    /// all of them read
-    #[arg(long, value_name = "PATH", help_heading = "Bucket")]
-    pub sse_c_key_file: Vec<PathBuf>,
-}
-
-impl BucketArgs {
-    /// Copy the given flags into `o`.
-    pub fn apply(&self, o: &mut Overrides) {
-        o.endpoint = self.endpoint.clone();
-        o.region = self.region.clone();
-        o.path_style = self.path_style;
-        o.sse_mode = self.sse;
-        o.sse_kms_key_id = self.sse_kms_key_id.clone();
-        o.sse_c_key_files = self.sse_c_key_file.clone();
-    }
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +254,7 @@ impl MountArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LogLevel;
     use clap::CommandFactory;
     use std::path::Path;
 

@@ -1,5 +1,6 @@
 //! The TOML config file ([`MountConfig`]), command-line overrides ([`Overrides`]) and the
-//! validated settings a command runs with ([`MountSettings`], [`InitSettings`]).
+//! validated settings a command runs with ([`MountSettings`], and [`VaultSettings`] for
+//! `init`, `doctor` and every tool); `hints` phrases store errors in terms of flags and fields.
 //!
 //! Precedence, lowest first: built-in defaults < config file fields < the config file's
 //! `[mount] options` list < `-o` options on the command line < explicit command-line flags.
@@ -316,7 +317,7 @@ impl MountConfig {
     }
 
     /// Checks of single values that do not depend on the command (see also
-    /// [`MountConfig::mount_settings`] and [`MountConfig::init_settings`]), including that
+    /// [`MountConfig::mount_settings`] and [`MountConfig::vault_settings`]), including that
     /// the key and passphrase files are private.
     pub fn check(&self) -> ConfigResult<()> {
         let enc = &self.encryption;
@@ -560,15 +561,21 @@ impl MountConfig {
     }
 
     /// What `init` needs.
-    pub fn init_settings(&self) -> ConfigResult<InitSettings> {
-        self.store_settings("init")
+    pub fn init_settings(&self) -> ConfigResult<VaultSettings> {
+        self.vault_settings("init")
     }
 
-    /// What a command that opens the store and unlocks the vault needs (`init`, `doctor`);
-    /// `command` names it in messages.
-    pub fn store_settings(&self, command: &str) -> ConfigResult<InitSettings> {
-        Ok(InitSettings {
-            store_url: self.store_url(command)?,
+    /// What a command that opens the store and unlocks the vault needs (`init`, `doctor`,
+    /// every tool); `command` names it in messages.
+    pub fn vault_settings(&self, command: &str) -> ConfigResult<VaultSettings> {
+        let store_url = self.store_url(command)?;
+        Ok(VaultSettings {
+            url: self
+                .store
+                .url
+                .clone()
+                .unwrap_or_else(|| store_url.to_string()),
+            store_url,
             key_file: self.encryption.key_file.clone(),
             passphrase_file: self.encryption.passphrase_file.clone(),
             block_size: self.encryption.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
@@ -587,8 +594,10 @@ impl MountConfig {
                     .to_owned(),
             )
         })?;
-        // SAFETY: getuid/getgid have no preconditions and cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         let kernel_flags = m
             .options
             .iter()
@@ -638,10 +647,13 @@ fn set<T>(field: &mut Option<T>, value: Option<T>) {
     }
 }
 
-/// Settings of `s3cryptfs init`.
+/// Settings of a command that works on a vault without mounting it (`init`, `doctor`, the
+/// tools).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InitSettings {
+pub struct VaultSettings {
     pub store_url: StoreUrl,
+    /// The store URL as written on the command line or in the config, for messages.
+    pub url: String,
     pub key_file: Option<PathBuf>,
     pub passphrase_file: Option<PathBuf>,
     pub block_size: u32,
@@ -678,6 +690,7 @@ pub struct MountSettings {
     pub log_file: Option<PathBuf>,
 }
 
+pub mod hints;
 mod options;
 use options::check_private_file;
 pub use options::{apply_mount_option, default_staging_dir};

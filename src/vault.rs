@@ -1,27 +1,21 @@
 //! The vault: where `store` meets `crypto`. Creates and opens the vault config object
-//! (`PREFIX/.s3cryptfs/config`) and finds the secret that unlocks it.
+//! (`PREFIX/.s3cryptfs/config`) and reads the secret that unlocks it (`secret.rs`, [`secret::SecretSource`]).
 //!
 //! `init` writes the config with `If-None-Match: *`, so two concurrent inits cannot clobber
 //! each other (the loser gets "a vault already exists"). Secrets come from a key file, a
-//! passphrase file, `$S3CRYPTFS_PASSPHRASE` or a terminal prompt — never from argv.
-
-use std::io::IsTerminal;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+//! passphrase file, the environment or a prompt — never from argv; which one is the front's
+//! choice (`app::resolve`), and the terminal is the front's too.
 
 use bytes::Bytes;
-use zeroize::Zeroizing;
 
-use crate::crypto::keys::{
-    PassphraseParams, generate_key_file, read_key_file, read_passphrase_file,
-};
+use crate::crypto::keys::PassphraseParams;
 use crate::crypto::{CryptoError, Secret, VaultConfig, VaultKeys};
 use crate::store::{ObjectStore, PutOptions, StoreError};
 
+pub mod secret;
+
 /// Key of the vault config object, relative to the mount's prefix.
 pub const VAULT_CONFIG_KEY: &str = ".s3cryptfs/config";
-/// Environment variable a passphrase may come from.
-pub const PASSPHRASE_ENV: &str = "S3CRYPTFS_PASSPHRASE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -252,119 +246,11 @@ pub async fn save_config(
     }
 }
 
-/// What the secret is for: creating a vault (a missing key file is created, a prompted
-/// passphrase is asked twice) or unlocking one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SecretUse {
-    CreateVault,
-    Unlock,
-}
-
-/// Find the secret: `key_file`, else `passphrase_file`, else `$S3CRYPTFS_PASSPHRASE`, else a
-/// prompt when stdin is a terminal. `prompt_for` names the vault in the prompt.
-pub fn load_secret(
-    key_file: Option<&Path>,
-    passphrase_file: Option<&Path>,
-    purpose: SecretUse,
-    prompt_for: &str,
-) -> VaultResult<Secret> {
-    if let Some(path) = key_file {
-        if purpose == SecretUse::CreateVault && !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                // e.g. ~/.config/s3cryptfs/ on first use; private like the key it will hold.
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(|source| CryptoError::Io {
-                        path: dir.display().to_string(),
-                        source,
-                    })?;
-            }
-            return Ok(generate_key_file(path)?);
-        }
-        return Ok(read_key_file(path)?);
-    }
-    if let Some(path) = passphrase_file {
-        return Ok(read_passphrase_file(path)?);
-    }
-    if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
-        let value = Zeroizing::new(value.into_string().map_err(|_| {
-            VaultError::Passphrase(format!("${PASSPHRASE_ENV} is not valid UTF-8"))
-        })?);
-        if value.is_empty() {
-            return Err(VaultError::Passphrase(format!(
-                "${PASSPHRASE_ENV} is set but empty"
-            )));
-        }
-        return Ok(Secret::Passphrase(value));
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(VaultError::Passphrase(format!(
-            "no key or passphrase: give --key-file or --passphrase-file, set ${PASSPHRASE_ENV}, or run on a terminal \
-             to be asked"
-        )));
-    }
-    prompt_passphrase(purpose, prompt_for)
-}
-
-fn prompt_passphrase(purpose: SecretUse, vault: &str) -> VaultResult<Secret> {
-    let ask = |prompt: &str| {
-        rpassword::prompt_password(prompt)
-            .map(Zeroizing::new)
-            .map_err(|e| {
-                VaultError::Passphrase(format!("cannot read the passphrase from the terminal: {e}"))
-            })
-    };
-    let first = ask(&format!("Passphrase for {vault}: "))?;
-    if first.is_empty() {
-        return Err(VaultError::Passphrase("the passphrase is empty".to_owned()));
-    }
-    if purpose == SecretUse::CreateVault {
-        let again = ask("Repeat the passphrase: ")?;
-        if *again != *first {
-            return Err(VaultError::Passphrase(
-                "the two passphrases differ".to_owned(),
-            ));
-        }
-    }
-    Ok(Secret::Passphrase(first))
-}
-
-/// The *new* secret of `key add` / `key passwd`: `new_key_file` (created as a new random key
-/// if missing), else `new_passphrase_file`, else a passphrase asked twice on the terminal.
-/// `$S3CRYPTFS_PASSPHRASE` is never used here: it holds the secret that unlocks the vault.
-pub fn load_new_secret(
-    new_key_file: Option<&Path>,
-    new_passphrase_file: Option<&Path>,
-    prompt_for: &str,
-) -> VaultResult<Secret> {
-    if new_key_file.is_some() {
-        return load_secret(new_key_file, None, SecretUse::CreateVault, prompt_for);
-    }
-    if let Some(path) = new_passphrase_file {
-        return Ok(read_passphrase_file(path)?);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(VaultError::Passphrase(
-            "no new key or passphrase: give --new-key-file or --new-passphrase-file, or run on \
-             a terminal to be asked"
-                .to_owned(),
-        ));
-    }
-    prompt_passphrase(SecretUse::CreateVault, &format!("{prompt_for} (new)"))
-}
-
-/// For `init --key-file PATH`: whether `load_secret` will create the file.
-pub fn key_file_will_be_created(key_file: Option<&Path>) -> Option<PathBuf> {
-    key_file.filter(|p| !p.exists()).map(Path::to_path_buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::MemoryStore;
-    use std::os::unix::fs::PermissionsExt;
+    use zeroize::Zeroizing;
 
     fn key(b: u8) -> Secret {
         Secret::KeyFile(Zeroizing::new([b; 32]))
@@ -501,22 +387,5 @@ mod tests {
             let e = open_vault(&*store, "", &key(1)).await.expect_err("garbage");
             assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
         });
-    }
-
-    #[test]
-    fn key_files_are_created_only_for_init() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("new/vault.key");
-        let e = load_secret(Some(&path), None, SecretUse::Unlock, "v").expect_err("missing");
-        assert!(e.to_string().contains("vault.key"), "{e}");
-        assert_eq!(key_file_will_be_created(Some(&path)), Some(path.clone()));
-        load_secret(Some(&path), None, SecretUse::CreateVault, "v").expect("created");
-        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        assert_eq!(key_file_will_be_created(Some(&path)), None);
-        // An existing key file is used, not replaced.
-        let before = std::fs::read(&path).expect("read");
-        load_secret(Some(&path), None, SecretUse::CreateVault, "v").expect("reused");
-        assert_eq!(std::fs::read(&path).expect("read"), before);
     }
 }

@@ -1,14 +1,20 @@
 //! The subcommands that work on a vault without mounting it: `key`, `verify`, `ls`, `cat`,
-//! `get`, `put`, `doctor`. Parsing only; `tools::run` does the work.
+//! `get`, `put`, `doctor`, `cleanup`. Parsing only; the front (`app`) resolves the settings
+//! and runs them.
 //!
 //! Keys are never taken from the command line: the unlock flags name files (as for `mount`),
 //! and new secrets for `key add` / `key passwd` come from files or a terminal prompt.
+//!
+//! Every tool takes `--config FILE` (the TOML of `mount`). Clap fills positionals from the
+//! left, so with a config file, which may set `[store] url`, a first operand without `://` is
+//! not the store URL but the command's first operand (`operands.rs`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use super::{BucketArgs, KeyArgs};
+use super::args::{BucketArgs, KeyArgs};
 
 const KEY_EXAMPLES: &str = "\
 Examples:
@@ -111,8 +117,8 @@ pub enum ToolCommand {
 pub struct CleanupArgs {
     /// Only uploads started at least this long ago (90s, 30m, 24h, 7d): a mount writing a
     /// large file right now has one open too
-    #[arg(long, value_name = "AGE", default_value = "24h", value_parser = crate::tools::cleanup::parse_age)]
-    pub older_than: std::time::Duration,
+    #[arg(long, value_name = "AGE", default_value = "24h", value_parser = parse_age)]
+    pub older_than: Duration,
     /// Print what would be aborted; abort nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -136,20 +142,6 @@ pub struct DoctorArgs {
     pub bucket: BucketArgs,
 }
 
-impl DoctorArgs {
-    pub fn overrides(&self, global: &super::GlobalArgs) -> crate::config::Overrides {
-        let mut o = crate::config::Overrides {
-            store_url: self.store_url.clone(),
-            key_file: self.keys.key_file.clone(),
-            passphrase_file: self.keys.passphrase_file.clone(),
-            log_level: global.log_level,
-            ..crate::config::Overrides::default()
-        };
-        self.bucket.apply(&mut o);
-        o
-    }
-}
-
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Show the key generations (and which is current) and the key slots
@@ -165,12 +157,21 @@ pub enum KeyCommand {
     Rotate(KeyRotateArgs),
 }
 
-/// Where the vault is, and how to read a plain copy.
+/// Where the vault is (a config file, the store URL, the bucket flags), and how to read a
+/// plain copy.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name
-    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
-    pub store_url: String,
+    /// TOML config file, as for `mount` (command-line flags override it)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name (optional
+    /// with a --config that sets [store] url)
+    #[arg(
+        value_name = "STORE_URL",
+        required_unless_present = "config",
+        help_heading = "Bucket"
+    )]
+    pub store_url: Option<String>,
     /// Read a file:// folder as a plain copy of a bucket: object key = file path, no
     /// metadata, read-only (automatic when it has .s3cryptfs/config and no
     /// s3cryptfs-store.json)
@@ -178,6 +179,28 @@ pub struct StoreArgs {
     pub plain: bool,
     #[command(flatten)]
     pub bucket: BucketArgs,
+}
+
+/// Parse `--older-than`: `90s`, `30m`, `24h`, `7d`, combinations such as `1h30m`, or a number
+/// of seconds.
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("{s:?} is too long"));
+    }
+    // jiff also knows weeks, months and spelled-out units; ages here use these four.
+    if s.chars().any(|c| c.is_alphabetic() && !"smhd".contains(c)) {
+        return Err(format!("{s:?}: the unit must be s, m, h or d"));
+    }
+    let bad = || format!("{s:?} is not an age like 90s, 30m, 24h or 7d");
+    let span: jiff::Span = s.parse().map_err(|_| bad())?;
+    let duration = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| bad())?;
+    Duration::try_from(duration).map_err(|_| bad())
 }
 
 #[derive(Debug, Args)]
@@ -309,7 +332,7 @@ pub struct CatArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// Files of the vault
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "config")]
     pub paths: Vec<String>,
 }
 
@@ -320,30 +343,38 @@ pub struct GetArgs {
     #[command(flatten)]
     pub store: StoreArgs,
     /// File or directory of the vault; / means everything
-    #[arg(value_name = "SRC_PATH")]
-    pub src: String,
+    #[arg(value_name = "SRC_PATH", required_unless_present = "config")]
+    pub src: Option<String>,
     /// Local destination: an existing directory receives SRC_PATH by its name, anything else
     /// is created (for / it is the directory everything goes into)
-    #[arg(value_name = "DEST")]
-    pub dest: PathBuf,
+    #[arg(value_name = "DEST", required_unless_present = "config")]
+    pub dest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct PutArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name
-    #[arg(value_name = "STORE_URL", help_heading = "Bucket")]
-    pub store_url: String,
+    /// TOML config file, as for `mount` (command-line flags override it)
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Store of the vault: file:///absolute/path, s3://bucket/prefix or mem://name (optional
+    /// with a --config that sets [store] url)
+    #[arg(
+        value_name = "STORE_URL",
+        required_unless_present = "config",
+        help_heading = "Bucket"
+    )]
+    pub store_url: Option<String>,
     #[command(flatten)]
     pub bucket: BucketArgs,
     /// Local file or directory
-    #[arg(value_name = "LOCAL_SRC")]
-    pub src: PathBuf,
+    #[arg(value_name = "LOCAL_SRC", required_unless_present = "config")]
+    pub src: Option<PathBuf>,
     /// Path in the vault: an existing directory receives LOCAL_SRC by its name, anything else
     /// is created or replaced
-    #[arg(value_name = "DEST_PATH")]
-    pub dest: String,
+    #[arg(value_name = "DEST_PATH", required_unless_present = "config")]
+    pub dest: Option<String>,
 }
 
 #[cfg(test)]
@@ -375,7 +406,7 @@ mod tests {
             panic!("not rotate");
         };
         assert!(r.rewrap && r.yes && !r.resume && r.retire.is_none());
-        assert_eq!(r.store.store_url, "file:///v");
+        assert_eq!(r.store.store_url.as_deref(), Some("file:///v"));
         assert_eq!(r.parallel, 16);
         let ToolCommand::Key(KeyCommand::Passwd(p)) = parse(&[
             "key",
@@ -435,5 +466,19 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn ages_parse_with_units() {
+        assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_age("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_age("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_age("1w").unwrap_err().contains("unit"));
+        assert!(parse_age("h").is_err());
+        assert!(parse_age("99999999999999999999d").is_err());
     }
 }

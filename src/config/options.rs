@@ -126,8 +126,7 @@ pub fn default_staging_dir() -> ConfigResult<PathBuf> {
     if let Some(dir) = non_empty(STAGING_DIR_ENV) {
         return Ok(PathBuf::from(dir));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if nix::unistd::geteuid().is_root() {
         return Ok(PathBuf::from("/var/cache/s3cryptfs/staging"));
     }
     if let Some(cache) = non_empty("XDG_CACHE_HOME") {

@@ -14,15 +14,24 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use super::serve::{ReloadSource, serve};
-use super::{MountError, MountResult, error_chain};
-use crate::config::MountSettings;
-use crate::crypto::Secret;
+use nix::fcntl::OFlag;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setsid};
+use sd_notify::NotifyState;
+
+use super::error::{MountError, MountResult};
+
+/// What a daemon that failed before its mount was ready tells the process waiting for it:
+/// the exit status that process ends with, and the message it prints.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
 
 /// How the serving process tells whoever started it that the mount is ready (or failed).
 pub(super) enum Readiness {
@@ -38,7 +47,7 @@ pub(super) enum Readiness {
 impl Readiness {
     /// Detach from the terminal (daemon) and report success.
     pub(super) fn ready(&mut self, status: &str) -> io::Result<()> {
-        sd_notify(&format!("READY=1\nSTATUS={status}"));
+        notify(&[NotifyState::Ready, NotifyState::Status(status)]);
         let Readiness::Daemon { pipe, log } = self else {
             return Ok(());
         };
@@ -51,17 +60,10 @@ impl Readiness {
             None if stderr_is_journal() => None,
             None => Some(devnull.try_clone()?),
         };
-        // SAFETY: dup2 on descriptors we own onto the standard ones; nothing else holds raw
-        // copies of 0/1/2 that could be invalidated.
-        unsafe {
-            if libc::dup2(devnull.as_raw_fd(), 0) < 0 || libc::dup2(devnull.as_raw_fd(), 1) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if let Some(log) = &log {
-                if libc::dup2(log.as_raw_fd(), 2) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
+        dup2_stdin(&devnull)?;
+        dup2_stdout(&devnull)?;
+        if let Some(log) = &log {
+            dup2_stderr(log)?;
         }
         if let Some(mut p) = pipe.take() {
             p.write_all(&[0])?;
@@ -69,17 +71,17 @@ impl Readiness {
         Ok(())
     }
 
-    /// Send the error to the waiting parent; false if nobody is waiting any more.
-    pub(super) fn fail(&mut self, err: &MountError) -> bool {
+    /// Send the failure to the waiting parent; false if nobody is waiting any more.
+    fn fail(&mut self, failure: &Failure) -> bool {
         let Readiness::Daemon { pipe, .. } = self else {
             return false;
         };
         let Some(mut p) = pipe.take() else {
             return false;
         };
-        let code = err.exit_code().clamp(1, 255) as u8;
+        let code = failure.code.clamp(1, 255) as u8;
         let mut msg = vec![code];
-        msg.extend_from_slice(error_chain(err).as_bytes());
+        msg.extend_from_slice(failure.message.as_bytes());
         let _ = p.write_all(&msg);
         true
     }
@@ -105,25 +107,29 @@ fn stderr_is_journal() -> bool {
     std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
-/// Tell systemd (Type=notify) about our state, if it asked.
-pub(super) fn sd_notify(state: &str) {
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(sock) = UnixDatagram::unbound() else {
-        return;
-    };
-    let bytes = path.as_bytes();
-    let sent = match bytes.strip_prefix(b"@") {
-        Some(name) => SocketAddr::from_abstract_name(name)
-            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr)),
-        None => sock.send_to(state.as_bytes(), &path),
+/// Tell systemd (Type=notify) about our state, if it asked (`$NOTIFY_SOCKET`).
+pub(super) fn notify(states: &[NotifyState]) {
+    let sent = match std::env::var_os("NOTIFY_SOCKET") {
+        None => return,
+        // sd-notify connects to a path; an abstract socket (`@name`, as some containers set)
+        // is sent to here.
+        Some(path) if path.as_bytes().starts_with(b"@") => notify_abstract(&path, states),
+        Some(_) => sd_notify::notify(states),
     };
     if let Err(e) = sent {
-        log::warn!("cannot notify systemd ({state}): {e}");
+        let text: Vec<String> = states.iter().map(ToString::to_string).collect();
+        log::warn!("cannot notify systemd ({}): {e}", text.join(", "));
     }
+}
+
+fn notify_abstract(path: &std::ffi::OsStr, states: &[NotifyState]) -> io::Result<()> {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let message: String = states.iter().map(|s| format!("{s}\n")).collect();
+    let addr = SocketAddr::from_abstract_name(&path.as_bytes()[1..])?;
+    UnixDatagram::unbound()?
+        .send_to_addr(message.as_bytes(), &addr)
+        .map(drop)
 }
 
 fn open_log(path: &Path) -> io::Result<File> {
@@ -137,63 +143,53 @@ fn open_log(path: &Path) -> io::Result<File> {
 /// Point stderr at `path` again, for log rotation (SIGHUP after the file was moved away).
 pub(super) fn reopen_log(path: &Path) -> io::Result<()> {
     let f = open_log(path)?;
-    // SAFETY: dup2 of a descriptor we own onto stderr, which nothing holds a raw copy of.
-    if unsafe { libc::dup2(f.as_raw_fd(), 2) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    dup2_stderr(&f)?;
     Ok(())
 }
 
-/// Fork; the child serves the mount, the parent returns once it is ready or failed.
-pub(super) fn daemonize(
-    s: &MountSettings,
-    dev_before: u64,
-    secret: Secret,
-    reload: ReloadSource,
-) -> MountResult<()> {
-    let log = match &s.log_file {
-        Some(path) => {
-            Some(open_log(path).map_err(MountError::io(format!("log file {}", path.display())))?)
-        }
-        None => None,
-    };
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(MountError::io("pipe")(io::Error::last_os_error()));
-    }
-    // SAFETY: pipe2 succeeded, so both are fresh descriptors that only we own.
+/// Open the log file a detached daemon appends to.
+pub(super) fn log_file(path: Option<&Path>) -> MountResult<Option<File>> {
+    path.map(|path| open_log(path).map_err(MountError::io(format!("log file {}", path.display()))))
+        .transpose()
+}
+
+/// Fork; the child runs `serve` (which reports readiness through the [`Readiness`] it is
+/// given), the parent returns once the child is ready or failed. `log` is where the child's
+/// stderr goes once detached.
+pub(super) fn daemonize<F>(log: Option<File>, serve: F) -> MountResult<()>
+where
+    F: FnOnce(&mut Readiness) -> Result<(), Failure>,
+{
     let (read_end, write_end) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| MountError::io("pipe")(e.into()))?;
     // SAFETY: the process is single-threaded here (no runtime or other thread has been
     // started), so the child's copy of memory holds no lock another thread owned.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => Err(MountError::io("fork")(io::Error::last_os_error())),
-        0 => {
+    match unsafe { fork() } {
+        Err(e) => Err(MountError::io("fork")(e.into())),
+        Ok(ForkResult::Child) => {
             drop(read_end);
-            // SAFETY: setsid has no memory-safety preconditions; it fails only if we already
-            // lead a process group, which a fresh child does not.
-            unsafe { libc::setsid() };
+            // Fails only if we already lead a process group, which a fresh child does not.
+            let _ = setsid();
             let _ = std::env::set_current_dir("/");
             let mut readiness = Readiness::Daemon {
                 pipe: Some(File::from(write_end)),
                 log,
             };
-            let code = match serve(s, dev_before, secret, &mut readiness, reload) {
+            let code = match serve(&mut readiness) {
                 Ok(()) => 0,
-                Err(e) => {
-                    if !readiness.fail(&e) {
-                        log::error!("{}", error_chain(&e));
+                Err(failure) => {
+                    if !readiness.fail(&failure) {
+                        log::error!("{}", failure.message);
                     }
-                    e.exit_code()
+                    failure.code
                 }
             };
             std::process::exit(code);
         }
-        child => {
+        Ok(ForkResult::Parent { child }) => {
             drop(write_end);
-            drop(secret);
+            // The closure holds the secret; the parent has no use for it.
+            drop(serve);
             let mut answer = Vec::new();
             let mut pipe = File::from(read_end);
             let mut byte = [0u8; 1];
@@ -205,23 +201,22 @@ pub(super) fn daemonize(
                 answer.push(byte[0]);
                 let _ = pipe.read_to_end(&mut answer);
             }
+            // The daemon exits right after saying why; wait for it, so that a failed mount
+            // leaves no process behind when this one returns.
+            let status = waitpid(child, None);
             if let Some((&code, message)) = answer.split_first() {
-                // The daemon exits right after saying why; wait for it, so that a failed mount
-                // leaves no process behind when this one returns.
-                let mut status = 0;
-                // SAFETY: waiting for our own child; status is a valid out pointer.
-                unsafe { libc::waitpid(child, &mut status, 0) };
                 return Err(MountError::Daemon {
                     code: i32::from(code),
                     message: String::from_utf8_lossy(message).into_owned(),
                 });
             }
-            let mut status = 0;
-            // SAFETY: waiting for our own child; status is a valid out pointer.
-            unsafe { libc::waitpid(child, &mut status, 0) };
             Err(MountError::Other(format!(
-                "the mount process (pid {child}) exited before the mount was ready (wait \
-                 status {status}); run with -f to see its log"
+                "the mount process (pid {child}) exited before the mount was ready ({}); run \
+                 with -f to see its log",
+                match status {
+                    Ok(s) => format!("{s:?}"),
+                    Err(e) => format!("wait failed: {e}"),
+                }
             )))
         }
     }

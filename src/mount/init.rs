@@ -3,14 +3,16 @@
 //! An existing vault is refused before a key file is created or a passphrase asked for, and a
 //! key file created for a vault that then fails to be written is removed again.
 
-use super::{MountError, MountResult, load_config, logging, open_store, runtime};
-use crate::cli::{GlobalArgs, InitArgs};
+use super::error::{MountError, MountResult};
+use super::logging;
+use super::setup::{open_store, runtime};
+use crate::config::VaultSettings;
 use crate::store::StoreUrl;
-use crate::vault::{self, SecretUse, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, VaultError};
 
-pub(super) fn init(global: &GlobalArgs, args: &InitArgs) -> MountResult<()> {
-    let config = load_config(args.config.as_deref())?.merge(&args.overrides(global))?;
-    let s = config.init_settings()?;
+/// Create the vault `s` names, unlocked by what `secret` gives.
+pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {
     logging::init(s.log_level, true);
     let url = s.store_url.to_string();
     if let StoreUrl::Memory { .. } = s.store_url {
@@ -35,13 +37,8 @@ pub(super) fn init(global: &GlobalArgs, args: &InitArgs) -> MountResult<()> {
             return Err(VaultError::AlreadyExists { location: url }.into());
         }
     }
-    let created = vault::key_file_will_be_created(s.key_file.as_deref());
-    let secret = vault::load_secret(
-        s.key_file.as_deref(),
-        s.passphrase_file.as_deref(),
-        SecretUse::CreateVault,
-        &url,
-    )?;
+    let created = secret.key_file_to_create();
+    let secret = secret.load(SecretUse::CreateVault, &url)?;
     let (store, prefix) = match existing {
         Some(opened) => opened,
         None => open_store(&s.store_url, &s.store_options)?,

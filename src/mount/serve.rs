@@ -16,104 +16,52 @@ use std::time::{Duration, Instant};
 
 use fuser::MountOption;
 
-use super::daemon::{Readiness, daemonize, reopen_log, sd_notify};
-use super::table::{PidFile, find_daemon, find_mount, is_our_mount};
+use sd_notify::NotifyState;
+
+use super::daemon::{Failure, Readiness, daemonize, log_file, notify};
+use super::error::{MountError, MountResult};
+use super::logging;
+use super::reload::ReloadSource;
+use super::setup::{open_store, runtime};
+use super::table::{PidFile, SUBTYPE, find_daemon, find_mount, is_our_mount};
 use super::unmount::{is_busy, mountpoint_path, unmount_path};
-use super::{MountError, MountResult, SUBTYPE, load_config, logging, open_store, runtime};
-use crate::cli::{GlobalArgs, MountArgs};
-use crate::config::{MountConfig, MountSettings, Overrides};
+use crate::config::MountSettings;
 use crate::crypto::{Secret, VaultKeys};
 use crate::fs::{Fs, FsOptions};
 use crate::fuse::FuseAdapter;
 use crate::store::{ObjectStore, StoreUrl};
-use crate::vault::{self, SecretUse, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, VaultError};
 
 /// FUSE request reader threads; the work itself runs on the tokio runtime.
 const FUSE_THREADS: usize = 2;
 /// How long a new mount may take to answer its first stat.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Whether `mount` may stay in the foreground.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Detach {
-    /// As `-f` / `[mount] foreground` say.
-    AsAsked,
-    /// Always detach: mount(8) waits for its helper to exit.
-    Always,
-}
-
-/// What SIGHUP re-reads: the config file the mount started with, and the command-line
-/// values that win over it.
-pub(super) struct ReloadSource {
-    config_path: Option<PathBuf>,
-    overrides: Overrides,
-    /// The merged config the mount started with, to tell what else changed.
-    started_with: MountConfig,
-    /// The log file stderr points at once detached (reopened on SIGHUP).
-    log_file: Option<PathBuf>,
-}
-
-/// Load, merge and resolve the settings of `mount`, without touching the mount point, the
-/// secret or the store.
-pub(super) fn prepare(
-    global: &GlobalArgs,
-    args: &MountArgs,
-    detach: Detach,
-) -> MountResult<(MountSettings, ReloadSource)> {
-    let overrides = args.overrides(global);
-    let config = load_config(args.config.as_deref())?.merge(&overrides)?;
-    let mut s = config.mount_settings()?;
-    if detach == Detach::Always {
-        s.foreground = false;
-    }
-    // The daemon changes its directory to /, so relative paths are resolved now.
-    s.staging_dir = std::path::absolute(&s.staging_dir).map_err(MountError::io(format!(
-        "staging dir {}",
-        s.staging_dir.display()
-    )))?;
-    if let Some(file) = &s.log_file {
-        s.log_file = Some(
-            std::path::absolute(file)
-                .map_err(MountError::io(format!("log file {}", file.display())))?,
-        );
-    }
-    let config_path = match &args.config {
-        Some(p) => Some(
-            std::path::absolute(p).map_err(MountError::io(format!("config {}", p.display())))?,
-        ),
-        None => None,
-    };
-    let reload = ReloadSource {
-        config_path,
-        overrides,
-        started_with: config,
-        log_file: if s.foreground {
-            None
-        } else {
-            s.log_file.clone()
-        },
-    };
-    Ok((s, reload))
-}
-
-pub(super) fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> MountResult<()> {
-    let (mut s, reload) = prepare(global, args, detach)?;
+/// Mount: check the mount point, read the secret (possibly asking on the terminal, before
+/// detaching), then serve in the foreground or in a daemon. `failure` turns an error of the
+/// daemon into the exit status and message its parent ends with.
+pub fn mount(
+    settings: &MountSettings,
+    secret: &SecretSource,
+    reload: ReloadSource,
+    failure: impl FnOnce(MountError) -> Failure,
+) -> MountResult<()> {
+    let mut s = settings.clone();
     // No colors in a daemon's log: env_logger decides once, while stderr is still the
     // terminal.
     logging::init(s.log_level, s.foreground);
     clean_up_dead_mount(&s.mountpoint, &s.fsname);
     let checked = check_mountpoint(&s.mountpoint)?;
     s.mountpoint = checked.path.clone();
-    let secret = vault::load_secret(
-        s.key_file.as_deref(),
-        s.passphrase_file.as_deref(),
-        SecretUse::Unlock,
-        &s.store_url.to_string(),
-    )?;
+    let secret = secret.load(SecretUse::Unlock, &s.store_url.to_string())?;
     if s.foreground {
         serve(&s, checked.dev, secret, &mut Readiness::Foreground, reload)
     } else {
-        daemonize(&s, checked.dev, secret, reload)
+        let log = log_file(s.log_file.as_deref())?;
+        daemonize(log, move |readiness| {
+            serve(&s, checked.dev, secret, readiness, reload).map_err(failure)
+        })
     }
 }
 
@@ -299,7 +247,7 @@ async fn unlock(
 }
 
 /// Build everything, mount, report readiness and serve until unmounted.
-pub(super) fn serve(
+fn serve(
     s: &MountSettings,
     dev_before: u64,
     secret: Secret,
@@ -368,7 +316,10 @@ pub(super) fn serve(
                     "{name}: uploading open files and unmounting {}",
                     mp.display()
                 );
-                sd_notify(&format!("STOPPING=1\nSTATUS={name}: uploading open files"));
+                notify(&[
+                    NotifyState::Stopping,
+                    NotifyState::Status(&format!("{name}: uploading open files")),
+                ]);
                 if let Err(e) = rt.block_on(fs.flush_all()) {
                     log::error!("upload before unmount failed: {e}");
                 }
@@ -388,14 +339,17 @@ pub(super) fn serve(
                 }
             }
             Ok(Event::Reload) => {
-                sd_notify("RELOADING=1\nSTATUS=reloading");
+                // systemd 253+ wants the monotonic time with RELOADING=1.
+                let mut states = vec![NotifyState::Reloading, NotifyState::Status("reloading")];
+                states.extend(NotifyState::monotonic_usec_now().ok());
+                notify(&states);
                 reload.apply(mp);
                 fs.invalidate_caches();
                 log::info!(
                     "SIGHUP: dropped cached attributes and listings of {}",
                     mp.display()
                 );
-                sd_notify(&format!("READY=1\nSTATUS={status}"));
+                notify(&[NotifyState::Ready, NotifyState::Status(&status)]);
             }
             Ok(Event::SessionEnded(result)) => {
                 if let Err(e) = result {
@@ -406,7 +360,10 @@ pub(super) fn serve(
             Err(mpsc::RecvError) => break,
         }
     }
-    sd_notify("STOPPING=1\nSTATUS=uploading open files");
+    notify(&[
+        NotifyState::Stopping,
+        NotifyState::Status("uploading open files"),
+    ]);
     let flushed = rt.block_on(fs.flush_all());
     let _ = session_thread.join();
     drop(fs);
@@ -422,85 +379,6 @@ pub(super) fn serve(
             Err(e.into())
         }
     }
-}
-
-impl ReloadSource {
-    /// SIGHUP: reopen the log file, re-read the log level, and say what else would need a
-    /// new mount.
-    fn apply(&self, mp: &Path) {
-        if let Some(path) = &self.log_file {
-            match reopen_log(path) {
-                Ok(()) => log::info!("SIGHUP: reopened the log file {}", path.display()),
-                Err(e) => log::error!("SIGHUP: cannot reopen the log file {}: {e}", path.display()),
-            }
-        }
-        let Some(path) = &self.config_path else {
-            log::info!(
-                "SIGHUP: {} was mounted without --config, so there is no config to reload; log \
-                 level stays {}",
-                mp.display(),
-                logging::level_name(logging::level())
-            );
-            return;
-        };
-        let config = match MountConfig::load(path).and_then(|c| c.merge(&self.overrides)) {
-            Ok(c) => c,
-            Err(e) => {
-                log::error!("SIGHUP: not reloaded, keeping the current settings: {e}");
-                return;
-            }
-        };
-        let new = config.logging.level;
-        if self.overrides.log_level.is_some() {
-            log::info!(
-                "SIGHUP: log level stays {}: --log-level on the command line wins over {}",
-                logging::level_name(logging::level()),
-                path.display()
-            );
-        } else {
-            let old = logging::set_level(new);
-            // Logged at warn so that it shows whatever the new level is.
-            log::warn!(
-                "SIGHUP: reloaded {}: log level {} (was {})",
-                path.display(),
-                logging::level_name(new),
-                logging::level_name(old)
-            );
-        }
-        let changed = changed_sections(&self.started_with, &config);
-        if !changed.is_empty() {
-            log::warn!(
-                "SIGHUP: {} changed {} since the mount started; that takes effect at the next \
-                 mount (only [logging] level is reloaded)",
-                path.display(),
-                changed.join(", ")
-            );
-        }
-    }
-}
-
-/// The config sections (and fields, for `[logging]`) that differ, except the log level.
-fn changed_sections(old: &MountConfig, new: &MountConfig) -> Vec<&'static str> {
-    let mut changed = Vec::new();
-    if old.store != new.store {
-        changed.push("[store]");
-    }
-    if old.encryption != new.encryption {
-        changed.push("[encryption]");
-    }
-    if old.sse != new.sse {
-        changed.push("[sse]");
-    }
-    if old.mount != new.mount {
-        changed.push("[mount]");
-    }
-    if old.cache != new.cache {
-        changed.push("[cache]");
-    }
-    if old.logging.file != new.logging.file {
-        changed.push("[logging] file");
-    }
-    changed
 }
 
 async fn watch_signals(events: mpsc::Sender<Event>) {
@@ -571,6 +449,7 @@ fn wait_until_mounted(mp: &Path, dev_before: u64, timeout: Duration) -> MountRes
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::MountConfig;
 
     #[test]
     fn mountpoint_checks() {
@@ -621,22 +500,5 @@ mod tests {
                 f.mount_options
             );
         }
-    }
-
-    #[test]
-    fn reload_names_the_changed_sections() {
-        let parse = |text: &str| {
-            MountConfig::parse(text, Path::new("t.toml"))
-                .expect("config")
-                .merge(&Default::default())
-                .expect("merge")
-        };
-        let old = parse("[logging]\nlevel = \"info\"\n[cache]\nmetadata_ttl_secs = 1\n");
-        let only_level = parse("[logging]\nlevel = \"debug\"\n[cache]\nmetadata_ttl_secs = 1\n");
-        assert!(changed_sections(&old, &only_level).is_empty());
-        let more = parse(
-            "[logging]\nlevel = \"debug\"\nfile = \"/x.log\"\n[cache]\nmetadata_ttl_secs = 5\n",
-        );
-        assert_eq!(changed_sections(&old, &more), ["[cache]", "[logging] file"]);
     }
 }

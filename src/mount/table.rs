@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
 
-use super::SUBTYPE;
 use crate::store::StoreUrl;
+
+/// The file system subtype (`fuse.s3cryptfs` in the mount table when fusermount3 mounts).
+pub(super) const SUBTYPE: &str = "s3cryptfs";
 
 /// Whether a mount table entry is an s3cryptfs mount (see the module docs).
 pub(super) fn is_our_mount(entry: &MountEntry, has_daemon: bool) -> bool {
@@ -81,8 +83,7 @@ pub fn find_mount(mp: &Path) -> io::Result<Option<MountEntry>> {
 /// Where pid files live: `/run/s3cryptfs` for root, else `$XDG_RUNTIME_DIR/s3cryptfs`, else
 /// `/tmp/s3cryptfs-UID`.
 fn runtime_dir() -> PathBuf {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     if uid == 0 {
         return PathBuf::from("/run/s3cryptfs");
     }
@@ -140,8 +141,7 @@ impl Daemon {
 pub(super) fn find_daemon(mp: &Path) -> Option<Daemon> {
     let name = pid_file_name(mp);
     let mut candidates = vec![runtime_dir().join(&name)];
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    if nix::unistd::geteuid().is_root() {
         // Root may unmount other users' mounts; their pid files are in their runtime dirs.
         if let Ok(users) = std::fs::read_dir("/run/user") {
             candidates.extend(
@@ -180,8 +180,7 @@ impl PidFile {
             Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
         }
         let meta = std::fs::metadata(&dir)?;
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let uid = unsafe { libc::geteuid() };
+        let uid = nix::unistd::geteuid().as_raw();
         if meta.uid() != uid || meta.permissions().mode() & 0o022 != 0 {
             return Err(io::Error::other(format!(
                 "{} is not a private directory of uid {uid}",

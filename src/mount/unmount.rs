@@ -4,14 +4,14 @@
 //! Only s3cryptfs mounts are unmounted (see `table::is_our_mount`); a mount whose daemon
 //! died (ENOTCONN) is cleaned up as well.
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::mount::{MntFlags, umount2};
+
+use super::error::{MountError, MountResult};
 use super::table::{find_daemon, find_mount, is_our_mount};
-use super::{MountError, MountResult};
 
 pub(super) fn is_busy(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EBUSY) || e.to_string().contains("busy")
@@ -20,16 +20,13 @@ pub(super) fn is_busy(e: &io::Error) -> bool {
 /// Unmount `mp` (lazily: detach it now, end it when the last file closes): umount2 as root,
 /// else the setuid `fusermount3 -u`.
 pub fn unmount_path(mp: &Path, lazy: bool) -> io::Result<()> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        let c = CString::new(mp.as_os_str().as_bytes())
-            .map_err(|_| io::Error::other("mount point contains a NUL byte"))?;
-        let flags = if lazy { libc::MNT_DETACH } else { 0 };
-        // SAFETY: c is a valid NUL-terminated path.
-        if unsafe { libc::umount2(c.as_ptr(), flags) } == 0 {
-            return Ok(());
-        }
-        return Err(io::Error::last_os_error());
+    if nix::unistd::geteuid().is_root() {
+        let flags = if lazy {
+            MntFlags::MNT_DETACH
+        } else {
+            MntFlags::empty()
+        };
+        return umount2(mp, flags).map_err(io::Error::from);
     }
     let mut last = io::Error::other("fusermount3 not found");
     for tool in ["fusermount3", "fusermount"] {

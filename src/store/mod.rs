@@ -86,12 +86,61 @@ pub enum StoreError {
     /// A failure that may succeed when tried again (5xx, timeouts, connection resets).
     #[error("transient store error on {key}: {reason}")]
     Transient { key: String, reason: String },
+    /// The endpoint did not answer (refused, unresolvable, timed out connecting); the SDK has
+    /// already retried. Transient: a server coming back makes the request work.
+    #[error("transient store error on {key}: {reason}")]
+    Unreachable {
+        key: String,
+        /// The request, what failed and the endpoint, e.g. "GetObject: cannot reach URL (...)".
+        reason: String,
+    },
+    /// No credentials could be found for an s3:// store (nothing was sent).
+    #[error("access denied to {store}: no AWS credentials found ({reason})")]
+    NoCredentials { store: String, reason: String },
+    /// The bucket does not exist at the endpoint.
+    #[error("bucket {bucket} does not exist at {endpoint} (NoSuchBucket)")]
+    NoSuchBucket { bucket: String, endpoint: String },
+    /// The bucket is in another region than the one requests are signed for.
+    #[error(
+        "{detail}{}",
+        bucket_region.as_ref().map(|r| format!("; the bucket is in {r}")).unwrap_or_default()
+    )]
+    WrongRegion {
+        /// The bucket, the region used and what the server said.
+        detail: String,
+        /// The region the server named (`x-amz-bucket-region`), when it did.
+        bucket_region: Option<String>,
+    },
+    /// Server-side encryption or connection settings given for a store that has none.
+    #[error("{setting} applies to s3:// stores; {url} is not one")]
+    S3Only { url: String, setting: S3Setting },
+}
+
+/// The settings only s3:// stores take, for [`StoreError::S3Only`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Setting {
+    /// Server-side encryption.
+    Sse,
+    /// Endpoint, region, path-style addressing.
+    Connection,
+}
+
+impl fmt::Display for S3Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            S3Setting::Sse => "SSE",
+            S3Setting::Connection => "the endpoint, region and path-style settings",
+        })
+    }
 }
 
 impl StoreError {
     /// Whether trying the same request again may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Transient { .. })
+        matches!(
+            self,
+            StoreError::Transient { .. } | StoreError::Unreachable { .. }
+        )
     }
 }
 

@@ -1,14 +1,14 @@
 //! Connection and server-side-encryption settings a command gives when it opens a store
-//! ([`open_store`]): the `--endpoint`, `--region`, `--path-style` and `--sse*` flags and their
-//! config fields. [`super::open`] is [`open_store`] with none of them.
+//! ([`open_store`]): endpoint, region, path-style addressing and SSE, whichever flag or config
+//! field they came from. [`super::open`] is [`open_store`] with none of them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::s3::DEFAULT_REGION;
 use super::{
-    DirStore, DynStore, MemoryStore, S3Settings, S3Store, SseMode, StoreError, StoreResult,
-    StoreUrl,
+    DirStore, DynStore, MemoryStore, S3Setting, S3Settings, S3Store, SseMode, StoreError,
+    StoreResult, StoreUrl,
 };
 
 /// How to reach an `s3://` store and which SSE to request. The default is what
@@ -87,12 +87,14 @@ pub fn open_store(url: &StoreUrl, opts: &StoreOptions) -> StoreResult<(DynStore,
             let store = S3Store::connect_blocking(opts.s3_settings(bucket, prefix), sse)?;
             Ok((Arc::new(store), prefix.clone()))
         }
-        _ if opts.has_sse() => Err(StoreError::InvalidArgument(format!(
-            "SSE applies to s3:// stores; {url} is not one (use --sse none)"
-        ))),
-        _ if opts.has_connection_settings() => Err(StoreError::InvalidArgument(format!(
-            "--endpoint, --region and --path-style apply to s3:// stores; {url} is not one"
-        ))),
+        _ if opts.has_sse() => Err(StoreError::S3Only {
+            url: url.to_string(),
+            setting: S3Setting::Sse,
+        }),
+        _ if opts.has_connection_settings() => Err(StoreError::S3Only {
+            url: url.to_string(),
+            setting: S3Setting::Connection,
+        }),
         StoreUrl::File { path } => Ok((Arc::new(DirStore::open(path)?), String::new())),
         StoreUrl::Memory { name } => Ok((MemoryStore::named(name), String::new())),
     }

@@ -166,11 +166,10 @@ impl S3Store {
         match result {
             Ok(_) => Ok(()),
             Err(e) => Err(match errors::status(&e) {
-                Some(404) => StoreError::InvalidArgument(format!(
-                    "bucket {} does not exist at {} (NoSuchBucket); check the bucket name, the \
-                     endpoint and the region",
-                    self.bucket, self.endpoint
-                )),
+                Some(404) => StoreError::NoSuchBucket {
+                    bucket: self.bucket.clone(),
+                    endpoint: self.endpoint.clone(),
+                },
                 Some(403) => StoreError::AccessDenied {
                     key: shown,
                     reason: format!(

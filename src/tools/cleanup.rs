@@ -8,38 +8,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{Access, ToolError, ToolResult, open_store_args};
-use crate::cli::CleanupArgs;
+use super::{Access, Target, ToolError, ToolResult, open_target};
 
-/// Parse `90s`, `30m`, `24h`, `7d` or a number of seconds.
-pub fn parse_age(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not an age like 90s, 30m, 24h or 7d"))?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
-    };
-    n.checked_mul(unit_secs)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
-}
-
-pub async fn run(args: &CleanupArgs) -> ToolResult<()> {
-    let access = if args.dry_run {
+/// Abort the uploads older than `older_than` (list them only, with `dry_run`).
+pub async fn run(t: &Target, older_than: Duration, dry_run: bool) -> ToolResult<()> {
+    let access = if dry_run {
         Access::ReadOnly
     } else {
         Access::ReadWrite
     };
-    let opened = open_store_args(&args.store, access)?;
+    let opened = open_target(t, access)?;
     let store_err = |source| ToolError::Store {
         url: opened.url.clone(),
         source,
@@ -55,12 +33,12 @@ pub async fn run(args: &CleanupArgs) -> ToolResult<()> {
     let mut failed = 0usize;
     for u in &uploads {
         let age = now.duration_since(u.initiated).unwrap_or_default();
-        if age < args.older_than {
+        if age < older_than {
             kept += 1;
             continue;
         }
         let started = humanize(age);
-        if args.dry_run {
+        if dry_run {
             println!(
                 "would abort {} (upload {}, started {started} ago)",
                 u.key, u.upload_id
@@ -82,15 +60,11 @@ pub async fn run(args: &CleanupArgs) -> ToolResult<()> {
             }
         }
     }
-    let verb = if args.dry_run {
-        "would abort"
-    } else {
-        "aborted"
-    };
+    let verb = if dry_run { "would abort" } else { "aborted" };
     println!(
         "{verb} {aborted} incomplete upload(s) under {}; {kept} younger than {} left alone",
         opened.url,
-        humanize(args.older_than)
+        humanize(older_than)
     );
     if failed > 0 {
         return Err(ToolError::Problems(format!(
@@ -107,23 +81,5 @@ fn humanize(d: Duration) -> String {
         120..7200 => format!("{}m", s / 60),
         7200..172_800 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86_400),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_parse_with_units() {
-        assert_eq!(parse_age("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_age("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_age("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_age("24h"), Ok(Duration::from_secs(86_400)));
-        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(604_800)));
-        assert_eq!(parse_age("0"), Ok(Duration::ZERO));
-        assert!(parse_age("1w").unwrap_err().contains("unit"));
-        assert!(parse_age("h").is_err());
-        assert!(parse_age("99999999999999999999d").is_err());
     }
 }

@@ -17,13 +17,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{ToolError, ToolResult};
-use crate::cli::{DoctorArgs, GlobalArgs};
-use crate::config::{InitSettings, MountConfig};
+use crate::config::VaultSettings;
+use crate::config::hints::describe_store_error;
 use crate::store::dir::MARKER_FILE;
 use crate::store::{
     DirStore, DynStore, MemoryStore, ObjectSse, PutOptions, S3Store, SseMode, StoreError, StoreUrl,
 };
-use crate::vault::{self, SecretUse, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, VaultError};
 
 /// How one check went.
 enum Outcome {
@@ -67,17 +68,9 @@ impl Report {
 }
 
 /// Runs the checks; an error when any failed (each already explained on its line).
-pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> ToolResult<()> {
-    let config = match &args.config {
-        Some(path) => MountConfig::load(path),
-        None => Ok(MountConfig::default()),
-    };
-    let settings = config
-        .and_then(|c| c.merge(&args.overrides(global)))
-        .and_then(|c| c.store_settings("doctor"))
-        .map_err(|e| ToolError::Usage(e.to_string()))?;
+pub async fn run(settings: &VaultSettings, secret: &SecretSource) -> ToolResult<()> {
     let mut report = Report::default();
-    doctor(&settings, &mut report).await;
+    doctor(settings, secret, &mut report).await;
     match report.failed {
         0 => {
             println!("all checks passed: {} can be mounted", settings.store_url);
@@ -91,7 +84,7 @@ pub async fn run(global: &GlobalArgs, args: &DoctorArgs) -> ToolResult<()> {
     }
 }
 
-async fn doctor(s: &InitSettings, report: &mut Report) {
+async fn doctor(s: &VaultSettings, secret: &SecretSource, report: &mut Report) {
     let url = s.store_url.to_string();
     let sse = match s.store_options.sse_mode() {
         Ok(sse) => sse,
@@ -117,17 +110,15 @@ async fn doctor(s: &InitSettings, report: &mut Report) {
     );
     match &stored {
         Some(stored) => {
-            let unlocked = vault::load_secret(
-                s.key_file.as_deref(),
-                s.passphrase_file.as_deref(),
-                SecretUse::Unlock,
-                &url,
-            )
-            .and_then(|secret| vault::unlock_config(stored, &prefix, &secret));
-            let how = match (&s.key_file, &s.passphrase_file) {
-                (Some(path), _) => format!("the key file {}", path.display()),
-                (None, Some(path)) => format!("the passphrase in {}", path.display()),
-                (None, None) => "the passphrase".to_owned(),
+            let unlocked = secret
+                .load(SecretUse::Unlock, &url)
+                .and_then(|secret| vault::unlock_config(stored, &prefix, &secret));
+            let how = match secret {
+                SecretSource::KeyFile(path) => format!("the key file {}", path.display()),
+                SecretSource::PassphraseFile(path) => {
+                    format!("the passphrase in {}", path.display())
+                }
+                _ => "the passphrase".to_owned(),
             };
             report.check(
                 "key",
@@ -151,7 +142,7 @@ async fn doctor(s: &InitSettings, report: &mut Report) {
 /// Opens the store and checks it answers: credentials and bucket for s3://, the directory
 /// store for file://. `None` (with the failure printed) when it does not.
 async fn open_store(
-    s: &InitSettings,
+    s: &VaultSettings,
     sse: &SseMode,
     report: &mut Report,
 ) -> Option<(DynStore, String)> {
@@ -173,7 +164,7 @@ async fn open_store(
                             found.access_key_id
                         ),
                     )),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(describe_store_error(&e)),
                 },
             );
             if credentials.is_none() {
@@ -183,7 +174,7 @@ async fn open_store(
             let store = match S3Store::connect(settings, sse.clone()).await {
                 Ok(store) => store,
                 Err(e) => {
-                    report.print("bucket", Outcome::Fail(e.to_string()));
+                    report.print("bucket", Outcome::Fail(describe_store_error(&e)));
                     return None;
                 }
             };
@@ -237,7 +228,7 @@ async fn open_store(
 
 /// What to do about a bucket that does not answer.
 fn explain_bucket_error(e: &StoreError) -> String {
-    let text = e.to_string();
+    let text = describe_store_error(e);
     match e {
         StoreError::AccessDenied { .. } => format!(
             "{text} (AccessDenied: check the access key, the secret and the IAM/bucket policy)"

@@ -7,7 +7,7 @@
 //! are created private (0600/0700) and get their final mode only once complete, and an
 //! existing destination entry is replaced, never written through (no symlink following).
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -16,11 +16,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cli::{CatArgs, GetArgs, LsArgs, PutArgs};
+use nix::fcntl::AT_FDCWD;
+use nix::sys::stat::{UtimensatFlags, utimensat};
+use nix::sys::time::TimeSpec;
+
 use crate::crypto::VaultKeys;
 use crate::fs::{Attr, Fs, FsError, FsOptions, Kind};
 
-use super::{Access, OpenedStore, ToolError, ToolResult, format_bytes, open_store_args};
+use super::{Access, OpenedStore, Target, ToolError, ToolResult, format_bytes, open_target};
 
 /// Bytes per read or write call through the file system layer.
 const CHUNK: usize = 1024 * 1024;
@@ -174,38 +177,16 @@ impl TransferReport {
     }
 }
 
-fn c_path(path: &Path) -> ToolResult<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| ToolError::Usage(format!("{}: path contains a NUL byte", path.display())))
-}
-
 /// Set the access and modification times of `path` (of a symlink itself, not its target).
 fn set_mtime(path: &Path, mtime: SystemTime) -> ToolResult<()> {
     let (secs, nsec) = crate::fs::attr::split_time(mtime);
-    let ts = libc::timespec {
-        tv_sec: secs as libc::time_t,
-        tv_nsec: nsec as libc::c_long,
-    };
-    let times = [ts, ts];
-    let c = c_path(path)?;
-    // SAFETY: `c` is a valid NUL-terminated path and `times` points at two timespecs, as
-    // utimensat(2) requires; neither outlives the call.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(ToolError::Io {
+    let ts = TimeSpec::new(secs, i64::from(nsec));
+    utimensat(AT_FDCWD, path, &ts, &ts, UtimensatFlags::NoFollowSymlink).map_err(|e| {
+        ToolError::Io {
             what: format!("setting the time of {}", path.display()),
-            source: std::io::Error::last_os_error(),
-        })
-    }
+            source: e.into(),
+        }
+    })
 }
 
 /// Remove whatever non-directory entry is at `path`, so it is replaced rather than written
@@ -594,44 +575,28 @@ pub fn mode_string(kind: Kind, perm: u32) -> String {
 
 /// `YYYY-MM-DD HH:MM` in UTC.
 pub fn format_time(t: SystemTime) -> String {
-    let (secs, _) = crate::fs::attr::split_time(t);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (H. Hinnant), proleptic Gregorian calendar.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
+    match jiff::Timestamp::try_from(t) {
+        Ok(ts) => ts.strftime("%Y-%m-%d %H:%M").to_string(),
+        // Beyond jiff's range (years -9999..=9999): no file carries such a time.
+        Err(_) => "????-??-?? ??:??".to_owned(),
+    }
 }
 
-async fn unlocked_fs(
-    keys: &crate::cli::KeyArgs,
-    opened: &OpenedStore,
-    read_only: bool,
-) -> ToolResult<VaultFs> {
-    let unlocked = super::unlock(opened, keys).await?;
+async fn unlocked_fs(t: &Target, opened: &OpenedStore, read_only: bool) -> ToolResult<VaultFs> {
+    let unlocked = super::unlock(opened, &t.secret).await?;
     VaultFs::open(opened, unlocked.keys, read_only)
 }
 
-pub async fn run_ls(args: &LsArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadOnly)?;
-    let path = vault_path(args.path.as_deref().unwrap_or(""))?;
-    let vfs = unlocked_fs(&args.keys, &opened, true).await?;
+/// `ls [-l] [PATH]`.
+pub async fn run_ls(t: &Target, path: Option<&str>, long: bool) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadOnly)?;
+    let path = vault_path(path.unwrap_or(""))?;
+    let vfs = unlocked_fs(t, &opened, true).await?;
     let entries = list(&vfs.fs, &path).await?;
     let mut out = String::new();
     for (name, attr) in entries {
         let suffix = if attr.kind == Kind::Dir { "/" } else { "" };
-        if args.long {
+        if long {
             let link = if attr.kind == Kind::Symlink {
                 match vfs.fs.readlink(attr.ino).await {
                     Ok(t) => format!(" -> {}", String::from_utf8_lossy(&t)),
@@ -654,14 +619,14 @@ pub async fn run_ls(args: &LsArgs) -> ToolResult<()> {
     Ok(())
 }
 
-pub async fn run_cat(args: &CatArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadOnly)?;
-    let paths = args
-        .paths
+/// `cat PATH...`.
+pub async fn run_cat(t: &Target, paths: &[String]) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadOnly)?;
+    let paths = paths
         .iter()
         .map(|p| vault_path(p))
         .collect::<ToolResult<Vec<_>>>()?;
-    let vfs = unlocked_fs(&args.keys, &opened, true).await?;
+    let vfs = unlocked_fs(t, &opened, true).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for path in &paths {
@@ -694,9 +659,10 @@ pub async fn run_cat(args: &CatArgs) -> ToolResult<()> {
     Ok(())
 }
 
-pub async fn run_get(args: &GetArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadOnly)?;
-    let src = vault_path(&args.src)?;
+/// `get SRC_PATH DEST`.
+pub async fn run_get(t: &Target, src: &str, dest: &Path) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadOnly)?;
+    let src = vault_path(src)?;
     if opened.plain {
         eprintln!(
             "reading {} as a plain copy: object metadata is gone, so modes fall back to \
@@ -704,17 +670,18 @@ pub async fn run_get(args: &GetArgs) -> ToolResult<()> {
             opened.url
         );
     }
-    let vfs = unlocked_fs(&args.keys, &opened, true).await?;
-    let report = get(&vfs.fs, &src, &args.dest).await?;
+    let vfs = unlocked_fs(t, &opened, true).await?;
+    let report = get(&vfs.fs, &src, dest).await?;
     println!("{}", report.summary("restored"));
     finish(report)
 }
 
-pub async fn run_put(args: &PutArgs) -> ToolResult<()> {
-    let opened = super::open_store_flags(&args.store_url, false, &args.bucket, Access::ReadWrite)?;
-    let dest = vault_path(&args.dest)?;
-    let vfs = unlocked_fs(&args.keys, &opened, false).await?;
-    let report = put(&vfs.fs, &args.src, &dest).await?;
+/// `put LOCAL_SRC DEST_PATH`.
+pub async fn run_put(t: &Target, src: &Path, dest: &str) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadWrite)?;
+    let dest = vault_path(dest)?;
+    let vfs = unlocked_fs(t, &opened, false).await?;
+    let report = put(&vfs.fs, src, &dest).await?;
     println!("{}", report.summary("stored"));
     finish(report)
 }

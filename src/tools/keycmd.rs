@@ -8,24 +8,63 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::cli::{
-    KeyAddArgs, KeyCommand, KeyListArgs, KeyPasswdArgs, KeyRemoveArgs, KeyRotateArgs,
-};
 use crate::crypto::keys::KeySlot;
 use crate::crypto::{Secret, VaultConfig};
+use crate::vault::secret::{SecretSource, SecretUse};
 use crate::vault::{self, StoredConfig};
 
 use super::progress::Progress;
 use super::rewrap::{self, RewrapReport};
-use super::{Access, OpenedStore, ToolError, ToolResult, Unlocked, confirm, open_store_args};
+use super::{Access, OpenedStore, Target, ToolError, ToolResult, Unlocked, confirm, open_target};
 
-pub async fn run(cmd: &KeyCommand) -> ToolResult<()> {
-    match cmd {
-        KeyCommand::List(a) => list(a).await,
-        KeyCommand::Add(a) => add(a).await,
-        KeyCommand::Remove(a) => remove(a).await,
-        KeyCommand::Passwd(a) => passwd(a).await,
-        KeyCommand::Rotate(a) => rotate(a).await,
+/// A `key` subcommand with its arguments resolved.
+#[derive(Debug)]
+pub enum KeyRequest {
+    /// Print JSON instead of text when `json`.
+    List {
+        json: bool,
+    },
+    /// Add a slot for `new_secret` (a missing key file is created), labelled `label`.
+    Add {
+        new_secret: SecretSource,
+        label: Option<String>,
+    },
+    Remove {
+        slot: usize,
+        yes: bool,
+    },
+    /// Replace a passphrase slot's passphrase (`slot`, else the one that unlocked).
+    Passwd {
+        new_secret: SecretSource,
+        slot: Option<usize>,
+        yes: bool,
+    },
+    Rotate(Rotation),
+}
+
+/// `key rotate`: what to do besides (or instead of) starting a new generation.
+#[derive(Clone, Copy, Debug)]
+pub struct Rotation {
+    pub rewrap: bool,
+    /// No new generation: finish an interrupted rewrap.
+    pub resume: bool,
+    pub retire: Option<u32>,
+    /// Objects processed at once.
+    pub parallel: u16,
+    pub yes: bool,
+}
+
+pub async fn run(t: &Target, request: &KeyRequest) -> ToolResult<()> {
+    match request {
+        KeyRequest::List { json } => list(t, *json).await,
+        KeyRequest::Add { new_secret, label } => add(t, new_secret, label.as_deref()).await,
+        KeyRequest::Remove { slot, yes } => remove(t, *slot, *yes).await,
+        KeyRequest::Passwd {
+            new_secret,
+            slot,
+            yes,
+        } => passwd(t, new_secret, *slot, *yes).await,
+        KeyRequest::Rotate(r) => rotate(t, r).await,
     }
 }
 
@@ -111,12 +150,12 @@ fn list_text(view: &KeyListView) -> String {
     out
 }
 
-async fn list(args: &KeyListArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadOnly)?;
-    let u = super::unlock(&opened, &args.keys).await?;
+async fn list(t: &Target, json: bool) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadOnly)?;
+    let u = super::unlock(&opened, &t.secret).await?;
     let opened_by = u.stored.config.slot_index_for(&u.secret)?;
     let view = list_view(&u.stored.config, opened_by);
-    if args.json {
+    if json {
         let json = serde_json::to_string_pretty(&view)
             .map_err(|e| ToolError::Problems(format!("cannot encode JSON: {e}")))?;
         println!("{json}");
@@ -137,16 +176,12 @@ async fn save(
         .map_err(|e| ToolError::Vault(e.with_location(&opened.url)))
 }
 
-async fn add(args: &KeyAddArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadWrite)?;
-    let Unlocked { stored, keys, .. } = super::unlock(&opened, &args.keys).await?;
-    let created: Option<PathBuf> = vault::key_file_will_be_created(args.new_key_file.as_deref());
+async fn add(t: &Target, new: &SecretSource, label: Option<&str>) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadWrite)?;
+    let Unlocked { stored, keys, .. } = super::unlock(&opened, &t.secret).await?;
+    let created: Option<PathBuf> = new.key_file_to_create();
     let result = async {
-        let new_secret = vault::load_new_secret(
-            args.new_key_file.as_deref(),
-            args.new_passphrase_file.as_deref(),
-            &opened.url,
-        )?;
+        let new_secret = load_new(new, &opened.url)?;
         if let Some(i) = stored.config.slot_index_for(&new_secret)? {
             return Err(ToolError::Refused(format!(
                 "that {} already opens key slot {i}; nothing was changed",
@@ -154,7 +189,7 @@ async fn add(args: &KeyAddArgs) -> ToolResult<()> {
             )));
         }
         let mut config = stored.config.clone();
-        let label = args.label.as_deref().unwrap_or("added");
+        let label = label.unwrap_or("added");
         let index = config.add_slot(&keys, &new_secret, label)?;
         save(&opened, &stored, &config).await?;
         Ok((index, secret_kind(&new_secret), label.to_owned()))
@@ -181,6 +216,12 @@ async fn add(args: &KeyAddArgs) -> ToolResult<()> {
     }
 }
 
+/// The new secret of `key add` / `key passwd` (a missing key file is created; a prompted
+/// passphrase is asked twice).
+fn load_new(new: &SecretSource, url: &str) -> ToolResult<Secret> {
+    Ok(new.load(SecretUse::CreateVault, &format!("{url} (new)"))?)
+}
+
 fn secret_kind(secret: &Secret) -> &'static str {
     match secret {
         Secret::KeyFile(_) => "key file",
@@ -202,21 +243,21 @@ fn describe_slot(config: &VaultConfig, index: usize) -> ToolResult<String> {
     ))
 }
 
-async fn remove(args: &KeyRemoveArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadWrite)?;
+async fn remove(t: &Target, slot: usize, yes: bool) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadWrite)?;
     let Unlocked {
         stored,
         keys,
         secret,
-    } = super::unlock(&opened, &args.keys).await?;
-    let what = describe_slot(&stored.config, args.slot)?;
+    } = super::unlock(&opened, &t.secret).await?;
+    let what = describe_slot(&stored.config, slot)?;
     if stored.config.slots().len() == 1 {
         return Err(ToolError::Refused(format!(
             "refusing to remove {what}: it is the only key slot, and nothing could open the \
              vault without it"
         )));
     }
-    let own = stored.config.slot_index_for(&secret)? == Some(args.slot);
+    let own = stored.config.slot_index_for(&secret)? == Some(slot);
     let warning = if own {
         " It is the slot you unlocked with: your key file or passphrase will stop working."
     } else {
@@ -226,23 +267,23 @@ async fn remove(args: &KeyRemoveArgs) -> ToolResult<()> {
         &format!(
             "Remove {what}? Its key file or passphrase will no longer open the vault.{warning}"
         ),
-        args.yes,
+        yes,
     )?;
     let mut config = stored.config.clone();
-    config.remove_slot(&keys, args.slot)?;
+    config.remove_slot(&keys, slot)?;
     save(&opened, &stored, &config).await?;
     println!("removed {what}; slot numbers above it moved down by one");
     Ok(())
 }
 
-async fn passwd(args: &KeyPasswdArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadWrite)?;
+async fn passwd(t: &Target, new: &SecretSource, slot: Option<usize>, yes: bool) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadWrite)?;
     let Unlocked {
         stored,
         keys,
         secret,
-    } = super::unlock(&opened, &args.keys).await?;
-    let index = match args.slot {
+    } = super::unlock(&opened, &t.secret).await?;
+    let index = match slot {
         Some(i) => i,
         None => match (&secret, stored.config.slot_index_for(&secret)?) {
             (Secret::Passphrase(_), Some(i)) => i,
@@ -262,8 +303,7 @@ async fn passwd(args: &KeyPasswdArgs) -> ToolResult<()> {
              `key remove` the old slot"
         )));
     }
-    let new_secret =
-        vault::load_new_secret(None, args.new_passphrase_file.as_deref(), &opened.url)?;
+    let new_secret = load_new(new, &opened.url)?;
     if !matches!(new_secret, Secret::Passphrase(_)) {
         return Err(ToolError::Usage("key passwd sets a passphrase".into()));
     }
@@ -271,7 +311,7 @@ async fn passwd(args: &KeyPasswdArgs) -> ToolResult<()> {
         &format!(
             "Change the passphrase of {what}? The old passphrase will stop opening the vault."
         ),
-        args.yes,
+        yes,
     )?;
     let mut config = stored.config.clone();
     config.replace_slot_secret(&keys, index, &new_secret)?;
@@ -298,13 +338,13 @@ fn print_rewrap_report(report: &RewrapReport) {
     }
 }
 
-async fn rotate(args: &KeyRotateArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadWrite)?;
+async fn rotate(t: &Target, args: &Rotation) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadWrite)?;
     let Unlocked {
         stored,
         mut keys,
         secret,
-    } = super::unlock(&opened, &args.keys).await?;
+    } = super::unlock(&opened, &t.secret).await?;
     let parallel = usize::from(args.parallel);
     if let Some(n) = args.retire {
         if !stored.config.generations().contains(&n) {

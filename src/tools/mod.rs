@@ -15,6 +15,10 @@
 //!
 //! A plain folder copy of a bucket (no metadata, no directory-store layout) opens read-only as
 //! a [`PlainDirStore`] so `get` can recover from it.
+//!
+//! Every tool takes a [`Target`] (settings and secret source, resolved by the front from the
+//! flags and the config file) and plain arguments; none sees the command line, and none knows
+//! exit statuses: the front maps [`ToolError`] to them.
 
 pub mod cleanup;
 pub mod doctor;
@@ -28,21 +32,15 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::cli::{GlobalArgs, KeyArgs, StoreArgs, ToolCommand};
-use crate::config::LogLevel;
+use crate::config::VaultSettings;
 use crate::crypto::{CryptoError, Secret, VaultKeys};
 use crate::fs::FsError;
 use crate::store::dir::MARKER_FILE;
 use crate::store::{self, DynStore, PlainDirStore, StoreError, StoreUrl};
-use crate::vault::{self, SecretUse, StoredConfig, VaultError};
+use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::{self, StoredConfig, VaultError};
 
-/// Exit status for a failed command or a problem found.
-pub const EXIT_FAILURE: i32 = 1;
-/// Exit status for a bad command line.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit status when the key file or passphrase does not unlock the vault.
-pub const EXIT_WRONG_KEY: i32 = 3;
-
+/// What can go wrong in a tool; the front turns it into a message and an exit status.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     #[error(transparent)]
@@ -67,7 +65,7 @@ pub enum ToolError {
         #[source]
         source: std::io::Error,
     },
-    /// A bad argument the parser could not catch (exit status 2).
+    /// A bad argument the parser could not catch (a usage error).
     #[error("{0}")]
     Usage(String),
     /// A command that declined to act (unconfirmed, or unsafe).
@@ -79,15 +77,6 @@ pub enum ToolError {
 }
 
 impl ToolError {
-    /// The one mapping from these errors to exit codes.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ToolError::Vault(v) if v.is_wrong_key() => EXIT_WRONG_KEY,
-            ToolError::Usage(_) => EXIT_USAGE,
-            _ => EXIT_FAILURE,
-        }
-    }
-
     pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ToolError {
         let what = what.into();
         move |source| ToolError::Io { what, source }
@@ -101,32 +90,14 @@ impl ToolError {
 
 pub type ToolResult<T> = Result<T, ToolError>;
 
-/// Run one of the tool subcommands.
-pub fn run(global: &GlobalArgs, command: &ToolCommand) -> ToolResult<()> {
-    init_logging(global.log_level.unwrap_or(LogLevel::Warn));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("s3cryptfs-tool")
-        .enable_all()
-        .build()
-        .map_err(ToolError::io("cannot start the async runtime"))?;
-    match command {
-        ToolCommand::Key(cmd) => rt.block_on(keycmd::run(cmd)),
-        ToolCommand::Verify(args) => rt.block_on(verify::run(args)),
-        ToolCommand::Ls(args) => rt.block_on(files::run_ls(args)),
-        ToolCommand::Cat(args) => rt.block_on(files::run_cat(args)),
-        ToolCommand::Get(args) => rt.block_on(files::run_get(args)),
-        ToolCommand::Put(args) => rt.block_on(files::run_put(args)),
-        ToolCommand::Doctor(args) => rt.block_on(doctor::run(global, args)),
-        ToolCommand::Cleanup(args) => rt.block_on(cleanup::run(args)),
-    }
-}
-
-fn init_logging(level: LogLevel) {
-    let _ = env_logger::Builder::new()
-        .filter_level(level.to_filter())
-        .format_timestamp(None)
-        .try_init();
+/// The vault a tool works on, as the front resolved it from the flags and the config file.
+#[derive(Debug)]
+pub struct Target {
+    pub settings: VaultSettings,
+    /// Read a `file://` folder as a plain copy of a bucket (`--plain`).
+    pub plain: bool,
+    /// Where the secret that unlocks the vault comes from (unused by `cleanup`).
+    pub secret: SecretSource,
 }
 
 /// Whether a command only reads the store, or may change it.
@@ -208,28 +179,9 @@ pub fn open_store_with(
     })
 }
 
-/// [`open_store`] from the shared store flags.
-pub fn open_store_args(args: &StoreArgs, access: Access) -> ToolResult<OpenedStore> {
-    open_store_flags(&args.store_url, args.plain, &args.bucket, access)
-}
-
-/// [`open_store_with`] from a URL and the bucket flags (`--endpoint`, `--sse`, ...).
-pub fn open_store_flags(
-    url: &str,
-    plain: bool,
-    bucket: &crate::cli::BucketArgs,
-    access: Access,
-) -> ToolResult<OpenedStore> {
-    let mut overrides = crate::config::Overrides {
-        store_url: Some(url.to_owned()),
-        ..Default::default()
-    };
-    bucket.apply(&mut overrides);
-    let opts = crate::config::MountConfig::default()
-        .merge(&overrides)
-        .map_err(|e| ToolError::Usage(e.to_string()))?
-        .store_options();
-    open_store_with(url, plain, access, &opts)
+/// [`open_store_with`] for a resolved [`Target`].
+pub fn open_target(t: &Target, access: Access) -> ToolResult<OpenedStore> {
+    open_store_with(&t.settings.url, t.plain, access, &t.settings.store_options)
 }
 
 /// An unlocked vault: its config as read, its keys, and the secret that opened it (zeroized
@@ -242,16 +194,11 @@ pub struct Unlocked {
 
 /// Read the vault config (a missing vault is reported before any secret is asked for), then
 /// find the secret and unlock it.
-pub async fn unlock(opened: &OpenedStore, keys: &KeyArgs) -> ToolResult<Unlocked> {
+pub async fn unlock(opened: &OpenedStore, secret: &SecretSource) -> ToolResult<Unlocked> {
     let stored = vault::load_config(&*opened.store, &opened.prefix)
         .await
         .map_err(|e| e.with_location(&opened.url))?;
-    let secret = vault::load_secret(
-        keys.key_file.as_deref(),
-        keys.passphrase_file.as_deref(),
-        SecretUse::Unlock,
-        &opened.url,
-    )?;
+    let secret = secret.load(SecretUse::Unlock, &opened.url)?;
     let unlocked = vault::unlock_config(&stored, &opened.prefix, &secret)
         .map_err(|e| e.with_location(&opened.url))?;
     Ok(Unlocked {
@@ -331,17 +278,6 @@ mod tests {
         assert_eq!(format_bytes(5), "5 B");
         assert_eq!(format_bytes(1536), "1.5 KiB");
         assert_eq!(format_bytes(3 << 30), "3.0 GiB");
-    }
-
-    #[test]
-    fn exit_codes() {
-        let wrong = ToolError::Vault(VaultError::WrongKey {
-            location: "x".into(),
-            reason: "r".into(),
-        });
-        assert_eq!(wrong.exit_code(), EXIT_WRONG_KEY);
-        assert_eq!(ToolError::Usage("u".into()).exit_code(), EXIT_USAGE);
-        assert_eq!(ToolError::Problems("p".into()).exit_code(), EXIT_FAILURE);
     }
 
     #[test]

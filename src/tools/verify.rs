@@ -16,7 +16,6 @@ use std::sync::Arc;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::cli::VerifyArgs;
 use crate::crypto::format::blocks_within;
 use crate::crypto::{CryptoError, VaultKeys};
 use crate::sealed::{OpenedObject, SealedError, SealedStore};
@@ -25,7 +24,7 @@ use crate::vault::{self, VaultError};
 
 use super::progress::Progress;
 use super::rewrap::list_page;
-use super::{Access, ToolError, ToolResult, format_bytes, is_file_object, open_store_args};
+use super::{Access, Target, ToolError, ToolResult, format_bytes, is_file_object, open_target};
 
 /// Objects checked at once.
 const PARALLEL: usize = 8;
@@ -282,47 +281,36 @@ pub fn report_text(url: &str, report: &VerifyReport) -> String {
     out
 }
 
-pub async fn run(args: &VerifyArgs) -> ToolResult<()> {
-    let opened = open_store_args(&args.store, Access::ReadOnly)?;
+/// `verify [--deep] [--json] [PATH]`.
+pub async fn run(t: &Target, path: Option<&str>, deep: bool, json: bool) -> ToolResult<()> {
+    let opened = open_target(t, Access::ReadOnly)?;
     let config_key = vault::config_key(&opened.prefix);
     let report = match vault::load_config(&*opened.store, &opened.prefix).await {
         Err(e) => VerifyReport::config_problem(config_key, &e.with_location(&opened.url)),
         Ok(stored) => {
-            let secret = vault::load_secret(
-                args.keys.key_file.as_deref(),
-                args.keys.passphrase_file.as_deref(),
-                vault::SecretUse::Unlock,
-                &opened.url,
-            )?;
+            let secret = t
+                .secret
+                .load(vault::secret::SecretUse::Unlock, &opened.url)?;
             match vault::unlock_config(&stored, &opened.prefix, &secret) {
                 Err(e) if e.is_wrong_key() => return Err(e.with_location(&opened.url).into()),
                 Err(e) => VerifyReport::config_problem(config_key, &e.with_location(&opened.url)),
                 Ok(keys) => {
-                    let progress = if args.json {
+                    let progress = if json {
                         Progress::hidden()
                     } else {
                         Progress::on_stderr("verify")
                     };
-                    let report = verify_objects(
-                        &opened.store,
-                        &opened.prefix,
-                        &keys,
-                        args.path.as_deref(),
-                        args.deep,
-                        &progress,
-                    )
-                    .await;
+                    let report =
+                        verify_objects(&opened.store, &opened.prefix, &keys, path, deep, &progress)
+                            .await;
                     progress.finish();
                     report?
                 }
             }
         }
     };
-    let report = VerifyReport {
-        deep: args.deep,
-        ..report
-    };
-    if args.json {
+    let report = VerifyReport { deep, ..report };
+    if json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|e| ToolError::Problems(format!("cannot encode JSON: {e}")))?;
         println!("{json}");

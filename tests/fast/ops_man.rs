@@ -14,7 +14,7 @@ use std::process::Command;
 
 use clap::CommandFactory;
 use s3cryptfs::cli::Cli;
-use s3cryptfs::mount::helper::{HELPER_OPTIONS, HELPER_SWITCHES};
+use s3cryptfs::cli::helper::{HELPER_OPTIONS, HELPER_SWITCHES};
 
 const REGEN_ENV: &str = "S3CRYPTFS_REGEN_MAN";
 const REGEN_COMMAND: &str = "S3CRYPTFS_REGEN_MAN=1 cargo test --test integration ops_man";

@@ -568,3 +568,27 @@ fn cleanup_aborts_old_incomplete_uploads() {
     env.run(&["cleanup", "--older-than", "3w", &env.url])
         .fails_with(2, "unit must be s, m, h or d");
 }
+
+/// Every tool takes the TOML config of `mount`: `ls --config F` finds the store and the key
+/// there, and a first operand without `://` is a path of the vault.
+#[test]
+fn tools_take_the_mount_config() {
+    let env = Env::new();
+    env.put_tree("docs");
+    let config = env.secret_file(
+        "vault.toml",
+        &format!(
+            "[store]\nurl = \"{}\"\n[encryption]\nkey_file = \"{}\"\n",
+            env.url,
+            env.key_arg()
+        ),
+    );
+    assert_eq!(
+        env.run(&["ls", "--config", &config]).ok().stdout(),
+        "docs/\n"
+    );
+    let ls = env.run(&["ls", "--config", &config, "docs"]);
+    assert_eq!(ls.ok().stdout(), "hello.txt\nsub/\n");
+    let cat = env.run(&["cat", "-c", &config, "docs/hello.txt"]);
+    assert_eq!(cat.ok().stdout(), "hello, vault\n");
+}

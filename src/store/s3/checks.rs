@@ -20,21 +20,18 @@ impl S3Settings {
     /// web identity, ECS/IMDS) for credentials, without sending a request to S3.
     pub async fn check_credentials(&self) -> StoreResult<CredentialsFound> {
         let shown = format!("s3://{}", self.bucket);
-        let missing = |reason: String| StoreError::AccessDenied {
-            key: shown.clone(),
+        let missing = |reason: String| StoreError::NoCredentials {
+            store: shown.clone(),
             reason,
         };
         let (sdk, _) = sdk_config(self).await?;
         let provider = sdk
             .credentials_provider()
-            .ok_or_else(|| missing("no AWS credentials provider is configured".to_owned()))?;
-        let credentials = provider.provide_credentials().await.map_err(|e| {
-            missing(format!(
-                "no AWS credentials found ({e}): set AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY, or a profile (AWS_PROFILE, ~/.aws/credentials), or run \
-                 where a role provides them (web identity, ECS, EC2 instance profile)"
-            ))
-        })?;
+            .ok_or_else(|| missing("no credentials provider is configured".to_owned()))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| missing(e.to_string()))?;
         Ok(CredentialsFound {
             access_key_id: credentials.access_key_id().to_owned(),
             temporary: credentials.session_token().is_some(),

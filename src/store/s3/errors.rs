@@ -3,7 +3,9 @@
 //! Transport failures (timeouts, refused or reset connections, malformed responses), 5xx and
 //! throttling become `Transient` (the SDK has already retried them); the S3 error codes the
 //! trait has words for map to their variants; the codes an operator must act on (missing
-//! bucket, unknown access key, wrong secret, wrong region) get a message that says what to do.
+//! bucket, unknown access key, wrong secret, wrong region, unreachable endpoint) get a variant
+//! of their own or a message that says what to do. No message names a command-line flag: the
+//! front adds those hints (`config::hints`).
 
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -83,12 +85,15 @@ where
             } else {
                 "failed to send the request to"
             };
-            transient(format!(
-                "{}: {what} {} ({})",
-                req.operation,
-                req.endpoint,
-                DisplayErrorContext(&err)
-            ))
+            StoreError::Unreachable {
+                key,
+                reason: format!(
+                    "{}: {what} {} ({})",
+                    req.operation,
+                    req.endpoint,
+                    DisplayErrorContext(&err)
+                ),
+            }
         }
         SdkError::ResponseError(_) => transient(format!(
             "{}: unreadable response from {} ({})",
@@ -127,11 +132,10 @@ fn service_error(req: &Request<'_>, raw: &HttpResponse, code: &str, message: &st
     };
     match code {
         "NoSuchKey" | "NotFound" => StoreError::NotFound { key },
-        "NoSuchBucket" => StoreError::InvalidArgument(format!(
-            "bucket {} does not exist at {} (NoSuchBucket); check the bucket name, the endpoint \
-             and the region",
-            req.bucket, req.endpoint
-        )),
+        "NoSuchBucket" => StoreError::NoSuchBucket {
+            bucket: req.bucket.to_owned(),
+            endpoint: req.endpoint.to_owned(),
+        },
         "NoSuchUpload" => StoreError::NoSuchUpload {
             key,
             upload_id: req.upload_id.unwrap_or_default().to_owned(),
@@ -206,15 +210,13 @@ fn service_error(req: &Request<'_>, raw: &HttpResponse, code: &str, message: &st
 }
 
 fn wrong_region(req: &Request<'_>, raw: &HttpResponse, said: &str) -> StoreError {
-    let hint = raw
-        .headers()
-        .get("x-amz-bucket-region")
-        .map(|r| format!("; the bucket is in {r}: use --region {r}"))
-        .unwrap_or_else(|| "; set --region to the bucket's region".into());
-    StoreError::InvalidArgument(format!(
-        "bucket {} is not in region {} ({said}){hint}",
-        req.bucket, req.region
-    ))
+    StoreError::WrongRegion {
+        detail: format!(
+            "bucket {} is not in region {} ({said})",
+            req.bucket, req.region
+        ),
+        bucket_region: raw.headers().get("x-amz-bucket-region").map(str::to_owned),
+    }
 }
 
 fn invalid_range(req: &Request<'_>, body: &[u8]) -> StoreError {
@@ -329,15 +331,23 @@ mod tests {
             e.contains("photos") && e.contains("https://s3.example"),
             "{e}"
         );
+        // The flag to change is the front's to name (config::hints tests it).
         let e = answer(
             301,
             "PermanentRedirect",
             "",
             Some(("x-amz-bucket-region", "eu-west-1")),
         );
-        assert!(e.to_string().contains("--region eu-west-1"), "{e}");
-        let e = answer(400, "AuthorizationHeaderMalformed", "", None).to_string();
-        assert!(e.contains("us-east-1") && e.contains("--region"), "{e}");
+        assert!(
+            matches!(&e, StoreError::WrongRegion { bucket_region: Some(r), .. } if r == "eu-west-1"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("the bucket is in eu-west-1"), "{e}");
+        let e = answer(400, "AuthorizationHeaderMalformed", "", None);
+        assert!(
+            matches!(&e, StoreError::WrongRegion { detail, bucket_region: None } if detail.contains("us-east-1")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -278,7 +278,7 @@ async fn resolve_region(settings: &S3Settings) -> String {
         Some(region) => region.to_string(),
         None => {
             log::info!(
-                "s3://{}: no AWS region configured (--region, AWS_REGION or a profile); using \
+                "s3://{}: no AWS region configured (in the settings, AWS_REGION or a profile); using \
                  {DEFAULT_REGION}",
                 settings.bucket
             );

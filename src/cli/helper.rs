@@ -22,29 +22,21 @@
 //!   drops unknown options with a warning instead of failing; `-v` prints the translated
 //!   command; `-n` is accepted (there is no mtab to write).
 //!
-//! Exit status follows mount(8): 0 mounted, 1 bad command line, options or config, 32 mount
-//! failure (including a wrong key), each with a message on stderr.
+//! This file parses and translates; the front (`app::helper`) runs the result. Exit status
+//! follows mount(8): 0 mounted, 1 bad command line, options or config, 32 mount failure
+//! (including a wrong key), each with a message on stderr (`app::exit`).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
-
-use super::serve::{self, Detach};
-use super::{EXIT_USAGE, MountError, MountResult, error_chain};
-use crate::cli::{Cli, Command};
 use crate::config::{MountSection, apply_mount_option};
 
 /// The names the binary answers to as a mount helper: `mount -t s3cryptfs` runs the first;
 /// `-t fuse.s3cryptfs` looks for the second before falling back to mount.fuse.
 pub const HELPER_NAMES: [&str; 2] = ["mount.s3cryptfs", "mount.fuse.s3cryptfs"];
 
-/// mount(8)'s exit status for incorrect invocation.
-pub const MOUNT_EXIT_USAGE: i32 = 1;
-/// mount(8)'s exit status for a mount failure.
-pub const MOUNT_EXIT_FAILURE: i32 = 32;
-
-const USAGE: &str = "\
+/// `mount.s3cryptfs --help`.
+pub const USAGE: &str = "\
 Usage: mount.s3cryptfs SOURCE MOUNTPOINT [-sfnv] [-o OPTION[,OPTION...]]
 
 Mount the s3cryptfs vault SOURCE (a store URL such as file:///srv/vault, or any name when
@@ -342,91 +334,11 @@ pub fn translate(args: &HelperArgs) -> Result<Translation, String> {
     Ok(t)
 }
 
-/// The exit status mount(8) callers expect for an error.
-pub fn exit_code(err: &MountError) -> i32 {
-    if err.exit_code() == EXIT_USAGE {
-        MOUNT_EXIT_USAGE
-    } else {
-        MOUNT_EXIT_FAILURE
-    }
-}
-
-/// Run the helper with the full argv (argv[0] included); returns the exit status.
-pub fn main(argv: &[OsString]) -> i32 {
-    match run(argv.get(1..).unwrap_or_default()) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("mount.s3cryptfs: {}", error_chain(&e));
-            exit_code(&e)
-        }
-    }
-}
-
-fn run(args: &[OsString]) -> MountResult<()> {
-    let args = match parse_args(args).map_err(MountError::Usage)? {
-        HelperCommand::Help => {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        HelperCommand::Version => {
-            println!("mount.s3cryptfs (s3cryptfs) {}", env!("CARGO_PKG_VERSION"));
-            return Ok(());
-        }
-        HelperCommand::Mount(a) => a,
-    };
-    let t = translate(&args).map_err(MountError::Usage)?;
-    if !t.dropped.is_empty() {
-        eprintln!(
-            "mount.s3cryptfs: ignoring unknown options (-s): {}",
-            t.dropped.join(",")
-        );
-    }
-    if args.verbose {
-        if !t.ignored.is_empty() {
-            eprintln!(
-                "mount.s3cryptfs: options for mount(8)/systemd, ignored: {}",
-                t.ignored.join(",")
-            );
-        }
-        let shown: Vec<String> = t
-            .mount_args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        eprintln!("mount.s3cryptfs: s3cryptfs mount {}", shown.join(" "));
-    }
-    let argv = [OsString::from("s3cryptfs"), OsString::from("mount")]
-        .into_iter()
-        .chain(t.mount_args);
-    let cli = Cli::try_parse_from(argv).map_err(|e| {
-        // clap's first line names the problem; its usage lines are those of `s3cryptfs mount`.
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        MountError::Usage(first.trim_start_matches("error: ").to_owned())
-    })?;
-    let Command::Mount(mount_args) = &cli.command else {
-        return Err(MountError::Other(
-            "internal error: the translated command is not `mount`".to_owned(),
-        ));
-    };
-    if args.fake {
-        let (s, _) = serve::prepare(&cli.global, mount_args, Detach::Always)?;
-        serve::check_mountpoint(&s.mountpoint)?;
-        if args.verbose {
-            eprintln!(
-                "mount.s3cryptfs: -f: would mount {} at {}",
-                s.store_url,
-                s.mountpoint.display()
-            );
-        }
-        return Ok(());
-    }
-    serve::mount(&cli.global, mount_args, Detach::Always)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
 
     fn os(args: &[&str]) -> Vec<OsString> {
         args.iter().map(OsString::from).collect()
@@ -647,28 +559,5 @@ mod tests {
             let a = parse(&["s3://b/p", "/m", "-o", bad]);
             assert!(translate(&a).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn exit_codes_follow_mount8() {
-        assert_eq!(exit_code(&MountError::Usage("x".into())), MOUNT_EXIT_USAGE);
-        assert_eq!(
-            exit_code(&MountError::Daemon {
-                code: EXIT_USAGE,
-                message: "m".into()
-            }),
-            MOUNT_EXIT_USAGE
-        );
-        assert_eq!(
-            exit_code(&MountError::Daemon {
-                code: super::super::EXIT_WRONG_KEY,
-                message: "m".into()
-            }),
-            MOUNT_EXIT_FAILURE
-        );
-        assert_eq!(
-            exit_code(&MountError::Other("x".into())),
-            MOUNT_EXIT_FAILURE
-        );
     }
 }

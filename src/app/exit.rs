@@ -1,0 +1,116 @@
+//! Exit statuses: the one table, and the one mapping from [`AppError`] to it.
+//!
+//! `s3cryptfs`: 0 success, 1 error (or problems found), 2 bad command line or config (clap
+//! exits with 2 itself), 3 wrong key; a background mount whose daemon failed exits with the
+//! daemon's status. `mount.s3cryptfs` follows mount(8): 1 bad command line or config, 32 any
+//! other failure. `s3cryptfs --help` and tests/cli_errors.rs document the same numbers.
+
+use super::error::{AppError, describe};
+use crate::mount::{Failure, MountError};
+use crate::tools::ToolError;
+
+pub const SUCCESS: i32 = 0;
+/// Any failure not listed below, and a tool that found problems.
+pub const FAILURE: i32 = 1;
+/// A bad command line (clap's status too) or config.
+pub const USAGE: i32 = 2;
+/// The key file or passphrase does not unlock the vault.
+pub const WRONG_KEY: i32 = 3;
+
+/// mount(8)'s status for incorrect invocation (`mount.s3cryptfs`).
+pub const MOUNT8_USAGE: i32 = 1;
+/// mount(8)'s status for a mount failure (`mount.s3cryptfs`).
+pub const MOUNT8_FAILURE: i32 = 32;
+
+/// The exit status of `s3cryptfs` for `e`.
+pub fn code(e: &AppError) -> i32 {
+    match e {
+        AppError::Usage(_)
+        | AppError::Config(_)
+        | AppError::Mount(MountError::Config(_))
+        | AppError::Tool(ToolError::Usage(_)) => USAGE,
+        AppError::Vault(v)
+        | AppError::Mount(MountError::Vault(v))
+        | AppError::Tool(ToolError::Vault(v))
+            if v.is_wrong_key() =>
+        {
+            WRONG_KEY
+        }
+        AppError::Mount(MountError::Daemon { code, .. }) => *code,
+        _ => FAILURE,
+    }
+}
+
+/// The exit status of `mount.s3cryptfs` for `e`.
+pub fn mount8_code(e: &AppError) -> i32 {
+    if code(e) == USAGE {
+        MOUNT8_USAGE
+    } else {
+        MOUNT8_FAILURE
+    }
+}
+
+/// What a background mount that failed tells the process waiting for it: the exit status
+/// from the table, and the message.
+pub fn daemon_failure(e: MountError) -> Failure {
+    let e = AppError::from(e);
+    Failure {
+        code: code(&e),
+        message: describe(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigError;
+    use crate::vault::VaultError;
+
+    fn wrong_key() -> VaultError {
+        VaultError::WrongKey {
+            location: "x".into(),
+            reason: "r".into(),
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(
+            code(&AppError::Mount(MountError::Vault(wrong_key()))),
+            WRONG_KEY
+        );
+        assert_eq!(
+            code(&AppError::Tool(ToolError::Vault(wrong_key()))),
+            WRONG_KEY
+        );
+        let cfg = AppError::Mount(MountError::Config(ConfigError::Missing("m".into())));
+        assert_eq!(code(&cfg), USAGE);
+        assert_eq!(code(&ConfigError::Missing("m".into()).into()), USAGE);
+        assert_eq!(code(&AppError::Usage("u".into())), USAGE);
+        assert_eq!(code(&ToolError::Usage("u".into()).into()), USAGE);
+        assert_eq!(code(&MountError::Other("x".into()).into()), FAILURE);
+        assert_eq!(code(&ToolError::Problems("p".into()).into()), FAILURE);
+        let daemon = MountError::Daemon {
+            code: 3,
+            message: "m".into(),
+        };
+        assert_eq!(code(&daemon.into()), 3);
+    }
+
+    #[test]
+    fn exit_codes_follow_mount8() {
+        assert_eq!(mount8_code(&AppError::Usage("x".into())), MOUNT8_USAGE);
+        let daemon = |code| {
+            AppError::Mount(MountError::Daemon {
+                code,
+                message: "m".into(),
+            })
+        };
+        assert_eq!(mount8_code(&daemon(USAGE)), MOUNT8_USAGE);
+        assert_eq!(mount8_code(&daemon(WRONG_KEY)), MOUNT8_FAILURE);
+        assert_eq!(
+            mount8_code(&MountError::Other("x".into()).into()),
+            MOUNT8_FAILURE
+        );
+    }
+}

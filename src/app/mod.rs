@@ -1,0 +1,77 @@
+//! The application front: the one place where a command line becomes a running command and
+//! its outcome an exit status.
+//!
+//! - `mod.rs`: the dispatcher. `s3cryptfs ...` is parsed by clap (`cli`), its settings and
+//!   secret source resolved (`resolve`), and the command run: `init`, `mount`, `unmount`
+//!   (`mount`) or a tool (`tools.rs` here, `crate::tools` there). Started as
+//!   `mount.s3cryptfs`, the binary is the mount helper instead (`helper.rs`).
+//! - `resolve.rs`: the one step from flags and config file to settings ([`crate::config`]'s
+//!   `VaultSettings`, `MountSettings`) and a [`crate::vault::secret::SecretSource`]; the terminal
+//!   prompt lives there, so nothing below the front touches the terminal for a secret.
+//! - `error.rs`: [`AppError`], every command's error, and its message with the flag hints for
+//!   store errors (`config::hints`).
+//! - `exit.rs`: the exit statuses, one table, including mount(8)'s for the helper.
+//!
+//! Below the front nothing sees clap structs or knows an exit status: `mount` and `tools`
+//! take resolved settings and return their own errors.
+
+mod error;
+pub mod exit;
+mod helper;
+mod resolve;
+mod tools;
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, helper::invoked_as_helper};
+use crate::mount;
+
+pub use error::{AppError, AppResult, describe};
+pub use resolve::{Detach, MountPlan, PASSPHRASE_ENV, new_secret_source, secret_source};
+
+/// Run the program with its full argv (argv[0] included); returns the exit status.
+pub fn main(argv: Vec<OsString>) -> i32 {
+    if argv.first().is_some_and(|a| invoked_as_helper(a)) {
+        return helper::main(&argv);
+    }
+    // clap prints usage errors itself and exits with exit::USAGE (0 for --help/--version).
+    let cli = Cli::parse_from(argv);
+    match run(&cli) {
+        Ok(()) => exit::SUCCESS,
+        Err(e) => {
+            eprintln!("s3cryptfs: {}", describe(&e));
+            exit::code(&e)
+        }
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: &Cli) -> AppResult<()> {
+    match &cli.command {
+        Command::Init(args) => {
+            let (settings, secret) =
+                resolve::vault(args.config.as_deref(), &args.overrides(&cli.global), "init")?;
+            Ok(mount::init(&settings, &secret)?)
+        }
+        Command::Mount(args) => {
+            let plan = resolve::mount(&cli.global, args, Detach::AsAsked)?;
+            Ok(mount::mount(
+                &plan.settings,
+                &plan.secret,
+                plan.reload,
+                exit::daemon_failure,
+            )?)
+        }
+        Command::Unmount(args) => {
+            mount::logging::init(cli.global.log_level.unwrap_or_default(), true);
+            Ok(mount::unmount(
+                &args.mountpoint,
+                Duration::from_secs(args.timeout),
+            )?)
+        }
+        Command::Tools(command) => tools::run(&cli.global, command),
+    }
+}

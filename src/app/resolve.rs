@@ -1,0 +1,203 @@
+//! The one step from a command line (and the config file it names) to what a command runs
+//! with: settings and a secret source.
+//!
+//! Every command resolves the same way: the config file (`--config`, the TOML of `mount`)
+//! is read, the command-line values are applied on top (flags win), the result is checked,
+//! and the command's settings are taken from it. `init`, `doctor` and the tools get
+//! [`VaultSettings`], `mount` [`MountSettings`] and what SIGHUP re-reads.
+//!
+//! The secret source is decided here too: `--key-file`, else `--passphrase-file` (either one
+//! also from `[encryption]`), else `$S3CRYPTFS_PASSPHRASE`, else a prompt on the terminal.
+//! It is read only when the command needs it, so a missing vault is reported before a missing
+//! key, and the prompt (the only terminal code for secrets) is this module's.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::error::{AppError, AppResult};
+use crate::cli::{GlobalArgs, MountArgs};
+use crate::config::{ConfigResult, MountConfig, MountSettings, Overrides, VaultSettings};
+use crate::mount::ReloadSource;
+use crate::vault::secret::SecretSource;
+
+/// Environment variable a passphrase may come from.
+pub const PASSPHRASE_ENV: &str = "S3CRYPTFS_PASSPHRASE";
+
+/// The config file at `path` (or none) with `overrides` applied and checked.
+pub fn config(path: Option<&Path>, overrides: &Overrides) -> ConfigResult<MountConfig> {
+    path.map_or_else(|| Ok(MountConfig::default()), MountConfig::load)?
+        .merge(overrides)
+}
+
+/// Settings and secret source of `init`, `doctor` and the tools; `command` names the command
+/// in messages.
+pub fn vault(
+    config_path: Option<&Path>,
+    overrides: &Overrides,
+    command: &str,
+) -> AppResult<(VaultSettings, SecretSource)> {
+    let settings = config(config_path, overrides)?.vault_settings(command)?;
+    let secret = secret_source(
+        settings.key_file.as_deref(),
+        settings.passphrase_file.as_deref(),
+    );
+    Ok((settings, secret))
+}
+
+/// Whether `mount` may stay in the foreground.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detach {
+    /// As `-f` / `[mount] foreground` say.
+    AsAsked,
+    /// Always detach: mount(8) waits for its helper to exit.
+    Always,
+}
+
+/// Everything `mount` runs with.
+#[derive(Debug)]
+pub struct MountPlan {
+    pub settings: MountSettings,
+    pub secret: SecretSource,
+    pub reload: ReloadSource,
+}
+
+/// Load, merge and resolve the settings of `mount`, without touching the mount point, the
+/// secret or the store.
+pub fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> AppResult<MountPlan> {
+    let overrides = args.overrides(global);
+    let config = config(args.config.as_deref(), &overrides)?;
+    let mut s = config.mount_settings()?;
+    if detach == Detach::Always {
+        s.foreground = false;
+    }
+    // The daemon changes its directory to /, so relative paths are resolved now.
+    s.staging_dir = std::path::absolute(&s.staging_dir).map_err(AppError::io(format!(
+        "staging dir {}",
+        s.staging_dir.display()
+    )))?;
+    if let Some(file) = &s.log_file {
+        s.log_file = Some(
+            std::path::absolute(file)
+                .map_err(AppError::io(format!("log file {}", file.display())))?,
+        );
+    }
+    let config_path = match &args.config {
+        Some(p) => {
+            Some(std::path::absolute(p).map_err(AppError::io(format!("config {}", p.display())))?)
+        }
+        None => None,
+    };
+    let secret = secret_source(s.key_file.as_deref(), s.passphrase_file.as_deref());
+    let reload = ReloadSource {
+        config_path,
+        overrides,
+        started_with: config,
+        log_file: if s.foreground {
+            None
+        } else {
+            s.log_file.clone()
+        },
+    };
+    Ok(MountPlan {
+        settings: s,
+        secret,
+        reload,
+    })
+}
+
+/// The secret that unlocks (or creates) a vault: `key_file`, else `passphrase_file`, else
+/// `$S3CRYPTFS_PASSPHRASE`, else a prompt when stdin is a terminal.
+pub fn secret_source(key_file: Option<&Path>, passphrase_file: Option<&Path>) -> SecretSource {
+    if let Some(path) = key_file {
+        return SecretSource::KeyFile(path.to_path_buf());
+    }
+    if let Some(path) = passphrase_file {
+        return SecretSource::PassphraseFile(path.to_path_buf());
+    }
+    if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
+        return match value.into_string() {
+            Ok(v) if v.is_empty() => {
+                SecretSource::Unavailable(format!("${PASSPHRASE_ENV} is set but empty"))
+            }
+            Ok(v) => SecretSource::Passphrase(Zeroizing::new(v)),
+            Err(_) => SecretSource::Unavailable(format!("${PASSPHRASE_ENV} is not valid UTF-8")),
+        };
+    }
+    if !std::io::stdin().is_terminal() {
+        return SecretSource::Unavailable(format!(
+            "no key or passphrase: give --key-file or --passphrase-file, set ${PASSPHRASE_ENV}, \
+             or run on a terminal to be asked"
+        ));
+    }
+    SecretSource::Ask(prompt)
+}
+
+/// The *new* secret of `key add` / `key passwd`: `new_key_file` (created as a new random key
+/// if missing), else `new_passphrase_file`, else a passphrase asked twice on the terminal.
+/// `$S3CRYPTFS_PASSPHRASE` is never used here: it holds the secret that unlocks the vault.
+pub fn new_secret_source(
+    new_key_file: Option<&Path>,
+    new_passphrase_file: Option<&Path>,
+) -> SecretSource {
+    if let Some(path) = new_key_file {
+        return SecretSource::KeyFile(path.to_path_buf());
+    }
+    if let Some(path) = new_passphrase_file {
+        return SecretSource::PassphraseFile(path.to_path_buf());
+    }
+    if !std::io::stdin().is_terminal() {
+        return SecretSource::Unavailable(
+            "no new key or passphrase: give --new-key-file or --new-passphrase-file, or run on \
+             a terminal to be asked"
+                .to_owned(),
+        );
+    }
+    SecretSource::Ask(prompt)
+}
+
+/// Ask on the terminal, without echo.
+fn prompt(question: &str) -> std::io::Result<Zeroizing<String>> {
+    rpassword::prompt_password(question).map(Zeroizing::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_win_over_the_environment() {
+        let s = secret_source(Some(Path::new("/k")), Some(Path::new("/p")));
+        assert!(matches!(s, SecretSource::KeyFile(p) if p == Path::new("/k")));
+        let s = secret_source(None, Some(Path::new("/p")));
+        assert!(matches!(s, SecretSource::PassphraseFile(p) if p == Path::new("/p")));
+        let s = new_secret_source(None, Some(Path::new("/n")));
+        assert!(matches!(s, SecretSource::PassphraseFile(p) if p == Path::new("/n")));
+    }
+
+    #[test]
+    fn tools_take_their_vault_from_a_config_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vault.toml");
+        std::fs::write(
+            &path,
+            "[store]\nurl = \"file:///srv/vault\"\n[encryption]\nkey_file = \"/k\"\n",
+        )
+        .expect("write");
+        let (s, secret) = vault(Some(&path), &Overrides::default(), "ls").expect("resolved");
+        assert_eq!(s.url, "file:///srv/vault");
+        assert!(matches!(secret, SecretSource::KeyFile(p) if p == Path::new("/k")));
+        // Flags win over the file.
+        let o = Overrides {
+            store_url: Some("mem://other".into()),
+            passphrase_file: Some("/p".into()),
+            ..Overrides::default()
+        };
+        let (s, secret) = vault(Some(&path), &o, "ls").expect("resolved");
+        assert_eq!(s.url, "mem://other");
+        assert!(matches!(secret, SecretSource::PassphraseFile(_)));
+        let e = vault(None, &Overrides::default(), "ls").expect_err("no url");
+        assert!(e.to_string().contains("s3cryptfs ls --help"), "{e}");
+    }
+}

@@ -20,7 +20,7 @@ use super::attr::{self, Kind, StoredAttrs};
 use super::inode::{is_below, join, parent_of};
 use super::listing::Known;
 use super::read::RemoteVersion;
-use super::write::FileState;
+use super::upload::FileState;
 use super::{Attr, DirEntry, Entry, Fs, FsError, FsResult, Handle, OpenFile};
 
 /// The vault's own directory at the mount root; hidden and protected.
@@ -542,7 +542,7 @@ impl Fs {
             file,
             writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
             append: flags & libc::O_APPEND != 0,
-            seq: std::sync::Mutex::new(super::SeqRead::default()),
+            seq: std::sync::Mutex::new(super::ReadAhead::default()),
         });
         Ok((attr, fh))
     }
@@ -607,7 +607,7 @@ impl Fs {
         };
         let sealer = ObjectSealer::new(&self.keys).map_err(crypto_err)?;
         let body = seal_all_with(&sealer, target).map_err(crypto_err)?;
-        let carried = super::write::carried_for(&sealer);
+        let carried = super::upload::carried_for(&sealer);
         let attrs = self.new_attrs(0o777, uid, gid);
         let mut metadata = attr::to_metadata(Kind::Symlink, &attrs);
         metadata.extend(carried.clone());

@@ -1,5 +1,6 @@
-//! The read path: ranged GETs of exactly the covering encrypted blocks, decrypted blocks kept
-//! in a byte-bounded cache, and a growing read-ahead window for sequential readers.
+//! The read path: ranged GETs of exactly the covering encrypted blocks and decrypted blocks
+//! kept in a byte-bounded cache. Which blocks to fetch ahead of a reader is `prefetch.rs`'s
+//! decision; [`BlockReader::prefetch`] only fills the cache with them.
 //!
 //! Every request names the version it reads (`If-Match` on the ETag seen at open), so blocks
 //! of two versions of an object are never mixed. A file opened at the start is read with one
@@ -19,11 +20,44 @@ use bytes::{Bytes, BytesMut};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
-use crate::crypto::format::{self, ciphertext_range_for};
-use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
+use crate::crypto::format::{block_offset, ciphertext_range_for};
+use crate::crypto::{CryptoError, ObjectOpener, VaultKeys};
 use crate::store::{DynStore, Metadata, StoreError};
 
-use super::error::{FsError, FsResult};
+use super::error::FsError;
+
+/// What reading an object version can fail with; an [`FsError`] (and so an errno) by the
+/// `From` impl below, variant for variant.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("object {key}: {source}")]
+    Crypto {
+        key: String,
+        #[source]
+        source: CryptoError,
+    },
+    /// The version changed or vanished under an open reader.
+    #[error("object {key} was changed by another client while open")]
+    Conflict { key: String },
+    /// A bug or a panicked task: reported rather than answered with wrong data.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ReadResult<T> = Result<T, ReadError>;
+
+impl From<ReadError> for FsError {
+    fn from(e: ReadError) -> FsError {
+        match e {
+            ReadError::Store(e) => FsError::Store(e),
+            ReadError::Crypto { key, source } => FsError::Crypto { key, source },
+            ReadError::Conflict { key } => FsError::Conflict { key },
+            ReadError::Internal(reason) => FsError::Internal(reason),
+        }
+    }
+}
 /// One version of one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteVersion {
@@ -125,8 +159,8 @@ impl BlockReader {
         self.block_size
     }
 
-    fn crypto_err(key: &str, e: crate::crypto::CryptoError) -> FsError {
-        FsError::Crypto {
+    fn crypto_err(key: &str, e: CryptoError) -> ReadError {
+        ReadError::Crypto {
             key: key.to_string(),
             source: e,
         }
@@ -134,23 +168,27 @@ impl BlockReader {
 
     /// A version that changed or vanished under an open reader is a conflict, not a
     /// missing file: the reader keeps the version it opened or gets EIO.
-    fn store_err(_v: &RemoteVersion, e: StoreError) -> FsError {
+    fn store_err(_v: &RemoteVersion, e: StoreError) -> ReadError {
         match e {
             StoreError::PreconditionFailed { key } | StoreError::NotFound { key } => {
-                FsError::Conflict { key }
+                ReadError::Conflict { key }
             }
-            other => FsError::Store(other),
+            other => ReadError::Store(other),
         }
     }
 
-    async fn opener(&self, v: &RemoteVersion) -> FsResult<Arc<ObjectOpener>> {
+    async fn opener(&self, v: &RemoteVersion) -> ReadResult<Arc<ObjectOpener>> {
         let id = (v.key.clone(), v.etag.clone());
         if let Some(o) = self.openers.get(&id).await {
             return Ok(o);
         }
         let got = self
             .store
-            .get(&v.key, Some(0..HEADER_LEN as u64), Some(&v.etag))
+            .get(
+                &v.key,
+                Some(0..block_offset(0, self.block_size)),
+                Some(&v.etag),
+            )
             .await
             .map_err(|e| Self::store_err(v, e))?;
         self.remember_opener(v, &got.data, &got.info).await
@@ -162,7 +200,7 @@ impl BlockReader {
         v: &RemoteVersion,
         header: &[u8],
         info: &crate::store::ObjectInfo,
-    ) -> FsResult<Arc<ObjectOpener>> {
+    ) -> ReadResult<Arc<ObjectOpener>> {
         let opener =
             ObjectOpener::open_with_metadata(&self.keys, header, info.size, info.metadata.as_ref())
                 .map_err(|e| Self::crypto_err(&v.key, e))?;
@@ -187,7 +225,7 @@ impl BlockReader {
 
     /// Runs covering blocks `first..=last` of `v`, in order, from the cache or fetched (the
     /// missing blocks of each chunk in one GET, up to [`FETCH_PARALLELISM`] chunks at once).
-    async fn runs(&self, v: &RemoteVersion, first: u64, last: u64) -> FsResult<Vec<Run>> {
+    async fn runs(&self, v: &RemoteVersion, first: u64, last: u64) -> ReadResult<Vec<Run>> {
         let per_chunk = self.blocks_per_chunk();
         let wanted = (first / per_chunk..=last / per_chunk).map(|chunk| {
             let from = first.max(chunk * per_chunk);
@@ -209,7 +247,7 @@ impl BlockReader {
         v: &RemoteVersion,
         chunk: u64,
         want: Range<u64>,
-    ) -> FsResult<Vec<Run>> {
+    ) -> ReadResult<Vec<Run>> {
         let key = self.chunk_key(v, chunk);
         loop {
             let have = self.chunks.get(&key).await.unwrap_or_default();
@@ -259,7 +297,7 @@ impl BlockReader {
 
     /// Decrypted blocks `first..=last` of `v`, one `Bytes` each (slices of the cached runs,
     /// not copies), from the cache or fetched.
-    pub async fn blocks(&self, v: &RemoteVersion, first: u64, last: u64) -> FsResult<Vec<Bytes>> {
+    pub async fn blocks(&self, v: &RemoteVersion, first: u64, last: u64) -> ReadResult<Vec<Bytes>> {
         let bs = self.block_size as u64;
         let runs = self.runs(v, first, last).await?;
         let mut out = Vec::with_capacity((last - first + 1) as usize);
@@ -295,22 +333,14 @@ impl BlockReader {
         v: &RemoteVersion,
         chunk: &ChunkKey,
         blocks: Range<u64>,
-    ) -> FsResult<Run> {
+    ) -> ReadResult<Run> {
         let bs = self.block_size;
         let (first, last) = (blocks.start, blocks.end - 1);
         let start_plain = first * bs as u64;
         let end_plain = ((last + 1) * bs as u64)
             .min(v.plaintext_len)
             .max(start_plain + 1);
-        let span = if v.plaintext_len == 0 {
-            format::BlockSpan {
-                first_block: 0,
-                last_block: 0,
-                ciphertext: HEADER_LEN as u64..format::ciphertext_len(0, bs),
-            }
-        } else {
-            ciphertext_range_for(start_plain..end_plain, v.plaintext_len, bs)
-        };
+        let span = ciphertext_range_for(start_plain..end_plain, v.plaintext_len, bs);
         let cached_opener = self.openers.get(&(v.key.clone(), v.etag.clone())).await;
         let (opener, body) = match cached_opener {
             None if first == 0 => {
@@ -319,18 +349,18 @@ impl BlockReader {
                     .get(&v.key, Some(0..span.ciphertext.end), Some(&v.etag))
                     .await
                     .map_err(|e| Self::store_err(v, e))?;
-                if got.data.len() < HEADER_LEN {
+                // Block 0 starts right after the header.
+                let header_len = span.ciphertext.start as usize;
+                if got.data.len() < header_len {
                     return Err(Self::crypto_err(
                         &v.key,
-                        crate::crypto::CryptoError::Corrupt(
-                            "object shorter than its header".into(),
-                        ),
+                        CryptoError::Corrupt("object shorter than its header".into()),
                     ));
                 }
                 let o = self
-                    .remember_opener(v, &got.data[..HEADER_LEN], &got.info)
+                    .remember_opener(v, &got.data[..header_len], &got.info)
                     .await?;
-                (o, got.data.slice(HEADER_LEN..))
+                (o, got.data.slice(header_len..))
             }
             cached => {
                 let o = match cached {
@@ -346,13 +376,13 @@ impl BlockReader {
             }
         };
         if o_len_mismatch(&opener, v) {
-            return Err(FsError::Conflict { key: v.key.clone() });
+            return Err(ReadError::Conflict { key: v.key.clone() });
         }
         let expected = (span.ciphertext.end - span.ciphertext.start) as usize;
         if body.len() != expected {
             return Err(Self::crypto_err(
                 &v.key,
-                crate::crypto::CryptoError::Corrupt(format!(
+                CryptoError::Corrupt(format!(
                     "short read: expected {expected} bytes of blocks {first}..={last}, got {}",
                     body.len()
                 )),
@@ -368,7 +398,7 @@ impl BlockReader {
             let opener = opener.clone();
             tokio::task::spawn_blocking(move || open_run(&opener, first, buf))
                 .await
-                .map_err(|e| FsError::Internal(format!("decrypting {}: {e}", v.key)))?
+                .map_err(|e| ReadError::Internal(format!("decrypting {}: {e}", v.key)))?
         }
         .map_err(|e| Self::crypto_err(&v.key, e))?;
         let run = Run {
@@ -392,7 +422,7 @@ impl BlockReader {
 
     /// Plaintext bytes `offset..offset+len` of `v` (clipped to its length). Within one
     /// cached run this is a slice of it, not a copy.
-    pub async fn read(&self, v: &RemoteVersion, offset: u64, len: u64) -> FsResult<Bytes> {
+    pub async fn read(&self, v: &RemoteVersion, offset: u64, len: u64) -> ReadResult<Bytes> {
         if offset >= v.plaintext_len || len == 0 {
             return Ok(Bytes::new());
         }
@@ -430,19 +460,15 @@ impl BlockReader {
 }
 
 /// Decrypts a fetched run of blocks starting at `first` in place; the plaintext, frozen.
-fn open_run(
-    opener: &ObjectOpener,
-    first: u64,
-    mut buf: BytesMut,
-) -> Result<Bytes, crate::crypto::CryptoError> {
+fn open_run(opener: &ObjectOpener, first: u64, mut buf: BytesMut) -> Result<Bytes, CryptoError> {
     let len = opener.open_run_in_place(first, &mut buf)?;
     buf.truncate(len);
     Ok(buf.freeze())
 }
 
 /// A block the runs should have held but did not: a bug, reported instead of wrong data.
-fn missing_block(v: &RemoteVersion, index: u64) -> FsError {
-    FsError::Internal(format!(
+fn missing_block(v: &RemoteVersion, index: u64) -> ReadError {
+    ReadError::Internal(format!(
         "{}: block {index} missing from the fetched runs",
         v.key
     ))
@@ -492,13 +518,6 @@ fn merged(runs: &[Run], new: Run) -> Vec<Run> {
 
 fn o_len_mismatch(opener: &ObjectOpener, v: &RemoteVersion) -> bool {
     opener.plaintext_len() != v.plaintext_len
-}
-
-/// Plaintext length of block `index` of an object of `plaintext_len` bytes.
-pub fn block_plain_len(index: u64, plaintext_len: u64, block_size: u32) -> usize {
-    let bs = block_size as u64;
-    let start = index * bs;
-    (plaintext_len.saturating_sub(start)).min(bs) as usize
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The multipart part a sequential writer is filling, held in memory in the layout of its
 //! sealed body, so that it leaves with one AEAD pass and no copy.
 //!
-//! Block `k` of the part sits at `k * (block_size + 16)`, followed by room for its tag:
-//! sealing encrypts each block in place and writes its tag after it, and the buffer becomes
-//! the body of the UploadPart request as it is. Before, every block was sealed into staging
+//! Each block sits where the object format puts it relative to the part's first block, followed
+//! by room for its tag: sealing encrypts each block in place and writes its tag after it, and
+//! the buffer becomes the body of the UploadPart request as it is. Before, every block was sealed into staging
 //! under the ephemeral key, read back and opened, then sealed again under the object key.
 //!
 //! Only parts `>= 2` of a streamed upload are buffered (part 1 carries the header and goes
@@ -17,12 +17,32 @@
 use bytes::Bytes;
 
 use crate::crypto::ObjectSealer;
-use crate::crypto::format::BLOCK_OVERHEAD;
+use crate::crypto::format::block_offset;
 
-use super::error::{FsError, FsResult};
+use super::error::{UploadError, UploadResult};
 
 /// Parts buffered per file at most: the one being filled and a full one waiting to leave.
 pub const MAX_BUFFERED_PARTS: usize = 2;
+/// Target multipart part size (rounded to whole sealed blocks, at least 5 MiB).
+pub const PART_SIZE_TARGET: u64 = 8 * 1024 * 1024;
+
+/// Bytes a sealed block takes in an object (plaintext and tag).
+fn sealed_block_len(block_size: u32) -> u64 {
+    block_offset(1, block_size) - block_offset(0, block_size)
+}
+
+/// Blocks in one multipart part: whole blocks, about `PART_SIZE_TARGET` bytes sealed. Part
+/// `p >= 1` holds blocks `[(p-1)B, pB)` of every multipart object (docs/FORMAT.md).
+pub fn blocks_per_part(block_size: u32) -> u64 {
+    PART_SIZE_TARGET
+        .div_ceil(sealed_block_len(block_size))
+        .max(1)
+}
+
+/// Plaintext bytes in one multipart part.
+pub fn part_bytes(block_size: u32) -> u64 {
+    blocks_per_part(block_size) * u64::from(block_size)
+}
 
 /// One part's blocks in memory, plaintext until [`PartBuffer::seal`].
 pub struct PartBuffer {
@@ -31,14 +51,14 @@ pub struct PartBuffer {
     pub first_block: u64,
     blocks: u64,
     block_size: usize,
-    /// `blocks` slots of `block_size + 16` bytes; bytes never written are zeros.
+    /// `blocks` slots of one sealed block each; bytes never written are zeros.
     buf: Vec<u8>,
 }
 
 impl PartBuffer {
     /// An all-zero part `part` of `blocks` blocks starting at block `first_block`.
     pub fn new(part: u32, first_block: u64, blocks: u64, block_size: usize) -> Self {
-        let slot = block_size + BLOCK_OVERHEAD as usize;
+        let slot = sealed_block_len(block_size as u32) as usize;
         PartBuffer {
             part,
             first_block,
@@ -50,7 +70,7 @@ impl PartBuffer {
     }
 
     fn slot(&self) -> usize {
-        self.block_size + BLOCK_OVERHEAD as usize
+        sealed_block_len(self.block_size as u32) as usize
     }
 
     /// The file offsets the part covers.
@@ -88,7 +108,7 @@ impl PartBuffer {
 
     /// Seal every block in place (none is the last block of the file): the part's body.
     /// Fails only if the geometry is wrong, which `new` rules out.
-    pub fn seal(mut self, sealer: &ObjectSealer, key: &str) -> FsResult<Bytes> {
+    pub fn seal(mut self, sealer: &ObjectSealer, key: &str) -> UploadResult<Bytes> {
         let slot = self.slot();
         let bs = self.block_size;
         for (k, chunk) in self.buf.chunks_exact_mut(slot).enumerate() {
@@ -96,10 +116,7 @@ impl PartBuffer {
             let index = self.first_block + k as u64;
             let t = sealer
                 .seal_block_in_place(index, block, false)
-                .map_err(|e| FsError::Crypto {
-                    key: key.to_string(),
-                    source: e,
-                })?;
+                .map_err(|e| UploadError::crypto(key, e))?;
             tag.copy_from_slice(&t);
         }
         Ok(Bytes::from(self.buf))

@@ -1,0 +1,55 @@
+//! `UploadError`: what writing, staging and uploading a file can fail with. It becomes an
+//! [`FsError`] (and so an errno) in one place, the `From` impl below, variant for variant.
+
+use crate::crypto::CryptoError;
+use crate::store::StoreError;
+
+use super::super::error::FsError;
+use super::super::read::ReadError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("object {key}: {source}")]
+    Crypto {
+        key: String,
+        #[source]
+        source: CryptoError,
+    },
+    /// The object was replaced by another client since the file was opened (`If-Match`).
+    #[error("object {key} was changed by another client while open")]
+    Conflict { key: String },
+    /// Reading the base version's blocks (to overlay or re-seal them) failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The file would need more parts than a multipart upload allows.
+    #[error("file too large")]
+    TooLarge,
+    #[error("local staging: {0}")]
+    Staging(String),
+}
+
+pub type UploadResult<T> = Result<T, UploadError>;
+
+impl UploadError {
+    pub fn crypto(key: &str, source: CryptoError) -> Self {
+        UploadError::Crypto {
+            key: key.to_string(),
+            source,
+        }
+    }
+}
+
+impl From<UploadError> for FsError {
+    fn from(e: UploadError) -> FsError {
+        match e {
+            UploadError::Store(e) => FsError::Store(e),
+            UploadError::Crypto { key, source } => FsError::Crypto { key, source },
+            UploadError::Conflict { key } => FsError::Conflict { key },
+            UploadError::Read(e) => e.into(),
+            UploadError::TooLarge => FsError::TooLarge,
+            UploadError::Staging(reason) => FsError::Staging(reason),
+        }
+    }
+}

@@ -528,7 +528,7 @@ impl Fs {
     }
 
     /// Complete a streaming upload before an operation that needs the bytes of its streamed
-    /// parts back or changes them (see `stream.rs`).
+    /// parts back or changes them (see `upload/stream.rs`).
     async fn settle_stream(&self, st: &mut FileState) -> FsResult<()> {
         if st.stream.is_none() {
             return Ok(());

@@ -53,3 +53,41 @@ impl From<UploadError> for FsError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Case = (UploadError, fn(&FsError) -> bool);
+
+    #[test]
+    fn each_upload_error_becomes_its_fs_error() {
+        let key = || "k".to_string();
+        let cases: Vec<Case> = vec![
+            (
+                UploadError::Conflict { key: key() },
+                |e| matches!(e, FsError::Conflict { key } if key == "k"),
+            ),
+            (UploadError::TooLarge, |e| matches!(e, FsError::TooLarge)),
+            (UploadError::Staging("full".into()), |e| {
+                matches!(e, FsError::Staging(_))
+            }),
+            (
+                UploadError::crypto("k", CryptoError::Corrupt("x".into())),
+                |e| matches!(e, FsError::Crypto { .. }),
+            ),
+            (UploadError::Read(ReadError::Conflict { key: key() }), |e| {
+                matches!(e, FsError::Conflict { .. })
+            }),
+            (
+                UploadError::Store(StoreError::NotFound { key: key() }),
+                |e| matches!(e, FsError::Store(StoreError::NotFound { .. })),
+            ),
+        ];
+        for (err, is_expected) in cases {
+            let shown = err.to_string();
+            let fs: FsError = err.into();
+            assert!(is_expected(&fs), "{shown} became {fs:?}");
+        }
+    }
+}

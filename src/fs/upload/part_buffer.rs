@@ -130,6 +130,15 @@ mod tests {
     use zeroize::Zeroizing;
 
     #[test]
+    fn parts_hold_whole_blocks_of_about_eight_mib_sealed() {
+        // ceil(8 MiB / (block size + tag)): the layout every multipart object was written with.
+        assert_eq!(blocks_per_part(4096), 2041);
+        assert_eq!(blocks_per_part(65536), 128);
+        assert_eq!(blocks_per_part(1 << 20), 8);
+        assert_eq!(part_bytes(65536), 128 * 65536);
+    }
+
+    #[test]
     fn sealed_part_is_the_blocks_sealed_one_by_one() {
         let (_cfg, keys) =
             VaultConfig::create(&Secret::KeyFile(Zeroizing::new([3u8; 32])), 4096).unwrap();

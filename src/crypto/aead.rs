@@ -8,7 +8,7 @@
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
-use super::{CryptoError, CryptoResult};
+use super::error::{CryptoError, CryptoResult};
 
 /// AES-256 key length in bytes.
 pub const KEY_LEN: usize = 32;

@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::aead::{Aead, DefaultAead, NONCE_LEN, TAG_LEN};
-use super::{CryptoError, CryptoResult, kdf};
+use super::error::{CryptoError, CryptoResult};
+use super::kdf;
 
 /// Bytes `seal` adds to each sealed record (nonce + tag).
 pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;

@@ -10,7 +10,7 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap};
 use zeroize::Zeroizing;
 
-use super::{CryptoError, CryptoResult};
+use super::error::{CryptoError, CryptoResult};
 
 /// Length of an AES-KW wrap of a 32-byte key (key + 8-byte integrity block).
 pub const WRAPPED_KEY_LEN: usize = 40;

@@ -1,6 +1,6 @@
-//! Key files and passphrase files on disk.
+//! The secret that unlocks a vault, and the key files and passphrase files it comes from.
 //!
-//! Both must be private to their owner: a file with any group or other permission bit is
+//! Both kinds of file must be private to their owner: a file with any group or other permission bit is
 //! refused with the path, the mode and the fix. The file is opened first and its permissions
 //! read from the open handle, so what is checked is what is read.
 
@@ -11,8 +11,33 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use super::keys::Secret;
-use super::{CryptoError, CryptoResult, kdf};
+use super::error::{CryptoError, CryptoResult};
+use super::kdf;
+
+/// What unlocks a vault: the bytes of a key file, or a passphrase.
+pub enum Secret {
+    KeyFile(Zeroizing<[u8; 32]>),
+    /// Used as its raw UTF-8 bytes (no Unicode normalization).
+    Passphrase(Zeroizing<String>),
+}
+
+impl Secret {
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Secret::KeyFile(_) => "key file",
+            Secret::Passphrase(_) => "passphrase",
+        }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::KeyFile(_) => f.write_str("Secret::KeyFile(<redacted>)"),
+            Secret::Passphrase(_) => f.write_str("Secret::Passphrase(<redacted>)"),
+        }
+    }
+}
 
 /// Longest file either reader accepts; anything longer is certainly not a key or passphrase.
 const MAX_SECRET_FILE_LEN: u64 = 4096;

@@ -7,7 +7,7 @@
 //! from the VMK over all its fields, so nobody without the VMK can change the block size, swap
 //! generations or roll `current_generation` back to an old generation unnoticed.
 //!
-//! Key files on disk are handled in `keyfile.rs` and re-exported here.
+//! Secrets and key files on disk are handled in `keyfile.rs` and re-exported here.
 
 use std::collections::BTreeMap;
 
@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use super::kdf::PassphraseParams;
-pub use super::keyfile::{generate_key_file, read_key_file, read_passphrase_file};
+pub use super::keyfile::{Secret, generate_key_file, read_key_file, read_passphrase_file};
 
-use super::format::is_valid_block_size;
+use super::error::{CryptoError, CryptoResult};
+use super::format::layout::is_valid_block_size;
 use super::kdf::{self, SecretKey, WRAPPED_KEY_LEN};
-use super::{CryptoError, CryptoResult};
 
 /// The vault config format version this build writes and reads.
 pub const CONFIG_FORMAT_VERSION: u32 = 1;
@@ -32,31 +32,6 @@ const INFO_CONFIG_MAC: &[u8] = b"s3cryptfs v1 config mac";
 const MAC_DOMAIN: &[u8] = b"s3cryptfs v1 config";
 
 const WRONG_SECRET: &str = "the key file or passphrase does not unlock this vault";
-
-/// What unlocks a vault: the bytes of a key file, or a passphrase.
-pub enum Secret {
-    KeyFile(Zeroizing<[u8; 32]>),
-    /// Used as its raw UTF-8 bytes (no Unicode normalization).
-    Passphrase(Zeroizing<String>),
-}
-
-impl Secret {
-    fn kind(&self) -> &'static str {
-        match self {
-            Secret::KeyFile(_) => "key file",
-            Secret::Passphrase(_) => "passphrase",
-        }
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Secret::KeyFile(_) => f.write_str("Secret::KeyFile(<redacted>)"),
-            Secret::Passphrase(_) => f.write_str("Secret::Passphrase(<redacted>)"),
-        }
-    }
-}
 
 /// Serde helper: fixed-size byte arrays as lowercase hex strings.
 mod hex_array {

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use super::super::error::{CryptoError, CryptoResult};
 use super::super::kdf::{self, PassphraseParams, SecretKey};
-use super::super::{CryptoError, CryptoResult};
 use super::{KeySlot, Secret, VaultConfig, VaultKeys};
 
 impl VaultConfig {

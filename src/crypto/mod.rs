@@ -1,22 +1,29 @@
 //! Client-side encryption: the object format, the vault's keys, and local sealing.
 //!
-//! - `format`: object body layout (header + AES-256-GCM blocks), size and range math,
-//!   [`format::ObjectSealer`] / [`format::ObjectOpener`].
+//! - `format`: the object format v1, split by concern: `layout` (size, offset and range
+//!   math), `header` (parse, serialize, DEK wraps, commitment), `metadata` (the `s3cryptfs-*`
+//!   metadata entries) and `seal` ([`format::ObjectSealer`] / [`format::ObjectOpener`]).
 //! - `keys`: the vault config object, key slots (key file, passphrase via argon2id), unlock,
 //!   key generations (rotation), and the key hierarchy from secret to generation keys.
 //! - `aead`: the one seam to the AES-256-GCM implementation (aws-lc-rs).
 //! - `kdf`: HKDF-SHA256, argon2id, AES key wrap, HMAC, randomness (thin wrappers that hand
 //!   out zeroizing fixed-size keys).
-//! - `keyfile`: key files and passphrase files on disk (owner-only permissions enforced).
-//! - `rewrap`: metadata wraps, the DEK of an existing object wrapped under a newer key
-//!   generation and kept in its user metadata (key rotation without moving data).
+//! - `keyfile`: the [`Secret`] that unlocks a vault, and key files and passphrase files on
+//!   disk (owner-only permissions enforced).
+//! - `rewrap`: key rotation without moving data: the DEK of an existing object wrapped under
+//!   the current key generation for its user metadata (the opener takes such wraps as
+//!   candidates from its caller; it never calls back into `rewrap`).
 //! - `ephemeral`: an in-memory key that seals local staging and cache files, so no plaintext
 //!   file data touches the local disk.
+//! - `error`: [`CryptoError`].
 //!
-//! This layer knows nothing of object stores or FUSE.
+//! This layer knows nothing of object stores or FUSE. Its parts import what they use from the
+//! file that defines it, not through this module's re-exports, so no two files depend on each
+//! other.
 
 pub mod aead;
 pub mod ephemeral;
+mod error;
 pub mod format;
 pub mod kdf;
 pub mod keyfile;
@@ -24,33 +31,6 @@ pub mod keys;
 pub mod rewrap;
 
 pub use ephemeral::EphemeralKey;
+pub use error::{CryptoError, CryptoResult};
 pub use format::{HEADER_LEN, ObjectOpener, ObjectSealer};
 pub use keys::{PassphraseParams, Secret, VaultConfig, VaultKeys};
-
-#[derive(Debug, thiserror::Error)]
-pub enum CryptoError {
-    /// The key file or passphrase does not unlock this vault, or an object's data key does not
-    /// unwrap under the vault's keys.
-    #[error("wrong key: {0}")]
-    WrongKey(String),
-    /// Authentication failed: the object was modified, truncated, extended or its blocks
-    /// reordered.
-    #[error("corrupt or tampered data: {0}")]
-    Corrupt(String),
-    /// The bytes are not in a format or version this build reads.
-    #[error("unsupported format: {0}")]
-    Unsupported(String),
-    /// A key file, passphrase or config value is unusable (with the reason).
-    #[error("{0}")]
-    InvalidKeyMaterial(String),
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("crypto library failure: {0}")]
-    Internal(String),
-}
-
-pub type CryptoResult<T> = Result<T, CryptoError>;

@@ -1,5 +1,9 @@
-//! Metadata wraps: an object's DEK wrapped again under a newer key generation, kept in the
-//! object's user metadata so that key rotation needs no data to move.
+//! Key rotation without moving data: an object's DEK wrapped again under the current key
+//! generation, kept in the object's user metadata.
+//!
+//! This module decides and produces wraps; the bytes (the value's layout, its key schedule,
+//! the metadata names) are in `format::header` and `format::metadata`, where the opener finds
+//! them too, so reading an object never depends on this module.
 //!
 //! `key rotate --rewrap` reads each object's 116-byte header (never a data block), unwraps the
 //! DEK under the generation the header names, and stores
@@ -22,123 +26,18 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use super::error::{CryptoError, CryptoResult};
+use super::format::header::{MetadataWrap, ParsedHeader, metadata_wrap_key};
+use super::format::metadata::{metadata_wraps, parse_key_header};
+use super::format::seal::ObjectOpener;
+use super::kdf;
+use super::keys::VaultKeys;
 
-use super::format::{COMMIT_OFFSET, CTX_LEN, HEADER_LEN, ParsedHeader};
-use super::kdf::{self, WRAPPED_KEY_LEN};
-use super::{CryptoError, CryptoResult, ObjectOpener, VaultKeys};
-
-/// Every user-metadata key of the encryption layer starts with this.
-pub const CRYPTO_METADATA_PREFIX: &str = "s3cryptfs-";
-/// The user-metadata key (without `x-amz-meta-`) that holds a metadata wrap.
-pub const METADATA_WRAP_KEY: &str = "s3cryptfs-wrap";
-/// The user-metadata key of a copy of the header's key part (bytes 0..84: format, generation,
-/// salt, wrapped DEK), written with every upload so that a rewrap reads no object bytes.
-pub const METADATA_KEY_HEADER: &str = "s3cryptfs-key";
-/// Bytes of the header copied into [`METADATA_KEY_HEADER`] (everything but the commitment,
-/// which depends on the final size and is not known when a streamed upload starts).
-pub const KEY_HEADER_LEN: usize = COMMIT_OFFSET;
-const INFO_METADATA_WRAP: &[u8] = b"s3cryptfs v1 metadata wrap";
-/// BE32 generation + AES-KW output.
-const WRAP_VALUE_LEN: usize = 4 + WRAPPED_KEY_LEN;
-
-/// A decoded `s3cryptfs-wrap` value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MetadataWrap {
-    pub generation: u32,
-    pub wrapped_dek: [u8; WRAPPED_KEY_LEN],
-}
-
-impl MetadataWrap {
-    /// Decodes a metadata value; `Corrupt` when it is not base64 of 44 bytes or names
-    /// generation 0.
-    pub fn parse(value: &str) -> CryptoResult<MetadataWrap> {
-        let bad = || {
-            CryptoError::Corrupt(format!(
-                "{METADATA_WRAP_KEY} metadata {value:?} is not base64 of a 4-byte generation \
-                 and a 40-byte key wrap"
-            ))
-        };
-        let bytes = STANDARD.decode(value.trim()).map_err(|_| bad())?;
-        if bytes.len() != WRAP_VALUE_LEN {
-            return Err(bad());
-        }
-        let generation = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        if generation == 0 {
-            return Err(bad());
-        }
-        let mut wrapped_dek = [0u8; WRAPPED_KEY_LEN];
-        wrapped_dek.copy_from_slice(&bytes[4..]);
-        Ok(MetadataWrap {
-            generation,
-            wrapped_dek,
-        })
-    }
-
-    pub fn encode(&self) -> String {
-        let mut bytes = [0u8; WRAP_VALUE_LEN];
-        bytes[..4].copy_from_slice(&self.generation.to_be_bytes());
-        bytes[4..].copy_from_slice(&self.wrapped_dek);
-        STANDARD.encode(bytes)
-    }
-}
-
-/// The metadata wrap value in an object's user metadata, if any.
-pub fn metadata_wrap_value(metadata: &BTreeMap<String, String>) -> Option<&str> {
-    metadata.get(METADATA_WRAP_KEY).map(String::as_str)
-}
-
-/// The generation a metadata wrap names, if the metadata holds a well-formed one (no key
-/// needed: used to skip objects already rewrapped without reading them).
-pub fn metadata_wrap_generation(metadata: &BTreeMap<String, String>) -> Option<u32> {
-    metadata_wrap_value(metadata)
-        .and_then(|v| MetadataWrap::parse(v).ok())
-        .map(|w| w.generation)
-}
-
-fn metadata_wrap_key(
-    generation_key: &[u8; 32],
-    salt: &[u8; 32],
-    ctx: &[u8; CTX_LEN],
-    generation: u32,
-) -> kdf::SecretKey {
-    kdf::hkdf_sha256(
-        generation_key,
-        salt,
-        &[INFO_METADATA_WRAP, ctx, &generation.to_be_bytes()],
-    )
-}
-
-/// The DEK from a metadata wrap, with its generation; `None` when the value is malformed,
-/// names a generation `keys` lacks, or does not unwrap.
-pub(super) fn unwrap_metadata(
-    keys: &VaultKeys,
-    header: &ParsedHeader,
-    value: &str,
-) -> Option<(kdf::SecretKey, u32)> {
-    let wrap = MetadataWrap::parse(value).ok()?;
-    let generation_key = keys.generation_key(wrap.generation)?;
-    let kek = metadata_wrap_key(generation_key, &header.salt, &header.ctx, wrap.generation);
-    kdf::unwrap_key(&kek, &wrap.wrapped_dek).map(|dek| (dek, wrap.generation))
-}
-
-/// The [`METADATA_KEY_HEADER`] value for an object with this header (or header prefix).
-pub fn key_header_value(header: &[u8]) -> String {
-    STANDARD.encode(&header[..KEY_HEADER_LEN.min(header.len())])
-}
-
-/// The header prefix a [`METADATA_KEY_HEADER`] value holds, if well-formed.
-fn parse_key_header(value: &str) -> Option<[u8; HEADER_LEN]> {
-    let bytes = STANDARD.decode(value.trim()).ok()?;
-    if bytes.len() != KEY_HEADER_LEN {
-        return None;
-    }
-    // The commitment stays zero: only the key fields are used from here.
-    let mut header = [0u8; HEADER_LEN];
-    header[..KEY_HEADER_LEN].copy_from_slice(&bytes);
-    Some(header)
-}
+// The metadata names and values a rotation works with, where callers have always found them.
+pub use super::format::metadata::{
+    CRYPTO_METADATA_PREFIX, KEY_HEADER_LEN, METADATA_KEY_HEADER, METADATA_WRAP_KEY,
+    key_header_value, metadata_wrap_generation, metadata_wrap_value,
+};
 
 /// Rewraps an object's DEK from the header copy in its metadata, without any object bytes.
 ///
@@ -157,13 +56,12 @@ pub fn rewrap_from_metadata(
 
 fn rewrap_parsed(
     keys: &VaultKeys,
-    header: &[u8; HEADER_LEN],
+    header: &[u8],
     metadata: &BTreeMap<String, String>,
 ) -> CryptoResult<Rewrap> {
     let current = keys.current_generation();
     let parsed = ParsedHeader::parse(keys, header)?;
-    let wrap = metadata_wrap_value(metadata);
-    let candidates = parsed.dek_candidates(keys, wrap)?;
+    let candidates = parsed.dek_candidates(keys, &metadata_wraps(Some(metadata)))?;
     if parsed.generation == current || candidates.iter().any(|(_, g)| *g == current) {
         return Ok(Rewrap::AlreadyCurrent);
     }
@@ -209,8 +107,8 @@ pub enum Rewrap {
 
 /// Rewraps one object's DEK under `keys`' current generation.
 ///
-/// `header` is the object's first [`super::HEADER_LEN`] bytes, `object_size` its stored size
-/// and `metadata` its user metadata. The object is fully checked first (header, unwrap and
+/// `header` is the object's first [`super::format::HEADER_LEN`] bytes, `object_size` its
+/// stored size and `metadata` its user metadata. The object is fully checked first (header, unwrap and
 /// commitment, as [`ObjectOpener::open_with_metadata`] does), so a corrupt or foreign object
 /// is an error and never gets a wrap.
 pub fn rewrap_for_metadata(
@@ -220,16 +118,16 @@ pub fn rewrap_for_metadata(
     metadata: Option<&BTreeMap<String, String>>,
 ) -> CryptoResult<Rewrap> {
     let current = keys.current_generation();
-    let opener = ObjectOpener::open_with_metadata(keys, header, object_size, metadata)?;
+    let wraps = metadata_wraps(metadata);
+    let opener = ObjectOpener::open_with_wraps(keys, header, object_size, &wraps)?;
     if opener.generation() == current || opener.unwrapped_with() == current {
         return Ok(Rewrap::AlreadyCurrent);
     }
     // The opener checked the commitment for the DEK it kept; find that DEK again (the opener
     // holds only keys derived from it) among the same candidates, in the same order.
     let parsed = ParsedHeader::parse(keys, header)?;
-    let wrap = metadata.and_then(metadata_wrap_value);
     let (dek, from) = parsed
-        .dek_candidates(keys, wrap)?
+        .dek_candidates(keys, &wraps)?
         .into_iter()
         .find(|(_, g)| *g == opener.unwrapped_with())
         .ok_or_else(|| {
@@ -242,7 +140,10 @@ pub fn rewrap_for_metadata(
 mod tests {
     use super::*;
     use crate::crypto::format::{open_all, open_all_with_metadata, seal_all};
-    use crate::crypto::{Secret, VaultConfig};
+    use crate::crypto::kdf::WRAPPED_KEY_LEN;
+    use crate::crypto::keys::{Secret, VaultConfig};
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
     use zeroize::Zeroizing;
 
     fn vault() -> (VaultConfig, VaultKeys) {

@@ -1,10 +1,14 @@
-//! Unit and property tests of the object format (`format.rs`).
+//! Unit and property tests of the object format as a whole: size math against sealed
+//! objects, tampering, wrong keys, test-vector seams.
 
 use proptest::prelude::*;
 use zeroize::Zeroizing;
 
+use super::header::{SALT_OFFSET, WRAPPED_DEK_OFFSET};
 use super::*;
-use crate::crypto::keys::{Secret, VaultConfig};
+use crate::crypto::error::{CryptoError, CryptoResult};
+use crate::crypto::kdf;
+use crate::crypto::keys::{Secret, VaultConfig, VaultKeys};
 
 const B: u32 = 4096;
 const BU: usize = B as usize;

@@ -34,6 +34,7 @@ use bytes::Bytes;
 use crate::crypto::VaultKeys;
 use crate::crypto::format::plaintext_len;
 use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
+use crate::sealed::SealedStore;
 use crate::store::{DynStore, Metadata, ObjectInfo};
 
 pub use attr::{Attr, Kind, StoredAttrs};
@@ -156,8 +157,10 @@ impl Fs {
             format!("{prefix}/")
         };
         let staging = Arc::new(StagingArea::new(&opts.staging_dir)?);
-        let reader = BlockReader::new(store.clone(), keys.clone(), opts.block_cache_bytes);
-        let uploader = Uploader::new(store.clone(), keys.clone(), staging.clone());
+        // One seam for reading and writing sealed objects: its opener cache is shared.
+        let sealed = SealedStore::new(store.clone(), keys.clone());
+        let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes);
+        let uploader = Uploader::new(sealed, staging.clone());
         let entries = moka::future::Cache::builder()
             .max_capacity(200_000)
             .time_to_live(opts.metadata_ttl.max(Duration::from_millis(1)))

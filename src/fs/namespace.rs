@@ -607,7 +607,7 @@ impl Fs {
         };
         let sealer = ObjectSealer::new(&self.keys).map_err(crypto_err)?;
         let body = seal_all_with(&sealer, target).map_err(crypto_err)?;
-        let carried = super::upload::carried_for(&sealer);
+        let carried = sealer.crypto_metadata();
         let attrs = self.new_attrs(0o777, uid, gid);
         let mut metadata = attr::to_metadata(Kind::Symlink, &attrs);
         metadata.extend(carried.clone());

@@ -2,6 +2,7 @@
 //! [`FsError`] (and so an errno) in one place, the `From` impl below, variant for variant.
 
 use crate::crypto::CryptoError;
+use crate::sealed::SealedError;
 use crate::store::StoreError;
 
 use super::super::error::FsError;
@@ -28,6 +29,9 @@ pub enum UploadError {
     TooLarge,
     #[error("local staging: {0}")]
     Staging(String),
+    /// A bug or a panicked task: reported rather than uploading wrong data.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 pub type UploadResult<T> = Result<T, UploadError>;
@@ -41,6 +45,17 @@ impl UploadError {
     }
 }
 
+impl From<SealedError> for UploadError {
+    fn from(e: SealedError) -> UploadError {
+        match e {
+            SealedError::Changed { key } => UploadError::Conflict { key },
+            SealedError::Crypto { key, source } => UploadError::Crypto { key, source },
+            SealedError::Store(e) => UploadError::Store(e),
+            SealedError::Internal(reason) => UploadError::Internal(reason),
+        }
+    }
+}
+
 impl From<UploadError> for FsError {
     fn from(e: UploadError) -> FsError {
         match e {
@@ -50,6 +65,7 @@ impl From<UploadError> for FsError {
             UploadError::Read(e) => e.into(),
             UploadError::TooLarge => FsError::TooLarge,
             UploadError::Staging(reason) => FsError::Staging(reason),
+            UploadError::Internal(reason) => FsError::Internal(reason),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! - `staging`: sealed local staging files (never plaintext on disk) and the stash of failed
 //!   streamed parts. `part_buffer`: multipart part geometry, and the part a sequential writer
 //!   fills, in memory.
-//! - `body`: the [`Uploader`] (store, keys, staging area) and sealing a run of
+//! - `body`: the [`Uploader`] (encrypted-object seam, staging area) and sealing a run of
 //!   logical blocks into a body. Every upload seals through it.
 //! - `whole`: one PUT or a multipart upload at close. `stream`: the parts of a file written
 //!   front to back leave while it is written, completed at close; `part_stream` is one such
@@ -31,7 +31,7 @@ mod whole;
 
 use std::sync::atomic::AtomicU64;
 
-pub use body::{Uploader, carried_for};
+pub use body::Uploader;
 use error::UploadResult;
 pub use file::FileState;
 pub use staging::StagingArea;

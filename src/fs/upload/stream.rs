@@ -28,7 +28,7 @@ use crate::store::{CompletedPart, MAX_PARTS, Metadata};
 
 use super::super::attr::to_metadata;
 use super::super::read::BlockReader;
-use super::body::{Uploader, carried_for, map_put_err};
+use super::body::{Uploader, map_put_err};
 use super::error::{UploadError, UploadResult};
 use super::file::FileState;
 use super::part_buffer::blocks_per_part;
@@ -68,9 +68,10 @@ impl Uploader {
             }
             let sealer = self.sealer(key)?;
             let metadata = stream_metadata(state);
-            let opts = self.put_options(key, state, metadata.clone(), &carried_for(&sealer));
+            let mut opts = self.put_options(key, state, metadata.clone());
+            opts.metadata.extend(sealer.crypto_metadata());
             let upload_id = self
-                .store
+                .store()
                 .create_multipart(key, opts)
                 .await
                 .map_err(|e| map_put_err(key, e))?;
@@ -122,7 +123,7 @@ impl Uploader {
                         .await?,
                 )),
             };
-            stream.spawn(&self.store, part, body);
+            stream.spawn(self.store(), part, body);
             stream.next_part += 1;
         }
     }
@@ -152,14 +153,14 @@ impl Uploader {
                 return Err(e);
             }
         };
-        let carried = carried_for(&stream.sealer);
+        let carried = stream.sealer.crypto_metadata();
         if stream_metadata(state) != stream.metadata {
             return Ok((etag, carried, true));
         }
         if !stream.metadata.contains_key("mtime") {
             // The mtime of a streamed file is the object's Last-Modified time: learn it now
             // so that `stat` does not change when the cached attributes expire.
-            match self.store.head(key).await {
+            match self.store().head(key).await {
                 Ok(info) if info.etag == etag => state.attrs.mtime = info.last_modified,
                 Ok(_) => {}
                 Err(e) => log::debug!("HEAD after the upload of {key} failed: {e}"),
@@ -211,7 +212,7 @@ impl Uploader {
                         .await;
                     let result = match body {
                         Ok(body) => self
-                            .store
+                            .store()
                             .upload_part(key, &stream_ref.upload_id, part, body)
                             .await
                             .map_err(UploadError::from),
@@ -247,7 +248,7 @@ impl Uploader {
             .map(|(part_number, etag)| CompletedPart { part_number, etag })
             .collect();
         let out = self
-            .store
+            .store()
             .complete_multipart(key, &stream.upload_id, &parts)
             .await
             .map_err(|e| map_put_err(key, e))?;

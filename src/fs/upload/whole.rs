@@ -11,7 +11,7 @@ use crate::store::{CompletedPart, MAX_PARTS, Metadata};
 
 use super::super::attr::to_metadata;
 use super::super::read::BlockReader;
-use super::body::{Uploader, carried_for, map_put_err};
+use super::body::{Uploader, map_put_err};
 use super::error::{UploadError, UploadResult};
 use super::file::FileState;
 use super::part_buffer::blocks_per_part;
@@ -34,27 +34,27 @@ impl Uploader {
         let bs = reader.block_size();
         let size = state.size;
         let n_blocks = block_count(size, bs);
-        let carried = carried_for(&sealer);
-        let opts = self.put_options(key, state, to_metadata(state.kind, &state.attrs), &carried);
+        let mut opts = self.put_options(key, state, to_metadata(state.kind, &state.attrs));
         let header = sealer.header(size);
         if ciphertext_len(size, bs) <= SINGLE_PUT_MAX {
             let body = self
                 .seal_blocks(key, &sealer, state, reader, 0..n_blocks, Some(&header))
                 .await?;
-            let out = self
-                .store
-                .put(key, Bytes::from(body), opts)
-                .await
-                .map_err(|e| map_put_err(key, e))?;
-            return Ok((out.etag, carried));
+            let version = self
+                .sealed
+                .put_sealed(key, &sealer, Bytes::from(body), size, opts)
+                .await?;
+            return Ok((version.etag, version.carried));
         }
+        let carried = sealer.crypto_metadata();
+        opts.metadata.extend(carried.clone());
         let blocks_per_part = blocks_per_part(bs);
         let n_parts = n_blocks.div_ceil(blocks_per_part);
         if n_parts > u64::from(MAX_PARTS) {
             return Err(UploadError::TooLarge);
         }
         let upload_id = self
-            .store
+            .store()
             .create_multipart(key, opts)
             .await
             .map_err(|e| map_put_err(key, e))?;
@@ -71,7 +71,7 @@ impl Uploader {
                         .await?;
                     let part_number = (p + 1) as u32;
                     let etag = self
-                        .store
+                        .store()
                         .upload_part(key, upload_id, part_number, Bytes::from(body))
                         .await?;
                     Ok(CompletedPart { part_number, etag })
@@ -83,14 +83,18 @@ impl Uploader {
         let parts = match result {
             Ok(parts) => parts,
             Err(e) => {
-                let _ = self.store.abort_multipart(key, &upload_id).await;
+                let _ = self.store().abort_multipart(key, &upload_id).await;
                 return Err(e);
             }
         };
-        match self.store.complete_multipart(key, &upload_id, &parts).await {
+        match self
+            .store()
+            .complete_multipart(key, &upload_id, &parts)
+            .await
+        {
             Ok(out) => Ok((out.etag, carried)),
             Err(e) => {
-                let _ = self.store.abort_multipart(key, &upload_id).await;
+                let _ = self.store().abort_multipart(key, &upload_id).await;
                 Err(map_put_err(key, e))
             }
         }

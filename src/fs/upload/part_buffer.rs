@@ -17,7 +17,7 @@
 use bytes::Bytes;
 
 use crate::crypto::ObjectSealer;
-use crate::crypto::format::block_offset;
+use crate::crypto::format::sealed_block_len;
 
 use super::error::{UploadError, UploadResult};
 
@@ -26,17 +26,10 @@ pub const MAX_BUFFERED_PARTS: usize = 2;
 /// Target multipart part size (rounded to whole sealed blocks, at least 5 MiB).
 pub const PART_SIZE_TARGET: u64 = 8 * 1024 * 1024;
 
-/// Bytes a sealed block takes in an object (plaintext and tag).
-fn sealed_block_len(block_size: u32) -> u64 {
-    block_offset(1, block_size) - block_offset(0, block_size)
-}
-
 /// Blocks in one multipart part: whole blocks, about `PART_SIZE_TARGET` bytes sealed. Part
 /// `p >= 1` holds blocks `[(p-1)B, pB)` of every multipart object (docs/FORMAT.md).
 pub fn blocks_per_part(block_size: u32) -> u64 {
-    PART_SIZE_TARGET
-        .div_ceil(sealed_block_len(block_size))
-        .max(1)
+    crate::crypto::format::blocks_per_part(PART_SIZE_TARGET, block_size)
 }
 
 /// Plaintext bytes in one multipart part.

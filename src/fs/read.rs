@@ -9,9 +9,9 @@
 //! This file decides which blocks to ask for and keeps what came back.
 //!
 //! The cache holds runs of consecutive decrypted blocks, per aligned chunk of
-//! [`FETCH_CHUNK_BYTES`]: a fetched body is decrypted in place (on the blocking pool when it
-//! is large, so the chunks of a read-ahead decrypt on every core) and becomes one buffer, so a
-//! read within a chunk is answered with a slice of it instead of a copy. The cache weighs the
+//! [`FETCH_CHUNK_BYTES`]: the seam decrypts a fetched body in place (on the blocking pool when
+//! it is large, so the chunks of a read-ahead decrypt on every core) into one buffer, so a read
+//! within a chunk is answered with a slice of it instead of a copy. The cache weighs the
 //! bytes it holds exactly: a run is one allocation, evicted whole.
 
 use std::collections::HashMap;

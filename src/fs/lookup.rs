@@ -20,7 +20,7 @@ use super::inode::{is_below, join, parent_of};
 use super::listing::Known;
 use super::namespace::{DirEntry, Entry};
 use super::read::RemoteVersion;
-use super::write::FileState;
+use super::upload::FileState;
 use super::{Fs, Handle, OpenFile, carried_metadata};
 
 /// The vault's own directory at the mount root; hidden and protected.

@@ -9,8 +9,10 @@
 //!   object metadata.
 //! - `lookup`: resolving names against the store, listings; `names`: mkdir/rmdir, create,
 //!   unlink, symlinks; `rename`; `setattr`.
-//! - `read`: ranged GETs of covering blocks, block cache, read-ahead.
-//! - `write` + `staging`: open-file state, sealed local staging, upload on close/fsync.
+//! - `read`: ranged GETs of covering blocks through the sealed-object seam, block cache.
+//!   `prefetch`: the read-ahead policy.
+//! - `upload`: open-file state, sealed local staging, upload on close/fsync (whole or
+//!   streamed while written).
 //!
 //! Consistency: close-to-open. `close` and `fsync` return only once the file is durable in the
 //! store; attributes and listings are cached for `metadata_ttl`.
@@ -24,13 +26,11 @@ mod listing;
 mod lookup;
 mod names;
 mod namespace;
-mod part_buffer;
+mod prefetch;
 pub mod read;
 mod rename;
 mod setattr;
-pub mod staging;
-mod stream;
-pub mod write;
+mod upload;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -42,6 +42,7 @@ use bytes::Bytes;
 
 use crate::crypto::VaultKeys;
 use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
+use crate::sealed::SealedStore;
 use crate::store::{DynStore, Metadata};
 
 pub use attr::{Attr, Kind, StoredAttrs};
@@ -50,9 +51,10 @@ pub use lookup::VAULT_DIR;
 pub(crate) use namespace::Entry;
 use namespace::Namespace;
 pub use namespace::{DirEntry, NamespaceError};
+use prefetch::ReadAhead;
 use read::{BlockReader, RemoteVersion};
-use staging::StagingArea;
-use write::{FileState, Uploader};
+pub(crate) use upload::OpenFile;
+use upload::{FileState, StagingArea, Uploader};
 
 /// Mount-wide settings of the file system.
 #[derive(Clone, Debug)]
@@ -89,12 +91,6 @@ impl FsOptions {
     }
 }
 
-/// An open file: its shared state and how many handles refer to it.
-pub(crate) struct OpenFile {
-    pub state: tokio::sync::Mutex<FileState>,
-    pub handles: AtomicU64,
-}
-
 /// Per-handle state.
 pub(crate) enum Handle {
     File {
@@ -103,7 +99,7 @@ pub(crate) enum Handle {
         writable: bool,
         append: bool,
         /// Where this handle reads sequentially, for the read-ahead.
-        seq: Mutex<SeqRead>,
+        seq: Mutex<ReadAhead>,
     },
     Dir {
         entries: Vec<DirEntry>,
@@ -112,21 +108,8 @@ pub(crate) enum Handle {
 
 /// Largest plaintext file (S3's 5 TiB object limit, minus encryption overhead).
 pub const MAX_FILE_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024 - 256 * 1024 * 1024 * 1024;
-const READAHEAD_MIN: u64 = 1024 * 1024;
 /// How long attribute-only changes of a closed file wait to be folded into a rename.
 const ATTR_FLUSH_DELAY: Duration = Duration::from_millis(500);
-const READAHEAD_MAX: u64 = 32 * 1024 * 1024;
-
-/// A handle's sequential-read state.
-#[derive(Default)]
-pub(crate) struct SeqRead {
-    /// Offset the next sequential read would start at.
-    next: u64,
-    /// Current read-ahead window (grows while reads stay sequential).
-    window: u64,
-    /// End of what the read-ahead has asked for so far.
-    prefetched: u64,
-}
 
 pub struct Fs {
     store: DynStore,
@@ -161,12 +144,10 @@ impl Fs {
             format!("{prefix}/")
         };
         let staging = Arc::new(StagingArea::new(&opts.staging_dir)?);
-        let reader = BlockReader::new(store.clone(), keys.clone(), opts.block_cache_bytes);
-        let uploader = Uploader {
-            store: store.clone(),
-            keys: keys.clone(),
-            area: staging.clone(),
-        };
+        // One seam for reading and writing sealed objects: its opener cache is shared.
+        let sealed = SealedStore::new(store.clone(), keys.clone());
+        let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes);
+        let uploader = Uploader::new(sealed, staging.clone());
         let ns = Namespace::new(opts.metadata_ttl);
         Ok(Arc::new_cyclic(|me| Fs {
             store,
@@ -296,7 +277,7 @@ impl Fs {
                 if let Err(e) = r {
                     drop(st);
                     self.drop_handle_ref(ino, &file).await;
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -305,7 +286,7 @@ impl Fs {
             file,
             writable,
             append: flags & libc::O_APPEND != 0,
-            seq: Mutex::new(SeqRead::default()),
+            seq: Mutex::new(ReadAhead::default()),
         }))
     }
 
@@ -330,12 +311,7 @@ impl Fs {
         let mut open = self.lock_open();
         let of = open
             .entry(ino)
-            .or_insert_with(|| {
-                Arc::new(OpenFile {
-                    state: tokio::sync::Mutex::new(state),
-                    handles: AtomicU64::new(0),
-                })
-            })
+            .or_insert_with(|| Arc::new(OpenFile::new(state, 0)))
             .clone();
         Ok(of)
     }
@@ -347,43 +323,18 @@ impl Fs {
         let Handle::File { file, seq, .. } = &*handle else {
             return Err(FsError::IsDir);
         };
-        let end = offset + size as u64;
-        // The read-ahead to start now, if any: bytes `ahead` of the open version.
-        let ahead = {
-            let mut s = seq.lock().unwrap_or_else(|p| p.into_inner());
-            let window = if offset == s.next && offset > 0 {
-                (s.window * 2).clamp(READAHEAD_MIN, READAHEAD_MAX)
-            } else if offset == 0 {
-                READAHEAD_MIN
-            } else {
-                0
-            };
-            s.next = end;
-            s.window = window;
-            if window == 0 {
-                s.prefetched = end;
-                None
-            } else if s.prefetched < end + window / 2 {
-                // Keep the window ahead of the reader, topping it up in half-window steps
-                // so the fetches overlap the reading instead of stalling it.
-                // Ends on a chunk boundary, so successive read-aheads fetch whole chunks.
-                let from = s.prefetched.max(end);
-                let to = (end + window).next_multiple_of(read::FETCH_CHUNK_BYTES);
-                s.prefetched = to;
-                Some(from..to)
-            } else {
-                None
-            }
-        };
+        let ahead = seq.lock().unwrap_or_else(|p| p.into_inner()).on_read(
+            offset,
+            size as u64,
+            read::FETCH_CHUNK_BYTES,
+        );
         let mut st = file.state.lock().await;
         if st.stream_pins(offset, size as u64, self.reader.block_size() as u64) {
             self.settle_stream(&mut st).await?;
         }
         if st.has_local_content() {
-            return st
-                .read(offset, size as u64, &self.reader)
-                .await
-                .map(Bytes::from);
+            let data = st.read(offset, size as u64, &self.reader).await?;
+            return Ok(Bytes::from(data));
         }
         let Some(base) = st.base.clone() else {
             return Ok(Bytes::new());
@@ -395,7 +346,7 @@ impl Fs {
             let v = base.clone();
             tokio::spawn(async move { fs.reader.prefetch(&v, range).await });
         }
-        self.reader.read(&base, offset, size as u64).await
+        Ok(self.reader.read(&base, offset, size as u64).await?)
     }
 
     /// Write `data` at `offset` (or at the end for O_APPEND handles). Returns bytes written.
@@ -423,22 +374,10 @@ impl Fs {
         if st.stream_pins(offset, data.len() as u64, bs) {
             self.settle_stream(&mut st).await?;
         }
-        // A part at a time, so that each part leaves as soon as the file extends past it.
-        let part_bytes = write::blocks_per_part(self.reader.block_size()) * bs;
-        let mut pos = 0;
-        while pos < data.len() {
-            let at = offset + pos as u64;
-            let n = ((at / part_bytes + 1) * part_bytes - at).min((data.len() - pos) as u64);
-            let chunk = &data[pos..pos + n as usize];
-            st.write(at, chunk, &self.reader, &self.staging).await?;
-            pos += n as usize;
-            if !st.unlinked {
-                let key = self.key_of(&st.path);
-                self.uploader
-                    .stream_ready_parts(&key, &mut st, &self.reader)
-                    .await;
-            }
-        }
+        let key = self.key_of(&st.path);
+        self.uploader
+            .write(&key, &mut st, offset, data, &self.reader)
+            .await?;
         Ok(data.len() as u32)
     }
 
@@ -489,13 +428,13 @@ impl Fs {
                 log::error!(
                     "upload of {key} failed, data kept in local staging and retried later: {e}"
                 );
-                Err(e)
+                Err(e.into())
             }
         }
     }
 
     /// Complete a streaming upload before an operation that needs the bytes of its streamed
-    /// parts back or changes them (see `stream.rs`).
+    /// parts back or changes them (see `upload/stream.rs`).
     async fn settle_stream(&self, st: &mut FileState) -> FsResult<()> {
         if st.stream.is_none() {
             return Ok(());

@@ -21,7 +21,7 @@ use super::inode::is_below;
 use super::lookup::VAULT_DIR;
 use super::namespace::Entry;
 use super::read::RemoteVersion;
-use super::write::FileState;
+use super::upload::FileState;
 use super::{Fs, Handle, OpenFile};
 
 impl Fs {
@@ -169,7 +169,7 @@ impl Fs {
             file,
             writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
             append: flags & libc::O_APPEND != 0,
-            seq: std::sync::Mutex::new(super::SeqRead::default()),
+            seq: std::sync::Mutex::new(super::ReadAhead::default()),
         });
         Ok((attr, fh))
     }
@@ -229,7 +229,7 @@ impl Fs {
         };
         let sealer = ObjectSealer::new(&self.keys).map_err(crypto_err)?;
         let body = seal_all_with(&sealer, target).map_err(crypto_err)?;
-        let carried = super::write::carried_for(&sealer);
+        let carried = sealer.crypto_metadata();
         let attrs = self.new_attrs(0o777, uid, gid);
         let mut metadata = attr::to_metadata(Kind::Symlink, &attrs);
         metadata.extend(carried.clone());

@@ -1,40 +1,80 @@
-//! The read path: ranged GETs of exactly the covering encrypted blocks, decrypted blocks kept
-//! in a byte-bounded cache, and a growing read-ahead window for sequential readers.
+//! The read path: ranged GETs of exactly the covering encrypted blocks and decrypted blocks
+//! kept in a byte-bounded cache. Which blocks to fetch ahead of a reader is `prefetch.rs`'s
+//! decision; [`BlockReader::prefetch`] only fills the cache with them.
 //!
-//! Every request names the version it reads (`If-Match` on the ETag seen at open), so blocks
-//! of two versions of an object are never mixed. A file opened at the start is read with one
-//! GET covering header and blocks; elsewhere the header is fetched once per version and cached.
+//! Fetching, opening and authenticating blocks is the encrypted-object seam's
+//! ([`SealedStore::read_blocks`]): every request names the version it reads (`If-Match` on the
+//! ETag seen at open), a file opened at the start is read with one GET covering header and
+//! blocks, and elsewhere the header is fetched once per version and its opener cached there.
+//! This file decides which blocks to ask for and keeps what came back.
 //!
 //! The cache holds runs of consecutive decrypted blocks, per aligned chunk of
-//! [`FETCH_CHUNK_BYTES`]: a fetched body is decrypted in place (on the blocking pool when it
-//! is large, so the chunks of a read-ahead decrypt on every core) and becomes one buffer, so a
-//! read within a chunk is answered with a slice of it instead of a copy. The cache weighs the
+//! [`FETCH_CHUNK_BYTES`]: the seam decrypts a fetched body in place (on the blocking pool when
+//! it is large, so the chunks of a read-ahead decrypt on every core) into one buffer, so a read
+//! within a chunk is answered with a slice of it instead of a copy. The cache weighs the
 //! bytes it holds exactly: a run is one allocation, evicted whole.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
-use crate::crypto::format::{self, ciphertext_range_for};
-use crate::crypto::{HEADER_LEN, ObjectOpener, VaultKeys};
-use crate::store::{DynStore, Metadata, StoreError};
+use crate::crypto::CryptoError;
+use crate::sealed::{SealedError, SealedStore};
+use crate::store::StoreError;
 
-use super::error::{FsError, FsResult};
-/// One version of one object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteVersion {
-    pub key: String,
-    pub etag: String,
-    pub plaintext_len: u64,
-    /// The object's own crypto metadata (`s3cryptfs-*`: the header's key copy, a data key
-    /// rewrapped by `key rotate --rewrap`), carried into every metadata-replacing copy so the
-    /// object stays readable after an old key generation is retired and rewraps need no GET.
-    pub carried: Metadata,
+use super::error::FsError;
+
+/// What reading an object version can fail with; an [`FsError`] (and so an errno) by the
+/// `From` impl below, variant for variant.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("object {key}: {source}")]
+    Crypto {
+        key: String,
+        #[source]
+        source: CryptoError,
+    },
+    /// The version changed or vanished under an open reader.
+    #[error("object {key} was changed by another client while open")]
+    Conflict { key: String },
+    /// A bug or a panicked task: reported rather than answered with wrong data.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
+
+pub type ReadResult<T> = Result<T, ReadError>;
+
+impl From<SealedError> for ReadError {
+    /// A version that changed or vanished under an open reader is a conflict, not a missing
+    /// file: the reader keeps the version it opened or gets an error.
+    fn from(e: SealedError) -> ReadError {
+        match e {
+            SealedError::Changed { key } => ReadError::Conflict { key },
+            SealedError::Crypto { key, source } => ReadError::Crypto { key, source },
+            SealedError::Store(e) => ReadError::Store(e),
+            SealedError::Internal(reason) => ReadError::Internal(reason),
+        }
+    }
+}
+
+impl From<ReadError> for FsError {
+    fn from(e: ReadError) -> FsError {
+        match e {
+            ReadError::Store(e) => FsError::Store(e),
+            ReadError::Crypto { key, source } => FsError::Crypto { key, source },
+            ReadError::Conflict { key } => FsError::Conflict { key },
+            ReadError::Internal(reason) => FsError::Internal(reason),
+        }
+    }
+}
+/// One version of one object (the seam's name for it is `ObjectVersion`).
+pub use crate::sealed::ObjectVersion as RemoteVersion;
 
 /// One aligned chunk of one version: the unit of fetch sharing and of the cache.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -66,16 +106,11 @@ type ChunkRuns = Arc<Vec<Run>>;
 pub const FETCH_CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// Parallel GETs per read.
 const FETCH_PARALLELISM: usize = 8;
-/// Runs up to this many bytes are decrypted on the task that fetched them (a random read's
-/// block or two: no hand-off latency); larger ones on the blocking pool, in parallel.
-const INLINE_DECRYPT_BYTES: usize = 256 * 1024;
 
 pub struct BlockReader {
-    store: DynStore,
-    keys: Arc<VaultKeys>,
+    sealed: SealedStore,
     block_size: u32,
     chunks: moka::future::Cache<ChunkKey, ChunkRuns>,
-    openers: moka::future::Cache<(String, String), Arc<ObjectOpener>>,
     /// Chunks being fetched: a reader that needs blocks of a chunk the read-ahead is already
     /// fetching waits for it instead of fetching again.
     inflight: std::sync::Mutex<HashMap<ChunkKey, watch::Receiver<()>>>,
@@ -99,11 +134,10 @@ impl Drop for InflightGuard<'_> {
 }
 
 impl BlockReader {
-    pub fn new(store: DynStore, keys: Arc<VaultKeys>, cache_bytes: u64) -> Self {
-        let block_size = keys.block_size();
+    pub fn new(sealed: SealedStore, cache_bytes: u64) -> Self {
+        let block_size = sealed.block_size();
         BlockReader {
-            store,
-            keys,
+            sealed,
             block_size,
             // LRU, not moka's default TinyLFU admission: read-ahead inserts blocks that have
             // never been read yet, and a frequency filter would turn them away once the cache
@@ -116,61 +150,12 @@ impl BlockReader {
                 .max_capacity(cache_bytes.max(1))
                 .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
-            openers: moka::future::Cache::builder().max_capacity(4096).build(),
             inflight: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
     pub fn block_size(&self) -> u32 {
         self.block_size
-    }
-
-    fn crypto_err(key: &str, e: crate::crypto::CryptoError) -> FsError {
-        FsError::Crypto {
-            key: key.to_string(),
-            source: e,
-        }
-    }
-
-    /// A version that changed or vanished under an open reader is a conflict, not a
-    /// missing file: the reader keeps the version it opened or gets EIO.
-    fn store_err(_v: &RemoteVersion, e: StoreError) -> FsError {
-        match e {
-            StoreError::PreconditionFailed { key } | StoreError::NotFound { key } => {
-                FsError::Conflict { key }
-            }
-            other => FsError::Store(other),
-        }
-    }
-
-    async fn opener(&self, v: &RemoteVersion) -> FsResult<Arc<ObjectOpener>> {
-        let id = (v.key.clone(), v.etag.clone());
-        if let Some(o) = self.openers.get(&id).await {
-            return Ok(o);
-        }
-        let got = self
-            .store
-            .get(&v.key, Some(0..HEADER_LEN as u64), Some(&v.etag))
-            .await
-            .map_err(|e| Self::store_err(v, e))?;
-        self.remember_opener(v, &got.data, &got.info).await
-    }
-
-    /// Open `v`'s header (fetched alone or with the first blocks) and keep the opener.
-    async fn remember_opener(
-        &self,
-        v: &RemoteVersion,
-        header: &[u8],
-        info: &crate::store::ObjectInfo,
-    ) -> FsResult<Arc<ObjectOpener>> {
-        let opener =
-            ObjectOpener::open_with_metadata(&self.keys, header, info.size, info.metadata.as_ref())
-                .map_err(|e| Self::crypto_err(&v.key, e))?;
-        let opener = Arc::new(opener);
-        self.openers
-            .insert((v.key.clone(), v.etag.clone()), opener.clone())
-            .await;
-        Ok(opener)
     }
 
     fn blocks_per_chunk(&self) -> u64 {
@@ -187,7 +172,7 @@ impl BlockReader {
 
     /// Runs covering blocks `first..=last` of `v`, in order, from the cache or fetched (the
     /// missing blocks of each chunk in one GET, up to [`FETCH_PARALLELISM`] chunks at once).
-    async fn runs(&self, v: &RemoteVersion, first: u64, last: u64) -> FsResult<Vec<Run>> {
+    async fn runs(&self, v: &RemoteVersion, first: u64, last: u64) -> ReadResult<Vec<Run>> {
         let per_chunk = self.blocks_per_chunk();
         let wanted = (first / per_chunk..=last / per_chunk).map(|chunk| {
             let from = first.max(chunk * per_chunk);
@@ -209,7 +194,7 @@ impl BlockReader {
         v: &RemoteVersion,
         chunk: u64,
         want: Range<u64>,
-    ) -> FsResult<Vec<Run>> {
+    ) -> ReadResult<Vec<Run>> {
         let key = self.chunk_key(v, chunk);
         loop {
             let have = self.chunks.get(&key).await.unwrap_or_default();
@@ -259,7 +244,7 @@ impl BlockReader {
 
     /// Decrypted blocks `first..=last` of `v`, one `Bytes` each (slices of the cached runs,
     /// not copies), from the cache or fetched.
-    pub async fn blocks(&self, v: &RemoteVersion, first: u64, last: u64) -> FsResult<Vec<Bytes>> {
+    pub async fn blocks(&self, v: &RemoteVersion, first: u64, last: u64) -> ReadResult<Vec<Bytes>> {
         let bs = self.block_size as u64;
         let runs = self.runs(v, first, last).await?;
         let mut out = Vec::with_capacity((last - first + 1) as usize);
@@ -287,90 +272,16 @@ impl BlockReader {
         }
     }
 
-    /// One ranged GET for `blocks` of one chunk, decrypted into one buffer and added to the
-    /// chunk's cached runs. The header rides along when the run starts at block 0 and the
-    /// version is not open yet.
+    /// One ranged GET for `blocks` of one chunk (through the seam, which opens the version
+    /// first if needed), decrypted into one buffer and added to the chunk's cached runs.
     async fn fetch_run(
         &self,
         v: &RemoteVersion,
         chunk: &ChunkKey,
         blocks: Range<u64>,
-    ) -> FsResult<Run> {
-        let bs = self.block_size;
+    ) -> ReadResult<Run> {
         let (first, last) = (blocks.start, blocks.end - 1);
-        let start_plain = first * bs as u64;
-        let end_plain = ((last + 1) * bs as u64)
-            .min(v.plaintext_len)
-            .max(start_plain + 1);
-        let span = if v.plaintext_len == 0 {
-            format::BlockSpan {
-                first_block: 0,
-                last_block: 0,
-                ciphertext: HEADER_LEN as u64..format::ciphertext_len(0, bs),
-            }
-        } else {
-            ciphertext_range_for(start_plain..end_plain, v.plaintext_len, bs)
-        };
-        let cached_opener = self.openers.get(&(v.key.clone(), v.etag.clone())).await;
-        let (opener, body) = match cached_opener {
-            None if first == 0 => {
-                let got = self
-                    .store
-                    .get(&v.key, Some(0..span.ciphertext.end), Some(&v.etag))
-                    .await
-                    .map_err(|e| Self::store_err(v, e))?;
-                if got.data.len() < HEADER_LEN {
-                    return Err(Self::crypto_err(
-                        &v.key,
-                        crate::crypto::CryptoError::Corrupt(
-                            "object shorter than its header".into(),
-                        ),
-                    ));
-                }
-                let o = self
-                    .remember_opener(v, &got.data[..HEADER_LEN], &got.info)
-                    .await?;
-                (o, got.data.slice(HEADER_LEN..))
-            }
-            cached => {
-                let o = match cached {
-                    Some(o) => o,
-                    None => self.opener(v).await?,
-                };
-                let got = self
-                    .store
-                    .get(&v.key, Some(span.ciphertext.clone()), Some(&v.etag))
-                    .await
-                    .map_err(|e| Self::store_err(v, e))?;
-                (o, got.data)
-            }
-        };
-        if o_len_mismatch(&opener, v) {
-            return Err(FsError::Conflict { key: v.key.clone() });
-        }
-        let expected = (span.ciphertext.end - span.ciphertext.start) as usize;
-        if body.len() != expected {
-            return Err(Self::crypto_err(
-                &v.key,
-                crate::crypto::CryptoError::Corrupt(format!(
-                    "short read: expected {expected} bytes of blocks {first}..={last}, got {}",
-                    body.len()
-                )),
-            ));
-        }
-        // The body is ours alone when it came off the network; a memory store shares it.
-        let buf = body
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-        let data = if buf.len() <= INLINE_DECRYPT_BYTES {
-            open_run(&opener, first, buf)
-        } else {
-            let opener = opener.clone();
-            tokio::task::spawn_blocking(move || open_run(&opener, first, buf))
-                .await
-                .map_err(|e| FsError::Internal(format!("decrypting {}: {e}", v.key)))?
-        }
-        .map_err(|e| Self::crypto_err(&v.key, e))?;
+        let data = self.sealed.read_blocks(v, blocks).await?;
         let run = Run {
             first,
             count: last - first + 1,
@@ -392,7 +303,7 @@ impl BlockReader {
 
     /// Plaintext bytes `offset..offset+len` of `v` (clipped to its length). Within one
     /// cached run this is a slice of it, not a copy.
-    pub async fn read(&self, v: &RemoteVersion, offset: u64, len: u64) -> FsResult<Bytes> {
+    pub async fn read(&self, v: &RemoteVersion, offset: u64, len: u64) -> ReadResult<Bytes> {
         if offset >= v.plaintext_len || len == 0 {
             return Ok(Bytes::new());
         }
@@ -423,26 +334,13 @@ impl BlockReader {
 
     /// Forget the cached header of a version (after it was replaced or deleted).
     pub async fn forget(&self, key: &str, etag: &str) {
-        self.openers
-            .invalidate(&(key.to_string(), etag.to_string()))
-            .await;
+        self.sealed.forget(key, etag).await;
     }
 }
 
-/// Decrypts a fetched run of blocks starting at `first` in place; the plaintext, frozen.
-fn open_run(
-    opener: &ObjectOpener,
-    first: u64,
-    mut buf: BytesMut,
-) -> Result<Bytes, crate::crypto::CryptoError> {
-    let len = opener.open_run_in_place(first, &mut buf)?;
-    buf.truncate(len);
-    Ok(buf.freeze())
-}
-
 /// A block the runs should have held but did not: a bug, reported instead of wrong data.
-fn missing_block(v: &RemoteVersion, index: u64) -> FsError {
-    FsError::Internal(format!(
+fn missing_block(v: &RemoteVersion, index: u64) -> ReadError {
+    ReadError::Internal(format!(
         "{}: block {index} missing from the fetched runs",
         v.key
     ))
@@ -488,17 +386,6 @@ fn merged(runs: &[Run], new: Run) -> Vec<Run> {
     let at = out.partition_point(|r| r.first < new.first);
     out.insert(at, new);
     out
-}
-
-fn o_len_mismatch(opener: &ObjectOpener, v: &RemoteVersion) -> bool {
-    opener.plaintext_len() != v.plaintext_len
-}
-
-/// Plaintext length of block `index` of an object of `plaintext_len` bytes.
-pub fn block_plain_len(index: u64, plaintext_len: u64, block_size: u32) -> usize {
-    let bs = block_size as u64;
-    let start = index * bs;
-    (plaintext_len.saturating_sub(start)).min(bs) as usize
 }
 
 #[cfg(test)]

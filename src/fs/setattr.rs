@@ -12,7 +12,7 @@ use crate::store::{CopyOptions, MetadataDirective, StoreError};
 use super::attr::{Attr, Kind, StoredAttrs};
 use super::error::{FsError, FsResult};
 use super::read::RemoteVersion;
-use super::write::FileState;
+use super::upload::FileState;
 use super::{ATTR_FLUSH_DELAY, Entry, Fs, MAX_FILE_SIZE, OpenFile, metadata_for};
 
 impl Fs {

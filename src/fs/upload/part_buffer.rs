@@ -1,9 +1,9 @@
 //! The multipart part a sequential writer is filling, held in memory in the layout of its
 //! sealed body, so that it leaves with one AEAD pass and no copy.
 //!
-//! Block `k` of the part sits at `k * (block_size + 16)`, followed by room for its tag:
-//! sealing encrypts each block in place and writes its tag after it, and the buffer becomes
-//! the body of the UploadPart request as it is. Before, every block was sealed into staging
+//! Each block sits where the object format puts it relative to the part's first block, followed
+//! by room for its tag: sealing encrypts each block in place and writes its tag after it, and
+//! the buffer becomes the body of the UploadPart request as it is. Before, every block was sealed into staging
 //! under the ephemeral key, read back and opened, then sealed again under the object key.
 //!
 //! Only parts `>= 2` of a streamed upload are buffered (part 1 carries the header and goes
@@ -19,10 +19,23 @@ use bytes::Bytes;
 use crate::crypto::ObjectSealer;
 use crate::crypto::format::sealed_block_len;
 
-use super::error::{FsError, FsResult};
+use super::error::{UploadError, UploadResult};
 
 /// Parts buffered per file at most: the one being filled and a full one waiting to leave.
 pub const MAX_BUFFERED_PARTS: usize = 2;
+/// Target multipart part size (rounded to whole sealed blocks, at least 5 MiB).
+pub const PART_SIZE_TARGET: u64 = 8 * 1024 * 1024;
+
+/// Blocks in one multipart part: whole blocks, about `PART_SIZE_TARGET` bytes sealed. Part
+/// `p >= 1` holds blocks `[(p-1)B, pB)` of every multipart object (docs/FORMAT.md).
+pub fn blocks_per_part(block_size: u32) -> u64 {
+    crate::crypto::format::blocks_per_part(PART_SIZE_TARGET, block_size)
+}
+
+/// Plaintext bytes in one multipart part.
+pub fn part_bytes(block_size: u32) -> u64 {
+    blocks_per_part(block_size) * u64::from(block_size)
+}
 
 /// One part's blocks in memory, plaintext until [`PartBuffer::seal`].
 pub struct PartBuffer {
@@ -31,7 +44,7 @@ pub struct PartBuffer {
     pub first_block: u64,
     blocks: u64,
     block_size: usize,
-    /// `blocks` slots of `block_size + 16` bytes; bytes never written are zeros.
+    /// `blocks` slots of one sealed block each; bytes never written are zeros.
     buf: Vec<u8>,
 }
 
@@ -88,7 +101,7 @@ impl PartBuffer {
 
     /// Seal every block in place (none is the last block of the file): the part's body.
     /// Fails only if the geometry is wrong, which `new` rules out.
-    pub fn seal(mut self, sealer: &ObjectSealer, key: &str) -> FsResult<Bytes> {
+    pub fn seal(mut self, sealer: &ObjectSealer, key: &str) -> UploadResult<Bytes> {
         let slot = self.slot();
         let bs = self.block_size;
         for (k, chunk) in self.buf.chunks_exact_mut(slot).enumerate() {
@@ -96,10 +109,7 @@ impl PartBuffer {
             let index = self.first_block + k as u64;
             let t = sealer
                 .seal_block_in_place(index, block, false)
-                .map_err(|e| FsError::Crypto {
-                    key: key.to_string(),
-                    source: e,
-                })?;
+                .map_err(|e| UploadError::crypto(key, e))?;
             tag.copy_from_slice(&t);
         }
         Ok(Bytes::from(self.buf))
@@ -111,6 +121,15 @@ mod tests {
     use super::*;
     use crate::crypto::{Secret, VaultConfig};
     use zeroize::Zeroizing;
+
+    #[test]
+    fn parts_hold_whole_blocks_of_about_eight_mib_sealed() {
+        // ceil(8 MiB / (block size + tag)): the layout every multipart object was written with.
+        assert_eq!(blocks_per_part(4096), 2041);
+        assert_eq!(blocks_per_part(65536), 128);
+        assert_eq!(blocks_per_part(1 << 20), 8);
+        assert_eq!(part_bytes(65536), 128 * 65536);
+    }
 
     #[test]
     fn sealed_part_is_the_blocks_sealed_one_by_one() {

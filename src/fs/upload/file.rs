@@ -1,42 +1,26 @@
-//! The write path: open-file state, staged blocks, and the upload that makes a file durable.
+//! The state of one open file: its content as an overlay of local blocks on a remote version,
+//! and the writes and truncations that change it.
 //!
 //! A file being written is its *base* (the remote version it was opened from, if any) overlaid
 //! with the blocks staged locally. Block `i` reads as: the staged block if present; else the
 //! base block if it lies below `base_valid_len` (bytes past it read as zero); else zeros.
 //! Truncation only moves `base_valid_len` and drops staged blocks, so no data is copied.
-//! `close`/`fsync` seal every block under a fresh data key and upload the whole object (one
-//! PUT, or a multipart upload of ~8 MiB parts of whole blocks for large files). A failed
-//! upload leaves everything staged; the next flush (or the background retry) tries again.
 //! A sequential writer's parts `>= 2` are held in memory instead of staging
-//! (`part_buffer.rs`) and stream out from there.
+//! (`part_buffer.rs`) and stream out from there (`stream.rs`).
 
-use std::ops::Range;
-use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::Bytes;
-use futures::stream::{self, StreamExt, TryStreamExt};
+use crate::store::MAX_PARTS;
 
-use crate::crypto::format::{block_count, ciphertext_len, sealed_run_len};
-use crate::crypto::rewrap::{METADATA_KEY_HEADER, key_header_value};
-use crate::crypto::{HEADER_LEN, ObjectSealer, VaultKeys};
-use crate::store::{CompletedPart, DynStore, MAX_PARTS, Metadata, PutOptions};
-
-use super::attr::{Kind, StoredAttrs, to_metadata};
-use super::error::{FsError, FsResult};
-use super::part_buffer::{MAX_BUFFERED_PARTS, PartBuffer};
-use super::read::{BlockReader, RemoteVersion, block_plain_len};
+use super::super::attr::{Kind, StoredAttrs};
+use super::super::read::{BlockReader, RemoteVersion};
+use super::error::{UploadError, UploadResult};
+use super::part_buffer::{MAX_BUFFERED_PARTS, PartBuffer, blocks_per_part};
+use super::part_stream::PartStream;
 use super::staging::{StagingArea, StagingFile};
-use super::stream::PartStream;
 
-/// Largest object uploaded with one PUT; larger ones go multipart.
-pub const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
-/// Target multipart part size (rounded to whole blocks, at least 5 MiB).
-pub const PART_SIZE_TARGET: u64 = 8 * 1024 * 1024;
 /// Base blocks fetched together when an overlay needs one.
 const BASE_FETCH_RUN_BLOCKS: u64 = 32;
-/// Parts in flight at once per upload.
-const PART_PARALLELISM: usize = 4;
 
 /// The mutable state of one open (or dirty) file, shared by all its handles.
 pub struct FileState {
@@ -129,7 +113,7 @@ impl FileState {
     }
 
     /// The logical content of block `index`, `block_size` bytes (zeros past the end).
-    pub async fn logical_block(&self, index: u64, reader: &BlockReader) -> FsResult<Vec<u8>> {
+    pub async fn logical_block(&self, index: u64, reader: &BlockReader) -> UploadResult<Vec<u8>> {
         let bs = reader.block_size() as u64;
         if let Some(part) = self.parts.iter().find(|p| p.holds_block(index)) {
             return Ok(part.block(index).to_vec());
@@ -158,16 +142,20 @@ impl FileState {
         Ok(block)
     }
 
-    fn staging_mut(&mut self, area: &StagingArea, block_size: usize) -> FsResult<&mut StagingFile> {
+    fn staging_mut(
+        &mut self,
+        area: &StagingArea,
+        block_size: usize,
+    ) -> UploadResult<&mut StagingFile> {
         if self.staging.is_none() {
             self.staging = Some(area.create(block_size)?);
         }
         self.staging
             .as_mut()
-            .ok_or_else(|| FsError::Staging("staging file missing".into()))
+            .ok_or_else(|| UploadError::Staging("staging file missing".into()))
     }
 
-    pub async fn read(&self, offset: u64, len: u64, reader: &BlockReader) -> FsResult<Vec<u8>> {
+    pub async fn read(&self, offset: u64, len: u64, reader: &BlockReader) -> UploadResult<Vec<u8>> {
         if offset >= self.size || len == 0 {
             return Ok(Vec::new());
         }
@@ -192,14 +180,14 @@ impl FileState {
         data: &[u8],
         reader: &BlockReader,
         area: &StagingArea,
-    ) -> FsResult<()> {
+    ) -> UploadResult<()> {
         if data.is_empty() {
             return Ok(());
         }
         let bs = reader.block_size() as u64;
         let end = offset
             .checked_add(data.len() as u64)
-            .ok_or(FsError::TooLarge)?;
+            .ok_or(UploadError::TooLarge)?;
         let part_bytes = blocks_per_part(reader.block_size()) * bs;
         let mut pos = offset;
         while pos < end {
@@ -228,7 +216,7 @@ impl FileState {
         data: &[u8],
         block_size: u32,
         area: &StagingArea,
-    ) -> FsResult<bool> {
+    ) -> UploadResult<bool> {
         let bpp = blocks_per_part(block_size);
         let part = offset / (bpp * block_size as u64) + 1;
         if let Some(b) = self.parts.iter_mut().find(|b| u64::from(b.part) == part) {
@@ -262,7 +250,11 @@ impl FileState {
     }
 
     /// Move every buffered part into staging (before anything but a sequential write).
-    pub fn stage_buffered_parts(&mut self, area: &StagingArea, block_size: u32) -> FsResult<()> {
+    pub fn stage_buffered_parts(
+        &mut self,
+        area: &StagingArea,
+        block_size: u32,
+    ) -> UploadResult<()> {
         for part in std::mem::take(&mut self.parts) {
             self.stage_part(&part, area, block_size)?;
         }
@@ -274,7 +266,7 @@ impl FileState {
         part: &PartBuffer,
         area: &StagingArea,
         block_size: u32,
-    ) -> FsResult<()> {
+    ) -> UploadResult<()> {
         let bs = block_size as u64;
         // Blocks at or past the end of the file read as zeros without being staged.
         let end_block = self.size.div_ceil(bs);
@@ -294,7 +286,7 @@ impl FileState {
         data: &[u8],
         reader: &BlockReader,
         area: &StagingArea,
-    ) -> FsResult<()> {
+    ) -> UploadResult<()> {
         let bs = reader.block_size() as u64;
         let end = offset + data.len() as u64;
         let mut pos = offset;
@@ -324,7 +316,7 @@ impl FileState {
         new_size: u64,
         reader: &BlockReader,
         area: &StagingArea,
-    ) -> FsResult<()> {
+    ) -> UploadResult<()> {
         self.stage_buffered_parts(area, reader.block_size())?;
         let bs = reader.block_size() as u64;
         if new_size < self.size {
@@ -362,9 +354,13 @@ impl FileState {
 
     /// Bring every base block into staging (before the base object goes away). A streaming
     /// upload must have been completed first.
-    pub async fn materialize(&mut self, reader: &BlockReader, area: &StagingArea) -> FsResult<()> {
+    pub async fn materialize(
+        &mut self,
+        reader: &BlockReader,
+        area: &StagingArea,
+    ) -> UploadResult<()> {
         if self.stream.is_some() {
-            return Err(FsError::Staging(
+            return Err(UploadError::Staging(
                 "internal: materialize with an upload in progress".into(),
             ));
         }
@@ -383,209 +379,18 @@ impl FileState {
         self.base_valid_len = 0;
         Ok(())
     }
-}
 
-/// Seals and uploads files.
-pub struct Uploader {
-    pub store: DynStore,
-    pub keys: Arc<VaultKeys>,
-    /// Where streamed parts whose upload failed are kept until a retry.
-    pub area: Arc<StagingArea>,
-}
-
-impl Uploader {
-    /// The PUT options of an upload of `state` to `key`: `attrs` (its attribute metadata)
-    /// plus `carried`, and `If-Match` on the version it derives from when that lives at the
-    /// same key.
-    pub fn put_options(
-        &self,
-        key: &str,
-        state: &FileState,
-        mut metadata: Metadata,
-        carried: &Metadata,
-    ) -> PutOptions {
-        metadata.extend(carried.iter().map(|(k, v)| (k.clone(), v.clone())));
-        PutOptions {
-            metadata,
-            if_match: state
-                .base
-                .as_ref()
-                .filter(|b| b.key == key)
-                .map(|b| b.etag.clone()),
-            if_none_match: false,
-        }
-    }
-
-    /// Seal the logical blocks `blocks` of `state` (of `size` bytes) in order, after the
-    /// header if `header` is given: one part's body.
-    pub async fn seal_blocks(
-        &self,
-        key: &str,
-        sealer: &ObjectSealer,
-        state: &FileState,
-        reader: &BlockReader,
-        blocks: Range<u64>,
-        header: Option<&[u8]>,
-    ) -> FsResult<Vec<u8>> {
-        let bs = reader.block_size();
-        let size = state.size;
-        let n_blocks = block_count(size, bs);
-        let blocks = blocks.start..blocks.end.min(n_blocks);
-        let mut body = Vec::with_capacity(
-            sealed_run_len(blocks.end.saturating_sub(blocks.start), bs) as usize + HEADER_LEN,
-        );
-        if let Some(h) = header {
-            body.extend_from_slice(h);
-        }
-        for index in blocks {
-            let block = state.logical_block(index, reader).await?;
-            let len = block_plain_len(index, size, bs);
-            let at = body.len();
-            body.extend_from_slice(&block[..len]);
-            let tag = sealer
-                .seal_block_in_place(index, &mut body[at..], index + 1 == n_blocks)
-                .map_err(|e| FsError::Crypto {
-                    key: key.to_string(),
-                    source: e,
-                })?;
-            body.extend_from_slice(&tag);
-        }
-        Ok(body)
-    }
-
-    /// Upload the whole content of `state` to `key` (or complete its streaming upload); on
-    /// success the state is clean and based on the new version.
-    pub async fn upload(
-        &self,
-        key: &str,
-        state: &mut FileState,
-        reader: &BlockReader,
-    ) -> FsResult<RemoteVersion> {
-        let size = state.size;
-        let (etag, carried, attrs_pending) = if state.stream.is_some() {
-            self.finish_stream(key, state, reader).await?
-        } else {
-            let (etag, carried) = self.upload_whole(key, state, reader).await?;
-            (etag, carried, false)
-        };
-        let version = RemoteVersion {
-            key: key.to_string(),
-            etag,
-            plaintext_len: size,
-            // A fresh upload has a fresh data key, wrapped in its header only.
-            carried,
-        };
-        state.base = Some(version.clone());
-        state.base_valid_len = size;
-        if let Some(s) = state.staging.as_mut() {
+    /// The upload of `version` succeeded: the state is clean and based on it (attributes
+    /// changed since the upload started stay pending if `attrs_pending`).
+    pub fn uploaded(&mut self, version: RemoteVersion, attrs_pending: bool) {
+        self.base_valid_len = version.plaintext_len;
+        self.base = Some(version);
+        if let Some(s) = self.staging.as_mut() {
             s.clear();
         }
-        state.staging = None;
-        state.parts.clear();
-        state.dirty = false;
-        state.attrs_dirty = attrs_pending;
-        Ok(version)
-    }
-
-    async fn upload_whole(
-        &self,
-        key: &str,
-        state: &mut FileState,
-        reader: &BlockReader,
-    ) -> FsResult<(String, Metadata)> {
-        let sealer = ObjectSealer::new(&self.keys).map_err(|e| FsError::Crypto {
-            key: key.to_string(),
-            source: e,
-        })?;
-        let bs = reader.block_size();
-        let size = state.size;
-        let n_blocks = block_count(size, bs);
-        let total = ciphertext_len(size, bs);
-        let carried = carried_for(&sealer);
-        let opts = self.put_options(key, state, to_metadata(state.kind, &state.attrs), &carried);
-        let header = sealer.header(size);
-        if total <= SINGLE_PUT_MAX {
-            let body = self
-                .seal_blocks(key, &sealer, state, reader, 0..n_blocks, Some(&header))
-                .await?;
-            let out = self
-                .store
-                .put(key, Bytes::from(body), opts)
-                .await
-                .map_err(|e| map_put_err(key, e))?;
-            return Ok((out.etag, carried));
-        }
-        let blocks_per_part = blocks_per_part(bs);
-        let n_parts = n_blocks.div_ceil(blocks_per_part);
-        if n_parts > crate::store::MAX_PARTS as u64 {
-            return Err(FsError::TooLarge);
-        }
-        let upload_id = self
-            .store
-            .create_multipart(key, opts)
-            .await
-            .map_err(|e| map_put_err(key, e))?;
-        let state_ref = &*state;
-        let result: FsResult<Vec<CompletedPart>> = stream::iter(0..n_parts)
-            .map(|p| {
-                let sealer = &sealer;
-                let header = &header;
-                let upload_id = upload_id.as_str();
-                async move {
-                    let blocks = p * blocks_per_part..(p + 1) * blocks_per_part;
-                    let head = (p == 0).then_some(&header[..]);
-                    let body = self
-                        .seal_blocks(key, sealer, state_ref, reader, blocks, head)
-                        .await?;
-                    let part_number = (p + 1) as u32;
-                    let etag = self
-                        .store
-                        .upload_part(key, upload_id, part_number, Bytes::from(body))
-                        .await?;
-                    Ok(CompletedPart { part_number, etag })
-                }
-            })
-            .buffered(PART_PARALLELISM)
-            .try_collect()
-            .await;
-        let parts = match result {
-            Ok(parts) => parts,
-            Err(e) => {
-                let _ = self.store.abort_multipart(key, &upload_id).await;
-                return Err(e);
-            }
-        };
-        match self.store.complete_multipart(key, &upload_id, &parts).await {
-            Ok(out) => Ok((out.etag, carried)),
-            Err(e) => {
-                let _ = self.store.abort_multipart(key, &upload_id).await;
-                Err(map_put_err(key, e))
-            }
-        }
-    }
-}
-
-/// The crypto metadata an object sealed by `sealer` is uploaded with: a copy of its header's
-/// key fields, so that `key rotate --rewrap` needs no GET.
-pub fn carried_for(sealer: &ObjectSealer) -> Metadata {
-    let mut m = Metadata::new();
-    m.insert(
-        METADATA_KEY_HEADER.to_string(),
-        key_header_value(&sealer.header(0)),
-    );
-    m
-}
-
-/// Blocks in one multipart part: whole blocks, about `PART_SIZE_TARGET` bytes.
-pub fn blocks_per_part(block_size: u32) -> u64 {
-    crate::crypto::format::blocks_per_part(PART_SIZE_TARGET, block_size)
-}
-
-pub(super) fn map_put_err(key: &str, e: crate::store::StoreError) -> FsError {
-    match e {
-        crate::store::StoreError::PreconditionFailed { .. } => FsError::Conflict {
-            key: key.to_string(),
-        },
-        other => FsError::Store(other),
+        self.staging = None;
+        self.parts.clear();
+        self.dirty = false;
+        self.attrs_dirty = attrs_pending;
     }
 }

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::crypto::EphemeralKey;
 use crate::crypto::ephemeral::SEAL_OVERHEAD;
 
-use super::error::{FsError, FsResult};
+use super::error::{UploadError, UploadResult};
 
 /// Where staging files are created, and the key that seals them.
 pub struct StagingArea {
@@ -34,12 +34,12 @@ pub struct StagingArea {
 }
 
 impl StagingArea {
-    pub fn new(dir: &Path) -> FsResult<Self> {
+    pub fn new(dir: &Path) -> UploadResult<Self> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            FsError::Staging(format!("cannot create staging dir {}: {e}", dir.display()))
+            UploadError::Staging(format!("cannot create staging dir {}: {e}", dir.display()))
         })?;
         let key = EphemeralKey::generate()
-            .map_err(|e| FsError::Staging(format!("cannot create staging key: {e}")))?;
+            .map_err(|e| UploadError::Staging(format!("cannot create staging key: {e}")))?;
         Ok(StagingArea {
             dir: dir.to_path_buf(),
             key: Arc::new(key),
@@ -53,10 +53,10 @@ impl StagingArea {
         self.usage.load(Ordering::Relaxed)
     }
 
-    pub fn create(&self, block_size: usize) -> FsResult<StagingFile> {
+    pub fn create(&self, block_size: usize) -> UploadResult<StagingFile> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let file = tempfile::tempfile_in(&self.dir).map_err(|e| {
-            FsError::Staging(format!(
+            UploadError::Staging(format!(
                 "cannot create staging file in {}: {e}",
                 self.dir.display()
             ))
@@ -120,15 +120,15 @@ impl StagingFile {
     }
 
     /// Store a whole block (exactly `block_size` bytes).
-    pub fn write_block(&mut self, index: u64, block: &[u8]) -> FsResult<()> {
+    pub fn write_block(&mut self, index: u64, block: &[u8]) -> UploadResult<()> {
         debug_assert_eq!(block.len(), self.block_size);
         let sealed = self
             .key
             .seal(&self.aad(index), block)
-            .map_err(|e| FsError::Staging(format!("sealing a staged block: {e}")))?;
+            .map_err(|e| UploadError::Staging(format!("sealing a staged block: {e}")))?;
         self.file
             .write_all_at(&sealed, self.slot_offset(index))
-            .map_err(|e| FsError::Staging(format!("writing staging file: {e}")))?;
+            .map_err(|e| UploadError::Staging(format!("writing staging file: {e}")))?;
         if self.present.insert(index) {
             self.usage
                 .fetch_add(self.block_size as u64, Ordering::Relaxed);
@@ -137,18 +137,17 @@ impl StagingFile {
     }
 
     /// The block, if staged.
-    pub fn read_block(&self, index: u64) -> FsResult<Option<Vec<u8>>> {
+    pub fn read_block(&self, index: u64) -> UploadResult<Option<Vec<u8>>> {
         if !self.present.contains(&index) {
             return Ok(None);
         }
         let mut sealed = vec![0u8; self.block_size + SEAL_OVERHEAD];
         self.file
             .read_exact_at(&mut sealed, self.slot_offset(index))
-            .map_err(|e| FsError::Staging(format!("reading staging file: {e}")))?;
-        let block = self
-            .key
-            .open(&self.aad(index), &sealed)
-            .map_err(|e| FsError::Staging(format!("staged block {index} failed to open: {e}")))?;
+            .map_err(|e| UploadError::Staging(format!("reading staging file: {e}")))?;
+        let block = self.key.open(&self.aad(index), &sealed).map_err(|e| {
+            UploadError::Staging(format!("staged block {index} failed to open: {e}"))
+        })?;
         Ok(Some(block))
     }
 
@@ -225,20 +224,21 @@ impl PartStash {
         aad
     }
 
+    #[cfg(test)]
     pub fn has(&self, part: u32) -> bool {
         self.parts.contains_key(&part)
     }
 
     /// Keep `body` as part `part` (replacing an earlier body of that part).
-    pub fn put(&mut self, part: u32, body: &[u8]) -> FsResult<()> {
+    pub fn put(&mut self, part: u32, body: &[u8]) -> UploadResult<()> {
         let sealed = self
             .area
             .key
             .seal(&self.aad(part), body)
-            .map_err(|e| FsError::Staging(format!("sealing a stashed part: {e}")))?;
+            .map_err(|e| UploadError::Staging(format!("sealing a stashed part: {e}")))?;
         if self.file.is_none() {
             let file = tempfile::tempfile_in(&self.area.dir).map_err(|e| {
-                FsError::Staging(format!(
+                UploadError::Staging(format!(
                     "cannot create a part stash in {}: {e}",
                     self.area.dir.display()
                 ))
@@ -248,9 +248,9 @@ impl PartStash {
         let file = self
             .file
             .as_ref()
-            .ok_or_else(|| FsError::Staging("part stash file missing".into()))?;
+            .ok_or_else(|| UploadError::Staging("part stash file missing".into()))?;
         file.write_all_at(&sealed, self.end)
-            .map_err(|e| FsError::Staging(format!("writing a part stash: {e}")))?;
+            .map_err(|e| UploadError::Staging(format!("writing a part stash: {e}")))?;
         self.remove(part);
         self.parts
             .insert(part, (self.end, sealed.len(), body.len()));
@@ -262,18 +262,17 @@ impl PartStash {
     }
 
     /// The body kept for part `part`.
-    pub fn get(&self, part: u32) -> FsResult<Option<Vec<u8>>> {
+    pub fn get(&self, part: u32) -> UploadResult<Option<Vec<u8>>> {
         let (Some(&(offset, len, _)), Some(file)) = (self.parts.get(&part), self.file.as_ref())
         else {
             return Ok(None);
         };
         let mut sealed = vec![0u8; len];
         file.read_exact_at(&mut sealed, offset)
-            .map_err(|e| FsError::Staging(format!("reading a part stash: {e}")))?;
-        let body =
-            self.area.key.open(&self.aad(part), &sealed).map_err(|e| {
-                FsError::Staging(format!("stashed part {part} failed to open: {e}"))
-            })?;
+            .map_err(|e| UploadError::Staging(format!("reading a part stash: {e}")))?;
+        let body = self.area.key.open(&self.aad(part), &sealed).map_err(|e| {
+            UploadError::Staging(format!("stashed part {part} failed to open: {e}"))
+        })?;
         Ok(Some(body))
     }
 

@@ -1,0 +1,99 @@
+//! What every upload is made of: the [`Uploader`] (the encrypted-object seam and the staging
+//! area), the PUT options, and sealing a run of a file's logical blocks into the body of a PUT
+//! or of one part.
+//!
+//! Whole uploads (`whole.rs`) and streamed ones (`stream.rs`) both seal through
+//! [`Uploader::seal_blocks`] with a sealer from the seam, so an object has the same bytes
+//! whichever way it left. The block layout (tags, header) is the crypto layer's.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::crypto::ObjectSealer;
+use crate::crypto::format::{block_count, block_plaintext_len, sealed_run_len};
+use crate::sealed::SealedStore;
+use crate::store::{DynStore, Metadata, PutOptions, StoreError};
+
+use super::super::read::BlockReader;
+use super::error::{UploadError, UploadResult};
+use super::file::FileState;
+use super::staging::StagingArea;
+
+/// Seals and uploads files.
+pub struct Uploader {
+    pub sealed: SealedStore,
+    /// Where staged blocks live, and streamed parts whose upload failed until a retry.
+    pub area: Arc<StagingArea>,
+}
+
+impl Uploader {
+    pub fn new(sealed: SealedStore, area: Arc<StagingArea>) -> Self {
+        Uploader { sealed, area }
+    }
+
+    pub fn store(&self) -> &DynStore {
+        self.sealed.store()
+    }
+
+    /// The PUT options of an upload of `state` to `key`: `metadata` (its attribute metadata),
+    /// and `If-Match` on the version it derives from when that lives at the same key. A
+    /// multipart upload adds its sealer's crypto metadata; `SealedStore::put_sealed` does that
+    /// itself.
+    pub fn put_options(&self, key: &str, state: &FileState, metadata: Metadata) -> PutOptions {
+        PutOptions {
+            metadata,
+            if_match: state
+                .base
+                .as_ref()
+                .filter(|b| b.key == key)
+                .map(|b| b.etag.clone()),
+            if_none_match: false,
+        }
+    }
+
+    /// A fresh sealer (fresh data key) for one upload of `key`.
+    pub fn sealer(&self, key: &str) -> UploadResult<ObjectSealer> {
+        self.sealed
+            .new_sealer()
+            .map_err(|e| UploadError::crypto(key, e))
+    }
+
+    /// Seal the logical blocks `blocks` of `state` in order, after the header if `header` is
+    /// given: one part's body (or a whole object's).
+    pub async fn seal_blocks(
+        &self,
+        key: &str,
+        sealer: &ObjectSealer,
+        state: &FileState,
+        reader: &BlockReader,
+        blocks: Range<u64>,
+        header: Option<&[u8]>,
+    ) -> UploadResult<Vec<u8>> {
+        let bs = reader.block_size();
+        let size = state.size;
+        let n_blocks = block_count(size, bs);
+        let blocks = blocks.start..blocks.end.min(n_blocks);
+        let head = header.unwrap_or_default();
+        let run = sealed_run_len(blocks.end.saturating_sub(blocks.start), bs);
+        let mut body = Vec::with_capacity(head.len() + run as usize);
+        body.extend_from_slice(head);
+        for index in blocks {
+            let block = state.logical_block(index, reader).await?;
+            let len = block_plaintext_len(index, size, bs) as usize;
+            sealer
+                .seal_block_onto(index, &block[..len], index + 1 == n_blocks, &mut body)
+                .map_err(|e| UploadError::crypto(key, e))?;
+        }
+        Ok(body)
+    }
+}
+
+/// A failed PUT: a failed `If-Match` means another client replaced the object.
+pub fn map_put_err(key: &str, e: StoreError) -> UploadError {
+    match e {
+        StoreError::PreconditionFailed { .. } => UploadError::Conflict {
+            key: key.to_string(),
+        },
+        other => UploadError::Store(other),
+    }
+}

@@ -1,6 +1,8 @@
 //! The TOML config file ([`MountConfig`]), command-line overrides ([`Overrides`]) and the
 //! validated settings a command runs with ([`MountSettings`], and [`VaultSettings`] for
 //! `init`, `doctor` and every tool); `hints` phrases store errors in terms of flags and fields.
+//! The file's tables are in `file.rs`, `-o` options in `options.rs`, the error in `error.rs`;
+//! those children import nothing from this file, which only calls into them.
 //!
 //! Precedence, lowest first: built-in defaults < config file fields < the config file's
 //! `[mount] options` list < `-o` options on the command line < explicit command-line flags.
@@ -10,233 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::crypto::format::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, is_valid_block_size};
 use crate::crypto::keys::DEFAULT_BLOCK_SIZE;
 use crate::store::{StoreError, StoreOptions, StoreUrl};
-
-/// Environment variable naming the staging directory (overridden by the config and flags).
-pub const STAGING_DIR_ENV: &str = "S3CRYPTFS_STAGING_DIR";
-/// Default `cache.metadata_ttl_secs`: attributes and listings are trusted for 1 s, short
-/// enough that changes made by other clients show up quickly, long enough that `ls -l` of a
-/// directory is one LIST and not one HEAD per entry.
-pub const DEFAULT_METADATA_TTL_SECS: u64 = 1;
-/// Default `cache.block_cache_mib`: decrypted blocks kept in memory. Twice the largest
-/// read-ahead window (32 MiB), so a sequential reader's prefetched blocks survive until read,
-/// and small enough that the daemon stays well under 256 MiB of RSS.
-pub const DEFAULT_BLOCK_CACHE_MIB: u64 = 64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Syntax errors, unknown fields and wrong types (toml's message names the field and line).
-    #[error("config {}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
-    #[error("config: field {field}: {reason}")]
-    Invalid { field: &'static str, reason: String },
-    #[error("mount option {option:?}: {reason}")]
-    MountOption { option: String, reason: String },
-    /// A malformed store URL given on the command line.
-    #[error("{0}")]
-    StoreUrl(String),
-    /// Something the command needs and neither the command line nor the config supplied.
-    #[error("{0}")]
-    Missing(String),
-}
-
-impl ConfigError {
-    fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            field,
-            reason: reason.into(),
-        }
-    }
-}
-
-pub type ConfigResult<T> = Result<T, ConfigError>;
-
-/// The config file. Every field is optional; see `packaging/s3cryptfs.example.toml`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MountConfig {
-    pub store: StoreSection,
-    pub encryption: EncryptionSection,
-    pub sse: SseSection,
-    pub mount: MountSection,
-    pub cache: CacheSection,
-    pub logging: LoggingSection,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreSection {
-    /// `file:///absolute/path`, `s3://bucket/prefix` or `mem://name`.
-    pub url: Option<String>,
-    /// Endpoint URL of an S3-compatible server (s3:// only; default `AWS_ENDPOINT_URL`, else
-    /// AWS).
-    pub endpoint: Option<String>,
-    /// AWS region (s3:// only; default the AWS chain, else us-east-1).
-    pub region: Option<String>,
-    /// Path-style addressing (s3:// only; most self-hosted servers need it).
-    pub path_style: bool,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EncryptionSection {
-    pub key_file: Option<PathBuf>,
-    pub passphrase_file: Option<PathBuf>,
-    /// Used by `init` only; a mounted vault's block size comes from its vault config.
-    pub block_size: Option<u32>,
-}
-
-/// Server-side encryption requested from the store, on top of client-side encryption.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum SseMode {
-    #[default]
-    None,
-    S3,
-    Kms,
-    C,
-}
-
-impl SseMode {
-    fn as_str(self) -> &'static str {
-        match self {
-            SseMode::None => "none",
-            SseMode::S3 => "s3",
-            SseMode::Kms => "kms",
-            SseMode::C => "c",
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SseSection {
-    /// `mode = "..."`, or `sse = "..."` as the flag is named.
-    #[serde(alias = "sse")]
-    pub mode: SseMode,
-    pub sse_kms_key_id: Option<String>,
-    pub sse_c_key_files: Vec<PathBuf>,
-}
-
-/// A permission mode, written in the config as an octal string (`"0644"`), never a bare
-/// integer: `file_mode = 644` would silently mean 0o1204.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Mode(pub u32);
-
-impl Mode {
-    pub fn parse(s: &str) -> Result<Mode, String> {
-        let digits = s.strip_prefix("0o").unwrap_or(s);
-        match u32::from_str_radix(digits, 8) {
-            Ok(m) if !digits.is_empty() && m <= 0o7777 => Ok(Mode(m)),
-            _ => Err(format!(
-                "{s:?} is not a permission mode; expected octal digits such as \"0644\""
-            )),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Mode;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an octal mode as a string, such as \"0644\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Mode, E> {
-                Mode::parse(s).map_err(E::custom)
-            }
-        }
-        d.deserialize_str(Visitor)
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MountSection {
-    pub mountpoint: Option<PathBuf>,
-    pub foreground: bool,
-    /// Let other users access the mount (needs `user_allow_other` in /etc/fuse.conf when
-    /// not mounting as root). Combine with `default_permissions`.
-    pub allow_other: bool,
-    /// Let root (and the owner) access the mount.
-    pub allow_root: bool,
-    /// Let the kernel check permissions against the mode, uid and gid of each file.
-    pub default_permissions: bool,
-    pub read_only: bool,
-    /// Owner, group and modes of objects that carry no attributes (default: the mounting
-    /// user, 0644, 0755).
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub file_mode: Option<Mode>,
-    pub dir_mode: Option<Mode>,
-    /// Source name shown in /proc/mounts and `df` (default: the store URL).
-    pub fsname: Option<String>,
-    /// Extra mount options, as `-o` takes them.
-    pub options: Vec<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheSection {
-    pub metadata_ttl_secs: u64,
-    pub block_cache_mib: u64,
-    pub staging_dir: Option<PathBuf>,
-}
-
-impl Default for CacheSection {
-    fn default() -> Self {
-        CacheSection {
-            metadata_ttl_secs: DEFAULT_METADATA_TTL_SECS,
-            block_cache_mib: DEFAULT_BLOCK_CACHE_MIB,
-            staging_dir: None,
-        }
-    }
-}
-
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Error,
-    Warn,
-    #[default]
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    pub fn to_filter(self) -> log::LevelFilter {
-        match self {
-            LogLevel::Error => log::LevelFilter::Error,
-            LogLevel::Warn => log::LevelFilter::Warn,
-            LogLevel::Info => log::LevelFilter::Info,
-            LogLevel::Debug => log::LevelFilter::Debug,
-            LogLevel::Trace => log::LevelFilter::Trace,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoggingSection {
-    pub level: LogLevel,
-    /// Where a background mount logs once detached (appended). Unset: logs are discarded
-    /// after the mount is ready; in the foreground (`-f`) logs always go to stderr.
-    pub file: Option<PathBuf>,
-}
 
 /// Values given on the command line; `None`/`false`/empty means "not given".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -268,33 +46,6 @@ pub struct Overrides {
     pub log_level: Option<LogLevel>,
     pub log_file: Option<PathBuf>,
 }
-
-/// Kernel mount flags passed through to the mount unchanged, and the flag each overrides.
-const KERNEL_FLAGS: &[(&str, &str)] = &[
-    ("dev", "nodev"),
-    ("nodev", "dev"),
-    ("suid", "nosuid"),
-    ("nosuid", "suid"),
-    ("exec", "noexec"),
-    ("noexec", "exec"),
-    ("atime", "noatime"),
-    ("noatime", "atime"),
-    ("sync", "async"),
-    ("async", "sync"),
-    ("dirsync", ""),
-];
-
-/// mount(8) and fstab options that concern `mount` itself, not this file system: accepted
-/// and ignored so that fstab lines work.
-const IGNORED_OPTIONS: &[&str] = &[
-    "_netdev", "nofail", "noauto", "auto", "user", "users", "nouser", "defaults",
-];
-
-/// Every option `-o` accepts, for the error message about an unknown one.
-pub const KNOWN_OPTIONS: &str = "ro, rw, allow_other, allow_root, default_permissions, uid=N, \
-     gid=N, file_mode=OCTAL, dir_mode=OCTAL, fsname=NAME, dev, nodev, suid, nosuid, exec, \
-     noexec, atime, noatime, sync, async, dirsync; ignored: _netdev, nofail, noauto, auto, user, \
-     users, nouser, defaults, x-systemd.*, comment=*";
 
 impl MountConfig {
     /// Read and check a config file: syntax, unknown fields, types and values.
@@ -690,10 +441,17 @@ pub struct MountSettings {
     pub log_file: Option<PathBuf>,
 }
 
+mod error;
+mod file;
 pub mod hints;
 mod options;
-use options::check_private_file;
-pub use options::{apply_mount_option, default_staging_dir};
+pub use error::{ConfigError, ConfigResult};
+pub use file::{
+    CacheSection, DEFAULT_BLOCK_CACHE_MIB, DEFAULT_METADATA_TTL_SECS, EncryptionSection, LogLevel,
+    LoggingSection, Mode, MountConfig, MountSection, SseMode, SseSection, StoreSection,
+};
+use options::{KERNEL_FLAGS, check_private_file};
+pub use options::{KNOWN_OPTIONS, STAGING_DIR_ENV, apply_mount_option, default_staging_dir};
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,9 @@
 //! A tier that is on never skips a test at run time: a missing /dev/fuse, moto or Ceph fails
 //! the test saying what to install. `scripts/test.sh` (CI) turns every tier on.
 
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml allows it only in tests.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 mod conformance;
 mod fast;

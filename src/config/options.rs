@@ -3,10 +3,38 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{
-    ConfigError, ConfigResult, IGNORED_OPTIONS, KERNEL_FLAGS, KNOWN_OPTIONS, Mode, MountSection,
-    STAGING_DIR_ENV,
-};
+use super::error::{ConfigError, ConfigResult};
+use super::file::{Mode, MountSection};
+
+/// Environment variable naming the staging directory (overridden by the config and flags).
+pub const STAGING_DIR_ENV: &str = "S3CRYPTFS_STAGING_DIR";
+
+/// Kernel mount flags passed through to the mount unchanged, and the flag each overrides.
+pub(super) const KERNEL_FLAGS: &[(&str, &str)] = &[
+    ("dev", "nodev"),
+    ("nodev", "dev"),
+    ("suid", "nosuid"),
+    ("nosuid", "suid"),
+    ("exec", "noexec"),
+    ("noexec", "exec"),
+    ("atime", "noatime"),
+    ("noatime", "atime"),
+    ("sync", "async"),
+    ("async", "sync"),
+    ("dirsync", ""),
+];
+
+/// mount(8) and fstab options that concern `mount` itself, not this file system: accepted
+/// and ignored so that fstab lines work.
+const IGNORED_OPTIONS: &[&str] = &[
+    "_netdev", "nofail", "noauto", "auto", "user", "users", "nouser", "defaults",
+];
+
+/// Every option `-o` accepts, for the error message about an unknown one.
+pub const KNOWN_OPTIONS: &str = "ro, rw, allow_other, allow_root, default_permissions, uid=N, \
+     gid=N, file_mode=OCTAL, dir_mode=OCTAL, fsname=NAME, dev, nodev, suid, nosuid, exec, \
+     noexec, atime, noatime, sync, async, dirsync; ignored: _netdev, nofail, noauto, auto, user, \
+     users, nouser, defaults, x-systemd.*, comment=*";
 
 /// Apply one `-o` argument (possibly several options separated by commas) to `m`. Kernel
 /// flags are kept in `m.options` (later ones override their opposites).

@@ -529,8 +529,8 @@ fn refusals_have_distinct_exit_codes() {
     let dest = mp.join("b");
     let lock = lock_path(&dest);
     let lock_file = std::fs::File::create(&lock).expect("create lock file");
-    // SAFETY: flock on a descriptor we own.
     assert_eq!(
+        // SAFETY: flock on a descriptor we own.
         unsafe {
             libc::flock(
                 std::os::fd::AsRawFd::as_raw_fd(&lock_file),

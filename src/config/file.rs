@@ -1,0 +1,195 @@
+//! The tables of the config file ([`MountConfig`] and its sections), as serde reads them;
+//! checking them and merging them with the command line is for `config.rs`.
+//!
+//! Every table denies unknown fields and has a default for every field, so an empty file is
+//! valid and a typo is an error naming the field.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Default `cache.metadata_ttl_secs`: attributes and listings are trusted for 1 s, short
+/// enough that changes made by other clients show up quickly, long enough that `ls -l` of a
+/// directory is one LIST and not one HEAD per entry.
+pub const DEFAULT_METADATA_TTL_SECS: u64 = 1;
+/// Default `cache.block_cache_mib`: decrypted blocks kept in memory. Twice the largest
+/// read-ahead window (32 MiB), so a sequential reader's prefetched blocks survive until read,
+/// and small enough that the daemon stays well under 256 MiB of RSS.
+pub const DEFAULT_BLOCK_CACHE_MIB: u64 = 64;
+
+/// The config file. Every field is optional; see `packaging/s3cryptfs.example.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountConfig {
+    pub store: StoreSection,
+    pub encryption: EncryptionSection,
+    pub sse: SseSection,
+    pub mount: MountSection,
+    pub cache: CacheSection,
+    pub logging: LoggingSection,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `file:///absolute/path`, `s3://bucket/prefix` or `mem://name`.
+    pub url: Option<String>,
+    /// Endpoint URL of an S3-compatible server (s3:// only; default `AWS_ENDPOINT_URL`, else
+    /// AWS).
+    pub endpoint: Option<String>,
+    /// AWS region (s3:// only; default the AWS chain, else us-east-1).
+    pub region: Option<String>,
+    /// Path-style addressing (s3:// only; most self-hosted servers need it).
+    pub path_style: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionSection {
+    pub key_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
+    /// Used by `init` only; a mounted vault's block size comes from its vault config.
+    pub block_size: Option<u32>,
+}
+
+/// Server-side encryption requested from the store, on top of client-side encryption.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SseMode {
+    #[default]
+    None,
+    S3,
+    Kms,
+    C,
+}
+
+impl SseMode {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            SseMode::None => "none",
+            SseMode::S3 => "s3",
+            SseMode::Kms => "kms",
+            SseMode::C => "c",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SseSection {
+    /// `mode = "..."`, or `sse = "..."` as the flag is named.
+    #[serde(alias = "sse")]
+    pub mode: SseMode,
+    pub sse_kms_key_id: Option<String>,
+    pub sse_c_key_files: Vec<PathBuf>,
+}
+
+/// A permission mode, written in the config as an octal string (`"0644"`), never a bare
+/// integer: `file_mode = 644` would silently mean 0o1204.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl Mode {
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        let digits = s.strip_prefix("0o").unwrap_or(s);
+        match u32::from_str_radix(digits, 8) {
+            Ok(m) if !digits.is_empty() && m <= 0o7777 => Ok(Mode(m)),
+            _ => Err(format!(
+                "{s:?} is not a permission mode; expected octal digits such as \"0644\""
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Mode;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an octal mode as a string, such as \"0644\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Mode, E> {
+                Mode::parse(s).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MountSection {
+    pub mountpoint: Option<PathBuf>,
+    pub foreground: bool,
+    /// Let other users access the mount (needs `user_allow_other` in /etc/fuse.conf when
+    /// not mounting as root). Combine with `default_permissions`.
+    pub allow_other: bool,
+    /// Let root (and the owner) access the mount.
+    pub allow_root: bool,
+    /// Let the kernel check permissions against the mode, uid and gid of each file.
+    pub default_permissions: bool,
+    pub read_only: bool,
+    /// Owner, group and modes of objects that carry no attributes (default: the mounting
+    /// user, 0644, 0755).
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub file_mode: Option<Mode>,
+    pub dir_mode: Option<Mode>,
+    /// Source name shown in /proc/mounts and `df` (default: the store URL).
+    pub fsname: Option<String>,
+    /// Extra mount options, as `-o` takes them.
+    pub options: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    pub metadata_ttl_secs: u64,
+    pub block_cache_mib: u64,
+    pub staging_dir: Option<PathBuf>,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        CacheSection {
+            metadata_ttl_secs: DEFAULT_METADATA_TTL_SECS,
+            block_cache_mib: DEFAULT_BLOCK_CACHE_MIB,
+            staging_dir: None,
+        }
+    }
+}
+
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn to_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSection {
+    pub level: LogLevel,
+    /// Where a background mount logs once detached (appended). Unset: logs are discarded
+    /// after the mount is ready; in the foreground (`-f`) logs always go to stderr.
+    pub file: Option<PathBuf>,
+}

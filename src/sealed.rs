@@ -359,9 +359,10 @@ impl SealedStore {
     /// symlink targets. A 412 is `Changed`; a 404 stays `Store(NotFound)` (the object is gone,
     /// not a version under an open reader).
     pub async fn read_all(&self, v: &ObjectVersion) -> SealedResult<Vec<u8>> {
+        // Ranged to the size this version has, so no answer can make it hold more.
         let got = self
             .store
-            .get(&v.key, None, Some(&v.etag))
+            .get(&v.key, Some(0..self.stored_len(v)), Some(&v.etag))
             .await
             .map_err(precondition)?;
         let wraps = metadata_wraps(got.info.metadata.as_ref());

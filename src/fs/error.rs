@@ -6,6 +6,7 @@
 //! corrupt (EIO stays for what cannot be read or written).
 
 use crate::crypto::CryptoError;
+use crate::sealed::SealedError;
 use crate::store::StoreError;
 
 use super::namespace::NamespaceError;
@@ -56,6 +57,18 @@ pub enum FsError {
     /// A bug or a panicked task: reported as EIO rather than answered with wrong data.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<SealedError> for FsError {
+    /// A version that is no longer at its key is the same conflict as anywhere else.
+    fn from(e: SealedError) -> FsError {
+        match e {
+            SealedError::Changed { key } => FsError::Conflict { key },
+            SealedError::Crypto { key, source } => FsError::Crypto { key, source },
+            SealedError::Store(e) => FsError::Store(e),
+            SealedError::Internal(reason) => FsError::Internal(reason),
+        }
+    }
 }
 
 impl FsError {

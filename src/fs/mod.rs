@@ -122,6 +122,8 @@ pub struct Fs {
     open_files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     handles: Mutex<HashMap<u64, Arc<Handle>>>,
     next_fh: AtomicU64,
+    /// The sealed-object seam: symlinks are read and written whole through it.
+    sealed: SealedStore,
     reader: BlockReader,
     uploader: Uploader,
     staging: Arc<StagingArea>,
@@ -147,7 +149,7 @@ impl Fs {
         // One seam for reading and writing sealed objects: its opener cache is shared.
         let sealed = SealedStore::new(store.clone(), keys.clone());
         let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes);
-        let uploader = Uploader::new(sealed, staging.clone());
+        let uploader = Uploader::new(sealed.clone(), staging.clone());
         let ns = Namespace::new(opts.metadata_ttl);
         Ok(Arc::new_cyclic(|me| Fs {
             store,
@@ -158,6 +160,7 @@ impl Fs {
             open_files: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            sealed,
             reader,
             uploader,
             staging,

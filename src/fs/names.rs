@@ -11,8 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use crate::crypto::ObjectSealer;
-use crate::crypto::format::{open_all_with_metadata, seal_all_with};
+use crate::crypto::CryptoError;
 use crate::store::{ListRequest, PutOptions};
 
 use super::attr::{self, Attr, Kind, StoredAttrs};
@@ -20,9 +19,11 @@ use super::error::{FsError, FsResult};
 use super::inode::is_below;
 use super::lookup::VAULT_DIR;
 use super::namespace::Entry;
-use super::read::RemoteVersion;
 use super::upload::FileState;
 use super::{Fs, Handle, OpenFile};
+
+/// Longest symlink target (PATH_MAX).
+const MAX_SYMLINK_TARGET_BYTES: u64 = 4096;
 
 impl Fs {
     pub(crate) async fn put_dir_marker(&self, path: &str, attrs: &StoredAttrs) -> FsResult<()> {
@@ -223,35 +224,21 @@ impl Fs {
         self.check_absent(&path).await?;
         let target = target.as_os_str().as_encoded_bytes();
         let key = self.key_of(&path);
-        let crypto_err = |e| FsError::Crypto {
-            key: key.clone(),
-            source: e,
-        };
-        let sealer = ObjectSealer::new(&self.keys).map_err(crypto_err)?;
-        let body = seal_all_with(&sealer, target).map_err(crypto_err)?;
-        let carried = sealer.crypto_metadata();
         let attrs = self.new_attrs(0o777, uid, gid);
-        let mut metadata = attr::to_metadata(Kind::Symlink, &attrs);
-        metadata.extend(carried.clone());
-        let out = self
-            .store
-            .put(
+        let version = self
+            .sealed
+            .put_all(
                 &key,
-                Bytes::from(body),
+                target,
                 PutOptions {
-                    metadata,
+                    metadata: attr::to_metadata(Kind::Symlink, &attrs),
                     ..Default::default()
                 },
             )
             .await?;
         let entry = Entry::File {
             kind: Kind::Symlink,
-            version: RemoteVersion {
-                key,
-                etag: out.etag,
-                plaintext_len: target.len() as u64,
-                carried,
-            },
+            version,
             attrs,
         };
         self.ns.added(&path, Some(entry.clone())).await;
@@ -269,16 +256,18 @@ impl Fs {
         else {
             return Err(FsError::InvalidArgument("not a symlink".into()));
         };
-        let got = self
-            .store
-            .get(&version.key, None, Some(&version.etag))
-            .await?;
-        open_all_with_metadata(&self.keys, &got.data, got.info.metadata.as_ref()).map_err(|e| {
-            FsError::Crypto {
+        // A symlink target is at most PATH_MAX bytes: a larger object marked as a symlink
+        // is refused before any byte of it is fetched.
+        if version.plaintext_len > MAX_SYMLINK_TARGET_BYTES {
+            return Err(FsError::Crypto {
                 key: version.key.clone(),
-                source: e,
-            }
-        })
+                source: CryptoError::Corrupt(format!(
+                    "a symlink of {} bytes (at most {MAX_SYMLINK_TARGET_BYTES})",
+                    version.plaintext_len
+                )),
+            });
+        }
+        Ok(self.sealed.read_all(&version).await?)
     }
 
     /// Hard links cannot be represented in an object store.

@@ -17,7 +17,8 @@ use super::settings::{self, S3Settings};
 use crate::store::sse::SseMode;
 use crate::store::{Op, RequestStats, StoreError, StoreResult};
 
-/// An S3 bucket (on AWS or an S3-compatible server) as an [`ObjectStore`].
+/// An S3 bucket (on AWS or an S3-compatible server) as an
+/// [`ObjectStore`](crate::store::ObjectStore).
 pub struct S3Store {
     pub(super) client: Client,
     pub(super) bucket: String,

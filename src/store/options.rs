@@ -1,18 +1,23 @@
 //! Connection and server-side-encryption settings a command gives when it opens a store
 //! ([`open_store`]): endpoint, region, path-style addressing and SSE, whichever flag or config
-//! field they came from. [`super::open`] is [`open_store`] with none of them.
+//! field they came from. [`open`] is [`open_store`] with none of them.
+//!
+//! This file opens every kind of store, so nothing else in `store` imports it (the stores and
+//! their shared types stay below it in the import graph).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::s3::DEFAULT_REGION;
-use super::{
-    DirStore, DynStore, MemoryStore, S3Setting, S3Settings, S3Store, SseMode, StoreError,
-    StoreResult, StoreUrl,
-};
+use super::dir::DirStore;
+use super::error::{S3Setting, StoreError, StoreResult};
+use super::memory::MemoryStore;
+use super::object_store::DynStore;
+use super::s3::{DEFAULT_REGION, S3Settings, S3Store};
+use super::sse::SseMode;
+use super::url::StoreUrl;
 
 /// How to reach an `s3://` store and which SSE to request. The default is what
-/// [`super::open`] uses: everything from the environment, no SSE.
+/// [`open`] uses: everything from the environment, no SSE.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreOptions {
     /// Endpoint URL of an S3-compatible server; `None` = `AWS_ENDPOINT_URL` or AWS.
@@ -78,7 +83,7 @@ impl StoreOptions {
 }
 
 /// Open the store `url` names with `opts`; returns the store and the key prefix the vault
-/// lives under (see [`super::open`]). SSE and connection settings on a `file://` or `mem://`
+/// lives under (see [`open`]). SSE and connection settings on a `file://` or `mem://`
 /// store are refused: those stores do not implement SSE.
 pub fn open_store(url: &StoreUrl, opts: &StoreOptions) -> StoreResult<(DynStore, String)> {
     match url {
@@ -98,4 +103,13 @@ pub fn open_store(url: &StoreUrl, opts: &StoreOptions) -> StoreResult<(DynStore,
         StoreUrl::File { path } => Ok((Arc::new(DirStore::open(path)?), String::new())),
         StoreUrl::Memory { name } => Ok((MemoryStore::named(name), String::new())),
     }
+}
+
+/// Open the store a URL names: `file:///path` (DirStore), `mem://name` (a MemoryStore
+/// shared by every opener of the same name in this process) or `s3://bucket/prefix` (an
+/// S3Store configured from the environment, without SSE; [`open_store`] takes settings).
+/// Returns the store and the key prefix the vault lives under (empty for the local stores,
+/// the URL's prefix for S3).
+pub fn open(url: &StoreUrl) -> StoreResult<(DynStore, String)> {
+    open_store(url, &StoreOptions::default())
 }

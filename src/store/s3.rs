@@ -1,8 +1,11 @@
 //! The S3 backend: [`ObjectStore`] on `aws-sdk-s3`, for AWS and S3-compatible servers.
 //!
 //! `settings` turns [`S3Settings`] into an SDK client (credentials chain, region, endpoint,
-//! path-style, timeouts, standard retries); `errors` maps SDK errors to [`StoreError`]. This
-//! file issues the requests and applies the mount's [`SseMode`] to each one S3 wants it on.
+//! path-style, timeouts, standard retries); `client` holds the [`S3Store`] and its state;
+//! `errors` maps SDK errors to [`StoreError`]. This file issues the requests and applies the
+//! mount's [`SseMode`](super::SseMode) to each one S3 wants it on; the children that
+//! `impl S3Store` for one kind of request import `client`, never this file, so there is no
+//! import cycle.
 //!
 //! Two decisions a reader must know:
 //! - The conditions of a multipart upload (If-Match / If-None-Match) are given at create time in
@@ -15,9 +18,11 @@
 //!   `client_copy` copies through this process instead.
 
 mod checks;
+mod client;
 mod client_copy;
 mod conditional_put;
 mod convert;
+mod copy_refusal;
 mod echo;
 mod errors;
 mod part_copy;
@@ -28,15 +33,11 @@ mod uploads;
 #[cfg(test)]
 mod hostile_tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::ops::Range;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_object::{HeadObjectError, HeadObjectOutput};
@@ -48,116 +49,26 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::rules;
-use super::sse::{SSE_C_ALGORITHM, SseCKey, SseEcho, SseMode};
+use super::sse::{SSE_C_ALGORITHM, SseCKey, SseEcho};
 use super::{
     CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
-    ObjectStore, Op, PendingUpload, PutOptions, PutOutput, RequestStats, StatsSnapshot, StoreError,
-    StoreResult,
+    ObjectStore, Op, PendingUpload, PutOptions, PutOutput, StatsSnapshot, StoreError, StoreResult,
 };
-use client_copy::CopyRefusal;
+use client::{UploadState, unsigned_payload};
 use convert::{
     collect_body, content_range_span, content_range_total, encode_copy_source_key, malformed,
     object_info, required_etag, sdk_metadata,
 };
+use copy_refusal::CopyRefusal;
 use echo::SseFields;
 use errors::Request;
 use sse_headers::{SseCHeaders, WriteSse};
 
 pub use checks::CredentialsFound;
+pub use client::{S3Store, UNSIGNED_PAYLOAD_MIN_BYTES};
 pub use settings::{DEFAULT_REGION, S3Retry, S3Settings, S3Timeouts};
 
-/// An S3 bucket (on AWS or an S3-compatible server) as an [`ObjectStore`].
-pub struct S3Store {
-    client: Client,
-    bucket: String,
-    prefix: String,
-    region: String,
-    endpoint: String,
-    sse: SseMode,
-    verify_sse: bool,
-    stats: RequestStats,
-    uploads: Mutex<HashMap<String, UploadState>>,
-    /// The kinds of copy refusal already logged (each is logged once per store).
-    copy_refusals_logged: Mutex<HashSet<CopyRefusal>>,
-    /// Whether the server takes a PUT's If-Match only unquoted (see `conditional_put`).
-    unquoted_if_match: AtomicBool,
-    /// Sources above this are copied with UploadPartCopy (`part_copy`).
-    max_copy_object_bytes: u64,
-    copy_part_bytes: u64,
-}
-
-/// What the store remembers of a multipart upload it created.
-struct UploadState {
-    key: String,
-    if_match: Option<String>,
-    if_none_match: bool,
-    part_sizes: BTreeMap<u32, u64>,
-}
-
 impl S3Store {
-    /// Builds the SDK client for `settings` and the store that applies `sse` to its requests.
-    /// No request is sent: a wrong bucket or credentials show on first use (or in
-    /// [`S3Store::check_bucket`]).
-    pub async fn connect(settings: S3Settings, sse: SseMode) -> StoreResult<S3Store> {
-        let conn = settings::connect(&settings).await?;
-        Ok(S3Store {
-            client: conn.client,
-            bucket: settings.bucket,
-            prefix: settings.prefix,
-            region: conn.region,
-            endpoint: conn.endpoint,
-            sse,
-            verify_sse: settings.verify_sse,
-            stats: RequestStats::default(),
-            uploads: Mutex::new(HashMap::new()),
-            copy_refusals_logged: Mutex::new(HashSet::new()),
-            unquoted_if_match: AtomicBool::new(false),
-            max_copy_object_bytes: settings.max_copy_object_bytes,
-            copy_part_bytes: settings.copy_part_bytes.max(crate::store::MIN_PART_SIZE),
-        })
-    }
-
-    /// [`S3Store::connect`] from synchronous code, on a thread of its own (so it also works
-    /// when called from inside a tokio runtime).
-    pub fn connect_blocking(settings: S3Settings, sse: SseMode) -> StoreResult<S3Store> {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|source| StoreError::Io {
-                            key: format!("s3://{}", settings.bucket),
-                            source,
-                        })?;
-                    runtime.block_on(S3Store::connect(settings, sse))
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    /// The vault prefix of the settings (the store itself takes full keys).
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    pub fn sse(&self) -> &SseMode {
-        &self.sse
-    }
-
     /// HeadBucket: whether the bucket exists and these credentials may use it, with a message
     /// that says what to fix when not.
     pub async fn check_bucket(&self) -> StoreResult<()> {
@@ -181,10 +92,6 @@ impl S3Store {
                 _ => errors::map(&Request::new("HeadBucket", &shown, self), e),
             }),
         }
-    }
-
-    fn lock_uploads(&self) -> MutexGuard<'_, HashMap<String, UploadState>> {
-        self.uploads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs a read request once per SSE-C key until the server accepts one (once, without SSE-C
@@ -284,26 +191,6 @@ impl S3Store {
         };
         (info, attempts)
     }
-
-    fn record_attempts(&self, op: Op, attempts: u64, bytes: u64) {
-        for _ in 1..attempts {
-            self.stats.record(op, 0);
-        }
-        self.stats.record(op, bytes);
-    }
-}
-
-impl fmt::Debug for S3Store {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Store")
-            .field("bucket", &self.bucket)
-            .field("prefix", &self.prefix)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("sse", &self.sse.name())
-            .field("verify_sse", &self.verify_sse)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Why a key in a listing answer cannot be one the request asked for (`None`: it can).
@@ -358,19 +245,6 @@ const LISTING_HEADS_IN_FLIGHT: usize = 16;
 /// that read file data ask for ranges; whole-object GETs are for small objects (the vault
 /// config, directory markers), so a server that streams without end is cut off here.
 const MAX_UNSIZED_BODY_BYTES: u64 = 64 << 20;
-
-/// Bodies from this size on are sent with `UNSIGNED-PAYLOAD` instead of their SHA-256 in the
-/// request signature. They are sealed file data (vault configs and directory markers are far
-/// smaller): AES-GCM under the file's key authenticates every block when it is read back, and a
-/// SHA-256 pass over every byte written was the largest CPU cost of a large write (36 % of the
-/// daemon's CPU, more than the encryption). Over plain HTTP the signature of a body protects
-/// little anyway: nothing authenticates the server's answers. Headers (SSE-C key, metadata,
-/// conditions) stay signed.
-pub const UNSIGNED_PAYLOAD_MIN_BYTES: usize = 1024 * 1024;
-
-fn unsigned_payload(len: usize) -> bool {
-    len >= UNSIGNED_PAYLOAD_MIN_BYTES
-}
 
 #[async_trait]
 impl ObjectStore for S3Store {

@@ -15,7 +15,7 @@ use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::S3Store;
+use super::client::{S3Store, unsigned_payload};
 use super::convert::sdk_metadata;
 use super::errors::{self, Request};
 use super::sse_headers::WriteSse;
@@ -79,7 +79,7 @@ impl S3Store {
         opts: &PutOptions,
         if_match: Option<String>,
     ) -> PutResult {
-        let unsigned = super::unsigned_payload(body.len());
+        let unsigned = unsigned_payload(body.len());
         let request = self
             .client
             .put_object()

@@ -10,6 +10,7 @@
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+use super::client::S3Store;
 use crate::store::{MIN_PART_SIZE, StoreError};
 
 /// What a request was about, for the error it may turn into.
@@ -27,7 +28,7 @@ pub(super) struct Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    pub fn new(operation: &'static str, key: &'a str, store: &'a super::S3Store) -> Self {
+    pub fn new(operation: &'static str, key: &'a str, store: &'a S3Store) -> Self {
         Request {
             operation,
             key,

@@ -9,6 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
+use crate::store::SseMode;
 
 /// What the scripted server sends back: status line, headers and body. `Endless` streams a
 /// chunked body until the client hangs up.

@@ -9,9 +9,10 @@
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use futures::{StreamExt, TryStreamExt};
 
+use super::client::S3Store;
 use super::errors::{self, Request};
 use super::sse_headers::SseCHeaders;
-use super::{S3Store, SSE_C_ALGORITHM};
+use crate::store::sse::SSE_C_ALGORITHM;
 use crate::store::{
     CompletedPart, CopyOptions, MAX_PARTS, MetadataDirective, ObjectStore, Op, PutOptions,
     PutOutput, StoreError, StoreResult,

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::S3Store;
+use super::client::S3Store;
 use super::convert::malformed;
 use super::errors::{self, Request};
 use crate::store::{Op, PendingUpload, StoreResult};

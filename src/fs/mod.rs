@@ -12,12 +12,14 @@
 //! - `read`: ranged GETs of covering blocks through the sealed-object seam, block cache.
 //!   `prefetch`: the read-ahead policy.
 //! - `upload`: open-file state, sealed local staging, upload on close/fsync (whole or
-//!   streamed while written).
+//!   streamed while written). `conflict`: another client replaced a file this mount was
+//!   writing; this mount's version is kept as a conflict copy.
 //!
 //! Consistency: close-to-open. `close` and `fsync` return only once the file is durable in the
 //! store; attributes and listings are cached for `metadata_ttl`.
 
 pub mod attr;
+mod conflict;
 pub mod error;
 pub mod inode;
 #[cfg(test)]
@@ -369,6 +371,11 @@ impl Fs {
             return Err(FsError::BadHandle);
         }
         let mut st = file.state.lock().await;
+        if st.stale {
+            return Err(FsError::Conflict {
+                key: self.key_of(&st.path),
+            });
+        }
         let offset = if *append { st.size } else { offset };
         if offset.saturating_add(data.len() as u64) > MAX_FILE_SIZE {
             return Err(FsError::TooLarge);
@@ -412,21 +419,10 @@ impl Fs {
         let old = st.base.clone();
         match self.uploader.upload(&key, st, &self.reader).await {
             Ok(version) => {
-                log::debug!("uploaded {key} ({} bytes)", version.plaintext_len);
-                if let Some(old) = old {
-                    self.reader.forget(&old.key, &old.etag).await;
-                }
-                let entry = Entry::File {
-                    kind: st.kind,
-                    version,
-                    attrs: st.attrs,
-                };
-                // The name is an object now: a listing taken while it was only local (or
-                // while this upload was on its way) must not say it is absent once the
-                // entry is gone (evicted, or dropped by a directory rename).
-                self.ns.added(&st.path, Some(entry)).await;
+                self.stored(st, old, version).await;
                 Ok(())
             }
+            Err(e) if e.is_conflict() => self.resolve_conflict(st, old).await,
             Err(e) => {
                 log::error!(
                     "upload of {key} failed, data kept in local staging and retried later: {e}"
@@ -434,6 +430,24 @@ impl Fs {
                 Err(e.into())
             }
         }
+    }
+
+    /// `st` was uploaded as `version`, replacing `old`: drop the old version's cached blocks
+    /// and cache the new one.
+    async fn stored(&self, st: &FileState, old: Option<RemoteVersion>, version: RemoteVersion) {
+        log::debug!("uploaded {} ({} bytes)", version.key, version.plaintext_len);
+        if let Some(old) = old {
+            self.reader.forget(&old.key, &old.etag).await;
+        }
+        let entry = Entry::File {
+            kind: st.kind,
+            version,
+            attrs: st.attrs,
+        };
+        // The name is an object now: a listing taken while it was only local (or
+        // while this upload was on its way) must not say it is absent once the
+        // entry is gone (evicted, or dropped by a directory rename).
+        self.ns.added(&st.path, Some(entry)).await;
     }
 
     /// Complete a streaming upload before an operation that needs the bytes of its streamed

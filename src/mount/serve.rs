@@ -27,7 +27,7 @@ use super::table::{PidFile, SUBTYPE, find_daemon, find_mount, is_our_mount};
 use super::unmount::{is_busy, mountpoint_path, unmount_path};
 use crate::config::MountSettings;
 use crate::crypto::{Secret, VaultKeys};
-use crate::fs::{Fs, FsOptions};
+use crate::fs::{Fs, FsError, FsOptions};
 use crate::fuse::FuseAdapter;
 use crate::store::{ObjectStore, StoreUrl};
 use crate::vault::secret::{SecretSource, SecretUse};
@@ -364,7 +364,7 @@ fn serve(
         NotifyState::Stopping,
         NotifyState::Status("uploading open files"),
     ]);
-    let flushed = rt.block_on(fs.flush_all());
+    let flushed = store_before_exit(&rt, &fs, &rx);
     let _ = session_thread.join();
     drop(fs);
     rt.shutdown_timeout(Duration::from_secs(5));
@@ -378,6 +378,48 @@ fn serve(
             log::error!("some files could not be uploaded at unmount: {e}");
             Err(e.into())
         }
+    }
+}
+
+/// Upload every file not yet stored, and keep trying (backoff 1 s doubling to 60 s) while
+/// some are not: staged data lives only in this process (its staging key is never stored), so
+/// exiting would lose it, and `s3cryptfs unmount` waits for this process to report success.
+/// A second SIGTERM or SIGINT gives up (logged, with how many files are lost).
+fn store_before_exit(
+    rt: &tokio::runtime::Runtime,
+    fs: &Arc<Fs>,
+    events: &mpsc::Receiver<Event>,
+) -> Result<(), FsError> {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let err = match rt.block_on(fs.flush_all()) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let unstored = rt.block_on(fs.dirty_count());
+        if unstored == 0 {
+            // What failed was stored meanwhile (a background retry got there first).
+            return Ok(());
+        }
+        let status = format!("{unstored} file(s) not stored yet, retrying");
+        notify(&[NotifyState::Status(&status)]);
+        log::error!(
+            "{unstored} file(s) are not stored yet ({err}); retrying in {} s. Their data exists \
+             only in this process: a second SIGTERM or SIGINT gives up and loses it",
+            delay.as_secs()
+        );
+        match events.recv_timeout(delay) {
+            Ok(Event::Stop(name)) => {
+                log::error!("{name} again: exiting with {unstored} file(s) not stored");
+                return Err(err);
+            }
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // No signal can arrive any more; keep trying.
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                std::thread::sleep(delay);
+            }
+        }
+        delay = (delay * 2).min(Duration::from_secs(60));
     }
 }
 

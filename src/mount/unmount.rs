@@ -67,6 +67,24 @@ pub(super) fn mountpoint_path(path: &Path) -> MountResult<PathBuf> {
     Ok(parent.join(name))
 }
 
+/// How long an unmount refused as busy is tried again: the kernel sends the release of a
+/// file closed just before asynchronously, so a script's `close` then `unmount` can find the
+/// mount busy for a moment.
+const BUSY_GRACE: Duration = Duration::from_secs(3);
+
+/// Unmount `mp`, trying again for [`BUSY_GRACE`] while it is busy.
+fn unmount_retrying_busy(mp: &Path) -> io::Result<()> {
+    let deadline = Instant::now() + BUSY_GRACE;
+    loop {
+        match unmount_path(mp, false) {
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `s3cryptfs unmount`: unmount, then wait for the daemon (which uploads whatever is still
 /// dirty before exiting) to be gone.
 pub fn unmount(path: &Path, timeout: Duration) -> MountResult<()> {
@@ -87,7 +105,7 @@ pub fn unmount(path: &Path, timeout: Duration) -> MountResult<()> {
                 ),
             ));
         }
-        (Some(_), _) => unmount_path(&mp, false).map_err(|e| {
+        (Some(_), _) => unmount_retrying_busy(&mp).map_err(|e| {
             if is_busy(&e) {
                 MountError::mountpoint(
                     &mp,

@@ -600,6 +600,18 @@ impl ObjectStore for DirStore {
             .await
     }
 
+    async fn set_upload_if_match(
+        &self,
+        key: &str,
+        upload_id: &str,
+        if_match: Option<String>,
+    ) -> StoreResult<()> {
+        let key = key.to_owned();
+        let upload_id = upload_id.to_owned();
+        self.run(move |inner| inner.set_upload_if_match(&key, &upload_id, if_match))
+            .await
+    }
+
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
         self.inner.stats.record(Op::AbortMultipart, 0);
         let key = key.to_owned();

@@ -170,6 +170,17 @@ impl ObjectStore for FaultyStore {
         self.inner.complete_multipart(key, upload_id, parts).await
     }
 
+    async fn set_upload_if_match(
+        &self,
+        key: &str,
+        upload_id: &str,
+        if_match: Option<String>,
+    ) -> StoreResult<()> {
+        self.inner
+            .set_upload_if_match(key, upload_id, if_match)
+            .await
+    }
+
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
         self.inner.abort_multipart(key, upload_id).await
     }

@@ -378,6 +378,19 @@ impl ObjectStore for MemoryStore {
         Ok(PutOutput { etag })
     }
 
+    async fn set_upload_if_match(
+        &self,
+        key: &str,
+        upload_id: &str,
+        if_match: Option<String>,
+    ) -> StoreResult<()> {
+        let mut state = self.state();
+        let upload = Self::upload(&mut state, key, upload_id)?;
+        upload.opts.if_match = if_match;
+        upload.opts.if_none_match = false;
+        Ok(())
+    }
+
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
         self.shared.stats.record(Op::AbortMultipart, 0);
         let mut state = self.state();

@@ -154,6 +154,16 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> StoreResult<PutOutput>;
+    /// Replace the `If-Match` condition an open multipart upload's completion is checked
+    /// against (`None`: unconditional; any If-None-Match goes). Bookkeeping only, no request:
+    /// S3 takes conditions with CompleteMultipartUpload. Used when another client replaced
+    /// the object while this upload was open (`fs/conflict.rs`).
+    async fn set_upload_if_match(
+        &self,
+        key: &str,
+        upload_id: &str,
+        if_match: Option<String>,
+    ) -> StoreResult<()>;
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()>;
     /// Multipart uploads of keys under `prefix` that were neither completed nor aborted (all
     /// of them, however many pages the server takes), oldest first.

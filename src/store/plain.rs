@@ -352,6 +352,15 @@ impl ObjectStore for PlainDirStore {
         Err(self.read_only(key))
     }
 
+    async fn set_upload_if_match(
+        &self,
+        key: &str,
+        _upload_id: &str,
+        _if_match: Option<String>,
+    ) -> StoreResult<()> {
+        Err(self.read_only(key))
+    }
+
     async fn abort_multipart(&self, key: &str, _upload_id: &str) -> StoreResult<()> {
         Err(self.read_only(key))
     }

@@ -580,6 +580,29 @@ impl ObjectStore for S3Store {
         })
     }
 
+    async fn set_upload_if_match(
+        &self,
+        key: &str,
+        upload_id: &str,
+        if_match: Option<String>,
+    ) -> StoreResult<()> {
+        match self
+            .lock_uploads()
+            .get_mut(upload_id)
+            .filter(|s| s.key == key)
+        {
+            Some(state) => {
+                state.if_match = if_match;
+                state.if_none_match = false;
+                Ok(())
+            }
+            None => Err(StoreError::NoSuchUpload {
+                key: key.to_owned(),
+                upload_id: upload_id.to_owned(),
+            }),
+        }
+    }
+
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> StoreResult<()> {
         rules::check_key(key)?;
         self.stats.record(Op::AbortMultipart, 0);

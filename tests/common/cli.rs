@@ -427,6 +427,26 @@ impl CliMount {
         }
     }
 
+    /// `s3cryptfs unmount EXTRA MOUNTPOINT`, whatever it answers. Once the mount is gone
+    /// this CliMount counts as unmounted (`mount_again` mounts it again).
+    pub fn try_unmount(&mut self, extra: &[&str]) -> CliOutput {
+        let mut a = args(["unmount"]);
+        a.extend(args(extra));
+        a.push(self.mountpoint.clone().into());
+        let out = run_cli(&a, &[]);
+        if !is_mounted(&self.mountpoint) {
+            if let Some(prev) = self.last.take() {
+                self.earlier_logs.push_str(&prev.current_stderr());
+            }
+        }
+        out
+    }
+
+    /// Mounts again with the same arguments after [`CliMount::try_unmount`].
+    pub fn mount_again(&mut self) {
+        self.mount();
+    }
+
     /// Unmounts and mounts again with the same arguments.
     pub fn remount(&mut self) {
         self.unmount();

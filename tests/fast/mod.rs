@@ -4,6 +4,7 @@ mod architecture;
 pub(crate) mod cli_errors;
 mod config;
 mod format_vectors;
+mod fs_conflict;
 mod fs_layer;
 mod fs_model;
 mod fs_stream;

@@ -203,6 +203,48 @@ fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
 /// The server stops answering mid-upload (a proxy in front of moto cuts every connection):
 /// the parts already streamed stay in the incomplete upload, `fsync` and `close` fail with EIO
 /// once the SDK's retries are spent, nothing is lost, and once the server is back a later
+/// `s3cryptfs unmount` never reports success while a closed file is not stored: with the
+/// server down it fails after its timeout and the daemon keeps the data and retries; once the
+/// server is back the file is stored and the daemon exits.
+#[test]
+fn unmount_does_not_report_success_while_data_is_unstored() {
+    use std::io::Write;
+    let base = moto();
+    let proxy = Proxy::start(base.endpoint.trim_start_matches("http://"));
+    let target = S3Target {
+        endpoint: proxy.endpoint(),
+        ..base
+    };
+    let v = S3Vault::init(target, "fuse-s3-unmount-down", &[]);
+    let mut m = v.mount();
+    let mut f = fs::File::create(m.path("late.txt")).expect("create");
+    proxy.set_up(false);
+    f.write_all(b"stored after the outage").expect("write");
+    let err = f.sync_all().expect_err("fsync while down");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    drop(f);
+    let out = m.try_unmount(&["--timeout", "3"]);
+    out.assert_failed();
+    out.assert_stderr_has(&["still running"]);
+    assert!(
+        !m.daemon_pids().is_empty(),
+        "the daemon exited with unstored data:\n{}",
+        m.log()
+    );
+    proxy.set_up(true);
+    assert!(
+        common::wait_until(Duration::from_secs(90), || m.daemon_pids().is_empty()),
+        "the daemon did not store the file and exit once the server was back:\n{}",
+        m.log()
+    );
+    assert!(block_on(v.keys()).contains(&"vault/late.txt".to_owned()));
+    m.mount_again();
+    assert_eq!(
+        fs::read(m.path("late.txt")).expect("read"),
+        b"stored after the outage"
+    );
+}
+
 /// `fsync` (open file) and the background retry (closed file) store everything.
 #[test]
 fn server_down_mid_upload_loses_nothing() {

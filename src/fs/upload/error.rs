@@ -37,6 +37,11 @@ pub enum UploadError {
 pub type UploadResult<T> = Result<T, UploadError>;
 
 impl UploadError {
+    /// The store refused the upload's condition: another client replaced the object.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, UploadError::Conflict { .. })
+    }
+
     pub fn crypto(key: &str, source: CryptoError) -> Self {
         UploadError::Crypto {
             key: key.to_string(),

@@ -50,6 +50,9 @@ pub struct FileState {
     pub mtime_explicit: bool,
     /// Parts held in memory instead of staging, oldest first (see `part_buffer.rs`).
     pub parts: Vec<PartBuffer>,
+    /// Another client replaced the object and this content went to a conflict copy
+    /// (`fs/conflict.rs`): writes through this file fail with ESTALE.
+    pub stale: bool,
 }
 
 impl FileState {
@@ -70,6 +73,7 @@ impl FileState {
             no_stream: false,
             mtime_explicit: false,
             parts: Vec::new(),
+            stale: false,
         }
     }
 
@@ -91,6 +95,7 @@ impl FileState {
             no_stream: false,
             mtime_explicit: false,
             parts: Vec::new(),
+            stale: false,
         }
     }
 

@@ -77,21 +77,24 @@ impl Inner {
             if_none_match: opts.if_none_match,
             sse,
         };
-        let written = serde_json::to_vec(&record)
-            .map_err(io::Error::other)
-            .and_then(|json| {
-                let mut tmp = TempFile::create_in(&dir)?;
-                tmp.write_all(&json)?;
-                tmp.finish_raw()?;
-                tmp.persist(&dir.join(UPLOAD_RECORD))
-            })
-            .and_then(|()| sync_dir(&dir))
-            .and_then(|()| sync_dir(&self.uploads));
+        let written = write_record(&dir, &record).and_then(|()| sync_dir(&self.uploads));
         if let Err(e) = written {
             let _ = fs::remove_dir_all(&dir);
             return Err(io_error(key, e));
         }
         Ok(upload_id)
+    }
+
+    pub(super) fn set_upload_if_match(
+        &self,
+        key: &str,
+        upload_id: &str,
+        if_match: Option<String>,
+    ) -> StoreResult<()> {
+        let (dir, mut record) = self.upload_dir(key, upload_id)?;
+        record.if_match = if_match;
+        record.if_none_match = false;
+        write_record(&dir, &record).map_err(|e| io_error(key, e))
     }
 
     pub(super) fn upload_part(
@@ -253,4 +256,14 @@ impl Inner {
 
 fn part_path(upload_dir: &Path, part_number: u32) -> PathBuf {
     upload_dir.join(format!("{part_number:05}.part"))
+}
+
+/// Write `upload.json` of the upload in `dir` atomically (temp file, rename, directory sync).
+fn write_record(dir: &Path, record: &UploadRecord) -> io::Result<()> {
+    let json = serde_json::to_vec(record).map_err(io::Error::other)?;
+    let mut tmp = TempFile::create_in(dir)?;
+    tmp.write_all(&json)?;
+    tmp.finish_raw()?;
+    tmp.persist(&dir.join(UPLOAD_RECORD))?;
+    sync_dir(dir)
 }

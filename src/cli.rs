@@ -205,6 +205,7 @@ impl InitArgs {
             passphrase_file: self.keys.passphrase_file.clone(),
             block_size: self.block_size,
             log_level: global.log_level,
+            allow_core_dumps: global.allow_core_dumps,
             ..Overrides::default()
         };
         self.bucket.apply(&mut o);
@@ -243,6 +244,7 @@ impl MountArgs {
             block_cache_mib: self.block_cache_mib,
             staging_dir: self.staging_dir.clone(),
             log_level: global.log_level,
+            allow_core_dumps: global.allow_core_dumps,
             log_file: self.log_file.clone(),
             ..Overrides::default()
         };

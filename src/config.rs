@@ -45,6 +45,8 @@ pub struct Overrides {
     pub staging_dir: Option<PathBuf>,
     pub log_level: Option<LogLevel>,
     pub log_file: Option<PathBuf>,
+    /// `--allow-core-dumps` (only turns them on).
+    pub allow_core_dumps: bool,
 }
 
 impl MountConfig {
@@ -297,6 +299,7 @@ impl MountConfig {
             self.logging.level = level;
         }
         set(&mut self.logging.file, o.log_file.clone());
+        self.logging.allow_core_dumps |= o.allow_core_dumps;
         self.check_values()?;
         Ok(self)
     }

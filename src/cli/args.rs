@@ -18,6 +18,10 @@ pub struct GlobalArgs {
         help_heading = "Logging"
     )]
     pub log_level: Option<LogLevel>,
+    /// Keep core dumps and ptrace access by the same user (for debugging: a dump may hold
+    /// keys) [default: off, or [logging] allow_core_dumps]
+    #[arg(long, global = true, help_heading = "Logging")]
+    pub allow_core_dumps: bool,
 }
 
 #[derive(Debug, Args)]

@@ -192,4 +192,7 @@ pub struct LoggingSection {
     /// Where a background mount logs once detached (appended). Unset: logs are discarded
     /// after the mount is ready; in the foreground (`-f`) logs always go to stderr.
     pub file: Option<PathBuf>,
+    /// Keep core dumps and same-user ptrace access (off by default: a dump may hold keys).
+    /// Read once at start; SIGHUP does not change it.
+    pub allow_core_dumps: bool,
 }

@@ -185,6 +185,25 @@ fn readable_secret_files_are_refused_with_file_and_mode() {
 }
 
 #[test]
+fn core_dumps_stay_off_unless_asked() {
+    assert!(!MountConfig::default().logging.allow_core_dumps);
+    let c = parse("[logging]\nallow_core_dumps = true\n").expect("config");
+    assert!(c.logging.allow_core_dumps);
+    let c = MountConfig::default()
+        .merge(&mount_overrides(&[
+            "--allow-core-dumps",
+            "file:///v",
+            "/mnt",
+        ]))
+        .expect("flag");
+    assert!(c.logging.allow_core_dumps);
+    let c = MountConfig::default()
+        .merge(&mount_overrides(&["file:///v", "/mnt"]))
+        .expect("no flag");
+    assert!(!c.logging.allow_core_dumps);
+}
+
+#[test]
 fn missing_config_file_names_it() {
     let e = MountConfig::load(Path::new("/nonexistent/s3cryptfs.toml"))
         .expect_err("missing")

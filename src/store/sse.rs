@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use base64::Engine;
@@ -369,7 +369,8 @@ impl SseCKey {
 
     /// Reads a key file: 32 raw bytes, 64 hex digits or the base64 of 32 bytes (text forms may
     /// end with a newline). The file must be a regular file that neither group nor others may
-    /// access (mode 0600 or stricter), as for ssh keys.
+    /// access (mode 0600 or stricter), as for ssh keys, owned by the running user or root, and
+    /// not a symbolic link (it is opened with `O_NOFOLLOW`), as the vault's key files.
     pub fn from_file(path: &Path) -> StoreResult<SseCKey> {
         let shown = path.display().to_string();
         let io_error = |source: std::io::Error| StoreError::Io {
@@ -377,10 +378,31 @@ impl SseCKey {
             source,
         };
         let invalid = |msg: String| StoreError::InvalidArgument(format!("SSE-C key file {msg}"));
-        let file = std::fs::File::open(path).map_err(io_error)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    invalid(format!(
+                        "{shown} is a symbolic link, which is refused: give the path of the file \
+                         itself"
+                    ))
+                } else {
+                    io_error(e)
+                }
+            })?;
         let meta = file.metadata().map_err(io_error)?;
         if !meta.is_file() {
             return Err(invalid(format!("{shown} is not a regular file")));
+        }
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(invalid(format!(
+                "{shown} is owned by uid {}, not by the user running s3cryptfs (uid {me}) or \
+                 root: another user could change it; chown it",
+                meta.uid()
+            )));
         }
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
@@ -528,6 +550,33 @@ mod tests {
         assert!(
             missing.to_string().contains("/nonexistent/key"),
             "{missing}"
+        );
+    }
+
+    #[test]
+    fn key_files_that_are_links_or_another_users_are_refused() {
+        let f = key_file(&KEY, 0o600);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(f.path(), &link).expect("symlink");
+        let e = SseCKey::from_file(&link).expect_err("a link").to_string();
+        assert!(
+            e.contains(&link.display().to_string()) && e.contains("symbolic link"),
+            "{e}"
+        );
+        // The tests run as root, who can give the file to nobody (65534).
+        std::os::unix::fs::chown(f.path(), Some(65534), None).expect("chown (run as root)");
+        let e = SseCKey::from_file(f.path())
+            .expect_err("another user's")
+            .to_string();
+        assert!(
+            e.contains("owned by uid 65534") && e.contains("chown"),
+            "{e}"
+        );
+        std::os::unix::fs::chown(f.path(), Some(0), None).expect("chown back");
+        assert_eq!(
+            SseCKey::from_file(f.path()).expect("root's").key_bytes(),
+            &KEY
         );
     }
 

@@ -185,6 +185,34 @@ fn readable_secret_files_are_refused_with_file_and_mode() {
 }
 
 #[test]
+fn linked_or_foreign_secret_files_are_refused_with_field_and_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("vault.key");
+    std::fs::write(&key, [7u8; 32]).expect("write key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let link = dir.path().join("link.key");
+    std::os::unix::fs::symlink(&key, &link).expect("symlink");
+    for field in ["key_file", "passphrase_file"] {
+        let e = error(&format!("[encryption]\n{field} = \"{}\"\n", link.display()));
+        assert!(e.contains(&format!("encryption.{field}")), "{e}");
+        assert!(
+            e.contains(&link.display().to_string()) && e.contains("symbolic link"),
+            "{e}"
+        );
+    }
+    // The tests run as root, who can give the file to nobody (65534).
+    std::os::unix::fs::chown(&key, Some(65534), None).expect("chown (the tests run as root)");
+    let e = error(&format!("[encryption]\nkey_file = \"{}\"\n", key.display()));
+    assert!(e.contains("encryption.key_file"), "{e}");
+    assert!(
+        e.contains("owned by uid 65534") && e.contains("chown"),
+        "{e}"
+    );
+    std::os::unix::fs::chown(&key, Some(0), None).expect("chown back");
+    parse(&format!("[encryption]\nkey_file = \"{}\"\n", key.display())).expect("root's key");
+}
+
+#[test]
 fn core_dumps_stay_off_unless_asked() {
     assert!(!MountConfig::default().logging.allow_core_dumps);
     let c = parse("[logging]\nallow_core_dumps = true\n").expect("config");

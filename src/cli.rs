@@ -50,6 +50,7 @@ Examples:
   file_mode=OCTAL, dir_mode=OCTAL, fsname=NAME, and the kernel flags dev, nodev, suid, nosuid,
   exec, noexec, atime, noatime, sync, async, dirsync. The mount(8) options _netdev, nofail,
   noauto, auto, user, users, nouser, defaults, x-systemd.* and comment=* are accepted and ignored.
+  allow_other turns default_permissions on (the file system checks no permissions itself).
 
 Without --key-file or --passphrase-file, the passphrase comes from $S3CRYPTFS_PASSPHRASE or a
 prompt on the terminal.";

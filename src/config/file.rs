@@ -123,7 +123,8 @@ pub struct MountSection {
     pub mountpoint: Option<PathBuf>,
     pub foreground: bool,
     /// Let other users access the mount (needs `user_allow_other` in /etc/fuse.conf when
-    /// not mounting as root). Combine with `default_permissions`.
+    /// not mounting as root). Turns `default_permissions` on: the file system checks no
+    /// permissions itself.
     pub allow_other: bool,
     /// Let root (and the owner) access the mount.
     pub allow_root: bool,

@@ -65,6 +65,10 @@ pub struct BucketArgs {
     /// all of them read
     #[arg(long, value_name = "PATH", help_heading = "Bucket")]
     pub sse_c_key_file: Vec<PathBuf>,
+    /// Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text
+    /// (for a test server on localhost) [default: refused]
+    #[arg(long, help_heading = "Bucket")]
+    pub allow_sse_c_over_http: bool,
 }
 
 impl BucketArgs {
@@ -76,5 +80,6 @@ impl BucketArgs {
         o.sse_mode = self.sse;
         o.sse_kms_key_id = self.sse_kms_key_id.clone();
         o.sse_c_key_files = self.sse_c_key_file.clone();
+        o.allow_sse_c_over_http = self.allow_sse_c_over_http;
     }
 }

@@ -82,6 +82,8 @@ pub struct SseSection {
     pub mode: SseMode,
     pub sse_kms_key_id: Option<String>,
     pub sse_c_key_files: Vec<PathBuf>,
+    /// Allow SSE-C with a plain `http://` endpoint, which sends the key in clear text.
+    pub allow_sse_c_over_http: bool,
 }
 
 /// A permission mode, written in the config as an octal string (`"0644"`), never a bare

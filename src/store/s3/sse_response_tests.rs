@@ -1,5 +1,6 @@
-//! The S3 store's SSE refusals that need a server answer: a write the server encrypted under
-//! another KMS key than the configured one (a scripted server on 127.0.0.1 names it).
+//! The S3 store's SSE refusals that need a server answer or an endpoint: a write the server
+//! encrypted under another KMS key than the configured one (a scripted server on 127.0.0.1
+//! names it), and SSE-C with a plain http:// endpoint.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -126,4 +127,35 @@ async fn a_put_under_another_kms_key_is_refused() {
             "{e}"
         );
     }
+}
+
+#[tokio::test]
+async fn sse_c_over_plain_http_is_refused_unless_allowed() {
+    let key = crate::store::sse::SseCKey::from_bytes(&[7u8; 32], "test").expect("key");
+    let sse_c = SseMode::customer_keys(vec![key]).expect("one key");
+    for endpoint in ["http://127.0.0.1:9", "HTTP://localhost:9000"] {
+        let e = S3Store::connect(settings_for(Some(endpoint.into())), sse_c.clone())
+            .await
+            .expect_err("SSE-C over http");
+        assert!(
+            matches!(&e, StoreError::SseCOverHttp { endpoint: shown } if shown == endpoint),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("clear text"), "{e}");
+        let mut allowed = settings_for(Some(endpoint.into()));
+        allowed.allow_sse_c_over_http = true;
+        S3Store::connect(allowed, sse_c.clone())
+            .await
+            .expect("allowed explicitly");
+        // Other modes do not send a key.
+        S3Store::connect(settings_for(Some(endpoint.into())), SseMode::S3)
+            .await
+            .expect("SSE-S3 over http");
+    }
+    S3Store::connect(
+        settings_for(Some("https://s3.example.com".into())),
+        sse_c.clone(),
+    )
+    .await
+    .expect("https");
 }

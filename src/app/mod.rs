@@ -36,7 +36,9 @@ pub use resolve::{Detach, MountPlan, PASSPHRASE_ENV, new_secret_source, secret_s
 
 /// Run the program with its full argv (argv[0] included); returns the exit status.
 pub fn main(argv: Vec<OsString>) -> i32 {
-    // First, while the process has one thread: nothing else reads the environment yet.
+    // First, while the process has one thread: nothing else reads the environment yet. Core
+    // dumps are suspended before the passphrase is in memory; resolving the config decides.
+    harden::suspend_core_dumps();
     resolve::keep_env_passphrase(harden::take_env_secret(PASSPHRASE_ENV));
     if argv.first().is_some_and(|a| invoked_as_helper(a)) {
         return helper::main(&argv);

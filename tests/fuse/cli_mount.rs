@@ -329,3 +329,43 @@ fn unmount_of_a_busy_mount_fails_and_keeps_it() {
     m.remount();
     assert_eq!(fs::read(m.path("open.txt")).expect("read"), b"still open");
 }
+
+/// The super options (the file system's own, after the source) of the mount on top of `mp`.
+fn super_options(mp: &std::path::Path) -> Option<String> {
+    let mp = mp.canonicalize().ok()?;
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut found = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        // A mount point with a space would be escaped (\040); the test's has none.
+        if fields.get(4).map(std::path::Path::new) == Some(mp.as_path()) {
+            found = fields.get(sep + 3).map(|s| (*s).to_owned());
+        }
+    }
+    found
+}
+
+/// s3cryptfs checks no permissions itself, so a mount other users may enter must have the
+/// kernel check them: `-o allow_other` alone mounts with default_permissions.
+#[test]
+fn allow_other_mounts_with_default_permissions() {
+    common::require_fuse();
+    let v = CliVault::init();
+    let mp = v.new_dir("mnt");
+    let mut a = mount_args("--key-file", &v.key_file, &v.url, &mp);
+    a.insert(1, OsString::from("-o"));
+    a.insert(2, OsString::from("allow_other"));
+    let mut m = CliMount::start(mp.clone(), a);
+    let options = super_options(&mp);
+    m.unmount();
+    let options = options.expect("the mount in /proc/self/mountinfo");
+    for wanted in ["allow_other", "default_permissions"] {
+        assert!(
+            options.split(',').any(|o| o == wanted),
+            "{wanted} in {options}"
+        );
+    }
+}

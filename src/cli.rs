@@ -50,6 +50,7 @@ Examples:
   file_mode=OCTAL, dir_mode=OCTAL, fsname=NAME, and the kernel flags dev, nodev, suid, nosuid,
   exec, noexec, atime, noatime, sync, async, dirsync. The mount(8) options _netdev, nofail,
   noauto, auto, user, users, nouser, defaults, x-systemd.* and comment=* are accepted and ignored.
+  allow_other turns default_permissions on (the file system checks no permissions itself).
 
 Without --key-file or --passphrase-file, the passphrase comes from $S3CRYPTFS_PASSPHRASE or a
 prompt on the terminal.";
@@ -205,6 +206,7 @@ impl InitArgs {
             passphrase_file: self.keys.passphrase_file.clone(),
             block_size: self.block_size,
             log_level: global.log_level,
+            allow_core_dumps: global.allow_core_dumps,
             ..Overrides::default()
         };
         self.bucket.apply(&mut o);
@@ -243,6 +245,7 @@ impl MountArgs {
             block_cache_mib: self.block_cache_mib,
             staging_dir: self.staging_dir.clone(),
             log_level: global.log_level,
+            allow_core_dumps: global.allow_core_dumps,
             log_file: self.log_file.clone(),
             ..Overrides::default()
         };

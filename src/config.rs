@@ -45,6 +45,10 @@ pub struct Overrides {
     pub staging_dir: Option<PathBuf>,
     pub log_level: Option<LogLevel>,
     pub log_file: Option<PathBuf>,
+    /// `--allow-core-dumps` (only turns them on).
+    pub allow_core_dumps: bool,
+    /// `--allow-sse-c-over-http` (only turns it on).
+    pub allow_sse_c_over_http: bool,
 }
 
 impl MountConfig {
@@ -194,6 +198,18 @@ impl MountConfig {
                     format!("{endpoint:?} must be an http:// or https:// URL"),
                 ));
             }
+            if sse.mode == SseMode::C && lower.starts_with("http://") && !sse.allow_sse_c_over_http
+            {
+                return Err(ConfigError::invalid(
+                    "store.endpoint",
+                    format!(
+                        "{endpoint:?} is plain http, and sse = \"c\" sends the SSE-C key with \
+                         every request: use an https:// endpoint, or set \
+                         sse.allow_sse_c_over_http = true (--allow-sse-c-over-http) for a test \
+                         server"
+                    ),
+                ));
+            }
         }
         if store.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
             return Err(ConfigError::invalid("store.region", "must not be empty"));
@@ -237,6 +253,7 @@ impl MountConfig {
             sse: self.sse.mode.as_str().to_owned(),
             sse_kms_key_id: self.sse.sse_kms_key_id.clone(),
             sse_c_key_files: self.sse.sse_c_key_files.clone(),
+            allow_sse_c_over_http: self.sse.allow_sse_c_over_http,
         }
     }
 
@@ -270,6 +287,7 @@ impl MountConfig {
         if !o.sse_c_key_files.is_empty() {
             self.sse.sse_c_key_files = o.sse_c_key_files.clone();
         }
+        self.sse.allow_sse_c_over_http |= o.allow_sse_c_over_http;
         let m = &mut self.mount;
         set(&mut m.mountpoint, o.mountpoint.clone());
         m.foreground |= o.foreground;
@@ -297,6 +315,7 @@ impl MountConfig {
             self.logging.level = level;
         }
         set(&mut self.logging.file, o.log_file.clone());
+        self.logging.allow_core_dumps |= o.allow_core_dumps;
         self.check_values()?;
         Ok(self)
     }

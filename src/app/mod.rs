@@ -11,12 +11,14 @@
 //! - `error.rs`: [`AppError`], every command's error, and its message with the flag hints for
 //!   store errors (`config::hints`).
 //! - `exit.rs`: the exit statuses, one table, including mount(8)'s for the helper.
+//! - `harden.rs`: no core dumps (unless asked for) and no passphrase left in the environment.
 //!
 //! Below the front nothing sees clap structs or knows an exit status: `mount` and `tools`
 //! take resolved settings and return their own errors.
 
 mod error;
 pub mod exit;
+mod harden;
 mod helper;
 mod resolve;
 mod tools;
@@ -34,6 +36,10 @@ pub use resolve::{Detach, MountPlan, PASSPHRASE_ENV, new_secret_source, secret_s
 
 /// Run the program with its full argv (argv[0] included); returns the exit status.
 pub fn main(argv: Vec<OsString>) -> i32 {
+    // First, while the process has one thread: nothing else reads the environment yet. Core
+    // dumps are suspended before the passphrase is in memory; resolving the config decides.
+    harden::suspend_core_dumps();
+    resolve::keep_env_passphrase(harden::take_env_secret(PASSPHRASE_ENV));
     if argv.first().is_some_and(|a| invoked_as_helper(a)) {
         return helper::main(&argv);
     }
@@ -67,6 +73,7 @@ pub fn run(cli: &Cli) -> AppResult<()> {
         }
         Command::Unmount(args) => {
             mount::logging::init(cli.global.log_level.unwrap_or_default(), true);
+            harden::apply(cli.global.allow_core_dumps);
             Ok(mount::unmount(
                 &args.mountpoint,
                 Duration::from_secs(args.timeout),

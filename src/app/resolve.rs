@@ -10,13 +10,21 @@
 //! also from `[encryption]`), else `$S3CRYPTFS_PASSPHRASE`, else a prompt on the terminal.
 //! It is read only when the command needs it, so a missing vault is reported before a missing
 //! key, and the prompt (the only terminal code for secrets) is this module's.
+//! `$S3CRYPTFS_PASSPHRASE` is taken out of the environment by `main` before anything else runs
+//! ([`keep_env_passphrase`]); the secret source takes it from there.
+//!
+//! Once the config is resolved, and before any secret is read, the process is hardened
+//! (`harden`): whether core dumps stay allowed is a setting like the others.
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
 use super::error::{AppError, AppResult};
+use super::harden;
 use crate::cli::{GlobalArgs, MountArgs};
 use crate::config::{ConfigResult, MountConfig, MountSettings, Overrides, VaultSettings};
 use crate::mount::ReloadSource;
@@ -24,6 +32,21 @@ use crate::vault::secret::SecretSource;
 
 /// Environment variable a passphrase may come from.
 pub const PASSPHRASE_ENV: &str = "S3CRYPTFS_PASSPHRASE";
+
+/// `$S3CRYPTFS_PASSPHRASE` as `main` found it, until the secret source takes it.
+static ENV_PASSPHRASE: Mutex<Option<OsString>> = Mutex::new(None);
+
+/// Keep the passphrase `main` took out of the environment for [`secret_source`].
+pub(super) fn keep_env_passphrase(value: Option<OsString>) {
+    if let Ok(mut slot) = ENV_PASSPHRASE.lock() {
+        *slot = value;
+    }
+}
+
+/// The passphrase from `$S3CRYPTFS_PASSPHRASE`, taken (a second call gets nothing).
+fn take_env_passphrase() -> Option<OsString> {
+    ENV_PASSPHRASE.lock().ok().and_then(|mut slot| slot.take())
+}
 
 /// The config file at `path` (or none) with `overrides` applied and checked.
 pub fn config(path: Option<&Path>, overrides: &Overrides) -> ConfigResult<MountConfig> {
@@ -38,7 +61,9 @@ pub fn vault(
     overrides: &Overrides,
     command: &str,
 ) -> AppResult<(VaultSettings, SecretSource)> {
-    let settings = config(config_path, overrides)?.vault_settings(command)?;
+    let config = config(config_path, overrides)?;
+    harden::apply(config.logging.allow_core_dumps);
+    let settings = config.vault_settings(command)?;
     let secret = secret_source(
         settings.key_file.as_deref(),
         settings.passphrase_file.as_deref(),
@@ -68,6 +93,7 @@ pub struct MountPlan {
 pub fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> AppResult<MountPlan> {
     let overrides = args.overrides(global);
     let config = config(args.config.as_deref(), &overrides)?;
+    harden::apply(config.logging.allow_core_dumps);
     let mut s = config.mount_settings()?;
     if detach == Detach::Always {
         s.foreground = false;
@@ -116,13 +142,16 @@ pub fn secret_source(key_file: Option<&Path>, passphrase_file: Option<&Path>) ->
     if let Some(path) = passphrase_file {
         return SecretSource::PassphraseFile(path.to_path_buf());
     }
-    if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
+    if let Some(value) = take_env_passphrase() {
         return match value.into_string() {
             Ok(v) if v.is_empty() => {
                 SecretSource::Unavailable(format!("${PASSPHRASE_ENV} is set but empty"))
             }
             Ok(v) => SecretSource::Passphrase(Zeroizing::new(v)),
-            Err(_) => SecretSource::Unavailable(format!("${PASSPHRASE_ENV} is not valid UTF-8")),
+            Err(v) => {
+                drop(Zeroizing::new(v.into_encoded_bytes()));
+                SecretSource::Unavailable(format!("${PASSPHRASE_ENV} is not valid UTF-8"))
+            }
         };
     }
     if !std::io::stdin().is_terminal() {

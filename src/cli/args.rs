@@ -18,6 +18,10 @@ pub struct GlobalArgs {
         help_heading = "Logging"
     )]
     pub log_level: Option<LogLevel>,
+    /// Keep core dumps and ptrace access by the same user (for debugging: a dump may hold
+    /// keys) [default: off, or [logging] allow_core_dumps]
+    #[arg(long, global = true, help_heading = "Logging")]
+    pub allow_core_dumps: bool,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +65,10 @@ pub struct BucketArgs {
     /// all of them read
     #[arg(long, value_name = "PATH", help_heading = "Bucket")]
     pub sse_c_key_file: Vec<PathBuf>,
+    /// Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text
+    /// (for a test server on localhost) [default: refused]
+    #[arg(long, help_heading = "Bucket")]
+    pub allow_sse_c_over_http: bool,
 }
 
 impl BucketArgs {
@@ -72,5 +80,6 @@ impl BucketArgs {
         o.sse_mode = self.sse;
         o.sse_kms_key_id = self.sse_kms_key_id.clone();
         o.sse_c_key_files = self.sse_c_key_file.clone();
+        o.allow_sse_c_over_http = self.allow_sse_c_over_http;
     }
 }

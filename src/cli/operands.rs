@@ -53,6 +53,7 @@ fn overrides(
         key_file: keys.and_then(|k| k.key_file.clone()),
         passphrase_file: keys.and_then(|k| k.passphrase_file.clone()),
         log_level: global.log_level,
+        allow_core_dumps: global.allow_core_dumps,
         ..Overrides::default()
     };
     bucket.apply(&mut o);

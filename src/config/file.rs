@@ -82,6 +82,8 @@ pub struct SseSection {
     pub mode: SseMode,
     pub sse_kms_key_id: Option<String>,
     pub sse_c_key_files: Vec<PathBuf>,
+    /// Allow SSE-C with a plain `http://` endpoint, which sends the key in clear text.
+    pub allow_sse_c_over_http: bool,
 }
 
 /// A permission mode, written in the config as an octal string (`"0644"`), never a bare
@@ -123,7 +125,8 @@ pub struct MountSection {
     pub mountpoint: Option<PathBuf>,
     pub foreground: bool,
     /// Let other users access the mount (needs `user_allow_other` in /etc/fuse.conf when
-    /// not mounting as root). Combine with `default_permissions`.
+    /// not mounting as root). Turns `default_permissions` on: the file system checks no
+    /// permissions itself.
     pub allow_other: bool,
     /// Let root (and the owner) access the mount.
     pub allow_root: bool,
@@ -192,4 +195,7 @@ pub struct LoggingSection {
     /// Where a background mount logs once detached (appended). Unset: logs are discarded
     /// after the mount is ready; in the foreground (`-f`) logs always go to stderr.
     pub file: Option<PathBuf>,
+    /// Keep core dumps and same-user ptrace access (off by default: a dump may hold keys).
+    /// Read once at start; SIGHUP does not change it.
+    pub allow_core_dumps: bool,
 }

@@ -36,6 +36,10 @@ pub fn store_hint(e: &StoreError) -> Option<String> {
         StoreError::Unreachable { .. } => "; check the endpoint (--endpoint, [store] endpoint), \
             the network and that the server is running"
             .to_owned(),
+        StoreError::SseCOverHttp { .. } => ": use an https:// endpoint (--endpoint, [store] \
+            endpoint, AWS_ENDPOINT_URL), or allow it for a test server with \
+            --allow-sse-c-over-http ([sse] allow_sse_c_over_http = true)"
+            .to_owned(),
         StoreError::S3Only {
             setting: S3Setting::Sse,
             ..

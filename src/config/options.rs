@@ -1,6 +1,6 @@
 //! `-o` mount options (as mount(8) and fstab pass them) and the default staging directory.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, ConfigResult};
@@ -112,12 +112,13 @@ pub fn apply_mount_option(m: &mut MountSection, arg: &str) -> ConfigResult<()> {
     Ok(())
 }
 
-/// Refuse a key or passphrase file that the group or others can access (the crypto layer
-/// checks again when it reads the file; this reports the problem before anything else
-/// happens). A missing file is not an error here: `init` creates key files.
+/// Refuse a key or passphrase file that is a symbolic link, belongs to another user than the
+/// running one or root, or that the group or others can access (the crypto layer checks again
+/// when it reads the file; this reports the problem before anything else happens). A missing file is not an error here: `init` creates key files.
 pub(super) fn check_private_file(field: &'static str, path: Option<&Path>) -> ConfigResult<()> {
     let Some(path) = path else { return Ok(()) };
-    let meta = match std::fs::metadata(path) {
+    // The reader opens it with O_NOFOLLOW: a link is refused here too, naming the field.
+    let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
@@ -127,6 +128,27 @@ pub(super) fn check_private_file(field: &'static str, path: Option<&Path>) -> Co
             ));
         }
     };
+    if meta.file_type().is_symlink() {
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "{} is a symbolic link, which is refused: give the path of the file itself",
+                path.display()
+            ),
+        ));
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "{} is owned by uid {}, not by the user running s3cryptfs (uid {me}) or root: \
+                 another user could change it; chown it",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         let who = if mode & 0o004 != 0 {

@@ -2,11 +2,15 @@
 //!
 //! Both kinds of file must be private to their owner: a file with any group or other permission bit is
 //! refused with the path, the mode and the fix. The file is opened first and its permissions
-//! read from the open handle, so what is checked is what is read.
+//! read from the open handle, so what is checked is what is read. It is opened with
+//! `O_NOFOLLOW`, so a symbolic link is refused rather than followed (a link planted where the
+//! key is expected cannot make the daemon read, or report on, another file), and it must belong
+//! to the user running s3cryptfs or to root: a file another user owns could be rewritten by
+//! them whatever its mode.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -49,10 +53,44 @@ fn io_err(path: &Path, source: std::io::Error) -> CryptoError {
     }
 }
 
-/// Opens `path`, refuses it unless it is a regular file with no group/other permission bits,
-/// and reads it (at most [`MAX_SECRET_FILE_LEN`] bytes) into zeroizing memory.
+/// Opens `path` without following a symbolic link (`O_NOFOLLOW`); a link is refused with a
+/// message that says so.
+fn open_no_follow(path: &Path, what: &str) -> CryptoResult<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                CryptoError::InvalidKeyMaterial(format!(
+                    "{what} {} is a symbolic link, which is refused: give the path of the file \
+                     itself",
+                    path.display()
+                ))
+            } else {
+                io_err(path, e)
+            }
+        })
+}
+
+/// Refuses a file owned by anyone but the running user (effective uid) or root.
+fn check_owner(path: &Path, what: &str, owner: u32) -> CryptoResult<()> {
+    let me = nix::unistd::geteuid().as_raw();
+    if owner == me || owner == 0 {
+        return Ok(());
+    }
+    Err(CryptoError::InvalidKeyMaterial(format!(
+        "{what} {} is owned by uid {owner}, not by the user running s3cryptfs (uid {me}) or \
+         root: another user could change it; chown it",
+        path.display()
+    )))
+}
+
+/// Opens `path`, refuses it unless it is a regular file (not a symbolic link) owned by the
+/// running user or root with no group/other permission bits, and reads it (at most
+/// [`MAX_SECRET_FILE_LEN`] bytes) into zeroizing memory.
 fn read_private_file(path: &Path, what: &str) -> CryptoResult<Zeroizing<Vec<u8>>> {
-    let mut file = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut file = open_no_follow(path, what)?;
     let meta = file.metadata().map_err(|e| io_err(path, e))?;
     if !meta.is_file() {
         return Err(CryptoError::InvalidKeyMaterial(format!(
@@ -60,6 +98,7 @@ fn read_private_file(path: &Path, what: &str) -> CryptoResult<Zeroizing<Vec<u8>>
             path.display()
         )));
     }
+    check_owner(path, what, meta.uid())?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         let how = if mode & 0o044 != 0 {
@@ -248,6 +287,43 @@ mod tests {
         let msg = read_passphrase_file(&path).unwrap_err().to_string();
         assert!(msg.contains("passphrase file"), "{msg}");
         assert!(msg.contains("mode 0640"), "{msg}");
+    }
+
+    #[test]
+    fn refuses_symbolic_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.key");
+        write_mode(&target, &[1u8; 32], 0o600);
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for read in [read_key_file, read_passphrase_file] {
+            let err = read(&link).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, CryptoError::InvalidKeyMaterial(_)), "{msg}");
+            assert!(msg.contains(&link.display().to_string()), "{msg}");
+            assert!(msg.contains("symbolic link"), "{msg}");
+        }
+        // The file itself is fine.
+        assert_eq!(key_of(read_key_file(&target).unwrap()), [1u8; 32]);
+    }
+
+    #[test]
+    fn refuses_files_owned_by_another_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("theirs.key");
+        write_mode(&path, &[1u8; 32], 0o600);
+        // The tests run as root, who can give the file to nobody (65534).
+        std::os::unix::fs::chown(&path, Some(65534), None).expect("chown (run as root)");
+        for read in [read_key_file, read_passphrase_file] {
+            let err = read(&path).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, CryptoError::InvalidKeyMaterial(_)), "{msg}");
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert!(msg.contains("owned by uid 65534"), "{msg}");
+        }
+        // Root's files are the running user's here, and accepted.
+        std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+        assert_eq!(key_of(read_key_file(&path).unwrap()), [1u8; 32]);
     }
 
     #[test]

@@ -183,7 +183,10 @@ pub fn fuse_config(s: &MountSettings) -> fuser::Config {
             MountOption::RW
         },
     ];
-    if s.default_permissions {
+    // The file system checks no permissions of its own (every request of the users the ACL
+    // lets in is served), so with allow_other the kernel must check them, or any user could
+    // read every file.
+    if s.default_permissions || s.allow_other {
         options.push(MountOption::DefaultPermissions);
     }
     for flag in &s.kernel_flags {
@@ -539,6 +542,40 @@ mod tests {
             assert!(
                 f.mount_options.contains(&o),
                 "{o:?} in {:?}",
+                f.mount_options
+            );
+        }
+    }
+
+    #[test]
+    fn allow_other_implies_default_permissions() {
+        let settings = |options: &str| {
+            MountConfig::parse(
+                &format!(
+                    "[store]\nurl = \"file:///a\"\n[mount]\nmountpoint = \"/m\"\noptions = [{options}]\n"
+                ),
+                Path::new("t.toml"),
+            )
+            .expect("config")
+            .merge(&Default::default())
+            .expect("merge")
+            .mount_settings()
+            .expect("settings")
+        };
+        let shared = fuse_config(&settings("\"allow_other\""));
+        assert_eq!(shared.acl, fuser::SessionACL::All);
+        assert!(
+            shared
+                .mount_options
+                .contains(&MountOption::DefaultPermissions),
+            "{:?}",
+            shared.mount_options
+        );
+        for private in ["", "\"allow_root\""] {
+            let f = fuse_config(&settings(private));
+            assert!(
+                !f.mount_options.contains(&MountOption::DefaultPermissions),
+                "{private}: {:?}",
                 f.mount_options
             );
         }

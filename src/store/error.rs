@@ -69,6 +69,13 @@ pub enum StoreError {
         /// The region the server named (`x-amz-bucket-region`), when it did.
         bucket_region: Option<String>,
     },
+    /// SSE-C asked for with a plain `http://` endpoint: every request would carry the key in
+    /// clear text. Refused unless explicitly allowed.
+    #[error(
+        "SSE-C over plain http is refused: the endpoint {endpoint} is not https, and every SSE-C \
+         request carries the key in clear text"
+    )]
+    SseCOverHttp { endpoint: String },
     /// Server-side encryption or connection settings given for a store that has none.
     #[error("{setting} applies to s3:// stores; {url} is not one")]
     S3Only { url: String, setting: S3Setting },

@@ -31,6 +31,8 @@ pub struct StoreOptions {
     pub sse_kms_key_id: Option<String>,
     /// SSE-C key files: the first writes, all read.
     pub sse_c_key_files: Vec<PathBuf>,
+    /// Allow SSE-C with a plain `http://` endpoint (see [`S3Settings::allow_sse_c_over_http`]).
+    pub allow_sse_c_over_http: bool,
 }
 
 impl StoreOptions {
@@ -66,6 +68,7 @@ impl StoreOptions {
         settings.endpoint = self.endpoint.clone();
         settings.path_style = self.path_style;
         settings.region = self.region.clone();
+        settings.allow_sse_c_over_http = self.allow_sse_c_over_http;
         let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
         let endpoint_given = self.endpoint.is_some()
             || env_set("AWS_ENDPOINT_URL")

@@ -32,6 +32,8 @@ mod uploads;
 
 #[cfg(test)]
 mod hostile_tests;
+#[cfg(test)]
+mod sse_response_tests;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -145,7 +147,7 @@ impl S3Store {
         customer_key_echoed: bool,
     ) -> StoreResult<()> {
         if !self.verify_sse {
-            return Ok(());
+            return self.sse.check_kms_key_named(operation, key, &echo);
         }
         self.sse
             .check_confirmed(operation, key, &echo, customer_key_echoed)
@@ -559,6 +561,7 @@ impl ObjectStore for S3Store {
                 SseEcho {
                     server_side_encryption: head.server_side_encryption().map(|s| s.as_str()),
                     customer_key_md5: None,
+                    kms_key_id: head.ssekms_key_id(),
                 },
                 false,
             )?;
@@ -572,6 +575,7 @@ impl ObjectStore for S3Store {
             SseEcho {
                 server_side_encryption: out.server_side_encryption().map(|s| s.as_str()),
                 customer_key_md5: None,
+                kms_key_id: out.ssekms_key_id(),
             },
             false,
         )?;

@@ -6,14 +6,15 @@
 //! - SSE-C key rotation: the first key writes, every key may read. A read that the server refuses
 //!   with the first key is tried again with the next one (as s3fs does).
 //! - A write whose response does not confirm the requested SSE is an error, never a silent
-//!   downgrade ([`SseMode::check_confirmed`]).
+//!   downgrade ([`SseMode::check_confirmed`]). With SSE-KMS and a configured key, the response
+//!   must also name that key: a server that encrypted under another key is refused too.
 //!
 //! Key material never appears in `Debug` output or logs: an [`SseCKey`] shows only the MD5
 //! fingerprint S3 itself echoes, and the source it was read from.
 
 use std::fmt;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use base64::Engine;
@@ -140,9 +141,12 @@ impl SseMode {
     }
 
     /// Checks that a write response confirms the SSE this mode asked for: the
-    /// `x-amz-server-side-encryption` value for SSE-S3 / SSE-KMS, the key MD5 for SSE-C.
-    /// `customer_key_echoed` says whether the operation's response carries the SSE-C key MD5
-    /// (CompleteMultipartUpload's does not).
+    /// `x-amz-server-side-encryption` value for SSE-S3 / SSE-KMS, the key MD5 for SSE-C, and
+    /// for SSE-KMS with a configured key id the key the response names
+    /// ([`kms_key_matches`]). `customer_key_echoed` says whether the operation's response
+    /// carries the key headers, the SSE-C key MD5 and the KMS key id
+    /// (CompleteMultipartUpload's does not); a key id the response does name is checked
+    /// either way.
     pub fn check_confirmed(
         &self,
         operation: &str,
@@ -167,13 +171,34 @@ impl SseMode {
             SseMode::S3 | SseMode::Kms { .. } => {
                 let wanted = self.requested_algorithm().unwrap_or_default();
                 match echo.server_side_encryption {
-                    Some(got) if got == wanted => Ok(()),
-                    Some(got) => Err(refused(format!(
-                        "asked for x-amz-server-side-encryption: {wanted}, the server answered {got}"
+                    Some(got) if got == wanted => {}
+                    Some(got) => {
+                        return Err(refused(format!(
+                            "asked for x-amz-server-side-encryption: {wanted}, the server answered {got}"
+                        )));
+                    }
+                    None => {
+                        return Err(refused(format!(
+                            "asked for x-amz-server-side-encryption: {wanted}, the response has none"
+                        )));
+                    }
+                }
+                let SseMode::Kms {
+                    key_id: Some(want), ..
+                } = self
+                else {
+                    return Ok(());
+                };
+                match echo.kms_key_id {
+                    Some(got) if kms_key_matches(want, got) => Ok(()),
+                    // Never accepted, whatever verify_sse says: the object is encrypted under
+                    // a key the operator did not choose.
+                    Some(got) => Err(wrong_kms_key(operation, key, want, got)),
+                    None if customer_key_echoed => Err(refused(format!(
+                        "asked for the KMS key {want}, the response has no \
+                         x-amz-server-side-encryption-aws-kms-key-id"
                     ))),
-                    None => Err(refused(format!(
-                        "asked for x-amz-server-side-encryption: {wanted}, the response has none"
-                    ))),
+                    None => Ok(()),
                 }
             }
             SseMode::C { keys } => {
@@ -267,6 +292,25 @@ impl SseMode {
         }
     }
 
+    /// The one check that stays with `verify_sse` off: a response that names a KMS key other
+    /// than the configured one is refused (a missing or different algorithm is accepted there).
+    pub fn check_kms_key_named(
+        &self,
+        operation: &str,
+        key: &str,
+        echo: &SseEcho<'_>,
+    ) -> StoreResult<()> {
+        match (self, echo.kms_key_id) {
+            (
+                SseMode::Kms {
+                    key_id: Some(want), ..
+                },
+                Some(got),
+            ) if !kms_key_matches(want, got) => Err(wrong_kms_key(operation, key, want, got)),
+            _ => Ok(()),
+        }
+    }
+
     /// S3's SSE-C read rule, for the stores that apply it themselves: a request for an object
     /// stored as `stored` is tried with each read key in order (once without a key in other
     /// modes), as `S3Store` does. Returns the outcome and how many requests that took; on
@@ -291,6 +335,53 @@ impl SseMode {
             }
         }
         (Err(first_error), keys.len() as u64)
+    }
+}
+
+/// Whether the KMS key a response names (`got`: a key id, key ARN, alias or alias ARN) is the
+/// configured one (`want`, in any of those forms). Equal strings match; a bare id or alias
+/// matches an ARN that ends with it (`1234...` and `arn:aws:kms:REGION:ACCOUNT:key/1234...`,
+/// `alias/x` and `arn:aws:kms:...:alias/x`); two ARNs must be equal. S3 names the key itself
+/// (its ARN), never the alias it was asked for, and which key an alias points to takes a KMS
+/// call: a configured alias therefore matches any key the response names (the algorithm is
+/// still checked), and only another alias that differs from it is a mismatch.
+pub fn kms_key_matches(want: &str, got: &str) -> bool {
+    /// The part after the ARN prefix (`key/ID`, `alias/NAME`), or the whole value.
+    fn resource(id: &str) -> (&str, bool) {
+        match id.strip_prefix("arn:") {
+            Some(rest) => (rest.rsplit(':').next().unwrap_or(rest), true),
+            None => (id, false),
+        }
+    }
+    /// `key/ID` and a bare `ID` are the same key.
+    fn normalized(resource: &str) -> &str {
+        resource.strip_prefix("key/").unwrap_or(resource)
+    }
+    if want == got {
+        return true;
+    }
+    let (want_resource, want_arn) = resource(want);
+    let (got_resource, got_arn) = resource(got);
+    let (want_resource, got_resource) = (normalized(want_resource), normalized(got_resource));
+    let want_alias = want_resource.starts_with("alias/");
+    let got_alias = got_resource.starts_with("alias/");
+    if want_alias && !got_alias {
+        return true;
+    }
+    !(want_arn && got_arn) && want_resource == got_resource
+}
+
+fn wrong_kms_key(operation: &str, key: &str, want: &str, got: &str) -> StoreError {
+    StoreError::Io {
+        key: key.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{operation} was encrypted by the server under the KMS key {got}, not the \
+                 configured {want}: the object is not stored as asked (check the bucket's \
+                 default encryption and the key id)"
+            ),
+        ),
     }
 }
 
@@ -335,6 +426,8 @@ pub struct SseEcho<'a> {
     pub server_side_encryption: Option<&'a str>,
     /// `x-amz-server-side-encryption-customer-key-MD5`.
     pub customer_key_md5: Option<&'a str>,
+    /// `x-amz-server-side-encryption-aws-kms-key-id`.
+    pub kms_key_id: Option<&'a str>,
 }
 
 /// One SSE-C key: 32 bytes, zeroized on drop, with the base64 forms S3's headers carry.
@@ -369,7 +462,8 @@ impl SseCKey {
 
     /// Reads a key file: 32 raw bytes, 64 hex digits or the base64 of 32 bytes (text forms may
     /// end with a newline). The file must be a regular file that neither group nor others may
-    /// access (mode 0600 or stricter), as for ssh keys.
+    /// access (mode 0600 or stricter), as for ssh keys, owned by the running user or root, and
+    /// not a symbolic link (it is opened with `O_NOFOLLOW`), as the vault's key files.
     pub fn from_file(path: &Path) -> StoreResult<SseCKey> {
         let shown = path.display().to_string();
         let io_error = |source: std::io::Error| StoreError::Io {
@@ -377,10 +471,31 @@ impl SseCKey {
             source,
         };
         let invalid = |msg: String| StoreError::InvalidArgument(format!("SSE-C key file {msg}"));
-        let file = std::fs::File::open(path).map_err(io_error)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    invalid(format!(
+                        "{shown} is a symbolic link, which is refused: give the path of the file \
+                         itself"
+                    ))
+                } else {
+                    io_error(e)
+                }
+            })?;
         let meta = file.metadata().map_err(io_error)?;
         if !meta.is_file() {
             return Err(invalid(format!("{shown} is not a regular file")));
+        }
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(invalid(format!(
+                "{shown} is owned by uid {}, not by the user running s3cryptfs (uid {me}) or \
+                 root: another user could change it; chown it",
+                meta.uid()
+            )));
         }
         let mode = meta.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
@@ -532,6 +647,33 @@ mod tests {
     }
 
     #[test]
+    fn key_files_that_are_links_or_another_users_are_refused() {
+        let f = key_file(&KEY, 0o600);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(f.path(), &link).expect("symlink");
+        let e = SseCKey::from_file(&link).expect_err("a link").to_string();
+        assert!(
+            e.contains(&link.display().to_string()) && e.contains("symbolic link"),
+            "{e}"
+        );
+        // The tests run as root, who can give the file to nobody (65534).
+        std::os::unix::fs::chown(f.path(), Some(65534), None).expect("chown (run as root)");
+        let e = SseCKey::from_file(f.path())
+            .expect_err("another user's")
+            .to_string();
+        assert!(
+            e.contains("owned by uid 65534") && e.contains("chown"),
+            "{e}"
+        );
+        std::os::unix::fs::chown(f.path(), Some(0), None).expect("chown back");
+        assert_eq!(
+            SseCKey::from_file(f.path()).expect("root's").key_bytes(),
+            &KEY
+        );
+    }
+
+    #[test]
     fn debug_output_never_shows_the_key() {
         let key = SseCKey::from_bytes(&KEY, "/etc/k").expect("key");
         let mode = SseMode::customer_keys(vec![key.clone()]).expect("one key");
@@ -632,6 +774,7 @@ mod tests {
             SseEcho {
                 server_side_encryption: sse,
                 customer_key_md5: md5,
+                kms_key_id: None,
             }
         }
         assert!(
@@ -674,6 +817,107 @@ mod tests {
         );
         assert!(
             c.check_confirmed("CompleteMultipartUpload", "k", &echo(None, None), false)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn kms_key_ids_match_in_their_forms() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        for (want, got) in [
+            (id, id),
+            (id, arn),
+            (arn, arn),
+            ("key/1234", "1234"),
+            ("testkey-1", "testkey-1"),
+            (
+                "alias/backup",
+                "arn:aws:kms:us-east-1:111122223333:alias/backup",
+            ),
+            // S3 names the key behind an alias, which only KMS can resolve.
+            ("alias/backup", arn),
+        ] {
+            assert!(kms_key_matches(want, got), "{want} vs {got}");
+        }
+        for (want, got) in [
+            (id, "arn:aws:kms:us-east-1:111122223333:key/ffff"),
+            ("testkey-1", "testkey-2"),
+            (
+                arn,
+                "arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            ),
+            (arn, "ffff"),
+            ("alias/backup", "alias/other"),
+            (
+                "alias/backup",
+                "arn:aws:kms:us-east-1:111122223333:alias/other",
+            ),
+            // An id that is only the end of another: whole resource names are compared.
+            ("34cd-56ef-1234567890ab", arn),
+        ] {
+            assert!(!kms_key_matches(want, got), "{want} vs {got}");
+        }
+    }
+
+    #[test]
+    fn a_write_under_another_kms_key_is_refused() {
+        let kms = SseMode::Kms {
+            key_id: Some("key-a".into()),
+            bucket_key: false,
+        };
+        let echo = |key_id| SseEcho {
+            server_side_encryption: Some(SSE_KMS_VALUE),
+            customer_key_md5: None,
+            kms_key_id: key_id,
+        };
+        let other = "arn:aws:kms:us-east-1:111122223333:key/key-b";
+        for operation in ["PutObject", "CreateMultipartUpload", "CopyObject"] {
+            let e = kms
+                .check_confirmed(operation, "k", &echo(Some(other)), true)
+                .expect_err("another key")
+                .to_string();
+            assert!(
+                e.contains(operation) && e.contains(other) && e.contains("key-a"),
+                "{e}"
+            );
+            // Also where the response need not name the key, and with verification off.
+            assert!(
+                kms.check_confirmed(operation, "k", &echo(Some(other)), false)
+                    .is_err()
+            );
+            assert!(
+                kms.check_kms_key_named(operation, "k", &echo(Some(other)))
+                    .is_err()
+            );
+            let e = kms
+                .check_confirmed(operation, "k", &echo(None), true)
+                .expect_err("no key id")
+                .to_string();
+            assert!(e.contains("aws-kms-key-id"), "{e}");
+            for good in ["key-a", "arn:aws:kms:us-east-1:111122223333:key/key-a"] {
+                assert!(
+                    kms.check_confirmed(operation, "k", &echo(Some(good)), true)
+                        .is_ok()
+                );
+            }
+        }
+        assert!(
+            kms.check_confirmed("CompleteMultipartUpload", "k", &echo(None), false)
+                .is_ok()
+        );
+        assert!(
+            kms.check_kms_key_named("PutObject", "k", &echo(None))
+                .is_ok()
+        );
+        // The account's default key (no key id configured): any key the server names.
+        let default_key = SseMode::Kms {
+            key_id: None,
+            bucket_key: false,
+        };
+        assert!(
+            default_key
+                .check_confirmed("PutObject", "k", &echo(Some(other)), true)
                 .is_ok()
         );
     }

@@ -209,9 +209,11 @@ async fn echoed_key_md5(v: &S3Vault, key: &str, sse_c: &SseCKey) -> Result<Strin
 fn sse_c_mount_roundtrips_and_its_objects_need_the_key() {
     let mut v = S3Vault::new(ceph(), "ceph-sse-c");
     let (key_file, key) = sse_c_key_file(v.dir.path(), "sse-c.key", 1);
+    // The test cluster speaks plain http, where SSE-C must be allowed explicitly.
     v.set_sse_args(args([
         "--sse".as_ref(),
         "c".as_ref(),
+        "--allow-sse-c-over-http".as_ref(),
         "--sse-c-key-file".as_ref(),
         key_file.as_os_str(),
     ]));
@@ -252,7 +254,7 @@ fn sse_c_with_two_keys_reads_old_objects_and_writes_with_the_new_key() {
     let (old_file, old) = sse_c_key_file(v.dir.path(), "old.key", 2);
     let (new_file, new) = sse_c_key_file(v.dir.path(), "new.key", 3);
     let key_arg = |f: &Path| args(["--sse-c-key-file".as_ref(), f.as_os_str()]);
-    let mut sse_args = args(["--sse", "c"]);
+    let mut sse_args = args(["--sse", "c", "--allow-sse-c-over-http"]);
     sse_args.extend(key_arg(&old_file));
     v.set_sse_args(sse_args.clone());
     v.run_init();
@@ -262,7 +264,7 @@ fn sse_c_with_two_keys_reads_old_objects_and_writes_with_the_new_key() {
     m.unmount();
 
     // The new key first: it writes; the old one still reads.
-    let mut sse_args = args(["--sse", "c"]);
+    let mut sse_args = args(["--sse", "c", "--allow-sse-c-over-http"]);
     sse_args.extend(key_arg(&new_file));
     sse_args.extend(key_arg(&old_file));
     v.set_sse_args(sse_args);

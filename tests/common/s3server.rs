@@ -144,6 +144,8 @@ impl MotoServer {
         s.endpoint = Some(self.endpoint.clone());
         s.region = Some("us-east-1".into());
         s.path_style = true;
+        // A local test server speaks plain http; SSE-C tests send their keys over it.
+        s.allow_sse_c_over_http = true;
         s.access_key_id = Some("testing".into());
         s.secret_access_key = Some("testing".into());
         s.retry = S3Retry {

@@ -185,6 +185,107 @@ fn readable_secret_files_are_refused_with_file_and_mode() {
 }
 
 #[test]
+fn linked_or_foreign_secret_files_are_refused_with_field_and_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("vault.key");
+    std::fs::write(&key, [7u8; 32]).expect("write key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let link = dir.path().join("link.key");
+    std::os::unix::fs::symlink(&key, &link).expect("symlink");
+    for field in ["key_file", "passphrase_file"] {
+        let e = error(&format!("[encryption]\n{field} = \"{}\"\n", link.display()));
+        assert!(e.contains(&format!("encryption.{field}")), "{e}");
+        assert!(
+            e.contains(&link.display().to_string()) && e.contains("symbolic link"),
+            "{e}"
+        );
+    }
+    // The tests run as root, who can give the file to nobody (65534).
+    std::os::unix::fs::chown(&key, Some(65534), None).expect("chown (the tests run as root)");
+    let e = error(&format!("[encryption]\nkey_file = \"{}\"\n", key.display()));
+    assert!(e.contains("encryption.key_file"), "{e}");
+    assert!(
+        e.contains("owned by uid 65534") && e.contains("chown"),
+        "{e}"
+    );
+    std::os::unix::fs::chown(&key, Some(0), None).expect("chown back");
+    parse(&format!("[encryption]\nkey_file = \"{}\"\n", key.display())).expect("root's key");
+}
+
+#[test]
+fn sse_c_over_plain_http_needs_an_explicit_allowance() {
+    let config = |endpoint: &str, allow: &str| {
+        format!(
+            "[store]\nurl = \"s3://b/p\"\nendpoint = \"{endpoint}\"\n[sse]\nsse = \"c\"\n\
+             sse_c_key_files = [\"/k\"]\n{allow}"
+        )
+    };
+    let e = error(&config("http://127.0.0.1:9000", ""));
+    assert!(e.starts_with("config: field store.endpoint:"), "{e}");
+    assert!(
+        e.contains("sse.allow_sse_c_over_http") && e.contains("--allow-sse-c-over-http"),
+        "{e}"
+    );
+    let e = error(&config("HTTP://h", "allow_sse_c_over_http = false\n"));
+    assert!(e.contains("store.endpoint"), "{e}");
+    for ok in [
+        config("http://127.0.0.1:9000", "allow_sse_c_over_http = true\n"),
+        config("https://s3.example.com", ""),
+    ] {
+        parse(&ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    // SSE-S3 and SSE-KMS send no key: plain http is theirs to choose.
+    parse("[store]\nurl = \"s3://b\"\nendpoint = \"http://h\"\n[sse]\nsse = \"s3\"\n")
+        .expect("SSE-S3 over http");
+
+    // The same from the command line: refused, then allowed by the flag.
+    let flags = [
+        "--endpoint",
+        "http://127.0.0.1:9000",
+        "--sse",
+        "c",
+        "--sse-c-key-file",
+        "/k",
+        "s3://b/p",
+        "/mnt",
+    ];
+    let e = MountConfig::default()
+        .merge(&mount_overrides(&flags))
+        .expect_err("SSE-C over http")
+        .to_string();
+    assert!(
+        e.contains("store.endpoint") && e.contains("--allow-sse-c-over-http"),
+        "{e}"
+    );
+    let mut allowed = vec!["--allow-sse-c-over-http"];
+    allowed.extend(flags);
+    let c = MountConfig::default()
+        .merge(&mount_overrides(&allowed))
+        .expect("allowed by the flag");
+    assert!(c.sse.allow_sse_c_over_http);
+    assert!(c.store_options().allow_sse_c_over_http);
+}
+
+#[test]
+fn core_dumps_stay_off_unless_asked() {
+    assert!(!MountConfig::default().logging.allow_core_dumps);
+    let c = parse("[logging]\nallow_core_dumps = true\n").expect("config");
+    assert!(c.logging.allow_core_dumps);
+    let c = MountConfig::default()
+        .merge(&mount_overrides(&[
+            "--allow-core-dumps",
+            "file:///v",
+            "/mnt",
+        ]))
+        .expect("flag");
+    assert!(c.logging.allow_core_dumps);
+    let c = MountConfig::default()
+        .merge(&mount_overrides(&["file:///v", "/mnt"]))
+        .expect("no flag");
+    assert!(!c.logging.allow_core_dumps);
+}
+
+#[test]
 fn missing_config_file_names_it() {
     let e = MountConfig::load(Path::new("/nonexistent/s3cryptfs.toml"))
         .expect_err("missing")

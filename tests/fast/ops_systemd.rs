@@ -96,6 +96,8 @@ fn the_mount_unit_is_notify_typed_and_namespace_free() {
         "Wants=network-online.target",
         "DeviceAllow=/dev/fuse rw",
         "NoNewPrivileges=yes",
+        // A core dump of the daemon would hold the vault's keys.
+        "LimitCORE=0",
     ] {
         assert!(
             settings.contains(&needed),
@@ -131,4 +133,14 @@ fn the_mount_unit_is_notify_typed_and_namespace_free() {
              namespace"
         );
     }
+}
+
+#[test]
+fn the_backup_unit_dumps_no_core() {
+    // rsync reads plaintext from the mount: a core dump would put file contents on disk.
+    let unit = unit_text("s3cryptfs-backup@.service");
+    assert!(
+        unit.lines().map(str::trim).any(|l| l == "LimitCORE=0"),
+        "s3cryptfs-backup@.service lacks LimitCORE=0"
+    );
 }

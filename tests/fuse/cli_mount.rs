@@ -8,7 +8,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 
 use crate::common;
-use crate::common::cli::{CliOutput, args, run_cli};
+use crate::common::cli::{CliOutput, args, daemon_pids, run_cli};
 use crate::common::{CliMount, CliVault, is_mounted};
 use crate::fast::cli_errors::{assert_not_mounted, mount_args, staging_for, write_private};
 
@@ -100,9 +100,43 @@ fn wrong_passphrase_is_refused_and_passphrase_from_env_works() {
         is_mounted(&mp),
         "mounted with the passphrase from S3CRYPTFS_PASSPHRASE"
     );
+    // The daemon took the passphrase out of its environment: /proc/PID/environ (readable by
+    // root, and by the same user while the process is dumpable) shows neither the variable
+    // nor the passphrase.
+    let pids = daemon_pids(&mp);
+    let environs: Vec<(u32, std::io::Result<Vec<u8>>)> = pids
+        .iter()
+        .map(|pid| (*pid, fs::read(format!("/proc/{pid}/environ"))))
+        .collect();
+    // And it cannot dump core (no --allow-core-dumps): both limits are 0.
+    let limits: Vec<String> = pids
+        .iter()
+        .map(|pid| fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default())
+        .collect();
     let read = fs::read(mp.join("hello.txt"));
     run_cli(&args([OsStr::new("unmount"), mp.as_os_str()]), &[]).assert_ok();
     assert_eq!(read.expect("read hello.txt"), b"hello");
+    assert!(!environs.is_empty(), "no daemon serves {}", mp.display());
+    for (pid, environ) in environs {
+        let environ = environ.unwrap_or_else(|e| panic!("/proc/{pid}/environ: {e}"));
+        let shown = String::from_utf8_lossy(&environ);
+        assert!(
+            !shown.contains("S3CRYPTFS_PASSPHRASE") && !shown.contains("battery staple"),
+            "the passphrase is still in the environment of daemon {pid}: {shown:?}"
+        );
+        assert!(
+            shown.contains("RUST_BACKTRACE=0"),
+            "the rest of the environment is kept: {shown:?}"
+        );
+    }
+    for text in limits {
+        let core = text
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap_or_default();
+        let fields: Vec<&str> = core.split_whitespace().collect();
+        assert_eq!(fields.get(4..6), Some(&["0", "0"][..]), "{core:?}");
+    }
 }
 
 #[test]
@@ -294,4 +328,44 @@ fn unmount_of_a_busy_mount_fails_and_keeps_it() {
     drop(open);
     m.remount();
     assert_eq!(fs::read(m.path("open.txt")).expect("read"), b"still open");
+}
+
+/// The super options (the file system's own, after the source) of the mount on top of `mp`.
+fn super_options(mp: &std::path::Path) -> Option<String> {
+    let mp = mp.canonicalize().ok()?;
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mut found = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        // A mount point with a space would be escaped (\040); the test's has none.
+        if fields.get(4).map(std::path::Path::new) == Some(mp.as_path()) {
+            found = fields.get(sep + 3).map(|s| (*s).to_owned());
+        }
+    }
+    found
+}
+
+/// s3cryptfs checks no permissions itself, so a mount other users may enter must have the
+/// kernel check them: `-o allow_other` alone mounts with default_permissions.
+#[test]
+fn allow_other_mounts_with_default_permissions() {
+    common::require_fuse();
+    let v = CliVault::init();
+    let mp = v.new_dir("mnt");
+    let mut a = mount_args("--key-file", &v.key_file, &v.url, &mp);
+    a.insert(1, OsString::from("-o"));
+    a.insert(2, OsString::from("allow_other"));
+    let mut m = CliMount::start(mp.clone(), a);
+    let options = super_options(&mp);
+    m.unmount();
+    let options = options.expect("the mount in /proc/self/mountinfo");
+    for wanted in ["allow_other", "default_permissions"] {
+        assert!(
+            options.split(',').any(|o| o == wanted),
+            "{wanted} in {options}"
+        );
+    }
 }

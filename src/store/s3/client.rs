@@ -50,8 +50,18 @@ impl S3Store {
     /// Builds the SDK client for `settings` and the store that applies `sse` to its requests.
     /// No request is sent: a wrong bucket or credentials show on first use (or in
     /// [`S3Store::check_bucket`]).
+    /// SSE-C over a plain `http://` endpoint (whichever setting or variable named it) is
+    /// refused unless [`S3Settings::allow_sse_c_over_http`] is set.
     pub async fn connect(settings: S3Settings, sse: SseMode) -> StoreResult<S3Store> {
         let conn = settings::connect(&settings).await?;
+        if matches!(sse, SseMode::C { .. })
+            && !settings.allow_sse_c_over_http
+            && is_plain_http(&conn.endpoint)
+        {
+            return Err(StoreError::SseCOverHttp {
+                endpoint: conn.endpoint,
+            });
+        }
         Ok(S3Store {
             client: conn.client,
             bucket: settings.bucket,
@@ -133,6 +143,13 @@ impl fmt::Debug for S3Store {
             .field("verify_sse", &self.verify_sse)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `endpoint` is a plain (unencrypted) `http://` URL.
+pub(super) fn is_plain_http(endpoint: &str) -> bool {
+    endpoint
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
 }
 
 /// Bodies from this size on are sent with `UNSIGNED-PAYLOAD` instead of their SHA-256 in the

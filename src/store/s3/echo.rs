@@ -13,7 +13,8 @@ use crate::store::ObjectInfo;
 use crate::store::sse::{ObjectSse, SseEcho};
 
 pub(super) trait SseFields {
-    /// `x-amz-server-side-encryption` and the SSE-C key MD5, for `S3Store::check_sse`.
+    /// `x-amz-server-side-encryption`, the SSE-C key MD5 and the KMS key id, for
+    /// `S3Store::check_sse`.
     fn sse_echo(&self) -> SseEcho<'_>;
     /// `x-amz-server-side-encryption-aws-kms-key-id`.
     fn kms_key_id(&self) -> Option<&str>;
@@ -37,6 +38,7 @@ macro_rules! sse_fields {
                 SseEcho {
                     server_side_encryption: self.server_side_encryption().map(|s| s.as_str()),
                     customer_key_md5: self.sse_customer_key_md5(),
+                    kms_key_id: self.ssekms_key_id(),
                 }
             }
 

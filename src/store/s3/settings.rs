@@ -48,6 +48,9 @@ pub struct S3Settings {
     pub retry: S3Retry,
     /// Fail writes whose response does not confirm the requested server-side encryption.
     pub verify_sse: bool,
+    /// Allow SSE-C with a plain `http://` endpoint. Off by default: every SSE-C request carries
+    /// the key, which anyone on the path could then read.
+    pub allow_sse_c_over_http: bool,
     /// Extra SDK interceptors (request capture in tests, instrumentation).
     pub interceptors: Vec<SharedInterceptor>,
     /// Largest source CopyObject copies in one request (S3: 5 GiB); larger ones are copied
@@ -73,6 +76,7 @@ impl S3Settings {
             timeouts: S3Timeouts::default(),
             retry: S3Retry::default(),
             verify_sse: true,
+            allow_sse_c_over_http: false,
             interceptors: Vec::new(),
             max_copy_object_bytes: crate::store::MAX_SINGLE_PUT,
             copy_part_bytes: 512 * 1024 * 1024,
@@ -133,6 +137,7 @@ impl fmt::Debug for S3Settings {
             .field("timeouts", &self.timeouts)
             .field("retry", &self.retry)
             .field("verify_sse", &self.verify_sse)
+            .field("allow_sse_c_over_http", &self.allow_sse_c_over_http)
             .field("interceptors", &self.interceptors.len())
             .finish()
     }

@@ -10,12 +10,16 @@ use bytes::Bytes;
 
 use crate::crypto::keys::PassphraseParams;
 use crate::crypto::{CryptoError, Secret, VaultConfig, VaultKeys};
-use crate::store::{ObjectStore, PutOptions, StoreError};
+use crate::store::{GetOutput, ObjectStore, PutOptions, StoreError};
 
 pub mod secret;
 
 /// Key of the vault config object, relative to the mount's prefix.
 pub const VAULT_CONFIG_KEY: &str = ".s3cryptfs/config";
+
+/// The largest vault config object read (a real one is a few KiB: one slot is about 300
+/// bytes). The object comes from the bucket, so it is fetched with a range that says so.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -35,6 +39,12 @@ pub enum VaultError {
         #[source]
         source: CryptoError,
     },
+    /// The config object is larger than [`MAX_CONFIG_BYTES`]; only that much was read.
+    #[error(
+        "{location}: vault config is larger than 64 KiB (one s3cryptfs writes is a few KiB); \
+         refusing to use it"
+    )]
+    TooLarge { location: String },
     #[error("store {location}: {source}")]
     Store {
         location: String,
@@ -65,6 +75,7 @@ impl VaultError {
             VaultError::WrongKey { reason, .. } => VaultError::WrongKey { location, reason },
             VaultError::BadConfig { source, .. } => VaultError::BadConfig { location, source },
             VaultError::Store { source, .. } => VaultError::Store { location, source },
+            VaultError::TooLarge { .. } => VaultError::TooLarge { location },
             VaultError::ConcurrentChange { .. } => VaultError::ConcurrentChange { location },
             other => other,
         }
@@ -148,6 +159,27 @@ pub async fn init_vault_with_params(
     }
 }
 
+/// GET the config object at `key`, at most [`MAX_CONFIG_BYTES`] of it: one byte more is
+/// asked for, so that a larger object is told from one of exactly that size without reading
+/// it (the store caps bodies at the range asked for).
+async fn fetch_config(store: &dyn ObjectStore, key: &str) -> VaultResult<GetOutput> {
+    let got = match store.get(key, Some(0..MAX_CONFIG_BYTES + 1), None).await {
+        Ok(out) => out,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(VaultError::Missing {
+                location: key.to_owned(),
+            });
+        }
+        Err(e) => return Err(store_err(key, e)),
+    };
+    if got.data.len() as u64 > MAX_CONFIG_BYTES || got.info.size > MAX_CONFIG_BYTES {
+        return Err(VaultError::TooLarge {
+            location: key.to_owned(),
+        });
+    }
+    Ok(got)
+}
+
 /// Read the vault config under `prefix` and unlock it with `secret`.
 pub async fn open_vault(
     store: &dyn ObjectStore,
@@ -155,11 +187,7 @@ pub async fn open_vault(
     secret: &Secret,
 ) -> VaultResult<VaultKeys> {
     let key = config_key(prefix);
-    let bytes = match store.get(&key, None, None).await {
-        Ok(out) => out.data,
-        Err(StoreError::NotFound { .. }) => return Err(VaultError::Missing { location: key }),
-        Err(e) => return Err(store_err(&key, e)),
-    };
+    let bytes = fetch_config(store, &key).await?.data;
     let config = VaultConfig::from_bytes(&bytes).map_err(|source| VaultError::BadConfig {
         location: key.clone(),
         source,
@@ -188,11 +216,7 @@ pub struct StoredConfig {
 /// Read and parse the vault config under `prefix` (without unlocking it).
 pub async fn load_config(store: &dyn ObjectStore, prefix: &str) -> VaultResult<StoredConfig> {
     let key = config_key(prefix);
-    let got = match store.get(&key, None, None).await {
-        Ok(out) => out,
-        Err(StoreError::NotFound { .. }) => return Err(VaultError::Missing { location: key }),
-        Err(e) => return Err(store_err(&key, e)),
-    };
+    let got = fetch_config(store, &key).await?;
     let config = VaultConfig::from_bytes(&got.data).map_err(|source| VaultError::BadConfig {
         location: key.clone(),
         source,
@@ -386,6 +410,91 @@ mod tests {
                 .expect("put");
             let e = open_vault(&*store, "", &key(1)).await.expect_err("garbage");
             assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
+        });
+    }
+
+    /// The stored config padded with trailing whitespace (still the same JSON) to `len` bytes.
+    fn padded_config(store: &MemoryStore, len: usize) {
+        let mut bytes = store.raw_get(".s3cryptfs/config").expect("config");
+        assert!(bytes.len() <= len);
+        bytes.resize(len, b' ');
+        store.raw_put(".s3cryptfs/config", bytes);
+    }
+
+    #[test]
+    fn a_config_over_64_kib_is_refused_and_never_read_whole() {
+        block_on(async {
+            let store = MemoryStore::new();
+            init_vault(&*store, "", &key(1), 65536).await.expect("init");
+            padded_config(&store, 64 * 1024);
+            open_vault(&*store, "", &key(1))
+                .await
+                .expect("64 KiB opens");
+            load_config(&*store, "").await.expect("64 KiB loads");
+
+            padded_config(&store, 8 * 1024 * 1024);
+            store.reset_stats();
+            let e = open_vault(&*store, "", &key(1)).await.expect_err("8 MiB");
+            assert!(matches!(e, VaultError::TooLarge { .. }), "{e}");
+            let msg = e.with_location("mem://x").to_string();
+            assert!(msg.contains("vault config is larger than 64 KiB"), "{msg}");
+            assert!(msg.contains("mem://x"), "{msg}");
+            let e = load_config(&*store, "").await.expect_err("8 MiB");
+            assert!(matches!(e, VaultError::TooLarge { .. }), "{e}");
+            let stats = store.stats().expect("stats");
+            assert_eq!(stats.requests(crate::store::Op::Get), 2);
+            assert!(
+                stats.bytes(crate::store::Op::Get) <= 2 * (MAX_CONFIG_BYTES + 1),
+                "{} bytes read",
+                stats.bytes(crate::store::Op::Get)
+            );
+        });
+    }
+
+    /// A config as a hostile bucket could hold: argon2 costs no `init` writes, and 100 slots.
+    /// The MAC cannot be checked before a slot opens, so these are refused on sight.
+    fn hostile_config(store: &MemoryStore) {
+        let bytes = store.raw_get(".s3cryptfs/config").expect("config");
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let mut slot = json["slots"][0].clone();
+        slot["m_cost_kib"] = 4_194_304.into();
+        slot["t_cost"] = 64.into();
+        json["slots"] = serde_json::Value::Array(vec![slot; 100]);
+        store.raw_put(
+            ".s3cryptfs/config",
+            serde_json::to_vec(&json).expect("serialize"),
+        );
+    }
+
+    #[test]
+    fn hostile_argon2_costs_and_slot_counts_are_refused_before_any_kdf() {
+        block_on(async {
+            let store = MemoryStore::new();
+            let pass = || Secret::Passphrase(Zeroizing::new("correct horse".to_owned()));
+            init_vault_with_params(
+                &*store,
+                "",
+                &pass(),
+                65536,
+                PassphraseParams::INSECURE_FOR_TESTS,
+            )
+            .await
+            .expect("init");
+            hostile_config(&store);
+            let e = load_config(&*store, "").await.expect_err("hostile config");
+            assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
+            assert!(e.to_string().contains("100 key slots"), "{e}");
+            // A key file tries no passphrase slot, so this ran no KDF even before the caps.
+            let e = open_vault(&*store, "", &key(1))
+                .await
+                .expect_err("hostile config");
+            assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
+            assert!(e.to_string().contains("100 key slots"), "{e}");
+            let e = open_vault(&*store, "", &pass())
+                .await
+                .expect_err("hostile config");
+            assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
+            assert!(e.to_string().contains("100 key slots"), "{e}");
         });
     }
 }

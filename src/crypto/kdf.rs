@@ -85,10 +85,12 @@ pub struct PassphraseParams {
 }
 
 impl PassphraseParams {
-    /// Upper bounds checked on every config read, so a hostile config cannot make `unlock`
-    /// allocate without limit: 4 GiB, 64 passes, 16 lanes.
-    pub const MAX_M_COST_KIB: u32 = 4 * 1024 * 1024;
-    pub const MAX_T_COST: u32 = 64;
+    /// Upper bounds checked on every config read, before any slot is tried: the config comes
+    /// from the bucket and its MAC needs the VMK a slot gives, so a hostile config could
+    /// otherwise make `unlock` allocate and compute at will. 1 GiB, 16 passes, 16 lanes:
+    /// 16 times the memory and 5 times the passes `init` and `key add` use (docs/FORMAT.md §6).
+    pub const MAX_M_COST_KIB: u32 = 1024 * 1024;
+    pub const MAX_T_COST: u32 = 16;
     pub const MAX_P_COST: u32 = 16;
 
     /// Cheap parameters for tests only (64 KiB, 1 pass): NOT for real vaults.

@@ -236,6 +236,10 @@ pub struct VaultConfig {
 }
 
 impl VaultConfig {
+    /// Most key slots a config may hold (`key add` stops there; a bigger config is refused
+    /// before any slot is tried, since a hostile one could hold thousands of argon2 runs).
+    pub const MAX_SLOTS: usize = 32;
+
     /// A new vault with a random vault id, key generation 1 and one slot for `secret`
     /// (passphrases use [`PassphraseParams::default`]).
     pub fn create(secret: &Secret, block_size: u32) -> CryptoResult<(VaultConfig, VaultKeys)> {
@@ -358,6 +362,13 @@ impl VaultConfig {
         if self.slots.is_empty() {
             return bad("no key slots".into());
         }
+        if self.slots.len() > Self::MAX_SLOTS {
+            return bad(format!(
+                "{} key slots, more than the {} a vault may hold",
+                self.slots.len(),
+                Self::MAX_SLOTS
+            ));
+        }
         for (i, slot) in self.slots.iter().enumerate() {
             if let KeySlot::Passphrase {
                 m_cost_kib,
@@ -467,6 +478,12 @@ impl VaultConfig {
         params: PassphraseParams,
     ) -> CryptoResult<usize> {
         self.check_keys(keys)?;
+        if self.slots.len() >= Self::MAX_SLOTS {
+            return Err(CryptoError::InvalidKeyMaterial(format!(
+                "the vault already has {} key slots, the most it may hold; remove one first",
+                self.slots.len()
+            )));
+        }
         let slot = KeySlot::seal(secret, label, params, kdf::random_bytes::<32>()?, &keys.vmk)?;
         self.slots.push(slot);
         self.mac = self.compute_mac(&keys.vmk);

@@ -230,3 +230,61 @@ fn debug_output_has_no_secrets() {
     // The config holds only wrapped keys; its Debug is fine to print.
     let _ = format!("{config:?}");
 }
+
+/// `config` with its slots replaced by `n` copies of slot 0 given `costs` (m, t, p) when set.
+fn with_slots(config: &VaultConfig, n: usize, costs: Option<(u32, u32, u32)>) -> Vec<u8> {
+    let mut json: serde_json::Value = serde_json::from_slice(&config.to_bytes()).unwrap();
+    let mut slot = json["slots"][0].clone();
+    if let Some((m, t, p)) = costs {
+        slot["m_cost_kib"] = m.into();
+        slot["t_cost"] = t.into();
+        slot["p_cost"] = p.into();
+    }
+    json["slots"] = serde_json::Value::Array(vec![slot; n]);
+    serde_json::to_vec(&json).unwrap()
+}
+
+#[test]
+fn config_costs_and_slot_counts_are_capped_before_unlock() {
+    let (config, _) = VaultConfig::create_with_params(
+        &pass_secret("pw"),
+        4096,
+        PassphraseParams::INSECURE_FOR_TESTS,
+    )
+    .unwrap();
+    let corrupt = |bytes: Vec<u8>| match VaultConfig::from_bytes(&bytes) {
+        Err(CryptoError::Corrupt(m)) => m,
+        other => panic!("expected a corrupt config, got {other:?}"),
+    };
+    // The largest accepted values (init and `key add` write 64 MiB, 3 passes, 1 lane).
+    VaultConfig::from_bytes(&with_slots(&config, 32, Some((1 << 20, 16, 16)))).unwrap();
+    let m = corrupt(with_slots(&config, 1, Some(((1 << 20) + 1, 3, 1))));
+    assert!(m.contains("m_cost_kib 1048577"), "{m}");
+    let m = corrupt(with_slots(&config, 1, Some((65536, 17, 1))));
+    assert!(m.contains("t_cost 17"), "{m}");
+    let m = corrupt(with_slots(&config, 1, Some((65536, 3, 17))));
+    assert!(m.contains("p_cost 17"), "{m}");
+    let m = corrupt(with_slots(&config, 33, None));
+    assert!(m.contains("33 key slots"), "{m}");
+    // A key file tries no passphrase slot; the caps still refuse the config before `unlock`
+    // looks at any slot.
+    let hostile = with_slots(&config, 100, Some((4 << 20, 64, 1)));
+    let m = corrupt(hostile);
+    assert!(m.contains("100 key slots"), "{m}");
+}
+
+#[test]
+fn key_add_stops_at_the_slot_cap() {
+    let (mut config, keys) = VaultConfig::create(&key_secret(1), 4096).unwrap();
+    for i in 1..VaultConfig::MAX_SLOTS {
+        config
+            .add_slot(&keys, &key_secret(i as u8 + 1), "more")
+            .unwrap();
+    }
+    assert_eq!(config.slots().len(), VaultConfig::MAX_SLOTS);
+    VaultConfig::from_bytes(&config.to_bytes()).unwrap();
+    let e = config
+        .add_slot(&keys, &key_secret(200), "one too many")
+        .unwrap_err();
+    assert!(e.to_string().contains("32 key slots"), "{e}");
+}

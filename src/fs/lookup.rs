@@ -292,18 +292,33 @@ impl Fs {
                 })
                 .await?;
             for cp in page.common_prefixes {
-                let name = cp[prefix.len()..].trim_end_matches('/').to_string();
-                if name.is_empty() || (path.is_empty() && name == VAULT_DIR) {
+                let below = cp.strip_prefix(prefix.as_str()).unwrap_or("");
+                let name = below.strip_suffix('/').unwrap_or(below);
+                if let Err(why) = check_listed_name(name) {
+                    log::warn!("listing {prefix:?}: skipping the directory {cp:?}: {why}");
                     continue;
                 }
-                names_map.entry(name).or_insert(Some(Kind::Dir));
+                if path.is_empty() && name == VAULT_DIR {
+                    continue;
+                }
+                names_map.entry(name.to_owned()).or_insert(Some(Kind::Dir));
             }
             for obj in page.objects {
-                let name = obj.key[prefix.len()..].to_string();
+                let Some(name) = obj.key.strip_prefix(prefix.as_str()) else {
+                    log::warn!("listing {prefix:?}: skipping {:?}: not below it", obj.key);
+                    continue;
+                };
                 if name.is_empty() {
                     continue; // this directory's own marker
                 }
-                names_map.insert(name, None);
+                if let Err(why) = check_listed_name(name) {
+                    log::warn!(
+                        "listing {prefix:?}: skipping the object {:?}: {why}",
+                        obj.key
+                    );
+                    continue;
+                }
+                names_map.insert(name.to_owned(), None);
                 files.push(obj);
             }
             match page.next_continuation_token {
@@ -347,7 +362,8 @@ impl Fs {
         // of the directory's marker), cached for the stats to come.
         let mut unknown: Vec<(String, String, Option<crate::store::ObjectInfo>)> = Vec::new();
         for obj in &files {
-            let name = obj.key[prefix.len()..].to_string();
+            let name = obj.key.strip_prefix(prefix.as_str()).unwrap_or(&obj.key);
+            let name = name.to_string();
             let p = join(path, &name);
             match self.ns.cached(&p).await {
                 Some(Entry::File { kind, version, .. }) if version.etag == obj.etag => {
@@ -439,6 +455,29 @@ impl Fs {
         };
         Some(Entry::Dir { attrs })
     }
+}
+
+/// Whether a name a listing gave (the part of a key or common prefix below the directory)
+/// can be an entry: the bucket is not trusted to hold only keys this file system wrote, and
+/// a name goes on to the kernel and to `get`, which make it a local path. The kernel's names
+/// are held to the same rules in `Fs::child_path`.
+pub(super) fn check_listed_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("empty name (an empty path component)");
+    }
+    if name == "." || name == ".." {
+        return Err("`.` or `..` is not a name");
+    }
+    if name.contains('/') {
+        return Err("the name holds a `/`");
+    }
+    if name.contains('\0') {
+        return Err("the name holds a NUL byte");
+    }
+    if name.len() > 255 {
+        return Err("the name is longer than 255 bytes");
+    }
+    Ok(())
 }
 
 fn pending_entry(st: &FileState) -> Entry {

@@ -278,11 +278,12 @@ impl Fs {
         if flags & libc::O_TRUNC != 0 && writable {
             let mut st = file.state.lock().await;
             if st.size != 0 || st.base.is_some() {
-                let r = st.truncate(0, &self.reader, &self.staging).await;
+                // Through the same guard as a truncating setattr.
+                let r = self.truncate_locked(&mut st, 0).await;
                 if let Err(e) = r {
                     drop(st);
                     self.drop_handle_ref(ino, &file).await;
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
         }

@@ -59,11 +59,7 @@ impl Fs {
                         return Err(FsError::TooLarge);
                     }
                     if sz != st.size {
-                        let bs = self.reader.block_size() as u64;
-                        if st.stream.as_ref().is_some_and(|s| s.pins_truncate(sz, bs)) {
-                            self.settle_stream(&mut st).await?;
-                        }
-                        st.truncate(sz, &self.reader, &self.staging).await?;
+                        self.truncate_locked(&mut st, sz).await?;
                     } else if mtime.is_none() {
                         st.attrs.mtime = SystemTime::now();
                         st.dirty = true;
@@ -129,6 +125,23 @@ impl Fs {
     }
 
     /// Write pending attributes of a clean file with a metadata copy (no data moves).
+    /// Truncate the open file `st` to `size`: the one way content is cut, for `setattr` and
+    /// `open(O_TRUNC)` alike. A streamed upload whose sent blocks the new size would drop or
+    /// turn into the last block is completed first; truncating under it would let those
+    /// parts reappear at completion, or make the completion fail for good.
+    pub(super) async fn truncate_locked(&self, st: &mut FileState, size: u64) -> FsResult<()> {
+        let bs = self.reader.block_size() as u64;
+        if st
+            .stream
+            .as_ref()
+            .is_some_and(|s| s.pins_truncate(size, bs))
+        {
+            self.settle_stream(st).await?;
+        }
+        st.truncate(size, &self.reader, &self.staging).await?;
+        Ok(())
+    }
+
     pub(super) async fn sync_attrs(&self, st: &mut FileState) -> FsResult<()> {
         let Some(base) = st.base.clone() else {
             return Ok(());

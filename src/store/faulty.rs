@@ -1,6 +1,7 @@
 //! A fault-injecting wrapper around any store, for tests: fail every CopyObject after the
 //! first N, fail every write while "the server is down", run a hook before each copy (to
-//! change an object "concurrently"), and record every GET with its range (to prove a tool
+//! change an object "concurrently"), run a hook before each LIST (to change local state
+//! while a tool walks the vault), and record every GET with its range (to prove a tool
 //! read only object headers).
 //!
 //! Everything else passes through unchanged, including the inner store's counters.
@@ -19,6 +20,7 @@ use super::{
 };
 
 type CopyHook = Box<dyn Fn(u64, &str) + Send + Sync>;
+type ListHook = Box<dyn Fn(&ListRequest) + Send + Sync>;
 
 /// One GET as the wrapper saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +37,7 @@ pub struct FaultyStore {
     /// Copies numbered above this fail (`u64::MAX`: none).
     fail_copies_after: AtomicU64,
     before_copy: Mutex<Option<CopyHook>>,
+    before_list: Mutex<Option<ListHook>>,
     gets: Mutex<Vec<GetRecord>>,
     /// While set, every write (PUT, multipart calls, copy) fails as if the server were down.
     writes_down: std::sync::atomic::AtomicBool,
@@ -47,6 +50,7 @@ impl FaultyStore {
             copies: AtomicU64::new(0),
             fail_copies_after: AtomicU64::new(u64::MAX),
             before_copy: Mutex::new(None),
+            before_list: Mutex::new(None),
             gets: Mutex::new(Vec::new()),
             writes_down: std::sync::atomic::AtomicBool::new(false),
         })
@@ -82,6 +86,11 @@ impl FaultyStore {
     /// Run `hook(copy_number, source_key)` before each copy is forwarded (numbers from 1).
     pub fn before_copy(&self, hook: impl Fn(u64, &str) + Send + Sync + 'static) {
         *self.lock_hook() = Some(Box::new(hook));
+    }
+
+    /// Run `hook(request)` before each LIST is forwarded.
+    pub fn before_list(&self, hook: impl Fn(&ListRequest) + Send + Sync + 'static) {
+        *self.before_list.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
     }
 
     /// Copies attempted so far.
@@ -190,6 +199,9 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {
+        if let Some(hook) = &*self.before_list.lock().unwrap_or_else(|p| p.into_inner()) {
+            hook(req);
+        }
         self.inner.list(req).await
     }
 

@@ -1,6 +1,7 @@
 //! The file system layer on the MemoryStore, without a kernel: request counts, tampering,
 //! no plaintext in the store, namespace errors.
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::sync::Arc;
 
@@ -413,4 +414,45 @@ async fn a_listing_taken_before_an_upload_does_not_hide_the_file() {
         fs.lookup(d.ino, OsStr::new("g")).await.unwrap_err().errno(),
         libc::ENOENT
     );
+}
+
+/// Names a listing hands over are checked as the kernel's are: a key whose part below the
+/// directory is empty, `.`, `..`, longer than 255 bytes or holds a NUL is skipped, and the
+/// rest of the directory is still listed.
+#[tokio::test]
+async fn hostile_listed_names_are_skipped() {
+    let e = env();
+    let long = "n".repeat(256);
+    let max = "k".repeat(255);
+    for key in [
+        "d/good".to_owned(),
+        "d/sub/x".to_owned(),
+        format!("d/{max}"),
+        "d/../escape".to_owned(),
+        "d/./dot".to_owned(),
+        "d//empty".to_owned(),
+        format!("d/{long}"),
+        format!("d/{long}/below"),
+        "d/nul\0name".to_owned(),
+        "../up".to_owned(),
+        "./here".to_owned(),
+        "top".to_owned(),
+    ] {
+        e.mem.raw_put(&key, b"junk".to_vec());
+    }
+    let names = |entries: Vec<s3cryptfs::fs::DirEntry>| -> BTreeSet<String> {
+        entries.into_iter().map(|d| d.name).collect()
+    };
+    let listed = names(e.fs.list_dir("d").await.expect("list d"));
+    let want: BTreeSet<String> = ["good".to_owned(), "sub".to_owned(), max.clone()].into();
+    assert_eq!(listed, want);
+    let listed = names(e.fs.list_dir("").await.expect("list root"));
+    let want: BTreeSet<String> = ["d".to_owned(), "top".to_owned()].into();
+    assert_eq!(listed, want);
+    // What is listed can be looked up.
+    let d = e.fs.lookup(1, OsStr::new("d")).await.expect("d");
+    e.fs.lookup(d.ino, OsStr::new("good")).await.expect("good");
+    e.fs.lookup(d.ino, OsStr::new(&max))
+        .await
+        .expect("255 bytes");
 }

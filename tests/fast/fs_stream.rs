@@ -292,3 +292,29 @@ async fn failed_parts_stay_on_local_disk_until_sent() {
         "content differs after failed parts were sent again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn o_trunc_open_while_streaming_settles_the_upload_first() {
+    let e = env();
+    let old = pattern(40 * MIB, 12);
+    let (ino, fh) = create(&e.fs, "f").await;
+    write_seq(&e.fs, fh, 0, &old).await;
+    e.wait_parts_uploaded(2).await;
+    // A second open with O_TRUNC while the first handle is still streaming.
+    let fh2 =
+        e.fs.open(ino, libc::O_WRONLY | libc::O_TRUNC)
+            .await
+            .expect("open O_TRUNC");
+    let new = b"short and new".to_vec();
+    e.fs.write(fh2, 0, &new).await.expect("write");
+    close(&e.fs, fh2).await;
+    close(&e.fs, fh).await;
+    e.fs.flush_all().await.expect("flush_all");
+    assert!(e.mem.pending_uploads().is_empty(), "upload left incomplete");
+    let back = read_all(&e.remount(), "f").await.expect("read back");
+    assert!(
+        back == new,
+        "content is {} bytes, not the new ones",
+        back.len()
+    );
+}

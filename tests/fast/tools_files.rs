@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use s3cryptfs::crypto::Secret;
 use s3cryptfs::fs::{Fs, FsOptions};
 use s3cryptfs::store::MemoryStore;
+use s3cryptfs::store::faulty::FaultyStore;
 use s3cryptfs::tools::files::{VaultFs, get, put};
 use s3cryptfs::tools::{Access, open_store};
 use s3cryptfs::vault;
@@ -254,5 +255,56 @@ async fn a_plain_copy_without_metadata_is_fully_restored() {
         String::from_utf8_lossy(&run.stderr).contains("read-only"),
         "{}",
         String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// `get` never writes outside its destination: not through a symlink the vault holds, not
+/// through one already at the destination, and not through a directory it made that is
+/// swapped for a symlink while it fills it (it works in the directory it opened, never
+/// walking the path again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_writes_nothing_outside_its_destination() {
+    let local = tempfile::tempdir().expect("tempdir");
+    let outside = local.path().join("outside");
+    std::fs::create_dir(&outside).expect("mkdir");
+    let tree = local.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).expect("mkdir");
+    std::fs::write(tree.join("d/x"), b"inside").expect("write");
+    std::fs::write(tree.join("pre"), b"file").expect("write");
+    std::os::unix::fs::symlink(&outside, tree.join("link")).expect("symlink");
+    let vault = MemVault::init(&secret(), 65536).await;
+    let report = put(&vault.fs(), &tree, "").await.expect("put");
+    assert!(report.failures.is_empty(), "{report:?}");
+
+    let dest = local.path().join("dest");
+    std::fs::create_dir_all(dest.join("tree")).expect("mkdir");
+    // Already at the destination: a symlink out where the vault has a file.
+    std::os::unix::fs::symlink(outside.join("pre"), dest.join("tree/pre")).expect("symlink");
+    // Once `get` has made dest/tree/d, and lists it, dest/tree/d becomes a symlink out.
+    let faulty = FaultyStore::new(vault.mem.clone());
+    let d = dest.join("tree/d");
+    let moved = dest.join("tree/d.moved");
+    let target = outside.clone();
+    faulty.before_list(move |req| {
+        if req.prefix == "tree/d/" && std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()) {
+            std::fs::rename(&d, &moved).expect("move d");
+            std::os::unix::fs::symlink(&target, &d).expect("symlink d");
+        }
+    });
+    let fs = vault.fs_over(faulty.clone());
+    get(&fs, "tree", &dest).await.expect("get");
+    let written: Vec<_> = std::fs::read_dir(&outside)
+        .expect("outside")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(written.is_empty(), "written outside: {written:?}");
+    assert_eq!(std::fs::read(dest.join("tree/pre")).expect("pre"), b"file");
+    assert_eq!(
+        std::fs::read_link(dest.join("tree/link")).expect("link"),
+        outside
+    );
+    assert_eq!(
+        std::fs::read(dest.join("tree/d.moved/x")).expect("x"),
+        b"inside"
     );
 }

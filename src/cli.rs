@@ -203,6 +203,7 @@ impl InitArgs {
             store_url: self.store_url.clone(),
             key_file: self.keys.key_file.clone(),
             passphrase_file: self.keys.passphrase_file.clone(),
+            accept_config_rollback: self.keys.accept_config_rollback,
             block_size: self.block_size,
             log_level: global.log_level,
             ..Overrides::default()
@@ -228,6 +229,7 @@ impl MountArgs {
             store_url,
             key_file: self.keys.key_file.clone(),
             passphrase_file: self.keys.passphrase_file.clone(),
+            accept_config_rollback: self.keys.accept_config_rollback,
             block_size: None,
             mountpoint,
             foreground: self.foreground,

@@ -39,6 +39,7 @@ impl Notified {
         let child = Command::new(bin())
             .args(argv)
             .env("NOTIFY_SOCKET", &path)
+            .env("S3CRYPTFS_STATE_DIR", crate::common::state_dir())
             .env_remove("S3CRYPTFS_PASSPHRASE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

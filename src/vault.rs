@@ -191,6 +191,17 @@ pub async fn open_vault(
     unlock_config(&stored, prefix, secret, guard)
 }
 
+/// `guard`'s rollback check of a config whose MAC verified; `key` names it in the error.
+fn check_rollback(guard: &RollbackGuard, config: &VaultConfig, key: &str) -> VaultResult<()> {
+    guard
+        .check(config, key)
+        .map_err(|rollback::Rollback { seen, got }| VaultError::Rollback {
+            location: key.to_owned(),
+            seen,
+            got,
+        })
+}
+
 /// Re-read the config of a vault open with `keys` (a running mount, on SIGHUP): its MAC must
 /// verify under those keys, then `guard` refuses it if it is older than one this machine has
 /// seen, and remembers its counter if it is newer. Returns that counter.
@@ -209,7 +220,7 @@ pub async fn recheck_config(
             location: key.clone(),
             source,
         })?;
-    guard.check(&stored.config, &key)?;
+    check_rollback(guard, &stored.config, &key)?;
     Ok(stored.config.config_counter())
 }
 
@@ -261,7 +272,7 @@ pub fn unlock_config(
         },
     })?;
     // Only now is the config known to be the vault's own (MAC verified).
-    guard.check(&stored.config, &key)?;
+    check_rollback(guard, &stored.config, &key)?;
     Ok(keys)
 }
 
@@ -488,6 +499,7 @@ mod tests {
             assert!(msg.contains("rollback detected"), "{msg}");
             assert!(msg.contains("mem://v"), "{msg}");
             assert!(msg.contains("(seen 1, got 0)"), "{msg}");
+            assert!(msg.contains("--accept-config-rollback"), "{msg}");
             // A wrong key is still reported as such, before any rollback check.
             let e = open_vault(&*store, "", &key(2), &guard)
                 .await

@@ -49,6 +49,8 @@ pub struct Overrides {
     pub allow_core_dumps: bool,
     /// `--allow-sse-c-over-http` (only turns it on).
     pub allow_sse_c_over_http: bool,
+    /// `--accept-config-rollback`.
+    pub accept_config_rollback: bool,
 }
 
 impl MountConfig {
@@ -277,6 +279,7 @@ impl MountConfig {
             self.encryption.passphrase_file = o.passphrase_file.clone();
         }
         set(&mut self.encryption.block_size, o.block_size);
+        self.encryption.accept_config_rollback |= o.accept_config_rollback;
         set(&mut self.store.endpoint, o.endpoint.clone());
         set(&mut self.store.region, o.region.clone());
         self.store.path_style |= o.path_style;
@@ -351,7 +354,16 @@ impl MountConfig {
             block_size: self.encryption.block_size.unwrap_or(DEFAULT_BLOCK_SIZE),
             store_options: self.store_options(),
             log_level: self.logging.level,
+            rollback: self.rollback_settings(),
         })
+    }
+
+    /// Where config counters are remembered, and whether an older config is accepted.
+    fn rollback_settings(&self) -> RollbackSettings {
+        RollbackSettings {
+            state_dir: default_state_dir(),
+            accept_config_rollback: self.encryption.accept_config_rollback,
+        }
     }
 
     /// What `mount` needs, with every default filled in.
@@ -399,6 +411,7 @@ impl MountConfig {
             },
             log_level: self.logging.level,
             log_file: self.logging.file.clone(),
+            rollback: self.rollback_settings(),
         })
     }
 }
@@ -430,6 +443,16 @@ pub struct VaultSettings {
     /// Connection and SSE settings of the store.
     pub store_options: StoreOptions,
     pub log_level: LogLevel,
+    pub rollback: RollbackSettings,
+}
+
+/// Config rollback detection: where this machine keeps the highest vault config counter it
+/// has seen per vault ([`default_state_dir`]; `None`: not checked), and whether a config older
+/// than that is accepted (`[encryption] accept_config_rollback`, `--accept-config-rollback`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RollbackSettings {
+    pub state_dir: Option<PathBuf>,
+    pub accept_config_rollback: bool,
 }
 
 /// Settings of `s3cryptfs mount`, every default resolved.
@@ -458,6 +481,7 @@ pub struct MountSettings {
     pub staging_dir: PathBuf,
     pub log_level: LogLevel,
     pub log_file: Option<PathBuf>,
+    pub rollback: RollbackSettings,
 }
 
 mod error;
@@ -470,7 +494,10 @@ pub use file::{
     LoggingSection, Mode, MountConfig, MountSection, SseMode, SseSection, StoreSection,
 };
 use options::{KERNEL_FLAGS, check_private_file};
-pub use options::{KNOWN_OPTIONS, STAGING_DIR_ENV, apply_mount_option, default_staging_dir};
+pub use options::{
+    KNOWN_OPTIONS, STAGING_DIR_ENV, STATE_DIR_ENV, apply_mount_option, default_staging_dir,
+    default_state_dir,
+};
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,11 @@
 //! each other (the loser gets "a vault already exists"). Secrets come from a key file, a
 //! passphrase file, the environment or a prompt — never from argv; which one is the front's
 //! choice (`app::resolve`), and the terminal is the front's too.
+//!
+//! Every unlock ([`open_vault`], [`unlock_config`]) goes through a [`RollbackGuard`]
+//! (`rollback.rs`) once the config's MAC verified: a config older than one this machine has
+//! seen is refused ([`VaultError::Rollback`]), and [`save_config`] remembers the config it
+//! saved.
 
 use bytes::Bytes;
 
@@ -12,7 +17,10 @@ use crate::crypto::keys::PassphraseParams;
 use crate::crypto::{CryptoError, Secret, VaultConfig, VaultKeys};
 use crate::store::{GetOutput, ObjectStore, PutOptions, StoreError};
 
+pub mod rollback;
 pub mod secret;
+
+pub use rollback::RollbackGuard;
 
 /// Key of the vault config object, relative to the mount's prefix.
 pub const VAULT_CONFIG_KEY: &str = ".s3cryptfs/config";
@@ -63,6 +71,19 @@ pub enum VaultError {
          nothing was saved: run the command again"
     )]
     ConcurrentChange { location: String },
+    /// The config's counter is lower than the highest this machine has seen for the vault.
+    #[error(
+        "config rollback detected for the vault at {location}: this machine has seen a newer \
+         vault config (seen {seen}, got {got}); an older config put back can undo a key \
+         rotation, bring back a retired key or a changed passphrase. If the older config was \
+         restored on purpose, accept it with --accept-config-rollback (or [encryption] \
+         accept_config_rollback = true in the config file)"
+    )]
+    Rollback {
+        location: String,
+        seen: u64,
+        got: u64,
+    },
 }
 
 impl VaultError {
@@ -77,12 +98,22 @@ impl VaultError {
             VaultError::Store { source, .. } => VaultError::Store { location, source },
             VaultError::TooLarge { .. } => VaultError::TooLarge { location },
             VaultError::ConcurrentChange { .. } => VaultError::ConcurrentChange { location },
+            VaultError::Rollback { seen, got, .. } => VaultError::Rollback {
+                location,
+                seen,
+                got,
+            },
             other => other,
         }
     }
 
     pub fn is_wrong_key(&self) -> bool {
         matches!(self, VaultError::WrongKey { .. })
+    }
+
+    /// A config older than one this machine has seen ([`RollbackGuard`]).
+    pub fn is_rollback(&self) -> bool {
+        matches!(self, VaultError::Rollback { .. })
     }
 }
 
@@ -180,28 +211,49 @@ async fn fetch_config(store: &dyn ObjectStore, key: &str) -> VaultResult<GetOutp
     Ok(got)
 }
 
-/// Read the vault config under `prefix` and unlock it with `secret`.
+/// Read the vault config under `prefix` and unlock it with `secret`; `guard` refuses a
+/// config older than one this machine has seen.
 pub async fn open_vault(
     store: &dyn ObjectStore,
     prefix: &str,
     secret: &Secret,
+    guard: &RollbackGuard,
 ) -> VaultResult<VaultKeys> {
+    let stored = load_config(store, prefix).await?;
+    unlock_config(&stored, prefix, secret, guard)
+}
+
+/// `guard`'s rollback check of a config whose MAC verified; `key` names it in the error.
+fn check_rollback(guard: &RollbackGuard, config: &VaultConfig, key: &str) -> VaultResult<()> {
+    guard
+        .check(config, key)
+        .map_err(|rollback::Rollback { seen, got }| VaultError::Rollback {
+            location: key.to_owned(),
+            seen,
+            got,
+        })
+}
+
+/// Re-read the config of a vault open with `keys` (a running mount, on SIGHUP): its MAC must
+/// verify under those keys, then `guard` refuses it if it is older than one this machine has
+/// seen, and remembers its counter if it is newer. Returns that counter.
+pub async fn recheck_config(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    keys: &VaultKeys,
+    guard: &RollbackGuard,
+) -> VaultResult<u64> {
+    let stored = load_config(store, prefix).await?;
     let key = config_key(prefix);
-    let bytes = fetch_config(store, &key).await?.data;
-    let config = VaultConfig::from_bytes(&bytes).map_err(|source| VaultError::BadConfig {
-        location: key.clone(),
-        source,
-    })?;
-    config.unlock(secret).map_err(|e| match e {
-        CryptoError::WrongKey(reason) => VaultError::WrongKey {
-            location: key.clone(),
-            reason,
-        },
-        source => VaultError::BadConfig {
+    stored
+        .config
+        .verify_with(keys)
+        .map_err(|source| VaultError::BadConfig {
             location: key.clone(),
             source,
-        },
-    })
+        })?;
+    check_rollback(guard, &stored.config, &key)?;
+    Ok(stored.config.config_counter())
 }
 
 /// The vault config as stored, with the ETag it was read at (for [`save_config`]).
@@ -228,14 +280,16 @@ pub async fn load_config(store: &dyn ObjectStore, prefix: &str) -> VaultResult<S
     })
 }
 
-/// Unlock a config read by [`load_config`], mapping errors as [`open_vault`] does.
+/// Unlock a config read by [`load_config`]: the slot, the MAC, the generation keys, then
+/// `guard`'s rollback check (the one place every command's unlock goes through).
 pub fn unlock_config(
     stored: &StoredConfig,
     prefix: &str,
     secret: &Secret,
+    guard: &RollbackGuard,
 ) -> VaultResult<VaultKeys> {
     let key = config_key(prefix);
-    stored.config.unlock(secret).map_err(|e| match e {
+    let keys = stored.config.unlock(secret).map_err(|e| match e {
         CryptoError::WrongKey(reason) => VaultError::WrongKey {
             location: key.clone(),
             reason,
@@ -244,17 +298,22 @@ pub fn unlock_config(
             location: key.clone(),
             source,
         },
-    })
+    })?;
+    // Only now is the config known to be the vault's own (MAC verified).
+    check_rollback(guard, &stored.config, &key)?;
+    Ok(keys)
 }
 
 /// Save a changed config over the one read at `etag` (`If-Match`), so two concurrent key
 /// changes cannot silently undo each other: the later one fails with
-/// [`VaultError::ConcurrentChange`]. Returns the new ETag.
+/// [`VaultError::ConcurrentChange`]. Returns the new ETag. `guard` remembers the saved
+/// config's counter, so this machine refuses the config it replaced from now on.
 pub async fn save_config(
     store: &dyn ObjectStore,
     prefix: &str,
     config: &VaultConfig,
     etag: &str,
+    guard: &RollbackGuard,
 ) -> VaultResult<String> {
     let key = config_key(prefix);
     let opts = PutOptions {
@@ -262,7 +321,10 @@ pub async fn save_config(
         ..PutOptions::default()
     };
     match store.put(&key, Bytes::from(config.to_bytes()), opts).await {
-        Ok(out) => Ok(out.etag),
+        Ok(out) => {
+            guard.record(config);
+            Ok(out.etag)
+        }
         Err(StoreError::PreconditionFailed { .. } | StoreError::NotFound { .. }) => {
             Err(VaultError::ConcurrentChange { location: key })
         }
@@ -278,6 +340,11 @@ mod tests {
 
     fn key(b: u8) -> Secret {
         Secret::KeyFile(Zeroizing::new([b; 32]))
+    }
+
+    /// No rollback state.
+    fn none() -> RollbackGuard {
+        RollbackGuard::default()
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -302,7 +369,9 @@ mod tests {
                 .await
                 .expect("init");
             assert!(vault_exists(&*store, "p/").await.expect("exists"));
-            let again = open_vault(&*store, "p/", &key(1)).await.expect("open");
+            let again = open_vault(&*store, "p/", &key(1), &none())
+                .await
+                .expect("open");
             assert_eq!(again.vault_id(), keys.vault_id());
             assert_eq!(again.block_size(), 65536);
         });
@@ -320,7 +389,9 @@ mod tests {
             let msg = e.with_location("mem://x").to_string();
             assert!(msg.contains("already exists at mem://x"), "{msg}");
             // The first vault is untouched.
-            open_vault(&*store, "", &key(1)).await.expect("still opens");
+            open_vault(&*store, "", &key(1), &none())
+                .await
+                .expect("still opens");
         });
     }
 
@@ -328,19 +399,21 @@ mod tests {
     fn wrong_key_and_missing_vault() {
         block_on(async {
             let store = MemoryStore::new();
-            let e = open_vault(&*store, "", &key(1)).await.expect_err("missing");
+            let e = open_vault(&*store, "", &key(1), &none())
+                .await
+                .expect_err("missing");
             let msg = e.with_location("file:///v").to_string();
             assert!(msg.contains("no s3cryptfs vault at file:///v"), "{msg}");
             assert!(msg.contains("s3cryptfs init file:///v"), "{msg}");
 
             init_vault(&*store, "", &key(1), 65536).await.expect("init");
-            let e = open_vault(&*store, "", &key(2))
+            let e = open_vault(&*store, "", &key(2), &none())
                 .await
                 .expect_err("wrong key");
             assert!(e.is_wrong_key());
             assert!(e.to_string().contains("wrong key"), "{e}");
             let pass = Secret::Passphrase(Zeroizing::new("hunter2".to_owned()));
-            let e = open_vault(&*store, "", &pass)
+            let e = open_vault(&*store, "", &pass, &none())
                 .await
                 .expect_err("wrong kind");
             assert!(e.to_string().contains("wrong key"), "{e}");
@@ -361,7 +434,9 @@ mod tests {
             )
             .await
             .expect("init");
-            open_vault(&*store, "", &pass()).await.expect("open");
+            open_vault(&*store, "", &pass(), &none())
+                .await
+                .expect("open");
         });
     }
 
@@ -375,21 +450,21 @@ mod tests {
             let mut a = load_config(&*store, "p/").await.expect("load");
             let b = load_config(&*store, "p/").await.expect("load");
             a.config.add_generation(&mut keys).expect("rotate");
-            save_config(&*store, "p/", &a.config, &a.etag)
+            save_config(&*store, "p/", &a.config, &a.etag, &none())
                 .await
                 .expect("first save");
             let mut other = b.config.clone();
             other.add_slot(&keys, &key(2), "late").expect("add slot");
-            let e = save_config(&*store, "p/", &other, &b.etag)
+            let e = save_config(&*store, "p/", &other, &b.etag, &none())
                 .await
                 .expect_err("stale etag");
             assert!(matches!(e, VaultError::ConcurrentChange { .. }), "{e}");
             let now = load_config(&*store, "p/").await.expect("load");
             assert_eq!(now.config.current_generation(), 2);
             assert_eq!(now.config.slots().len(), 1);
-            unlock_config(&now, "p/", &key(1)).expect("unlock");
+            unlock_config(&now, "p/", &key(1), &none()).expect("unlock");
             assert!(
-                unlock_config(&now, "p/", &key(2))
+                unlock_config(&now, "p/", &key(2), &none())
                     .expect_err("wrong")
                     .is_wrong_key()
             );
@@ -408,7 +483,109 @@ mod tests {
                 )
                 .await
                 .expect("put");
-            let e = open_vault(&*store, "", &key(1)).await.expect_err("garbage");
+            let e = open_vault(&*store, "", &key(1), &none())
+                .await
+                .expect_err("garbage");
+            assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
+        });
+    }
+
+    #[test]
+    fn a_config_put_back_after_a_rotation_is_refused() {
+        block_on(async {
+            let state = tempfile::tempdir().expect("tempdir");
+            let guard = RollbackGuard::new(Some(state.path().to_path_buf()), false);
+            let store = MemoryStore::new();
+            let mut keys = init_vault(&*store, "", &key(1), 4096).await.expect("init");
+            open_vault(&*store, "", &key(1), &guard)
+                .await
+                .expect("first sight");
+            let old = store
+                .get(".s3cryptfs/config", None, None)
+                .await
+                .expect("get")
+                .data;
+            let stored = load_config(&*store, "").await.expect("load");
+            let mut config = stored.config.clone();
+            config.add_generation(&mut keys).expect("rotate");
+            save_config(&*store, "", &config, &stored.etag, &guard)
+                .await
+                .expect("save");
+            open_vault(&*store, "", &key(1), &guard)
+                .await
+                .expect("the rotated config");
+
+            store
+                .put(".s3cryptfs/config", old, PutOptions::default())
+                .await
+                .expect("put back");
+            let e = open_vault(&*store, "", &key(1), &guard)
+                .await
+                .expect_err("rolled back");
+            assert!(e.is_rollback(), "{e}");
+            let msg = e.with_location("mem://v").to_string();
+            assert!(msg.contains("rollback detected"), "{msg}");
+            assert!(msg.contains("mem://v"), "{msg}");
+            assert!(msg.contains("(seen 1, got 0)"), "{msg}");
+            assert!(msg.contains("--accept-config-rollback"), "{msg}");
+            // A wrong key is still reported as such, before any rollback check.
+            let e = open_vault(&*store, "", &key(2), &guard)
+                .await
+                .expect_err("wrong key");
+            assert!(e.is_wrong_key(), "{e}");
+
+            let accept = RollbackGuard::new(Some(state.path().to_path_buf()), true);
+            let keys = open_vault(&*store, "", &key(1), &accept)
+                .await
+                .expect("accepted");
+            assert_eq!(keys.current_generation(), 1);
+            open_vault(&*store, "", &key(1), &guard)
+                .await
+                .expect("the accepted config is the new mark");
+        });
+    }
+
+    #[test]
+    fn a_running_mount_rechecks_the_config() {
+        block_on(async {
+            let state = tempfile::tempdir().expect("tempdir");
+            let guard = RollbackGuard::new(Some(state.path().to_path_buf()), false);
+            let store = MemoryStore::new();
+            let mut keys = init_vault(&*store, "", &key(1), 4096).await.expect("init");
+            let old = store
+                .get(".s3cryptfs/config", None, None)
+                .await
+                .expect("get")
+                .data;
+            assert_eq!(
+                recheck_config(&*store, "", &keys, &guard).await.expect("0"),
+                0
+            );
+            // Rotated elsewhere: the newer counter is remembered.
+            let stored = load_config(&*store, "").await.expect("load");
+            let mut config = stored.config.clone();
+            config.add_generation(&mut keys).expect("rotate");
+            save_config(&*store, "", &config, &stored.etag, &none())
+                .await
+                .expect("save");
+            assert_eq!(
+                recheck_config(&*store, "", &keys, &guard).await.expect("1"),
+                1
+            );
+            store
+                .put(".s3cryptfs/config", old, PutOptions::default())
+                .await
+                .expect("put back");
+            let e = recheck_config(&*store, "", &keys, &guard)
+                .await
+                .expect_err("rolled back");
+            assert!(e.is_rollback(), "{e}");
+            // Another vault's config is not this vault's.
+            let other = MemoryStore::new();
+            init_vault(&*other, "", &key(1), 4096).await.expect("init");
+            let e = recheck_config(&*other, "", &keys, &guard)
+                .await
+                .expect_err("another vault");
             assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
         });
     }
@@ -427,14 +604,16 @@ mod tests {
             let store = MemoryStore::new();
             init_vault(&*store, "", &key(1), 65536).await.expect("init");
             padded_config(&store, 64 * 1024);
-            open_vault(&*store, "", &key(1))
+            open_vault(&*store, "", &key(1), &none())
                 .await
                 .expect("64 KiB opens");
             load_config(&*store, "").await.expect("64 KiB loads");
 
             padded_config(&store, 8 * 1024 * 1024);
             store.reset_stats();
-            let e = open_vault(&*store, "", &key(1)).await.expect_err("8 MiB");
+            let e = open_vault(&*store, "", &key(1), &none())
+                .await
+                .expect_err("8 MiB");
             assert!(matches!(e, VaultError::TooLarge { .. }), "{e}");
             let msg = e.with_location("mem://x").to_string();
             assert!(msg.contains("vault config is larger than 64 KiB"), "{msg}");
@@ -485,12 +664,12 @@ mod tests {
             assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
             assert!(e.to_string().contains("100 key slots"), "{e}");
             // A key file tries no passphrase slot, so this ran no KDF even before the caps.
-            let e = open_vault(&*store, "", &key(1))
+            let e = open_vault(&*store, "", &key(1), &none())
                 .await
                 .expect_err("hostile config");
             assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");
             assert!(e.to_string().contains("100 key slots"), "{e}");
-            let e = open_vault(&*store, "", &pass())
+            let e = open_vault(&*store, "", &pass(), &none())
                 .await
                 .expect_err("hostile config");
             assert!(matches!(e, VaultError::BadConfig { .. }), "{e}");

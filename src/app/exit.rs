@@ -1,7 +1,8 @@
 //! Exit statuses: the one table, and the one mapping from [`AppError`] to it.
 //!
 //! `s3cryptfs`: 0 success, 1 error (or problems found), 2 bad command line or config (clap
-//! exits with 2 itself), 3 wrong key; a background mount whose daemon failed exits with the
+//! exits with 2 itself; also a vault config rollback, which only a flag or config setting
+//! accepts), 3 wrong key; a background mount whose daemon failed exits with the
 //! daemon's status. `mount.s3cryptfs` follows mount(8): 1 bad command line or config, 32 any
 //! other failure. `s3cryptfs --help` and tests/cli_errors.rs document the same numbers.
 
@@ -12,7 +13,7 @@ use crate::tools::ToolError;
 pub const SUCCESS: i32 = 0;
 /// Any failure not listed below, and a tool that found problems.
 pub const FAILURE: i32 = 1;
-/// A bad command line (clap's status too) or config.
+/// A bad command line (clap's status too) or config, or a vault config rollback refused.
 pub const USAGE: i32 = 2;
 /// The key file or passphrase does not unlock the vault.
 pub const WRONG_KEY: i32 = 3;
@@ -29,6 +30,14 @@ pub fn code(e: &AppError) -> i32 {
         | AppError::Config(_)
         | AppError::Mount(MountError::Config(_))
         | AppError::Tool(ToolError::Usage(_)) => USAGE,
+        // A config rollback is accepted only by a flag or config setting.
+        AppError::Vault(v)
+        | AppError::Mount(MountError::Vault(v))
+        | AppError::Tool(ToolError::Vault(v))
+            if v.is_rollback() =>
+        {
+            USAGE
+        }
         AppError::Vault(v)
         | AppError::Mount(MountError::Vault(v))
         | AppError::Tool(ToolError::Vault(v))
@@ -88,6 +97,18 @@ mod tests {
         assert_eq!(code(&ConfigError::Missing("m".into()).into()), USAGE);
         assert_eq!(code(&AppError::Usage("u".into())), USAGE);
         assert_eq!(code(&ToolError::Usage("u".into()).into()), USAGE);
+        let rollback = || VaultError::Rollback {
+            location: "x".into(),
+            seen: 2,
+            got: 1,
+        };
+        assert_eq!(code(&AppError::Vault(rollback())), USAGE);
+        assert_eq!(code(&AppError::Tool(ToolError::Vault(rollback()))), USAGE);
+        assert_eq!(code(&AppError::Mount(MountError::Vault(rollback()))), USAGE);
+        assert_eq!(
+            mount8_code(&AppError::Mount(MountError::Vault(rollback()))),
+            MOUNT8_USAGE
+        );
         assert_eq!(code(&MountError::Other("x".into()).into()), FAILURE);
         assert_eq!(code(&ToolError::Problems("p".into()).into()), FAILURE);
         let daemon = MountError::Daemon {

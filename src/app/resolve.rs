@@ -103,6 +103,12 @@ pub fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> AppResult
         "staging dir {}",
         s.staging_dir.display()
     )))?;
+    if let Some(dir) = &s.rollback.state_dir {
+        s.rollback.state_dir = Some(
+            std::path::absolute(dir)
+                .map_err(AppError::io(format!("state dir {}", dir.display())))?,
+        );
+    }
     if let Some(file) = &s.log_file {
         s.log_file = Some(
             std::path::absolute(file)

@@ -37,6 +37,10 @@ pub struct KeyArgs {
     /// File holding the passphrase (mode 0600; a trailing newline is ignored)
     #[arg(long, value_name = "PATH", help_heading = "Encryption")]
     pub passphrase_file: Option<PathBuf>,
+    /// Accept a vault config older than one this machine has seen (after restoring it on
+    /// purpose) and remember it as the newest [or [encryption] accept_config_rollback]
+    #[arg(long, help_heading = "Encryption")]
+    pub accept_config_rollback: bool,
 }
 
 /// How to reach an s3:// store and the server-side encryption it applies ([store] endpoint,

@@ -47,8 +47,8 @@ answers.
   -o OPTIONS  config=PATH, key_file=PATH, passphrase_file=PATH, log_file=PATH,
               log_level=LEVEL, staging_dir=DIR, metadata_ttl=SECS, block_cache_mib=MIB,
               endpoint=URL, region=R, path_style, sse=MODE, sse_kms_key_id=ID,
-              sse_c_key_file=PATH, and every option of `s3cryptfs mount -o` (ro, rw,
-              allow_other, uid=N, ...).
+              sse_c_key_file=PATH, accept_config_rollback, and every option of
+              `s3cryptfs mount -o` (ro, rw, allow_other, uid=N, ...).
               _netdev, nofail, noauto, auto, user, users, defaults, comment=, x-* are
               accepted and ignored (they are for mount(8) and systemd).
   -f          fake: check everything, do not mount
@@ -79,7 +79,10 @@ pub const HELPER_OPTIONS: &[(&str, &str)] = &[
 ];
 
 /// Helper options without a value that stand for a switch of `s3cryptfs mount`.
-pub const HELPER_SWITCHES: &[(&str, &str)] = &[("path_style", "--path-style")];
+pub const HELPER_SWITCHES: &[(&str, &str)] = &[
+    ("path_style", "--path-style"),
+    ("accept_config_rollback", "--accept-config-rollback"),
+];
 
 /// Options for mount(8), systemd or the kernel's atime handling: accepted, ignored.
 const IGNORED: &[&str] = &[
@@ -480,7 +483,8 @@ mod tests {
             "-o",
             "ro,key_file=/k,log_file=/var/log/v.log,log_level=debug,staging_dir=/s,\
              metadata_ttl=5,block_cache_mib=64,endpoint=http://127.0.0.1:9000,region=eu-west-1,\
-             path_style,sse=kms,sse_kms_key_id=alias/x,sse_c_key_file=/c.key",
+             path_style,sse=kms,sse_kms_key_id=alias/x,sse_c_key_file=/c.key,\
+             accept_config_rollback",
         ]);
         assert_eq!(
             strings(&translate(&a).expect("translates")),
@@ -508,6 +512,7 @@ mod tests {
                 "alias/x",
                 "--sse-c-key-file",
                 "/c.key",
+                "--accept-config-rollback",
                 "-o",
                 "ro",
                 "--",

@@ -52,6 +52,7 @@ fn overrides(
         store_url,
         key_file: keys.and_then(|k| k.key_file.clone()),
         passphrase_file: keys.and_then(|k| k.passphrase_file.clone()),
+        accept_config_rollback: keys.is_some_and(|k| k.accept_config_rollback),
         log_level: global.log_level,
         allow_core_dumps: global.allow_core_dumps,
         ..Overrides::default()

@@ -50,6 +50,9 @@ pub struct EncryptionSection {
     pub passphrase_file: Option<PathBuf>,
     /// Used by `init` only; a mounted vault's block size comes from its vault config.
     pub block_size: Option<u32>,
+    /// Accept a vault config older than one this machine has seen (a deliberate restore),
+    /// and remember it as the newest (`--accept-config-rollback`).
+    pub accept_config_rollback: bool,
 }
 
 /// Server-side encryption requested from the store, on top of client-side encryption.

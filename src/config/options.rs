@@ -1,4 +1,5 @@
-//! `-o` mount options (as mount(8) and fstab pass them) and the default staging directory.
+//! `-o` mount options (as mount(8) and fstab pass them), the default staging directory and
+//! the default state directory.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use super::file::{Mode, MountSection};
 
 /// Environment variable naming the staging directory (overridden by the config and flags).
 pub const STAGING_DIR_ENV: &str = "S3CRYPTFS_STAGING_DIR";
+/// Environment variable naming the state directory (the config counters seen per vault).
+pub const STATE_DIR_ENV: &str = "S3CRYPTFS_STATE_DIR";
 
 /// Kernel mount flags passed through to the mount unchanged, and the flag each overrides.
 pub(super) const KERNEL_FLAGS: &[(&str, &str)] = &[
@@ -189,4 +192,22 @@ pub fn default_staging_dir() -> ConfigResult<PathBuf> {
         "no staging directory: set [cache] staging_dir, --staging-dir or ${STAGING_DIR_ENV} \
          (HOME is not set)"
     )))
+}
+
+/// Where this machine remembers the highest vault config counter it has seen per vault
+/// (`vault::rollback`): `$S3CRYPTFS_STATE_DIR`, else `/var/lib/s3cryptfs` for root, else
+/// `$XDG_STATE_HOME/s3cryptfs` or `~/.local/state/s3cryptfs`; `None` without `HOME` (rollback
+/// is then not checked).
+pub fn default_state_dir() -> Option<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty(STATE_DIR_ENV) {
+        return Some(PathBuf::from(dir));
+    }
+    if nix::unistd::geteuid().is_root() {
+        return Some(PathBuf::from("/var/lib/s3cryptfs"));
+    }
+    if let Some(state) = non_empty("XDG_STATE_HOME") {
+        return Some(PathBuf::from(state).join("s3cryptfs"));
+    }
+    non_empty("HOME").map(|home| PathBuf::from(home).join(".local/state/s3cryptfs"))
 }

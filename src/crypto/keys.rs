@@ -30,6 +30,8 @@ const INFO_KEY_FILE_SLOT: &[u8] = b"s3cryptfs v1 key-file slot";
 const INFO_GENERATION_WRAP: &[u8] = b"s3cryptfs v1 generation wrap";
 const INFO_CONFIG_MAC: &[u8] = b"s3cryptfs v1 config mac";
 const MAC_DOMAIN: &[u8] = b"s3cryptfs v1 config";
+/// Tag of the config counter in the MAC input (only when the counter is above 0).
+const MAC_COUNTER_TAG: &[u8] = b"counter";
 
 const WRONG_SECRET: &str = "the key file or passphrase does not unlock this vault";
 
@@ -221,7 +223,8 @@ fn config_mac_key(vmk: &[u8; 32], vault_id: &[u8; 16]) -> SecretKey {
 ///
 /// Field names are stable (docs/FORMAT.md): `format_version`, `vault_id` (32 hex digits),
 /// `block_size`, `current_generation`, `generations` (`generation`, `wrapped_key`), `slots`
-/// (`kind` = `key_file` | `passphrase`, `label`, `salt`, argon2 costs, `wrapped_vmk`), `mac`.
+/// (`kind` = `key_file` | `passphrase`, `label`, `salt`, argon2 costs, `wrapped_vmk`),
+/// `config_counter` (absent when 0), `mac`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaultConfig {
     format_version: u32,
@@ -231,6 +234,11 @@ pub struct VaultConfig {
     current_generation: u32,
     generations: Vec<GenerationEntry>,
     slots: Vec<KeySlot>,
+    /// Raised by one at every change of the config, so that a machine that saw a newer config
+    /// can refuse an older one put back (`vault::rollback`). Configs written before it existed
+    /// have none: 0, absent from the JSON and from the MAC input.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    config_counter: u64,
     #[serde(with = "hex_array")]
     mac: [u8; 32],
 }
@@ -291,6 +299,7 @@ impl VaultConfig {
                 wrapped_key: kdf::wrap_key(&generation_wrap_key(vmk, &vault_id), generation_key)?,
             }],
             slots: vec![slot],
+            config_counter: 0,
             mac: [0u8; 32],
         };
         config.mac = config.compute_mac(vmk);
@@ -459,6 +468,20 @@ impl VaultConfig {
         &self.slots
     }
 
+    /// The config counter: 0 for a config never changed since `init` (or written before the
+    /// counter existed), raised by one at every change.
+    pub fn config_counter(&self) -> u64 {
+        self.config_counter
+    }
+
+    /// After a change: raise the config counter and MAC the result under `vmk`. Every method
+    /// that changes the config ends with this, so no change leaves the counter where it was.
+    fn changed(&mut self, vmk: &[u8; 32]) {
+        // 2^64 changes cannot happen; saturating keeps the counter from ever going down.
+        self.config_counter = self.config_counter.saturating_add(1);
+        self.mac = self.compute_mac(vmk);
+    }
+
     /// Adds a slot that `secret` opens (passphrases with default argon2id costs); returns its
     /// index. `keys` must be this vault's unlocked keys.
     pub fn add_slot(
@@ -486,7 +509,7 @@ impl VaultConfig {
         }
         let slot = KeySlot::seal(secret, label, params, kdf::random_bytes::<32>()?, &keys.vmk)?;
         self.slots.push(slot);
-        self.mac = self.compute_mac(&keys.vmk);
+        self.changed(&keys.vmk);
         Ok(self.slots.len() - 1)
     }
 
@@ -506,7 +529,7 @@ impl VaultConfig {
             ));
         }
         self.slots.remove(index);
-        self.mac = self.compute_mac(&keys.vmk);
+        self.changed(&keys.vmk);
         Ok(())
     }
 
@@ -530,10 +553,18 @@ impl VaultConfig {
             wrapped_key,
         });
         self.current_generation = generation;
-        self.mac = self.compute_mac(&keys.vmk);
+        self.changed(&keys.vmk);
         keys.generations.insert(generation, key);
         keys.current_generation = generation;
         Ok(generation)
+    }
+
+    /// Whether this config is MAC'd under the vault master key `keys` hold (the config of a
+    /// vault open with `keys`, re-read later): `WrongKey` for another vault, `Corrupt` for a
+    /// MAC mismatch.
+    pub fn verify_with(&self, keys: &VaultKeys) -> CryptoResult<()> {
+        self.validate()?;
+        self.check_keys(keys)
     }
 
     fn check_keys(&self, keys: &VaultKeys) -> CryptoResult<()> {
@@ -574,8 +605,16 @@ impl VaultConfig {
         for s in &self.slots {
             s.mac_input(&mut m);
         }
+        if self.config_counter != 0 {
+            m.extend_from_slice(MAC_COUNTER_TAG);
+            m.extend_from_slice(&self.config_counter.to_be_bytes());
+        }
         kdf::hmac_sha256(&config_mac_key(vmk, &self.vault_id), &m)
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn check_block_size(block_size: u32) -> CryptoResult<()> {

@@ -2,8 +2,9 @@
 //! passwd`), retiring a key generation, and key sets without a generation (to prove that
 //! nothing still needs it before it is retired).
 //!
-//! A child of `keys` so it can reach the config's private fields; every change re-MACs the
-//! config under the VMK, exactly as `add_slot` and `add_generation` do.
+//! A child of `keys` so it can reach the config's private fields; every change raises the
+//! config counter and re-MACs the config under the VMK (`changed`), exactly as `add_slot` and
+//! `add_generation` do.
 
 use std::collections::BTreeMap;
 
@@ -71,7 +72,7 @@ impl VaultConfig {
             &keys.vmk,
         )?;
         self.slots[index] = slot;
-        self.mac = self.compute_mac(&keys.vmk);
+        self.changed(&keys.vmk);
         Ok(())
     }
 
@@ -96,7 +97,7 @@ impl VaultConfig {
             )));
         };
         self.generations.remove(pos);
-        self.mac = self.compute_mac(&keys.vmk);
+        self.changed(&keys.vmk);
         keys.generations.remove(&generation);
         Ok(())
     }

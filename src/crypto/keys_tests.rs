@@ -288,3 +288,85 @@ fn key_add_stops_at_the_slot_cap() {
         .unwrap_err();
     assert!(e.to_string().contains("32 key slots"), "{e}");
 }
+
+/// The config of `tests/vectors/vault.json`, written before the config counter existed, and
+/// its key file.
+fn vector_config() -> (Vec<u8>, Secret) {
+    let vector: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/vectors/vault.json")).unwrap();
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(vector["key_file_hex"].as_str().unwrap(), &mut key).unwrap();
+    let config = serde_json::to_vec(&vector["config"]).unwrap();
+    (config, Secret::KeyFile(Zeroizing::new(key)))
+}
+
+#[test]
+fn configs_without_a_counter_verify_as_before() {
+    let (bytes, key) = vector_config();
+    let config = VaultConfig::from_bytes(&bytes).unwrap();
+    assert_eq!(config.config_counter(), 0);
+    config.unlock(&key).unwrap();
+    // Written back unchanged: no counter field, the same MAC.
+    let text = String::from_utf8(config.to_bytes()).unwrap();
+    assert!(!text.contains("config_counter"), "{text}");
+    assert_eq!(VaultConfig::from_bytes(text.as_bytes()).unwrap(), config);
+    // A new vault has no counter either until its first change.
+    let (fresh, _) = VaultConfig::create(&key_secret(1), 4096).unwrap();
+    assert_eq!(fresh.config_counter(), 0);
+    assert!(
+        !String::from_utf8(fresh.to_bytes())
+            .unwrap()
+            .contains("config_counter")
+    );
+}
+
+#[test]
+fn every_change_raises_the_config_counter() {
+    let (mut config, mut keys) =
+        VaultConfig::create_with_params(&pass_secret("a"), 4096, CHEAP).unwrap();
+    config.add_generation(&mut keys).unwrap();
+    assert_eq!(config.config_counter(), 1, "rotate");
+    config
+        .add_slot_with_params(&keys, &key_secret(7), "backup", CHEAP)
+        .unwrap();
+    assert_eq!(config.config_counter(), 2, "slot add");
+    config
+        .replace_slot_secret_with_params(&keys, 0, &pass_secret("b"), Some(CHEAP))
+        .unwrap();
+    assert_eq!(config.config_counter(), 3, "passphrase change");
+    config.remove_generation(&mut keys, 1).unwrap();
+    assert_eq!(config.config_counter(), 4, "retire");
+    config.remove_slot(&keys, 0).unwrap();
+    assert_eq!(config.config_counter(), 5, "slot remove");
+    // A refused change leaves it alone.
+    assert!(config.remove_slot(&keys, 0).is_err());
+    assert_eq!(config.config_counter(), 5);
+
+    let text = String::from_utf8(config.to_bytes()).unwrap();
+    assert!(text.contains("\"config_counter\": 5"), "{text}");
+    let reopened = VaultConfig::from_bytes(text.as_bytes()).unwrap();
+    assert_eq!(reopened.config_counter(), 5);
+    reopened.unlock(&key_secret(7)).unwrap();
+}
+
+#[test]
+fn the_config_counter_is_under_the_mac() {
+    let (mut config, mut keys) = VaultConfig::create(&key_secret(1), 4096).unwrap();
+    config.add_generation(&mut keys).unwrap();
+    config.add_generation(&mut keys).unwrap();
+    let text = String::from_utf8(config.to_bytes()).unwrap();
+    assert!(text.contains("\"config_counter\": 2"), "{text}");
+    for forged in [
+        // Raised, lowered, or dropped (a missing counter is 0) without the VMK:
+        text.replace("\"config_counter\": 2", "\"config_counter\": 9"),
+        text.replace("\"config_counter\": 2", "\"config_counter\": 1"),
+        text.replace("  \"config_counter\": 2,\n", ""),
+    ] {
+        assert_ne!(forged, text);
+        let parsed = VaultConfig::from_bytes(forged.as_bytes()).unwrap();
+        match parsed.unlock(&key_secret(1)) {
+            Err(CryptoError::Corrupt(m)) => assert!(m.contains("MAC"), "{m}"),
+            other => panic!("forged counter accepted: {other:?}"),
+        }
+    }
+}

@@ -31,7 +31,7 @@ use crate::fs::{Fs, FsError, FsOptions};
 use crate::fuse::FuseAdapter;
 use crate::store::{ObjectStore, StoreUrl};
 use crate::vault::secret::{SecretSource, SecretUse};
-use crate::vault::{self, VaultError};
+use crate::vault::{self, RollbackGuard, VaultError};
 
 /// FUSE request reader threads; the work itself runs on the tokio runtime.
 const FUSE_THREADS: usize = 2;
@@ -231,10 +231,15 @@ async fn unlock(
     store: &dyn ObjectStore,
     prefix: &str,
     secret: &Secret,
-    url: &StoreUrl,
+    s: &MountSettings,
 ) -> MountResult<VaultKeys> {
+    let url = &s.store_url;
     let location = url.to_string();
-    match vault::open_vault(store, prefix, secret).await {
+    let guard = RollbackGuard::new(
+        s.rollback.state_dir.clone(),
+        s.rollback.accept_config_rollback,
+    );
+    match vault::open_vault(store, prefix, secret, &guard).await {
         Ok(keys) => Ok(keys),
         Err(VaultError::Missing { .. }) if matches!(url, StoreUrl::Memory { .. }) => {
             log::info!(
@@ -246,6 +251,33 @@ async fn unlock(
                 .map_err(|e| e.with_location(&location))?)
         }
         Err(e) => Err(e.with_location(&location).into()),
+    }
+}
+
+/// SIGHUP: re-read the vault config. Its MAC must verify under the mount's keys, and a config
+/// older than one this machine has seen is refused (logged; the mount keeps the keys it
+/// started with either way); a newer one is remembered.
+fn recheck_vault_config(
+    rt: &tokio::runtime::Runtime,
+    store: &dyn ObjectStore,
+    prefix: &str,
+    keys: &VaultKeys,
+    s: &MountSettings,
+) {
+    let guard = RollbackGuard::new(
+        s.rollback.state_dir.clone(),
+        s.rollback.accept_config_rollback,
+    );
+    let location = s.store_url.to_string();
+    match rt.block_on(vault::recheck_config(store, prefix, keys, &guard)) {
+        Ok(counter) => {
+            log::info!("SIGHUP: the vault config of {location} checked (counter {counter})")
+        }
+        Err(e) => log::error!(
+            "SIGHUP: refusing the vault config now in the store: {}; this mount keeps the keys it \
+             started with",
+            e.with_location(&location)
+        ),
     }
 }
 
@@ -267,9 +299,11 @@ fn serve(
         }
     }
     let (store, prefix) = open_store(&s.store_url, &s.store_options)?;
-    let keys = rt.block_on(unlock(&*store, &prefix, &secret, &s.store_url))?;
+    let keys = Arc::new(rt.block_on(unlock(&*store, &prefix, &secret, s))?);
     drop(secret);
-    let fs = Fs::new(store, prefix, Arc::new(keys), fs_options(s))?;
+    // What SIGHUP needs to re-check the vault config.
+    let recheck = (store.clone(), prefix.clone(), keys.clone());
+    let fs = Fs::new(store, prefix, keys, fs_options(s))?;
 
     let (events, rx) = mpsc::channel();
     {
@@ -347,6 +381,8 @@ fn serve(
                 states.extend(NotifyState::monotonic_usec_now().ok());
                 notify(&states);
                 reload.apply(mp);
+                let (store, prefix, keys) = &recheck;
+                recheck_vault_config(&rt, &**store, prefix, keys, s);
                 fs.invalidate_caches();
                 log::info!(
                     "SIGHUP: dropped cached attributes and listings of {}",

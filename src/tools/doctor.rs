@@ -110,9 +110,10 @@ async fn doctor(s: &VaultSettings, secret: &SecretSource, report: &mut Report) {
     );
     match &stored {
         Some(stored) => {
-            let unlocked = secret
-                .load(SecretUse::Unlock, &url)
-                .and_then(|secret| vault::unlock_config(stored, &prefix, &secret));
+            let unlocked = secret.load(SecretUse::Unlock, &url).and_then(|secret| {
+                let guard = super::rollback_guard(&s.rollback);
+                vault::unlock_config(stored, &prefix, &secret, &guard)
+            });
             let how = match secret {
                 SecretSource::KeyFile(path) => format!("the key file {}", path.display()),
                 SecretSource::PassphraseFile(path) => {

@@ -733,7 +733,7 @@ pub fn format_time(t: SystemTime) -> String {
 }
 
 async fn unlocked_fs(t: &Target, opened: &OpenedStore, read_only: bool) -> ToolResult<VaultFs> {
-    let unlocked = super::unlock(opened, &t.secret).await?;
+    let unlocked = super::unlock(opened, t).await?;
     VaultFs::open(opened, unlocked.keys, read_only)
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::crypto::keys::KeySlot;
 use crate::crypto::{Secret, VaultConfig};
 use crate::vault::secret::{SecretSource, SecretUse};
-use crate::vault::{self, StoredConfig};
+use crate::vault::{self, RollbackGuard, StoredConfig};
 
 use super::progress::Progress;
 use super::rewrap::{self, RewrapReport};
@@ -152,7 +152,7 @@ fn list_text(view: &KeyListView) -> String {
 
 async fn list(t: &Target, json: bool) -> ToolResult<()> {
     let opened = open_target(t, Access::ReadOnly)?;
-    let u = super::unlock(&opened, &t.secret).await?;
+    let u = super::unlock(&opened, t).await?;
     let opened_by = u.stored.config.slot_index_for(&u.secret)?;
     let view = list_view(&u.stored.config, opened_by);
     if json {
@@ -165,20 +165,21 @@ async fn list(t: &Target, json: bool) -> ToolResult<()> {
     Ok(())
 }
 
-/// Save `config` over the version `stored` was read at.
+/// Save `config` over the version `stored` was read at, and remember its counter.
 async fn save(
     opened: &OpenedStore,
     stored: &StoredConfig,
     config: &VaultConfig,
+    guard: &RollbackGuard,
 ) -> ToolResult<String> {
-    vault::save_config(&*opened.store, &opened.prefix, config, &stored.etag)
+    vault::save_config(&*opened.store, &opened.prefix, config, &stored.etag, guard)
         .await
         .map_err(|e| ToolError::Vault(e.with_location(&opened.url)))
 }
 
 async fn add(t: &Target, new: &SecretSource, label: Option<&str>) -> ToolResult<()> {
     let opened = open_target(t, Access::ReadWrite)?;
-    let Unlocked { stored, keys, .. } = super::unlock(&opened, &t.secret).await?;
+    let Unlocked { stored, keys, .. } = super::unlock(&opened, t).await?;
     let created: Option<PathBuf> = new.key_file_to_create();
     let result = async {
         let new_secret = load_new(new, &opened.url)?;
@@ -191,7 +192,7 @@ async fn add(t: &Target, new: &SecretSource, label: Option<&str>) -> ToolResult<
         let mut config = stored.config.clone();
         let label = label.unwrap_or("added");
         let index = config.add_slot(&keys, &new_secret, label)?;
-        save(&opened, &stored, &config).await?;
+        save(&opened, &stored, &config, &t.rollback_guard()).await?;
         Ok((index, secret_kind(&new_secret), label.to_owned()))
     }
     .await;
@@ -249,7 +250,7 @@ async fn remove(t: &Target, slot: usize, yes: bool) -> ToolResult<()> {
         stored,
         keys,
         secret,
-    } = super::unlock(&opened, &t.secret).await?;
+    } = super::unlock(&opened, t).await?;
     let what = describe_slot(&stored.config, slot)?;
     if stored.config.slots().len() == 1 {
         return Err(ToolError::Refused(format!(
@@ -271,7 +272,7 @@ async fn remove(t: &Target, slot: usize, yes: bool) -> ToolResult<()> {
     )?;
     let mut config = stored.config.clone();
     config.remove_slot(&keys, slot)?;
-    save(&opened, &stored, &config).await?;
+    save(&opened, &stored, &config, &t.rollback_guard()).await?;
     println!("removed {what}; slot numbers above it moved down by one");
     Ok(())
 }
@@ -282,7 +283,7 @@ async fn passwd(t: &Target, new: &SecretSource, slot: Option<usize>, yes: bool) 
         stored,
         keys,
         secret,
-    } = super::unlock(&opened, &t.secret).await?;
+    } = super::unlock(&opened, t).await?;
     let index = match slot {
         Some(i) => i,
         None => match (&secret, stored.config.slot_index_for(&secret)?) {
@@ -315,7 +316,7 @@ async fn passwd(t: &Target, new: &SecretSource, slot: Option<usize>, yes: bool) 
     )?;
     let mut config = stored.config.clone();
     config.replace_slot_secret(&keys, index, &new_secret)?;
-    save(&opened, &stored, &config).await?;
+    save(&opened, &stored, &config, &t.rollback_guard()).await?;
     println!("changed the passphrase of {what}");
     Ok(())
 }
@@ -344,7 +345,7 @@ async fn rotate(t: &Target, args: &Rotation) -> ToolResult<()> {
         stored,
         mut keys,
         secret,
-    } = super::unlock(&opened, &t.secret).await?;
+    } = super::unlock(&opened, t).await?;
     let parallel = usize::from(args.parallel);
     if let Some(n) = args.retire {
         if !stored.config.generations().contains(&n) {
@@ -362,7 +363,7 @@ async fn rotate(t: &Target, args: &Rotation) -> ToolResult<()> {
     if !args.resume && args.retire.is_none() {
         let mut config = stored.config.clone();
         let generation = config.add_generation(&mut keys)?;
-        save(&opened, &stored, &config).await?;
+        save(&opened, &stored, &config, &t.rollback_guard()).await?;
         println!(
             "key generation {generation} is now current: new uploads use it (mounts running now \
              keep the generation they started with until remounted); older objects stay readable"
@@ -392,7 +393,8 @@ async fn rotate(t: &Target, args: &Rotation) -> ToolResult<()> {
                 "{msg}; generation {n} was not retired"
             )));
         }
-        retire(&opened, &keys, &secret, n, parallel, args.yes).await?;
+        let guard = t.rollback_guard();
+        retire(&opened, &keys, &secret, &guard, n, parallel, args.yes).await?;
     }
     match rewrap_incomplete {
         Some(msg) => Err(ToolError::Problems(msg)),
@@ -404,6 +406,7 @@ async fn retire(
     opened: &OpenedStore,
     keys: &crate::crypto::VaultKeys,
     secret: &Secret,
+    guard: &RollbackGuard,
     generation: u32,
     parallel: usize,
     yes: bool,
@@ -453,11 +456,11 @@ async fn retire(
     let stored = vault::load_config(&*opened.store, &opened.prefix)
         .await
         .map_err(|e| e.with_location(&opened.url))?;
-    let mut fresh = vault::unlock_config(&stored, &opened.prefix, secret)
+    let mut fresh = vault::unlock_config(&stored, &opened.prefix, secret, guard)
         .map_err(|e| e.with_location(&opened.url))?;
     let mut config = stored.config.clone();
     config.remove_generation(&mut fresh, generation)?;
-    save(opened, &stored, &config).await?;
+    save(opened, &stored, &config, guard).await?;
     println!(
         "retired key generation {generation} ({} objects checked); the vault config no longer \
          holds its key",

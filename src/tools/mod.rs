@@ -32,13 +32,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::VaultSettings;
+use crate::config::{RollbackSettings, VaultSettings};
 use crate::crypto::{CryptoError, Secret, VaultKeys};
 use crate::fs::FsError;
 use crate::store::dir::MARKER_FILE;
 use crate::store::{self, DynStore, PlainDirStore, StoreError, StoreUrl};
 use crate::vault::secret::{SecretSource, SecretUse};
-use crate::vault::{self, StoredConfig, VaultError};
+use crate::vault::{self, RollbackGuard, StoredConfig, VaultError};
 
 /// What can go wrong in a tool; the front turns it into a message and an exit status.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,18 @@ pub struct Target {
     pub plain: bool,
     /// Where the secret that unlocks the vault comes from (unused by `cleanup`).
     pub secret: SecretSource,
+}
+
+impl Target {
+    /// The config rollback check of this target's settings.
+    pub fn rollback_guard(&self) -> RollbackGuard {
+        rollback_guard(&self.settings.rollback)
+    }
+}
+
+/// The config rollback check `settings` ask for.
+pub fn rollback_guard(settings: &RollbackSettings) -> RollbackGuard {
+    RollbackGuard::new(settings.state_dir.clone(), settings.accept_config_rollback)
 }
 
 /// Whether a command only reads the store, or may change it.
@@ -193,13 +205,13 @@ pub struct Unlocked {
 }
 
 /// Read the vault config (a missing vault is reported before any secret is asked for), then
-/// find the secret and unlock it.
-pub async fn unlock(opened: &OpenedStore, secret: &SecretSource) -> ToolResult<Unlocked> {
+/// find the secret and unlock it (refusing a config older than one this machine has seen).
+pub async fn unlock(opened: &OpenedStore, t: &Target) -> ToolResult<Unlocked> {
     let stored = vault::load_config(&*opened.store, &opened.prefix)
         .await
         .map_err(|e| e.with_location(&opened.url))?;
-    let secret = secret.load(SecretUse::Unlock, &opened.url)?;
-    let unlocked = vault::unlock_config(&stored, &opened.prefix, &secret)
+    let secret = t.secret.load(SecretUse::Unlock, &opened.url)?;
+    let unlocked = vault::unlock_config(&stored, &opened.prefix, &secret, &t.rollback_guard())
         .map_err(|e| e.with_location(&opened.url))?;
     Ok(Unlocked {
         stored,

@@ -291,8 +291,10 @@ pub async fn run(t: &Target, path: Option<&str>, deep: bool, json: bool) -> Tool
             let secret = t
                 .secret
                 .load(vault::secret::SecretUse::Unlock, &opened.url)?;
-            match vault::unlock_config(&stored, &opened.prefix, &secret) {
-                Err(e) if e.is_wrong_key() => return Err(e.with_location(&opened.url).into()),
+            match vault::unlock_config(&stored, &opened.prefix, &secret, &t.rollback_guard()) {
+                Err(e) if e.is_wrong_key() || e.is_rollback() => {
+                    return Err(e.with_location(&opened.url).into());
+                }
                 Err(e) => VerifyReport::config_problem(config_key, &e.with_location(&opened.url)),
                 Ok(keys) => {
                     let progress = if json {

@@ -136,6 +136,7 @@ pub fn run_cli_env<S: AsRef<OsStr>>(args: &[S], env: &CliEnv) -> CliOutput {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_remove("S3CRYPTFS_PASSPHRASE")
+        .env("S3CRYPTFS_STATE_DIR", super::state_dir())
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(stdout_file.try_clone().expect("dup"))

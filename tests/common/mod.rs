@@ -100,3 +100,10 @@ pub fn mount_type(path: &Path) -> Option<String> {
 pub fn is_mounted(path: &Path) -> bool {
     mount_type(path).is_some()
 }
+
+/// `$S3CRYPTFS_STATE_DIR` of every `s3cryptfs` the tests start: where the binary remembers the
+/// vault config counters it has seen, in the target directory rather than the real home.
+/// Shared by all tests (each vault has its own file, named by its random id).
+pub fn state_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("s3cryptfs-state")
+}

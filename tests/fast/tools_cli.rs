@@ -69,8 +69,14 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_with_state(args, &self.path("state"))
+    }
+
+    /// [`Env::run`] on a machine whose state (the config counters seen) is in `state`.
+    fn run_with_state(&self, args: &[&str], state: &Path) -> Run {
         let out = Command::new(env!("CARGO_BIN_EXE_s3cryptfs"))
             .args(args)
+            .env("S3CRYPTFS_STATE_DIR", state)
             .env_remove("S3CRYPTFS_PASSPHRASE")
             .stdin(std::process::Stdio::null())
             .output()
@@ -591,4 +597,102 @@ fn tools_take_the_mount_config() {
     assert_eq!(ls.ok().stdout(), "hello.txt\nsub/\n");
     let cat = env.run(&["cat", "-c", &config, "docs/hello.txt"]);
     assert_eq!(cat.ok().stdout(), "hello, vault\n");
+}
+
+/// The vault config object's bytes as stored now.
+fn config_bytes(env: &Env) -> Bytes {
+    block_on(env.store().get(".s3cryptfs/config", None, None))
+        .expect("get config")
+        .data
+}
+
+/// Put `bytes` back as the vault config object, as whoever controls the bucket can.
+fn put_config(env: &Env, bytes: &Bytes) {
+    block_on(
+        env.store()
+            .put(".s3cryptfs/config", bytes.clone(), PutOptions::default()),
+    )
+    .expect("put config");
+}
+
+/// Putting back the config a `key rotate` replaced is refused by the next command (exit 2,
+/// saying how to accept it) on the machine that saw the rotation; `--accept-config-rollback`
+/// or `[encryption] accept_config_rollback` accept it, and a machine that never saw the newer
+/// config cannot tell.
+#[test]
+fn a_config_put_back_after_key_rotate_is_refused() {
+    let env = Env::new();
+    let k = env.key_arg();
+    env.put_tree("t");
+    let before = config_bytes(&env);
+    env.run(&["key", "rotate", "--key-file", &k, &env.url]).ok();
+    let rotated = config_bytes(&env);
+    assert!(
+        String::from_utf8_lossy(&rotated).contains("\"config_counter\": 1"),
+        "{}",
+        String::from_utf8_lossy(&rotated)
+    );
+    env.run(&["ls", "--key-file", &k, &env.url]).ok();
+
+    put_config(&env, &before);
+    let ls = env.run(&["ls", "--key-file", &k, &env.url, "t"]);
+    ls.fails_with(2, "config rollback detected")
+        .fails_with(2, "(seen 1, got 0)")
+        .fails_with(2, "--accept-config-rollback");
+    assert_eq!(ls.stdout(), "");
+    // Every command that unlocks refuses it, a key change too (which saves nothing).
+    env.run(&["key", "rotate", "--key-file", &k, &env.url])
+        .fails_with(2, "rollback detected");
+    env.run(&["key", "list", "--key-file", &k, &env.url])
+        .fails_with(2, "rollback detected");
+    env.run(&["verify", "--key-file", &k, &env.url])
+        .fails_with(2, "rollback detected");
+    env.run(&["cat", "--key-file", &k, &env.url, "t/hello.txt"])
+        .fails_with(2, "rollback detected");
+    assert_eq!(config_bytes(&env), before);
+    let mnt = env.path("mnt");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    env.run(&[
+        "mount",
+        "-f",
+        "--key-file",
+        &k,
+        &env.url,
+        mnt.to_str().expect("utf8"),
+    ])
+    .fails_with(2, "rollback detected");
+
+    // A machine that never saw the rotated config takes the old one as the newest.
+    let other = env.path("other-machine");
+    let ls = env.run_with_state(&["ls", "--key-file", &k, &env.url, "t"], &other);
+    assert_eq!(ls.ok().stdout(), "hello.txt\nsub/\n");
+
+    // Accepted on purpose: the old config is this machine's newest from now on.
+    let ls = env.run(&[
+        "ls",
+        "--accept-config-rollback",
+        "--key-file",
+        &k,
+        &env.url,
+        "t",
+    ]);
+    assert_eq!(ls.ok().stdout(), "hello.txt\nsub/\n");
+    env.run(&["ls", "--key-file", &k, &env.url]).ok();
+
+    // The same through the config file.
+    put_config(&env, &rotated);
+    env.run(&["ls", "--key-file", &k, &env.url]).ok();
+    put_config(&env, &before);
+    env.run(&["ls", "--key-file", &k, &env.url])
+        .fails_with(2, "rollback detected");
+    let config = env.secret_file(
+        "vault.toml",
+        &format!(
+            "[store]\nurl = \"{}\"\n[encryption]\nkey_file = \"{k}\"\n\
+             accept_config_rollback = true\n",
+            env.url
+        ),
+    );
+    env.run(&["ls", "--config", &config]).ok();
+    env.run(&["ls", "--key-file", &k, &env.url]).ok();
 }

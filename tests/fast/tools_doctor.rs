@@ -98,6 +98,7 @@ impl Run {
 pub(crate) fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3cryptfs"));
     cmd.args(args)
+        .env("S3CRYPTFS_STATE_DIR", crate::common::state_dir())
         .env_remove("S3CRYPTFS_PASSPHRASE")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_PROFILE")

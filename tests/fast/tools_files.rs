@@ -142,7 +142,11 @@ async fn put_then_get_keeps_content_modes_times_and_links() {
     let fs = Fs::new(
         mem.clone(),
         String::new(),
-        Arc::new(vault::open_vault(&*mem, "", &secret()).await.expect("open")),
+        Arc::new(
+            vault::open_vault(&*mem, "", &secret(), &Default::default())
+                .await
+                .expect("open"),
+        ),
         FsOptions::for_current_user(staging.path().to_path_buf()),
     )
     .expect("fs");
@@ -201,7 +205,7 @@ async fn a_plain_copy_without_metadata_is_fully_restored() {
         opened.plain,
         "a folder with .s3cryptfs/config is read as a plain copy"
     );
-    let keys = vault::open_vault(&*opened.store, "", &secret())
+    let keys = vault::open_vault(&*opened.store, "", &secret(), &Default::default())
         .await
         .expect("unlock the copied config");
     let vfs = VaultFs::open(&opened, keys, true).expect("fs");
@@ -219,6 +223,7 @@ async fn a_plain_copy_without_metadata_is_fully_restored() {
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let out2 = local.path().join("restored2");
     let run = Command::new(env!("CARGO_BIN_EXE_s3cryptfs"))
+        .env("S3CRYPTFS_STATE_DIR", crate::common::state_dir())
         .arg("get")
         .arg("--key-file")
         .arg(&key_file)
@@ -242,6 +247,7 @@ async fn a_plain_copy_without_metadata_is_fully_restored() {
 
     // Writing into a plain copy is refused.
     let run = Command::new(env!("CARGO_BIN_EXE_s3cryptfs"))
+        .env("S3CRYPTFS_STATE_DIR", crate::common::state_dir())
         .arg("put")
         .arg("--key-file")
         .arg(&key_file)

@@ -51,7 +51,7 @@ impl Vault {
     }
 
     async fn keys(&self) -> VaultKeys {
-        vault::open_vault(&*self.mem, "", &secret())
+        vault::open_vault(&*self.mem, "", &secret(), &Default::default())
             .await
             .expect("unlock")
     }
@@ -133,11 +133,18 @@ async fn open_all_objects(store: &MemoryStore, keys: &VaultKeys) -> usize {
 
 async fn rotate(v: &Vault) -> VaultKeys {
     let mut stored = vault::load_config(&*v.mem, "").await.expect("load");
-    let mut keys = vault::unlock_config(&stored, "", &secret()).expect("unlock");
+    let mut keys =
+        vault::unlock_config(&stored, "", &secret(), &Default::default()).expect("unlock");
     stored.config.add_generation(&mut keys).expect("rotate");
-    vault::save_config(&*v.mem, "", &stored.config, &stored.etag)
-        .await
-        .expect("save");
+    vault::save_config(
+        &*v.mem,
+        "",
+        &stored.config,
+        &stored.etag,
+        &Default::default(),
+    )
+    .await
+    .expect("save");
     keys
 }
 
@@ -254,11 +261,17 @@ async fn rotate_and_rewrap_1000_objects_reads_no_data() {
     assert!(check.blockers.is_empty(), "{check:?}");
     assert!(check.unreadable.is_empty(), "{check:?}");
     let mut stored = vault::load_config(&*v.mem, "").await.expect("load");
-    let mut k = vault::unlock_config(&stored, "", &secret()).expect("unlock");
+    let mut k = vault::unlock_config(&stored, "", &secret(), &Default::default()).expect("unlock");
     stored.config.remove_generation(&mut k, 1).expect("retire");
-    vault::save_config(&*v.mem, "", &stored.config, &stored.etag)
-        .await
-        .expect("save");
+    vault::save_config(
+        &*v.mem,
+        "",
+        &stored.config,
+        &stored.etag,
+        &Default::default(),
+    )
+    .await
+    .expect("save");
     let after = v.keys().await;
     assert_eq!(after.generations(), vec![2]);
     assert_eq!(open_all_objects(&v.mem, &after).await as u64, objects + 1);

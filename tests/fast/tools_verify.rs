@@ -46,7 +46,9 @@ async fn vault_with(files: &[(&str, usize)]) -> (Arc<MemoryStore>, MemVault) {
 }
 
 async fn keys(mem: &MemoryStore) -> VaultKeys {
-    vault::open_vault(mem, "", &secret()).await.expect("unlock")
+    vault::open_vault(mem, "", &secret(), &Default::default())
+        .await
+        .expect("unlock")
 }
 
 async fn verify(mem: &Arc<MemoryStore>, deep: bool, path: Option<&str>) -> VerifyReport {

@@ -224,6 +224,7 @@ fn foreground_mount_ends_on_unmount_and_on_sigterm() {
     let spawn = || {
         Command::new(common::cli::bin())
             .args(&fg_args)
+            .env("S3CRYPTFS_STATE_DIR", common::state_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

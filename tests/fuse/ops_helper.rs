@@ -69,6 +69,7 @@ fn run(program: &Path, argv: &[&OsStr], envs: &[(&str, &OsStr)]) -> Run {
         .stdin(Stdio::null())
         .stdout(out.try_clone().expect("dup"))
         .stderr(err.try_clone().expect("dup"))
+        .env("S3CRYPTFS_STATE_DIR", crate::common::state_dir())
         .env_remove("S3CRYPTFS_PASSPHRASE");
     for (k, v) in envs {
         cmd.env(k, v);

@@ -39,6 +39,7 @@ impl Notified {
         let child = Command::new(bin())
             .args(argv)
             .env("NOTIFY_SOCKET", &path)
+            .env("S3CRYPTFS_STATE_DIR", crate::common::state_dir())
             .env_remove("S3CRYPTFS_PASSPHRASE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -242,4 +243,78 @@ fn a_mount_whose_daemon_was_killed_is_mounted_again() {
     assert!(text.contains("whose daemon is gone"), "{text}");
     run_cli(&args([OsStr::new("unmount"), mp.as_os_str()]), &[]).assert_ok();
     assert!(!is_mounted(&mp));
+}
+
+/// SIGHUP re-reads the vault config: a `key rotate` made meanwhile is remembered, and the
+/// older config put back afterwards is refused (logged as a rollback; the mount goes on with
+/// the keys it started with).
+#[test]
+fn sighup_refuses_a_config_rollback() {
+    use s3cryptfs::store::{DirStore, ObjectStore, PutOptions};
+    require_fuse();
+    let vault = CliVault::init();
+    let mp = vault.new_dir("mnt");
+    let store = DirStore::open(&vault.store_dir).expect("dir store");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let config_key = ".s3cryptfs/config";
+    let before = rt
+        .block_on(store.get(config_key, None, None))
+        .expect("get config")
+        .data;
+    let mut d = Notified::start(
+        &[
+            OsStr::new("mount"),
+            OsStr::new("-f"),
+            OsStr::new("--key-file"),
+            vault.key_file.as_os_str(),
+            OsStr::new("--staging-dir"),
+            vault.staging_dir().as_os_str(),
+            OsStr::new(&vault.url),
+            mp.as_os_str(),
+        ],
+        &mp,
+    );
+    assert!(d.next(Duration::from_secs(60)).contains("READY=1"));
+
+    run_cli(
+        &args([
+            OsStr::new("key"),
+            OsStr::new("rotate"),
+            OsStr::new("--key-file"),
+            vault.key_file.as_os_str(),
+            OsStr::new(&vault.url),
+        ]),
+        &[],
+    )
+    .assert_ok();
+    d.signal(libc::SIGHUP);
+    assert!(d.next(Duration::from_secs(20)).contains("RELOADING=1"));
+    assert!(d.next(Duration::from_secs(20)).contains("READY=1"));
+    assert!(
+        wait_until(Duration::from_secs(5), || d
+            .log()
+            .contains("vault config of")
+            && d.log().contains("checked (counter 1)")),
+        "{}",
+        d.log()
+    );
+
+    rt.block_on(store.put(config_key, before, PutOptions::default()))
+        .expect("put the old config back");
+    d.signal(libc::SIGHUP);
+    assert!(d.next(Duration::from_secs(20)).contains("RELOADING=1"));
+    assert!(d.next(Duration::from_secs(20)).contains("READY=1"));
+    assert!(
+        wait_until(Duration::from_secs(5), || d
+            .log()
+            .contains("config rollback detected")),
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("(seen 1, got 0)"), "{}", d.log());
+    assert!(d.is_running(), "a refused config does not stop the mount");
+    std::fs::write(mp.join("after.txt"), b"still mounted").expect("write");
 }

@@ -7,6 +7,7 @@ mod format_vectors;
 mod fs_layer;
 mod fs_model;
 mod fs_stream;
+mod hostile_bucket;
 mod ops_deb;
 mod ops_man;
 mod ops_systemd;

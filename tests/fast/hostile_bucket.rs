@@ -439,3 +439,122 @@ async fn a_renamed_directory_keeps_readable_records() {
     assert_eq!((x.perm, x.uid, x.gid), (0o640, 1001, 1002));
     assert_eq!(read_all(&fs, x.ino).await.expect("read"), b"inside");
 }
+
+/// `upgrade` turns a vault made before records (plaintext attributes, no marker) into one that
+/// requires them: every object and marker gets the record of its old attributes, the
+/// plaintext metadata goes, the config is marked, and forgeries are refused afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_seals_old_attributes_and_marks_the_vault() {
+    use s3cryptfs::crypto::{PassphraseParams, Secret, VaultConfig};
+    use s3cryptfs::tools::upgrade::upgrade_vault;
+    use s3cryptfs::vault;
+
+    let mem = MemoryStore::new();
+    let store: s3cryptfs::store::DynStore = mem.clone();
+    let secret = Secret::KeyFile(zeroize::Zeroizing::new([3; 32]));
+    // A config as versions before records made it: no marker.
+    let (config, keys) = VaultConfig::create_from_parts(
+        &secret,
+        PassphraseParams::INSECURE_FOR_TESTS,
+        [1; 32],
+        [2; 16],
+        &[4; 32],
+        &[5; 32],
+        B,
+    )
+    .expect("config");
+    assert!(!config.attribute_records());
+    mem.put(
+        &vault::config_key(""),
+        config.to_bytes().into(),
+        PutOptions::default(),
+    )
+    .await
+    .expect("put config");
+    let keys = Arc::new(keys);
+    let sealed = SealedStore::new(store.clone(), keys.clone());
+    let old = StoredAttrs {
+        perm: 0o4750,
+        uid: 1234,
+        gid: 5678,
+        mtime: UNIX_EPOCH + Duration::from_secs(1_500_000_000),
+    };
+    sealed
+        .put_all(
+            "d/old",
+            b"old content",
+            PutOptions {
+                metadata: to_metadata(Kind::File, &old),
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .expect("old file");
+    mem.put(
+        "d/",
+        bytes::Bytes::new(),
+        PutOptions {
+            metadata: to_metadata(Kind::Dir, &StoredAttrs { perm: 0o700, ..old }),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("old marker");
+    let staging = tempfile::tempdir().expect("staging");
+    let legacy = memfs::fs_over(store.clone(), keys.clone(), staging.path());
+    write_file(&legacy, "new", b"new", 0o600, 42).await;
+
+    let report = upgrade_vault(&store, "", "mem://t", &secret, &Progress::hidden())
+        .await
+        .expect("upgrade");
+    assert!(report.marked && report.is_complete(), "{report:?}");
+    assert_eq!(
+        (report.examined, report.upgraded, report.already),
+        (3, 2, 1)
+    );
+    for key in ["d/", "d/old", "new"] {
+        let m = metadata(&mem, key).await;
+        assert!(m.contains_key(ATTR_RECORD_KEY), "{key}");
+        assert!(
+            !m.contains_key("mode") && !m.contains_key("uid"),
+            "{key}: {m:?}"
+        );
+    }
+    let keys = vault::open_vault(&*mem, "", &secret).await.expect("unlock");
+    assert!(keys.requires_attribute_records());
+    let fs = memfs::fs_over(store.clone(), Arc::new(keys), staging.path());
+    let d = lookup(&fs, "d").await.expect("d");
+    assert_eq!((d.perm, d.uid), (0o700, 1234));
+    let f = fs.lookup(d.ino, OsStr::new("old")).await.expect("old");
+    assert_eq!(
+        (f.perm, f.uid, f.gid, f.mtime),
+        (0o4750, 1234, 5678, old.mtime)
+    );
+    assert_eq!(read_all(&fs, f.ino).await.expect("read"), b"old content");
+    // Now a forgery of the old kind is refused.
+    let mut m = metadata(&mem, "new").await;
+    m.remove(ATTR_RECORD_KEY);
+    m.insert("mode".into(), (libc::S_IFREG | 0o4755).to_string());
+    replace_metadata(&mem, "new", m).await;
+    let fs = memfs::fs_over(
+        store.clone(),
+        Arc::new(vault::open_vault(&*mem, "", &secret).await.expect("unlock")),
+        staging.path(),
+    );
+    assert_eio(
+        lookup(&fs, "new").await,
+        "record stripped after the upgrade",
+    );
+    // A second run changes nothing and keeps the marker.
+    let again = upgrade_vault(&store, "", "mem://t", &secret, &Progress::hidden())
+        .await
+        .expect("again");
+    assert!(again.marked);
+    assert_eq!(again.upgraded, 0);
+    assert_eq!(
+        again.failed.len(),
+        1,
+        "the stripped object is reported: {again:?}"
+    );
+}

@@ -27,6 +27,9 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use crate::crypto::format::metadata::{crypto_metadata, metadata_wraps};
+use crate::crypto::format::record::{
+    ATTR_RECORD_KEY, AttrRecord, open_record, record_generation, seal_record,
+};
 use crate::crypto::format::{
     HEADER_LEN, block_count, ciphertext_len, ciphertext_range_for_blocks, open_all_with_wraps,
     plaintext_len, seal_all_with, short_object_error,
@@ -54,6 +57,11 @@ pub struct ObjectVersion {
     /// rewrapped by `key rotate --rewrap`), carried into every metadata-replacing copy so the
     /// object stays readable after an old key generation is retired and rewraps need no GET.
     pub carried: Metadata,
+    /// The header salt this version's attribute record binds (its content binding), when
+    /// known: every opener of the version must have this salt, so a body swapped in from
+    /// another object (or an older record paired with newer content) is refused at its
+    /// header. `None` for objects read without a record (vaults made before records).
+    pub content_salt: Option<[u8; 32]>,
 }
 
 /// What reading or writing a sealed object can fail with.
@@ -189,6 +197,7 @@ impl SealedStore {
                 .as_ref()
                 .map(crypto_metadata)
                 .unwrap_or_default(),
+            content_salt: None,
         })
     }
 
@@ -258,19 +267,78 @@ impl SealedStore {
                     .as_ref()
                     .map(crypto_metadata)
                     .unwrap_or_default(),
+                content_salt: Some(*opener.salt()),
             },
             opener,
             info,
         })
     }
 
-    /// The opener of version `v`, from the cache or by fetching its header.
+    /// The opener of version `v`, from the cache or by fetching its header; refused when its
+    /// header is not the content `v`'s attribute record binds.
     pub async fn opener(&self, v: &ObjectVersion) -> SealedResult<Arc<ObjectOpener>> {
         if let Some(o) = self.openers.get(&(v.key.clone(), v.etag.clone())).await {
+            check_binding(v, o.salt())?;
             return Ok(o);
         }
         let fetched = self.fetch_header(&v.key, Some(&v.etag)).await?;
-        self.remember(&fetched).await
+        let o = self.remember(&fetched).await?;
+        check_binding(v, o.salt())?;
+        Ok(o)
+    }
+
+    /// Whether every object must carry an attribute record (the vault config's marker).
+    pub fn requires_records(&self) -> bool {
+        self.keys.requires_attribute_records()
+    }
+
+    /// The attribute record in the metadata of the object at `key`, opened with `key` in its
+    /// AAD. `Ok(None)` only when there is none and the vault does not require one (its
+    /// attributes are then the unauthenticated plaintext metadata of older writers). Missing
+    /// where required, undecryptable, or sealed for another key: `Crypto`.
+    pub fn open_record(
+        &self,
+        key: &str,
+        metadata: Option<&Metadata>,
+    ) -> SealedResult<Option<AttrRecord>> {
+        match metadata.and_then(|m| m.get(ATTR_RECORD_KEY)) {
+            Some(value) => open_record(&self.keys, key, value)
+                .map(Some)
+                .map_err(|e| crypto_err(key, e)),
+            None if self.requires_records() => Err(crypto_err(
+                key,
+                CryptoError::Corrupt(
+                    "no attribute record (the vault requires one on every object): metadata \
+                     replaced or object not written by s3cryptfs"
+                        .into(),
+                ),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The record of the object `key` with `metadata`, sealed again under the current key
+    /// generation when it names an older one (`key rotate --rewrap`): `Ok(None)` when there is
+    /// none or it is current already; a record that does not open is an error (never resealed).
+    pub fn resealed_record(
+        &self,
+        key: &str,
+        metadata: &Metadata,
+    ) -> SealedResult<Option<(String, String)>> {
+        let Some(value) = metadata.get(ATTR_RECORD_KEY) else {
+            return Ok(None);
+        };
+        if record_generation(value) == Some(self.keys.current_generation()) {
+            return Ok(None);
+        }
+        let rec = open_record(&self.keys, key, value).map_err(|e| crypto_err(key, e))?;
+        self.record_entry(key, &rec).map(Some)
+    }
+
+    /// The metadata entry holding `rec` sealed for the object at `key`.
+    pub fn record_entry(&self, key: &str, rec: &AttrRecord) -> SealedResult<(String, String)> {
+        let value = seal_record(&self.keys, key, rec).map_err(|e| crypto_err(key, e))?;
+        Ok((ATTR_RECORD_KEY.to_string(), value))
     }
 
     /// Forget the opener of a version (after it was replaced or deleted).
@@ -328,6 +396,7 @@ impl SealedStore {
                 (opener, got.data)
             }
         };
+        check_binding(v, opener.salt())?;
         if opener.plaintext_len() != v.plaintext_len {
             return Err(SealedError::Changed { key: v.key.clone() });
         }
@@ -366,7 +435,13 @@ impl SealedStore {
             .await
             .map_err(precondition)?;
         let wraps = metadata_wraps(got.info.metadata.as_ref());
-        open_all_with_wraps(&self.keys, &got.data, &wraps).map_err(|e| crypto_err(&v.key, e))
+        let plain = open_all_with_wraps(&self.keys, &got.data, &wraps)
+            .map_err(|e| crypto_err(&v.key, e))?;
+        // The header opened, so it is whole: its salt is bytes 12..44.
+        let mut salt = [0u8; 32];
+        salt.copy_from_slice(&got.data[SALT_RANGE]);
+        check_binding(v, &salt)?;
+        Ok(plain)
     }
 
     /// A sealer for a new object version (fresh data key, current generation): what a
@@ -377,14 +452,26 @@ impl SealedStore {
     }
 
     /// Seal `plaintext` whole under a fresh data key and PUT it with `opts` (its metadata
-    /// plus the object's crypto metadata). A failed condition of `opts` is `Changed`.
+    /// plus the object's crypto metadata) and, when given, the attribute record `record` with
+    /// its size and content binding set to this object's. A failed condition of `opts` is
+    /// `Changed`.
     pub async fn put_all(
         &self,
         key: &str,
         plaintext: &[u8],
-        opts: PutOptions,
+        mut opts: PutOptions,
+        record: Option<AttrRecord>,
     ) -> SealedResult<ObjectVersion> {
         let sealer = self.new_sealer().map_err(|e| crypto_err(key, e))?;
+        if let Some(rec) = record {
+            let rec = AttrRecord {
+                size: Some(plaintext.len() as u64),
+                content_salt: *sealer.salt(),
+                ..rec
+            };
+            let (k, v) = self.record_entry(key, &rec)?;
+            opts.metadata.insert(k, v);
+        }
         let body = seal_all_with(&sealer, plaintext).map_err(|e| crypto_err(key, e))?;
         self.put_sealed(
             key,
@@ -426,23 +513,43 @@ impl SealedStore {
             etag: out.etag,
             plaintext_len,
             carried,
+            content_salt: Some(*sealer.salt()),
         })
     }
 
     /// CopyObject of version `v` to `dst` (onto itself for a metadata change), only while the
     /// source is still `v`. `metadata: None` keeps the stored metadata; `Some(m)` replaces it
-    /// with `m` plus `v`'s crypto metadata, so the copy opens exactly as `v` did. A failed
-    /// condition is `Changed`; a missing source stays `Store(NotFound)`.
+    /// with `m` plus `v`'s crypto metadata, so the copy opens exactly as `v` did; `record`
+    /// (size and content binding set to `v`'s) is sealed for `dst` into the same copy, so a
+    /// rename or an attribute change costs no request more. A failed condition is `Changed`;
+    /// a missing source stays `Store(NotFound)`.
     pub async fn copy(
         &self,
         v: &ObjectVersion,
         dst: &str,
         metadata: Option<Metadata>,
+        record: Option<AttrRecord>,
     ) -> SealedResult<ObjectVersion> {
-        let directive = match metadata {
-            None => MetadataDirective::Copy,
-            Some(mut m) => {
+        let mut content_salt = v.content_salt;
+        let directive = match (metadata, record) {
+            (None, None) => MetadataDirective::Copy,
+            (m, record) => {
+                let mut m = m.unwrap_or_default();
                 m.extend(v.carried.iter().map(|(k, v)| (k.clone(), v.clone())));
+                if let Some(rec) = record {
+                    let salt = match v.content_salt {
+                        Some(s) => s,
+                        None => *self.opener(v).await?.salt(),
+                    };
+                    content_salt = Some(salt);
+                    let rec = AttrRecord {
+                        size: Some(v.plaintext_len),
+                        content_salt: salt,
+                        ..rec
+                    };
+                    let (k, value) = self.record_entry(dst, &rec)?;
+                    m.insert(k, value);
+                }
                 MetadataDirective::Replace(m)
             }
         };
@@ -454,6 +561,7 @@ impl SealedStore {
             etag: out.etag,
             plaintext_len: v.plaintext_len,
             carried: v.carried.clone(),
+            content_salt,
         })
     }
 
@@ -491,6 +599,24 @@ impl SealedStore {
             source_size: Some(stored_len),
         };
         self.store.copy(src, dst, opts).await.map_err(precondition)
+    }
+}
+
+/// Header bytes of the salt.
+const SALT_RANGE: Range<usize> = 12..44;
+
+/// Refuse an opener whose header salt is not the content `v`'s attribute record binds.
+fn check_binding(v: &ObjectVersion, salt: &[u8; 32]) -> SealedResult<()> {
+    match v.content_salt {
+        Some(expected) if expected != *salt => Err(crypto_err(
+            &v.key,
+            CryptoError::Corrupt(
+                "the object's content is not the one its attribute record names (the body \
+                 of another object, or an older record with newer content)"
+                    .into(),
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -35,7 +35,7 @@ async fn a_first_read_from_block_0_fetches_header_and_blocks_at_once() {
     let sealed = sealed_over(&mem, keys);
     let plain = data(3 * B as usize + 100);
     let v = sealed
-        .put_all("f", &plain, PutOptions::default())
+        .put_all("f", &plain, PutOptions::default(), None)
         .await
         .expect("put");
     assert_eq!(v.plaintext_len, plain.len() as u64);
@@ -62,11 +62,11 @@ async fn a_replaced_version_is_changed_not_read() {
     let (_, keys) = vault();
     let sealed = sealed_over(&mem, keys);
     let v = sealed
-        .put_all("f", b"first", PutOptions::default())
+        .put_all("f", b"first", PutOptions::default(), None)
         .await
         .expect("put");
     sealed
-        .put_all("f", b"second", PutOptions::default())
+        .put_all("f", b"second", PutOptions::default(), None)
         .await
         .expect("put again");
     for r in [
@@ -80,7 +80,7 @@ async fn a_replaced_version_is_changed_not_read() {
     assert!(matches!(r, Err(SealedError::Changed { .. })), "{r:?}");
     // A version whose length is not what its header says is no version at all.
     let w = sealed
-        .put_all("g", b"0123456789", PutOptions::default())
+        .put_all("g", b"0123456789", PutOptions::default(), None)
         .await
         .expect("put");
     let wrong = ObjectVersion {
@@ -101,7 +101,7 @@ async fn a_flipped_byte_names_its_block() {
     let (_, keys) = vault();
     let sealed = sealed_over(&mem, keys);
     sealed
-        .put_all("f", &data(10_000), PutOptions::default())
+        .put_all("f", &data(10_000), PutOptions::default(), None)
         .await
         .expect("put");
     let mut bytes = mem.raw_get("f").expect("object");
@@ -165,7 +165,7 @@ async fn the_metadata_wrap_opens_an_object_without_its_old_generation() {
     let mut attrs = Metadata::new();
     attrs.insert("mode".to_owned(), "33188".to_owned());
     let moved = sealed
-        .copy(&opened.version, "g", Some(attrs))
+        .copy(&opened.version, "g", Some(attrs), None)
         .await
         .expect("copy");
     let stored = mem
@@ -187,20 +187,20 @@ async fn copies_are_conditional_on_the_source_version() {
     let (_, keys) = vault();
     let sealed = sealed_over(&mem, keys);
     let v = sealed
-        .put_all("f", b"data", PutOptions::default())
+        .put_all("f", b"data", PutOptions::default(), None)
         .await
         .expect("put");
-    let kept = sealed.copy(&v, "g", None).await.expect("copy");
+    let kept = sealed.copy(&v, "g", None, None).await.expect("copy");
     assert_eq!((kept.key.as_str(), kept.plaintext_len), ("g", 4));
     assert_eq!(sealed.read_all(&kept).await.expect("read"), b"data");
     sealed
-        .put_all("f", b"other", PutOptions::default())
+        .put_all("f", b"other", PutOptions::default(), None)
         .await
         .expect("replace");
-    let r = sealed.copy(&v, "h", None).await;
+    let r = sealed.copy(&v, "h", None, None).await;
     assert!(matches!(r, Err(SealedError::Changed { .. })), "{r:?}");
     mem.delete("f").await.expect("delete");
-    let r = sealed.copy(&v, "h", None).await;
+    let r = sealed.copy(&v, "h", None, None).await;
     assert!(
         matches!(r, Err(SealedError::Store(StoreError::NotFound { .. }))),
         "{r:?}"
@@ -210,7 +210,7 @@ async fn copies_are_conditional_on_the_source_version() {
         if_none_match: true,
         ..PutOptions::default()
     };
-    let r = sealed.put_all("g", b"x", opts).await;
+    let r = sealed.put_all("g", b"x", opts, None).await;
     assert!(matches!(r, Err(SealedError::Changed { .. })), "{r:?}");
 }
 
@@ -262,6 +262,14 @@ async fn sealed_bodies_must_have_their_length() {
         .await
         .expect("put");
     assert_eq!(v.carried, sealer.crypto_metadata());
+    assert_eq!(v.content_salt, Some(*sealer.salt()));
     let info = mem.head("f").await.expect("head");
-    assert_eq!(sealed.version_of(&info), Some(v));
+    // A listing entry says nothing of the content binding: the record does, at lookup.
+    assert_eq!(
+        sealed.version_of(&info),
+        Some(ObjectVersion {
+            content_salt: None,
+            ..v
+        })
+    );
 }

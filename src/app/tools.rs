@@ -6,7 +6,7 @@ use super::resolve::{self, new_secret_source};
 use crate::cli::{GlobalArgs, KeyArgs, KeyCommand, StoreArgs, ToolCommand};
 use crate::config::LogLevel;
 use crate::tools::keycmd::{KeyRequest, Rotation};
-use crate::tools::{Target, cleanup, doctor, files, keycmd, verify};
+use crate::tools::{Target, cleanup, doctor, files, keycmd, upgrade, verify};
 
 /// Run one of the tool subcommands.
 pub fn run(global: &GlobalArgs, command: &ToolCommand) -> AppResult<()> {
@@ -28,6 +28,16 @@ pub fn run(global: &GlobalArgs, command: &ToolCommand) -> AppResult<()> {
             let (url, path) = a.operands();
             let t = target(global, &a.store, Some(&a.keys), url, "verify")?;
             rt.block_on(verify::run(&t, path.as_deref(), a.deep, a.json))
+        }
+        ToolCommand::Upgrade(a) => {
+            let t = target(
+                global,
+                &a.store,
+                Some(&a.keys),
+                a.store.store_url.clone(),
+                "upgrade",
+            )?;
+            rt.block_on(upgrade::run(&t, a.json))
         }
         ToolCommand::Ls(a) => {
             let (url, path) = a.operands();

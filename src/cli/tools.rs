@@ -91,6 +91,10 @@ pub enum ToolCommand {
     /// Check every object of a vault (header, key, commitment, size; --deep: every block)
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
+    /// Give every object of a vault made before attribute records a sealed record of its
+    /// attributes, then make the vault require them
+    #[command(after_help = UPGRADE_EXAMPLES)]
+    Upgrade(UpgradeArgs),
     /// List a directory of a vault without mounting it
     #[command(after_help = FILES_EXAMPLES)]
     Ls(LsArgs),
@@ -310,6 +314,27 @@ pub struct VerifyArgs {
     #[arg(value_name = "PATH")]
     pub path: Option<String>,
 }
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Print one JSON report on standard output
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+const UPGRADE_EXAMPLES: &str = "\
+Examples:
+  s3cryptfs upgrade --key-file vault.key s3://bucket/vault
+
+Each object's plaintext mode/uid/gid/mtime metadata becomes its sealed attribute record, bound
+to its name and content (one metadata copy per object, no data moves); once every object has
+one, the vault config is marked so that an object without a record is refused. Run it on a
+bucket you trust: the attributes found are the ones sealed. An interrupted run can be run
+again.";
 
 #[derive(Debug, Args)]
 pub struct LsArgs {

@@ -8,6 +8,8 @@
 //!   and the commitment to that key and the plaintext length.
 //! - [`metadata`]: the `s3cryptfs-*` user-metadata entries (a rewrapped DEK, a copy of the
 //!   header's key part) and how a reader turns them into candidate wraps.
+//! - [`record`]: the sealed attribute record (type, mode, owner, times, size, content
+//!   binding) an object carries in its user metadata, bound to its key.
 //! - [`seal`]: [`ObjectSealer`] and [`ObjectOpener`], the only code that encrypts or
 //!   decrypts object blocks.
 //!
@@ -20,6 +22,7 @@
 pub mod header;
 pub mod layout;
 pub mod metadata;
+pub mod record;
 pub mod seal;
 
 pub use header::{

@@ -32,6 +32,8 @@ const INFO_CONFIG_MAC: &[u8] = b"s3cryptfs v1 config mac";
 const MAC_DOMAIN: &[u8] = b"s3cryptfs v1 config";
 /// Tag of the config counter in the MAC input (only when the counter is above 0).
 const MAC_COUNTER_TAG: &[u8] = b"counter";
+/// Appended to the MAC input of a config whose `attribute_records` marker is true.
+const MAC_ATTRIBUTE_RECORDS: &[u8] = b"attribute records";
 
 const WRONG_SECRET: &str = "the key file or passphrase does not unlock this vault";
 
@@ -239,6 +241,11 @@ pub struct VaultConfig {
     /// have none: 0, absent from the JSON and from the MAC input.
     #[serde(default, skip_serializing_if = "is_zero")]
     config_counter: u64,
+    /// Every object of this vault carries an attribute record (docs/FORMAT.md §2c): one
+    /// without is refused. Absent (false) in vaults made before records existed; in the MAC
+    /// input only when true, so their configs still verify.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    attribute_records: bool,
     #[serde(with = "hex_array")]
     mac: [u8; 32],
 }
@@ -265,7 +272,7 @@ impl VaultConfig {
         let vmk = kdf::random_key()?;
         let generation_key = kdf::random_key()?;
         let slot_salt = kdf::random_bytes::<32>()?;
-        Self::create_from_parts(
+        let (mut config, mut keys) = Self::create_from_parts(
             secret,
             params,
             slot_salt,
@@ -273,10 +280,17 @@ impl VaultConfig {
             &vmk,
             &generation_key,
             block_size,
-        )
+        )?;
+        // Every object of a new vault carries an attribute record from the start. Part of
+        // creating the config, not a change of it: the config counter stays 0.
+        config.attribute_records = true;
+        config.mac = config.compute_mac(&vmk);
+        keys.attribute_records = true;
+        Ok((config, keys))
     }
 
-    /// Test-vector seam: a vault from fixed material. Never use outside tests.
+    /// Test-vector seam: a vault from fixed material, without the `attribute_records` marker
+    /// (so the vectors of docs/FORMAT.md keep their bytes). Never use outside tests.
     #[doc(hidden)]
     pub fn create_from_parts(
         secret: &Secret,
@@ -300,6 +314,7 @@ impl VaultConfig {
             }],
             slots: vec![slot],
             config_counter: 0,
+            attribute_records: false,
             mac: [0u8; 32],
         };
         config.mac = config.compute_mac(vmk);
@@ -440,6 +455,7 @@ impl VaultConfig {
             current_generation: self.current_generation,
             generations: generations.into_iter().collect(),
             vmk,
+            attribute_records: self.attribute_records,
         })
     }
 
@@ -480,6 +496,21 @@ impl VaultConfig {
         // 2^64 changes cannot happen; saturating keeps the counter from ever going down.
         self.config_counter = self.config_counter.saturating_add(1);
         self.mac = self.compute_mac(vmk);
+    }
+
+    /// Whether every object must carry an attribute record (docs/FORMAT.md §2c, §6).
+    pub fn attribute_records(&self) -> bool {
+        self.attribute_records
+    }
+
+    /// Mark the vault as one whose every object carries an attribute record (after `upgrade`
+    /// added them), and re-MAC. `keys` must be this vault's unlocked keys.
+    pub fn set_attribute_records(&mut self, keys: &mut VaultKeys) -> CryptoResult<()> {
+        self.check_keys(keys)?;
+        self.attribute_records = true;
+        self.changed(&keys.vmk);
+        keys.attribute_records = true;
+        Ok(())
     }
 
     /// Adds a slot that `secret` opens (passphrases with default argon2id costs); returns its
@@ -609,6 +640,9 @@ impl VaultConfig {
             m.extend_from_slice(MAC_COUNTER_TAG);
             m.extend_from_slice(&self.config_counter.to_be_bytes());
         }
+        if self.attribute_records {
+            m.extend_from_slice(MAC_ATTRIBUTE_RECORDS);
+        }
         kdf::hmac_sha256(&config_mac_key(vmk, &self.vault_id), &m)
     }
 }
@@ -636,9 +670,26 @@ pub struct VaultKeys {
     current_generation: u32,
     generations: BTreeMap<u32, SecretKey>,
     vmk: SecretKey,
+    /// The config's `attribute_records` marker: objects without a record are refused.
+    attribute_records: bool,
 }
 
 impl VaultKeys {
+    /// Whether the vault requires an attribute record on every object (its config carries the
+    /// MAC'd `attribute_records` marker). Without it, objects without a record are read with
+    /// the unauthenticated attributes of their plaintext metadata.
+    pub fn requires_attribute_records(&self) -> bool {
+        self.attribute_records
+    }
+
+    /// Keys that do (or do not) require attribute records: tests of vaults made before
+    /// records existed. The vault config is what says it for a real vault.
+    #[doc(hidden)]
+    pub fn with_attribute_records(mut self, required: bool) -> VaultKeys {
+        self.attribute_records = required;
+        self
+    }
+
     pub fn vault_id(&self) -> [u8; 16] {
         self.vault_id
     }
@@ -693,6 +744,7 @@ impl VaultKeys {
             current_generation,
             generations,
             vmk: Zeroizing::new(vmk),
+            attribute_records: false,
         })
     }
 }
@@ -704,6 +756,7 @@ impl std::fmt::Debug for VaultKeys {
             .field("block_size", &self.block_size)
             .field("current_generation", &self.current_generation)
             .field("generations", &self.generations.keys().collect::<Vec<_>>())
+            .field("attribute_records", &self.attribute_records)
             .finish_non_exhaustive()
     }
 }

@@ -124,6 +124,7 @@ impl VaultKeys {
             current_generation: self.current_generation,
             generations,
             vmk: self.vmk.clone(),
+            attribute_records: self.attribute_records,
         })
     }
 }

@@ -1,12 +1,16 @@
-//! File attributes and how they are stored in object metadata.
+//! File attributes and how they are stored.
 //!
-//! The names are the ones s3fs uses (`mode`, `uid`, `gid`, `mtime` as `x-amz-meta-*`), so a
-//! bucket written by s3fs mounts with sane attributes and the other way round. `mtime` holds
-//! whole seconds as s3fs writes it; `mtime-nsec` adds the nanoseconds. Objects without these
-//! fields get the mount-wide defaults.
+//! Every writer stores them in the object's sealed attribute record
+//! (`crypto::format::record`, docs/FORMAT.md §2c), bound to the object's key: [`record_for`]
+//! and [`from_record`] convert. Objects of vaults made before records existed may carry them
+//! instead in plaintext metadata under the names s3fs uses (`mode`, `uid`, `gid`, `mtime` as
+//! `x-amz-meta-*`, `mtime-nsec` for the nanoseconds): [`from_metadata`] reads those, only
+//! for objects without a record in a vault that does not require one. Objects without
+//! either get the mount-wide defaults.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::crypto::format::record::{AttrRecord, FileType, Timestamp};
 use crate::store::Metadata;
 
 pub const S_IFMT: u32 = libc::S_IFMT;
@@ -55,7 +59,81 @@ pub struct Attr {
     pub ctime: SystemTime,
 }
 
-/// Encode attributes (and the file type) into object metadata.
+/// The attribute record of an object of `kind` with `attrs`: `size` and `content_salt` as the
+/// writer knows them (the seam fills both for whole objects and copies); ctime is now.
+pub fn record_for(
+    kind: Kind,
+    attrs: &StoredAttrs,
+    size: Option<u64>,
+    content_salt: [u8; 32],
+) -> AttrRecord {
+    let (secs, nsec) = split_time(SystemTime::now());
+    AttrRecord {
+        file_type: match kind {
+            Kind::File => FileType::Regular,
+            Kind::Dir => FileType::Directory,
+            Kind::Symlink => FileType::Symlink,
+        },
+        mode: (attrs.perm & 0o7777) as u16,
+        uid: attrs.uid,
+        gid: attrs.gid,
+        mtime: Some(timestamp(attrs.mtime)),
+        ctime: Timestamp { secs, nsec },
+        rdev: 0,
+        size,
+        content_salt,
+        xattrs: Vec::new(),
+    }
+}
+
+/// The kind and attributes a record holds (`last_modified` stands for an mtime the record
+/// leaves to the object); `Err` with the reason for a type this build does not serve.
+pub fn from_record(
+    rec: &AttrRecord,
+    last_modified: SystemTime,
+) -> Result<(Kind, StoredAttrs), String> {
+    let kind = match rec.file_type {
+        FileType::Regular => Kind::File,
+        FileType::Directory => Kind::Dir,
+        FileType::Symlink => Kind::Symlink,
+        other => {
+            return Err(format!(
+                "attribute record of a {other:?}, which this build does not serve"
+            ));
+        }
+    };
+    let mtime = match rec.mtime {
+        Some(t) => time_of(t.secs, t.nsec).ok_or("attribute record mtime out of range")?,
+        None => last_modified,
+    };
+    Ok((
+        kind,
+        StoredAttrs {
+            perm: u32::from(rec.mode & 0o7777),
+            uid: rec.uid,
+            gid: rec.gid,
+            mtime,
+        },
+    ))
+}
+
+fn timestamp(t: SystemTime) -> Timestamp {
+    let (secs, nsec) = split_time(t);
+    Timestamp { secs, nsec }
+}
+
+fn time_of(secs: i64, ns: u32) -> Option<SystemTime> {
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(secs as u64, ns))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
+            .checked_add(Duration::from_nanos(u64::from(ns)))
+    }
+}
+
+/// Encode attributes (and the file type) into plaintext object metadata, as versions before
+/// attribute records wrote them (no writer does any more; tests of older vaults use it).
 pub fn to_metadata(kind: Kind, attrs: &StoredAttrs) -> Metadata {
     let mut m = Metadata::new();
     m.insert(
@@ -120,13 +198,7 @@ fn parse_mtime(v: &str, nsec: Option<u64>) -> Option<SystemTime> {
         None => (v.parse::<i64>().ok()?, 0),
     };
     let ns = nsec.filter(|n| *n < 1_000_000_000).unwrap_or(frac_ns);
-    if secs >= 0 {
-        UNIX_EPOCH.checked_add(Duration::new(secs as u64, ns as u32))
-    } else {
-        UNIX_EPOCH
-            .checked_sub(Duration::from_secs(secs.unsigned_abs()))?
-            .checked_add(Duration::from_nanos(ns))
-    }
+    time_of(secs, ns as u32)
 }
 
 /// (seconds, nanoseconds) since the epoch; seconds may be negative.
@@ -174,6 +246,38 @@ mod tests {
             assert_eq!(from_metadata(Some(&m), defaults()), a);
             assert_eq!(kind_from_metadata(&m), Some(Kind::File));
         }
+    }
+
+    #[test]
+    fn record_roundtrip_keeps_kind_and_attributes() {
+        for (kind, t) in [
+            (
+                Kind::File,
+                UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789),
+            ),
+            (Kind::Symlink, UNIX_EPOCH - Duration::new(86_400, 500)),
+            (Kind::Dir, UNIX_EPOCH),
+        ] {
+            let a = StoredAttrs {
+                perm: 0o4755,
+                uid: 1000,
+                gid: 100,
+                mtime: t,
+            };
+            let rec = record_for(kind, &a, Some(3), [1; 32]);
+            assert_eq!(from_record(&rec, UNIX_EPOCH), Ok((kind, a)));
+        }
+        let later = UNIX_EPOCH + Duration::from_secs(9);
+        let rec = AttrRecord {
+            mtime: None,
+            ..record_for(Kind::File, &defaults(), None, [0; 32])
+        };
+        assert_eq!(from_record(&rec, later).map(|(_, a)| a.mtime), Ok(later));
+        let fifo = AttrRecord {
+            file_type: FileType::Fifo,
+            ..rec
+        };
+        assert!(from_record(&fifo, later).is_err());
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::error::{FsError, FsResult};
 use super::inode::{join, parent_of};
 use super::read::RemoteVersion;
 use super::upload::FileState;
-use crate::store::{CopyOptions, MetadataDirective, ObjectInfo, StoreError};
+use crate::store::{CopyOptions, ObjectInfo, StoreError};
 
 /// Conflict names tried for one conflict (same second, same host) before giving up.
 const NAME_ATTEMPTS: u32 = 16;
@@ -115,8 +115,9 @@ impl Fs {
                 .await
                 .map_err(|e| retry(format!("no conflict name ({e})")))?;
             let dest = self.key_of(&copy_path);
+            let metadata = self.resealed_metadata(&key, &dest, info)?;
             let opts = CopyOptions {
-                metadata: MetadataDirective::Copy,
+                metadata,
                 source_if_match: Some(info.etag.clone()),
                 source_size: Some(info.size),
             };

@@ -11,6 +11,8 @@ use futures::stream::{self, StreamExt};
 
 use std::time::SystemTime;
 
+use crate::crypto::CryptoError;
+use crate::crypto::format::metadata::crypto_metadata;
 use crate::crypto::format::plaintext_len;
 use crate::store::{ListRequest, Metadata, ObjectInfo, StoreError};
 
@@ -21,7 +23,7 @@ use super::listing::Known;
 use super::namespace::{DirEntry, Entry};
 use super::read::RemoteVersion;
 use super::upload::FileState;
-use super::{Fs, Handle, OpenFile, carried_metadata};
+use super::{Fs, Handle, OpenFile};
 
 /// The vault's own directory at the mount root; hidden and protected.
 pub const VAULT_DIR: &str = ".s3cryptfs";
@@ -55,40 +57,94 @@ impl Fs {
         }
     }
 
-    pub(super) fn entry_from_head(&self, info: &ObjectInfo) -> Entry {
-        let kind = info
+    /// The entry of the file object a HEAD (or GET) describes. Its attributes and type are its
+    /// attribute record's, opened with the object's key in the AAD; the size must be a valid
+    /// sealed size and, when the record says one, that one. Anything else is `Crypto`
+    /// (EIO for this name alone). Without a record in a vault that does not require one, the
+    /// unauthenticated plaintext metadata of older writers is read as before.
+    pub(super) fn entry_from_head(&self, info: &ObjectInfo) -> FsResult<Entry> {
+        let bad = |reason: String| FsError::Crypto {
+            key: info.key.clone(),
+            source: CryptoError::Corrupt(reason),
+        };
+        let Some(plain) = plaintext_len(info.size, self.keys.block_size()) else {
+            return Err(bad(format!(
+                "size {} is not the size of any encrypted object (truncated, extended or \
+                 replaced)",
+                info.size
+            )));
+        };
+        let carried = info
             .metadata
             .as_ref()
-            .and_then(attr::kind_from_metadata)
-            .filter(|k| *k != Kind::Dir)
-            .unwrap_or(Kind::File);
-        let defaults = self.default_attrs(kind, info.last_modified);
-        let attrs = attr::from_metadata(info.metadata.as_ref(), defaults);
-        let plain = match plaintext_len(info.size, self.keys.block_size()) {
-            Some(p) => p,
-            None => {
-                log::warn!(
-                    "object {}: size {} is not a valid encrypted size; reads will fail",
-                    info.key,
-                    info.size
-                );
-                0
-            }
-        };
-        Entry::File {
+            .map(crypto_metadata)
+            .unwrap_or_default();
+        let (kind, attrs, content_salt) =
+            match self.sealed.open_record(&info.key, info.metadata.as_ref())? {
+                Some(rec) => {
+                    let (kind, attrs) = attr::from_record(&rec, info.last_modified).map_err(bad)?;
+                    if kind == Kind::Dir {
+                        return Err(bad("a directory's attribute record on a file object".into()));
+                    }
+                    if let Some(size) = rec.size
+                        && size != plain
+                    {
+                        return Err(bad(format!(
+                            "{plain} plaintext bytes stored, {size} in the attribute record"
+                        )));
+                    }
+                    (kind, attrs, Some(rec.content_salt))
+                }
+                None => {
+                    let kind = info
+                        .metadata
+                        .as_ref()
+                        .and_then(attr::kind_from_metadata)
+                        .filter(|k| *k != Kind::Dir)
+                        .unwrap_or(Kind::File);
+                    let defaults = self.default_attrs(kind, info.last_modified);
+                    (
+                        kind,
+                        attr::from_metadata(info.metadata.as_ref(), defaults),
+                        None,
+                    )
+                }
+            };
+        Ok(Entry::File {
             kind,
             version: RemoteVersion {
                 key: info.key.clone(),
                 etag: info.etag.clone(),
                 plaintext_len: plain,
-                carried: info
-                    .metadata
-                    .as_ref()
-                    .map(carried_metadata)
-                    .unwrap_or_default(),
+                carried,
+                content_salt,
             },
             attrs,
-        }
+        })
+    }
+
+    /// The entry of a directory whose marker a HEAD describes: the marker's attribute record
+    /// (a directory's, for this key, with no content), or in a vault that does not require
+    /// records and a marker without one, its plaintext metadata.
+    pub(super) fn dir_entry_from_head(&self, info: &ObjectInfo) -> FsResult<Entry> {
+        let bad = |reason: String| FsError::Crypto {
+            key: info.key.clone(),
+            source: CryptoError::Corrupt(reason),
+        };
+        let defaults = self.default_attrs(Kind::Dir, info.last_modified);
+        let attrs = match self.sealed.open_record(&info.key, info.metadata.as_ref())? {
+            Some(rec) => {
+                let (kind, attrs) = attr::from_record(&rec, info.last_modified).map_err(bad)?;
+                if kind != Kind::Dir || rec.content_salt != [0; 32] || info.size != 0 {
+                    return Err(bad(
+                        "a directory marker whose attribute record is not a directory's".into(),
+                    ));
+                }
+                attrs
+            }
+            None => attr::from_metadata(info.metadata.as_ref(), defaults),
+        };
+        Ok(Entry::Dir { attrs })
     }
 
     /// Validate a name given by the kernel and return `parent/name`.
@@ -188,18 +244,13 @@ impl Fs {
         // Files are the common case (rsync stats every one): one HEAD answers them. Only a
         // miss asks about a directory marker.
         match self.store.head(&key).await {
-            Ok(info) => return Ok(self.entry_from_head(&info)),
+            Ok(info) => return self.entry_from_head(&info),
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
         // Not a file: a directory marker (the common case: mkdir makes one), else keys below.
         match self.store.head(&marker).await {
-            Ok(info) => {
-                let defaults = self.default_attrs(Kind::Dir, info.last_modified);
-                return Ok(Entry::Dir {
-                    attrs: attr::from_metadata(info.metadata.as_ref(), defaults),
-                });
-            }
+            Ok(info) => return self.dir_entry_from_head(&info),
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -378,7 +429,7 @@ impl Fs {
                 unknown.push((p, name.clone(), None));
             }
         }
-        let heads: Vec<(String, String, Option<Entry>)> = stream::iter(unknown)
+        let heads: Vec<(String, String, FsResult<Option<Entry>>)> = stream::iter(unknown)
             .map(|(p, name, obj)| async move {
                 let entry = match obj {
                     Some(obj) => self.listed_file_entry(&obj).await,
@@ -391,7 +442,7 @@ impl Fs {
             .await;
         for (p, name, entry) in heads {
             match entry {
-                Some(e) => {
+                Ok(Some(e)) => {
                     let kind = match &e {
                         Entry::File { kind, .. } => *kind,
                         _ => Kind::Dir,
@@ -399,9 +450,12 @@ impl Fs {
                     self.ns.cache(&p, e).await;
                     names.insert(name, Some(kind));
                 }
-                None => {
+                Ok(None) => {
                     names.remove(&name);
                 }
+                // Listed but not cached: a `stat` of it asks again and gets the error (EIO
+                // for a bad record, logged there with the key and the reason).
+                Err(e) => log::debug!("attributes of {p:?} during listing: {e}"),
             }
         }
         // Files being written for the first time exist only locally.
@@ -412,48 +466,33 @@ impl Fs {
         Ok(Some(self.ns.number(path, names, &|i| self.is_open(i))))
     }
 
-    /// The entry of a file a listing found, from its HEAD (`None`: deleted since).
-    async fn listed_file_entry(&self, obj: &crate::store::ObjectInfo) -> Option<Entry> {
+    /// The entry of a file a listing found, from its HEAD (`None`: deleted since; `Err`: not
+    /// known, so not cached).
+    async fn listed_file_entry(&self, obj: &crate::store::ObjectInfo) -> FsResult<Option<Entry>> {
         match self.store.head(&obj.key).await {
-            Ok(info) => Some(self.entry_from_head(&info)),
-            Err(StoreError::NotFound { .. }) => None,
-            Err(e) => {
-                log::warn!("HEAD {} during listing failed: {e}", obj.key);
-                // Fall back to what LIST said; attributes get defaults.
-                let kind = Kind::File;
-                let plain = plaintext_len(obj.size, self.keys.block_size()).unwrap_or(0);
-                Some(Entry::File {
-                    kind,
-                    version: RemoteVersion {
-                        key: obj.key.clone(),
-                        etag: obj.etag.clone(),
-                        plaintext_len: plain,
-                        carried: Metadata::new(),
-                    },
-                    attrs: self.default_attrs(kind, obj.last_modified),
-                })
-            }
+            Ok(info) => self.entry_from_head(&info).map(Some),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            // Never attributes without the record: the stat that follows asks again.
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The entry of a subdirectory a listing found: its marker's attributes, or defaults for
     /// a directory that exists only through the keys below it.
-    async fn listed_dir_entry(&self, path: &str) -> Option<Entry> {
+    async fn listed_dir_entry(&self, path: &str) -> FsResult<Option<Entry>> {
         let marker = self.dir_prefix(path);
-        let attrs = match self.store.head(&marker).await {
-            Ok(info) => {
-                let defaults = self.default_attrs(Kind::Dir, info.last_modified);
-                attr::from_metadata(info.metadata.as_ref(), defaults)
-            }
-            Err(StoreError::NotFound { .. }) => self.default_attrs(Kind::Dir, self.mounted_at),
+        match self.store.head(&marker).await {
+            Ok(info) => self.dir_entry_from_head(&info).map(Some),
+            Err(StoreError::NotFound { .. }) => Ok(Some(Entry::Dir {
+                attrs: self.default_attrs(Kind::Dir, self.mounted_at),
+            })),
             Err(e) => {
                 log::warn!("HEAD {marker} during listing failed: {e}");
-                return Some(Entry::Dir {
+                Ok(Some(Entry::Dir {
                     attrs: self.default_attrs(Kind::Dir, self.mounted_at),
-                });
+                }))
             }
-        };
-        Some(Entry::Dir { attrs })
+        }
     }
 }
 
@@ -488,6 +527,7 @@ fn pending_entry(st: &FileState) -> Entry {
             etag: String::new(),
             plaintext_len: st.size,
             carried: Metadata::new(),
+            content_salt: None,
         },
         attrs: st.attrs,
     }

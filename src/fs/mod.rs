@@ -43,9 +43,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::crypto::VaultKeys;
-use crate::crypto::rewrap::CRYPTO_METADATA_PREFIX;
 use crate::sealed::SealedStore;
-use crate::store::{DynStore, Metadata};
+use crate::store::DynStore;
 
 pub use attr::{Attr, Kind, StoredAttrs};
 pub use error::{FsError, FsResult};
@@ -148,6 +147,14 @@ impl Fs {
             format!("{prefix}/")
         };
         let staging = Arc::new(StagingArea::new(&opts.staging_dir)?);
+        if !keys.requires_attribute_records() {
+            log::warn!(
+                "this vault's config has no attribute_records marker (made before attribute \
+                 records): files without a record show the unauthenticated mode, owner and \
+                 times of their plaintext metadata, which the bucket's owner can forge, until \
+                 the vault is upgraded"
+            );
+        }
         // One seam for reading and writing sealed objects: its opener cache is shared.
         let sealed = SealedStore::new(store.clone(), keys.clone());
         let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes);
@@ -307,7 +314,15 @@ impl Fs {
                 kind: Kind::File,
                 version,
                 attrs,
-            } => FileState::from_remote(path.to_string(), version, attrs),
+            } => {
+                if version.plaintext_len == 0 {
+                    // No read will fetch a block of an empty file: check its whole (header
+                    // and the empty final block's tag, 132 bytes) now, so an emptied or
+                    // forged object is EIO rather than an empty file.
+                    self.sealed.read_all(&version).await?;
+                }
+                FileState::from_remote(path.to_string(), version, attrs)
+            }
             Entry::File { .. } => {
                 return Err(FsError::NotSupported("opening a symlink".into()));
             }
@@ -620,22 +635,6 @@ impl Fs {
     pub fn lookup_count(&self, ino: u64) -> Option<u64> {
         self.ns.lookup_count(ino)
     }
-}
-
-/// Object metadata for `attrs`, keeping `v`'s own crypto metadata (header key copy,
-/// rewrapped data key).
-pub(crate) fn metadata_for(kind: Kind, attrs: &StoredAttrs, v: &RemoteVersion) -> Metadata {
-    let mut m = attr::to_metadata(kind, attrs);
-    m.extend(v.carried.iter().map(|(k, v)| (k.clone(), v.clone())));
-    m
-}
-
-/// The entries of object metadata that belong to the encryption (`s3cryptfs-*`).
-pub(crate) fn carried_metadata(m: &Metadata) -> Metadata {
-    m.iter()
-        .filter(|(k, _)| k.starts_with(CRYPTO_METADATA_PREFIX))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 /// Numbers for statfs(2). S3 has no capacity, so the numbers are large and constant.

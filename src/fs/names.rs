@@ -26,14 +26,15 @@ use super::{Fs, Handle, OpenFile};
 const MAX_SYMLINK_TARGET_BYTES: u64 = 4096;
 
 impl Fs {
+    /// PUT the marker of directory `path` with its attribute record (a directory's: no
+    /// content, so an all-zero content binding).
     pub(crate) async fn put_dir_marker(&self, path: &str, attrs: &StoredAttrs) -> FsResult<()> {
-        let opts = PutOptions {
-            metadata: attr::to_metadata(Kind::Dir, attrs),
-            ..Default::default()
-        };
-        self.store
-            .put(&self.dir_prefix(path), Bytes::new(), opts)
-            .await?;
+        let key = self.dir_prefix(path);
+        let record = attr::record_for(Kind::Dir, attrs, Some(0), [0; 32]);
+        let (k, v) = self.sealed.record_entry(&key, &record)?;
+        let mut opts = PutOptions::default();
+        opts.metadata.insert(k, v);
+        self.store.put(&key, Bytes::new(), opts).await?;
         Ok(())
     }
 
@@ -230,10 +231,9 @@ impl Fs {
             .put_all(
                 &key,
                 target,
-                PutOptions {
-                    metadata: attr::to_metadata(Kind::Symlink, &attrs),
-                    ..Default::default()
-                },
+                PutOptions::default(),
+                // Size and content binding are filled in by the seam.
+                Some(attr::record_for(Kind::Symlink, &attrs, None, [0; 32])),
             )
             .await?;
         let entry = Entry::File {

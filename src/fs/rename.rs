@@ -8,13 +8,12 @@ use std::sync::atomic::Ordering;
 
 use futures::stream::{self, StreamExt};
 
-use crate::crypto::format::ciphertext_len;
-use crate::store::{CopyOptions, ListRequest, MetadataDirective, StoreError};
+use crate::crypto::format::metadata::crypto_metadata;
+use crate::store::{CopyOptions, ListRequest, MetadataDirective, ObjectInfo, StoreError};
 
-use super::attr::StoredAttrs;
+use super::attr::{StoredAttrs, record_for};
 use super::inode::is_below;
 use super::lookup::VAULT_DIR;
-use super::read::RemoteVersion;
 use super::{Entry, Fs, FsError, FsResult, OpenFile};
 
 impl Fs {
@@ -108,39 +107,14 @@ impl Fs {
                 st = of.state.lock().await;
             }
             let base = st.base.clone().ok_or(FsError::NotFound)?;
-            // Attributes changed since the last upload (rsync: utimes + chmod of the temp
-            // file) ride along with the copy instead of costing copies of their own.
-            let metadata = if st.attrs_dirty {
-                MetadataDirective::Replace(super::metadata_for(st.kind, &st.attrs, &base))
-            } else {
-                MetadataDirective::Copy
-            };
-            let out = self
-                .store
-                .copy(
-                    &base.key,
-                    &to_key,
-                    CopyOptions {
-                        source_if_match: Some(base.etag.clone()),
-                        metadata,
-                        source_size: Some(ciphertext_len(
-                            base.plaintext_len,
-                            self.keys.block_size(),
-                        )),
-                    },
-                )
-                .await
-                .map_err(|e| match e {
-                    StoreError::PreconditionFailed { key } => FsError::Conflict { key },
-                    e => e.into(),
-                })?;
+            // The copy carries a record sealed for the new name (the old one does not open
+            // there), with the current attributes: changes since the last upload (rsync:
+            // utimes + chmod of the temp file) ride along instead of costing copies of their
+            // own.
+            let record = record_for(st.kind, &st.attrs, None, [0; 32]);
+            let version = self.sealed.copy(&base, &to_key, None, Some(record)).await?;
             self.store.delete(&from_key).await?;
-            st.base = Some(RemoteVersion {
-                key: to_key,
-                etag: out.etag,
-                plaintext_len: base.plaintext_len,
-                carried: base.carried.clone(),
-            });
+            st.base = Some(version);
             st.path = to.to_string();
             st.attrs_dirty = false;
             drop(st);
@@ -155,25 +129,11 @@ impl Fs {
         else {
             return Err(FsError::NotFound);
         };
-        let out = self
-            .store
-            .copy(
-                &version.key,
-                &to_key,
-                CopyOptions {
-                    source_if_match: Some(version.etag.clone()),
-                    source_size: Some(ciphertext_len(
-                        version.plaintext_len,
-                        self.keys.block_size(),
-                    )),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::PreconditionFailed { key } => FsError::Conflict { key },
-                e => e.into(),
-            })?;
+        let record = record_for(kind, &attrs, None, [0; 32]);
+        let version = self
+            .sealed
+            .copy(&version, &to_key, None, Some(record))
+            .await?;
         self.store.delete(&from_key).await?;
         self.finish_rename(from, to).await;
         self.ns
@@ -181,17 +141,63 @@ impl Fs {
                 to,
                 Entry::File {
                     kind,
-                    version: RemoteVersion {
-                        key: to_key,
-                        etag: out.etag,
-                        plaintext_len: version.plaintext_len,
-                        carried: version.carried.clone(),
-                    },
+                    version,
                     attrs,
                 },
             )
             .await;
         Ok(())
+    }
+
+    /// Copy the object at `key` to `dest` for a directory rename. A listing carries no
+    /// metadata, so a HEAD fetches the object's attribute record; a record that opens for
+    /// `key` is sealed again for `dest` into the copy. An object without a valid record is
+    /// copied as it is: it stays unreadable (or, in a vault without the records marker,
+    /// legacy) under its new name, never vouched for.
+    async fn copy_resealed(&self, key: &str, dest: &str) -> FsResult<()> {
+        let info = self.store.head(key).await?;
+        let metadata = self.resealed_metadata(key, dest, &info)?;
+        let opts = CopyOptions {
+            source_if_match: Some(info.etag),
+            source_size: Some(info.size),
+            metadata,
+        };
+        self.store
+            .copy(key, dest, opts)
+            .await
+            .map_err(|e| match e {
+                StoreError::PreconditionFailed { key } => FsError::Conflict { key },
+                e => e.into(),
+            })?;
+        Ok(())
+    }
+
+    /// The metadata of a server-side copy of `key` (as `info`, a HEAD, shows it) to `dest`:
+    /// its crypto entries and its attribute record sealed again for `dest` when the record
+    /// opens for `key`; else the metadata as it is (never vouched for under the new name).
+    pub(super) fn resealed_metadata(
+        &self,
+        key: &str,
+        dest: &str,
+        info: &ObjectInfo,
+    ) -> FsResult<MetadataDirective> {
+        Ok(match self.sealed.open_record(key, info.metadata.as_ref()) {
+            Ok(Some(record)) => {
+                let mut m = info
+                    .metadata
+                    .as_ref()
+                    .map(crypto_metadata)
+                    .unwrap_or_default();
+                let (k, v) = self.sealed.record_entry(dest, &record)?;
+                m.insert(k, v);
+                MetadataDirective::Replace(m)
+            }
+            Ok(None) => MetadataDirective::Copy,
+            Err(e) => {
+                log::warn!("copying {key} to {dest} without a new attribute record: {e}");
+                MetadataDirective::Copy
+            }
+        })
     }
 
     async fn resolve_cached(&self, path: &str) -> Option<Entry> {
@@ -251,15 +257,9 @@ impl Fs {
         let to_prefix_ref = &to_prefix;
         let from_len = from_prefix.len();
         let copies: Vec<FsResult<()>> = stream::iter(keys.clone())
-            .map(|(key, etag, size)| async move {
+            .map(|(key, _, _)| async move {
                 let dest = format!("{to_prefix_ref}{}", &key[from_len..]);
-                let opts = CopyOptions {
-                    source_if_match: Some(etag),
-                    source_size: Some(size),
-                    ..Default::default()
-                };
-                self.store.copy(&key, &dest, opts).await?;
-                Ok(())
+                self.copy_resealed(&key, &dest).await
             })
             .buffer_unordered(16)
             .collect()

@@ -6,14 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use crate::crypto::format::ciphertext_len;
-use crate::store::{CopyOptions, MetadataDirective, StoreError};
-
-use super::attr::{Attr, Kind, StoredAttrs};
+use super::attr::{Attr, Kind, StoredAttrs, record_for};
 use super::error::{FsError, FsResult};
 use super::read::RemoteVersion;
 use super::upload::FileState;
-use super::{ATTR_FLUSH_DELAY, Entry, Fs, MAX_FILE_SIZE, OpenFile, metadata_for};
+use super::{ATTR_FLUSH_DELAY, Entry, Fs, MAX_FILE_SIZE, OpenFile};
 
 impl Fs {
     /// setattr: any of size, mode, uid, gid, mtime.
@@ -104,10 +101,10 @@ impl Fs {
                 mut attrs,
             } => {
                 apply(&mut attrs);
-                let etag = self.replace_metadata(&version, kind, &attrs).await?;
+                let version = self.replace_metadata(&version, kind, &attrs).await?;
                 let entry = Entry::File {
                     kind,
-                    version: RemoteVersion { etag, ..version },
+                    version,
                     attrs,
                 };
                 self.ns.cache(&path, entry.clone()).await;
@@ -146,8 +143,7 @@ impl Fs {
         let Some(base) = st.base.clone() else {
             return Ok(());
         };
-        let etag = self.replace_metadata(&base, st.kind, &st.attrs).await?;
-        let version = RemoteVersion { etag, ..base };
+        let version = self.replace_metadata(&base, st.kind, &st.attrs).await?;
         st.base = Some(version.clone());
         st.attrs_dirty = false;
         self.ns
@@ -194,25 +190,15 @@ impl Fs {
         }
     }
 
-    /// CopyObject onto itself with new metadata, only if the object is still `v`.
+    /// CopyObject onto itself with a new attribute record (and `v`'s crypto metadata), only
+    /// if the object is still `v`; the version the copy made.
     async fn replace_metadata(
         &self,
         v: &RemoteVersion,
         kind: Kind,
         attrs: &StoredAttrs,
-    ) -> FsResult<String> {
-        let opts = CopyOptions {
-            metadata: MetadataDirective::Replace(metadata_for(kind, attrs, v)),
-            source_if_match: Some(v.etag.clone()),
-            source_size: Some(ciphertext_len(v.plaintext_len, self.keys.block_size())),
-        };
-        match self.store.copy(&v.key, &v.key, opts).await {
-            Ok(out) => {
-                // Same bytes, possibly a new ETag: keep the decoded header under both.
-                Ok(out.etag)
-            }
-            Err(StoreError::PreconditionFailed { key }) => Err(FsError::Conflict { key }),
-            Err(e) => Err(e.into()),
-        }
+    ) -> FsResult<RemoteVersion> {
+        let record = record_for(kind, attrs, None, [0; 32]);
+        Ok(self.sealed.copy(v, &v.key, None, Some(record)).await?)
     }
 }

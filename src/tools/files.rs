@@ -48,6 +48,13 @@ impl VaultFs {
             .map_err(ToolError::io("creating a staging directory"))?;
         let mut opts = FsOptions::for_current_user(staging.path().to_path_buf());
         opts.read_only = read_only;
+        // A plain folder copy lost every object's metadata, attribute records included:
+        // its contents still authenticate, its attributes are the defaults.
+        let keys = if opened.plain {
+            keys.with_attribute_records(false)
+        } else {
+            keys
+        };
         opts.metadata_ttl = std::time::Duration::from_secs(60);
         let fs = Fs::new(
             opened.store.clone(),

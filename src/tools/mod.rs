@@ -26,6 +26,7 @@ pub mod files;
 pub mod keycmd;
 pub mod progress;
 pub mod rewrap;
+pub mod upgrade;
 pub mod verify;
 
 use std::io::{BufRead, IsTerminal, Write};

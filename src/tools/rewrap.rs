@@ -19,6 +19,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::crypto::VaultKeys;
+use crate::crypto::format::record::{ATTR_RECORD_KEY, record_generation};
 use crate::crypto::rewrap::{
     METADATA_WRAP_KEY, Rewrap, metadata_wrap_generation, rewrap_for_metadata, rewrap_from_metadata,
 };
@@ -45,6 +46,9 @@ pub struct RewrapReport {
     pub rewrapped: u64,
     /// Sealed under, or already rewrapped to, the current generation.
     pub already_current: u64,
+    /// Directory markers whose attribute record was sealed again under the current
+    /// generation (one metadata copy each; they have no data key).
+    pub markers_resealed: u64,
     /// Changed or deleted by someone else during the run: skipped, not overwritten.
     pub changed: Vec<ObjectIssue>,
     /// Unreadable (corrupt, foreign) or a store error.
@@ -105,11 +109,15 @@ pub async fn rewrap_objects(
         let objects: Vec<ObjectInfo> = page
             .objects
             .into_iter()
-            .filter(|o| is_file_object(prefix, &o.key))
+            .filter(|o| is_file_object(prefix, &o.key) || is_marker(prefix, &o.key))
             .collect();
         let outcomes: Vec<(String, Outcome)> = stream::iter(objects)
             .map(|o| async move {
-                let outcome = rewrap_one(sealed, &o.key).await;
+                let outcome = if o.key.ends_with('/') {
+                    reseal_marker(sealed, &o.key).await
+                } else {
+                    rewrap_one(sealed, &o.key).await
+                };
                 progress.inc(0);
                 if let Outcome::Changed(r) | Outcome::Failed(r) = &outcome {
                     progress.println(&format!("{}: {r}", o.key));
@@ -120,8 +128,12 @@ pub async fn rewrap_objects(
             .collect()
             .await;
         for (key, outcome) in outcomes {
-            report.examined += 1;
+            if !key.ends_with('/') {
+                report.examined += 1;
+            }
             match outcome {
+                Outcome::Rewrapped if key.ends_with('/') => report.markers_resealed += 1,
+                Outcome::AlreadyCurrent if key.ends_with('/') => {}
                 Outcome::Rewrapped => report.rewrapped += 1,
                 Outcome::AlreadyCurrent => report.already_current += 1,
                 Outcome::Changed(reason) => report.changed.push(ObjectIssue { key, reason }),
@@ -166,7 +178,12 @@ async fn rewrap_one(sealed: &SealedStore, key: &str) -> Outcome {
         Err(e) => return Outcome::Failed(format!("HEAD failed: {e}")),
     };
     let metadata = info.metadata.clone().unwrap_or_default();
-    if metadata_wrap_generation(&metadata) == Some(current) {
+    // The attribute record is sealed again under the current generation in the same copy.
+    let record = match sealed.resealed_record(key, &metadata) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Failed(format!("attribute record: {e}")),
+    };
+    if metadata_wrap_generation(&metadata) == Some(current) && record.is_none() {
         return Outcome::AlreadyCurrent;
     }
     // Objects this build uploaded carry a copy of their header's key fields: no GET at all.
@@ -190,17 +207,47 @@ async fn rewrap_one(sealed: &SealedStore, key: &str) -> Outcome {
             rewrap_for_metadata(keys, &header, info.size, Some(&metadata))
         }
     };
-    let value = match rewrap {
-        Ok(Rewrap::AlreadyCurrent) => return Outcome::AlreadyCurrent,
-        Ok(Rewrap::Wrapped { value, .. }) => value,
+    let mut entries = Metadata::new();
+    match rewrap {
+        Ok(Rewrap::AlreadyCurrent) if record.is_none() => return Outcome::AlreadyCurrent,
+        Ok(Rewrap::AlreadyCurrent) => {}
+        Ok(Rewrap::Wrapped { value, .. }) => {
+            entries.insert(METADATA_WRAP_KEY.to_owned(), value);
+        }
         Err(e) => return Outcome::Failed(format!("not rewrapped: {e}")),
-    };
-    let entries = Metadata::from([(METADATA_WRAP_KEY.to_owned(), value)]);
+    }
+    entries.extend(record);
     match sealed.add_crypto_metadata(&info, entries).await {
         Ok(_) => {
             log::debug!("rewrapped {key} under generation {current}");
             Outcome::Rewrapped
         }
+        Err(e) if sealed_changed(&e) => Outcome::Changed(CHANGED.into()),
+        Err(e) => Outcome::Failed(format!("copy failed: {e}")),
+    }
+}
+
+/// A directory marker of the vault under `prefix` (not the vault's own directory).
+fn is_marker(prefix: &str, key: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|r| !r.is_empty() && r.ends_with('/') && !r.starts_with(".s3cryptfs/"))
+}
+
+/// A directory marker's attribute record, sealed again under the current generation.
+async fn reseal_marker(sealed: &SealedStore, key: &str) -> Outcome {
+    let info = match sealed.store().head(key).await {
+        Ok(info) => info,
+        Err(e) if changed(&e) => return Outcome::Changed(CHANGED.into()),
+        Err(e) => return Outcome::Failed(format!("HEAD failed: {e}")),
+    };
+    let metadata = info.metadata.clone().unwrap_or_default();
+    let entries = match sealed.resealed_record(key, &metadata) {
+        Ok(Some((k, v))) => Metadata::from([(k, v)]),
+        Ok(None) => return Outcome::AlreadyCurrent,
+        Err(e) => return Outcome::Failed(format!("attribute record: {e}")),
+    };
+    match sealed.add_crypto_metadata(&info, entries).await {
+        Ok(_) => Outcome::Rewrapped,
         Err(e) if sealed_changed(&e) => Outcome::Changed(CHANGED.into()),
         Err(e) => Outcome::Failed(format!("copy failed: {e}")),
     }
@@ -242,7 +289,7 @@ pub async fn check_retire(
         let keys_to_check: Vec<String> = page
             .objects
             .into_iter()
-            .filter(|o| is_file_object(prefix, &o.key))
+            .filter(|o| is_file_object(prefix, &o.key) || is_marker(prefix, &o.key))
             .map(|o| o.key)
             .collect();
         let results: Vec<(String, Option<Result<(), String>>)> = stream::iter(keys_to_check)
@@ -255,7 +302,9 @@ pub async fn check_retire(
             .collect()
             .await;
         for (key, result) in results {
-            check.examined += 1;
+            if !key.ends_with('/') {
+                check.examined += 1;
+            }
             match result {
                 None => {}
                 Some(Ok(())) => check.blockers.push(ObjectIssue {
@@ -285,16 +334,37 @@ async fn retire_check_one(
     without: &VaultKeys,
     key: &str,
 ) -> Option<Result<(), String>> {
+    if key.ends_with('/') {
+        // A directory marker has no header: only its record names a generation.
+        return match sealed.store().head(key).await {
+            Ok(info) => record_needs(info.metadata.as_ref(), sealed, without),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => Some(Err(format!("could not be checked: {e}"))),
+        };
+    }
     let fetched = match sealed.fetch_header(key, None).await {
         Ok(fetched) => fetched,
         Err(SealedError::Changed { .. }) => return None,
         Err(e) => return Some(Err(format!("could not be checked: {e}"))),
     };
     if fetched.open(without).is_ok() {
-        return None;
+        return record_needs(fetched.info.metadata.as_ref(), sealed, without);
     }
     match fetched.open(sealed.keys()) {
         Ok(_) => Some(Ok(())),
         Err(e) => Some(Err(format!("unreadable with any generation: {e}"))),
     }
+}
+
+/// Whether an object's attribute record needs a generation `without` lacks (its record was
+/// not resealed by a rewrap).
+fn record_needs(
+    metadata: Option<&Metadata>,
+    sealed: &SealedStore,
+    without: &VaultKeys,
+) -> Option<Result<(), String>> {
+    let value = metadata?.get(ATTR_RECORD_KEY)?;
+    let g = record_generation(value)?;
+    let needs = !without.generations().contains(&g) && sealed.keys().generations().contains(&g);
+    needs.then_some(Ok(()))
 }

@@ -17,6 +17,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::crypto::format::blocks_within;
+use crate::crypto::format::record::FileType;
 use crate::crypto::{CryptoError, VaultKeys};
 use crate::sealed::{OpenedObject, SealedError, SealedStore};
 use crate::store::{DynStore, StoreError};
@@ -46,6 +47,9 @@ pub enum ProblemKind {
     Foreign,
     /// Truncated, extended, or modified.
     Corrupt,
+    /// Its attribute record is missing (in a vault that requires one), does not open for its
+    /// key, or does not match the object (type, size, content).
+    BadRecord,
     /// The store failed to return it.
     Unreadable,
 }
@@ -66,6 +70,9 @@ pub struct VerifyReport {
     pub directory_markers: u64,
     pub stored_bytes: u64,
     pub plaintext_bytes: u64,
+    /// Objects without an attribute record, in a vault whose config does not require them
+    /// (made before records): their attributes are unauthenticated until it is upgraded.
+    pub without_record: u64,
     /// Objects replaced or deleted while being checked: not judged.
     pub changed_during_check: Vec<String>,
     pub problems: Vec<Problem>,
@@ -109,7 +116,11 @@ fn classify(e: &CryptoError) -> ProblemKind {
 }
 
 enum Checked {
-    Sound { stored: u64, plain: u64 },
+    Sound {
+        stored: u64,
+        plain: u64,
+        record: bool,
+    },
     Changed,
     Bad(ProblemKind, String),
 }
@@ -158,14 +169,21 @@ pub async fn verify_objects(
                     continue;
                 }
                 if is_file_object(prefix, &o.key) {
-                    keys_to_check.push(o.key);
+                    keys_to_check.push((o.key, false));
                 } else if o.key.ends_with('/') {
                     report.directory_markers += 1;
+                    if is_marker(prefix, &o.key) {
+                        keys_to_check.push((o.key, true));
+                    }
                 }
             }
-            let results: Vec<(String, Checked)> = stream::iter(keys_to_check)
-                .map(|key| async move {
-                    let checked = check_object(sealed, &key, deep).await;
+            let results: Vec<(String, bool, Checked)> = stream::iter(keys_to_check)
+                .map(|(key, marker)| async move {
+                    let checked = if marker {
+                        check_marker(sealed, &key).await
+                    } else {
+                        check_object(sealed, &key, deep).await
+                    };
                     match &checked {
                         Checked::Sound { stored, .. } => progress.inc(*stored),
                         Checked::Bad(kind, reason) => {
@@ -174,17 +192,26 @@ pub async fn verify_objects(
                         }
                         Checked::Changed => progress.inc(0),
                     }
-                    (key, checked)
+                    (key, marker, checked)
                 })
                 .buffer_unordered(PARALLEL)
                 .collect()
                 .await;
-            for (key, checked) in results {
-                report.objects += 1;
+            for (key, marker, checked) in results {
+                if !marker {
+                    report.objects += 1;
+                }
                 match checked {
-                    Checked::Sound { stored, plain } => {
+                    Checked::Sound {
+                        stored,
+                        plain,
+                        record,
+                    } => {
                         report.stored_bytes += stored;
                         report.plaintext_bytes += plain;
+                        if !record {
+                            report.without_record += 1;
+                        }
                     }
                     Checked::Changed => report.changed_during_check.push(key),
                     Checked::Bad(kind, reason) => {
@@ -221,7 +248,36 @@ async fn check_object(sealed: &SealedStore, key: &str, deep: bool) -> Checked {
         Ok(opened) => opened,
         Err(e) => return checked_err(e),
     };
-    if deep {
+    // The attribute record, from the metadata the header's GET returned: it must open for
+    // this key, be a file's or a symlink's, and name this content and size.
+    let record = match sealed.open_record(key, opened.info.metadata.as_ref()) {
+        Ok(record) => record,
+        Err(e) => return record_err(e),
+    };
+    if let Some(rec) = &record {
+        let reason = if matches!(rec.file_type, FileType::Directory) {
+            Some("a directory's attribute record on a file object".to_owned())
+        } else if rec.content_salt != *opened.opener.salt() {
+            Some(
+                "the attribute record names other content (the body of another object, or an \
+                 older record)"
+                    .to_owned(),
+            )
+        } else {
+            rec.size
+                .filter(|s| *s != opened.version.plaintext_len)
+                .map(|s| {
+                    format!(
+                        "{} plaintext bytes stored, {s} in the attribute record",
+                        opened.version.plaintext_len
+                    )
+                })
+        };
+        if let Some(reason) = reason {
+            return Checked::Bad(ProblemKind::BadRecord, reason);
+        }
+    }
+    if deep || opened.version.plaintext_len == 0 {
         if let Err(bad) = check_blocks(sealed, &opened).await {
             return bad;
         }
@@ -229,6 +285,51 @@ async fn check_object(sealed: &SealedStore, key: &str, deep: bool) -> Checked {
     Checked::Sound {
         stored: opened.info.size,
         plain: opened.version.plaintext_len,
+        record: record.is_some(),
+    }
+}
+
+/// A directory marker: empty, with a directory's attribute record for its key.
+async fn check_marker(sealed: &SealedStore, key: &str) -> Checked {
+    let info = match sealed.store().head(key).await {
+        Ok(info) => info,
+        Err(StoreError::NotFound { .. }) => return Checked::Changed,
+        Err(e) => return Checked::Bad(ProblemKind::Unreadable, e.to_string()),
+    };
+    let record = match sealed.open_record(key, info.metadata.as_ref()) {
+        Ok(record) => record,
+        Err(e) => return record_err(e),
+    };
+    if let Some(rec) = &record
+        && (!matches!(rec.file_type, FileType::Directory)
+            || rec.content_salt != [0; 32]
+            || info.size != 0)
+    {
+        return Checked::Bad(
+            ProblemKind::BadRecord,
+            "a directory marker whose attribute record is not a directory's".into(),
+        );
+    }
+    Checked::Sound {
+        stored: 0,
+        plain: 0,
+        record: record.is_some(),
+    }
+}
+
+/// A directory marker of the vault (not the vault's own directory, not the root's).
+fn is_marker(prefix: &str, key: &str) -> bool {
+    key.strip_prefix(prefix)
+        .is_some_and(|r| !r.is_empty() && r.ends_with('/') && !r.starts_with(".s3cryptfs/"))
+}
+
+/// A record that is missing where required or does not open.
+fn record_err(e: SealedError) -> Checked {
+    match e {
+        SealedError::Crypto { source, .. } => {
+            Checked::Bad(ProblemKind::BadRecord, source.to_string())
+        }
+        other => checked_err(other),
     }
 }
 
@@ -264,6 +365,13 @@ pub fn report_text(url: &str, report: &VerifyReport) -> String {
     }
     for key in &report.changed_during_check {
         out.push_str(&format!("skipped {key}: changed while being checked\n"));
+    }
+    if report.without_record > 0 {
+        out.push_str(&format!(
+            "note: {} object(s) carry no attribute record: their mode, owner and times are \
+             unauthenticated until the vault is upgraded\n",
+            report.without_record
+        ));
     }
     out.push_str(&format!(
         "{url}: {} objects ({} stored, {} of file data) and {} directory markers checked{}: {}\n",

@@ -449,10 +449,13 @@ async fn hostile_listed_names_are_skipped() {
     let listed = names(e.fs.list_dir("").await.expect("list root"));
     let want: BTreeSet<String> = ["d".to_owned(), "top".to_owned()].into();
     assert_eq!(listed, want);
-    // What is listed can be looked up.
+    // What is listed resolves by name (the junk objects themselves are EIO: 4 bytes is no
+    // valid encrypted size, see tests/fast/hostile_bucket.rs).
     let d = e.fs.lookup(1, OsStr::new("d")).await.expect("d");
-    e.fs.lookup(d.ino, OsStr::new("good")).await.expect("good");
-    e.fs.lookup(d.ino, OsStr::new(&max))
-        .await
-        .expect("255 bytes");
+    for name in ["good", max.as_str()] {
+        match e.fs.lookup(d.ino, OsStr::new(name)).await {
+            Ok(_) => {}
+            Err(err) => assert_ne!(err.errno(), libc::ENOENT, "{name}: {err:?}"),
+        }
+    }
 }

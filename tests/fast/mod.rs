@@ -8,6 +8,7 @@ mod fs_conflict;
 mod fs_layer;
 mod fs_model;
 mod fs_stream;
+mod hostile_bucket;
 mod ops_deb;
 mod ops_man;
 mod ops_systemd;

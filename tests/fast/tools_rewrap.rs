@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::sync::Arc;
 
+use s3cryptfs::crypto::format::record::{ATTR_RECORD_KEY, seal_record};
 use s3cryptfs::crypto::format::{ObjectSealer, open_all_with_metadata, seal_all_with};
 use s3cryptfs::crypto::rewrap::{
     METADATA_KEY_HEADER, METADATA_WRAP_KEY, Rewrap, key_header_value, rewrap_for_metadata,
 };
 use s3cryptfs::crypto::{HEADER_LEN, Secret, VaultKeys};
-use s3cryptfs::fs::Fs;
+use s3cryptfs::fs::attr::record_for;
+use s3cryptfs::fs::{Fs, Kind, StoredAttrs};
 use s3cryptfs::store::faulty::FaultyStore;
 use s3cryptfs::store::{CopyOptions, DynStore, MemoryStore, MetadataDirective, ObjectStore, Op};
 use s3cryptfs::tools::files::{read_file, resolve};
@@ -206,7 +208,10 @@ async fn rotate_and_rewrap_1000_objects_reads_no_data() {
     // No object data was sent: copies only, server-side.
     assert_eq!(stats.bytes(Op::Put), 0);
     assert_eq!(stats.requests(Op::UploadPart), 0);
-    assert_eq!(stats.requests(Op::Copy), objects);
+    // One copy per file object, and one per directory marker: its attribute record is
+    // sealed again under the new generation.
+    assert_eq!(report.markers_resealed, 10);
+    assert_eq!(stats.requests(Op::Copy), objects + 10);
 
     // Everything reads back identical through the file system layer.
     let fs = v.fs(store.clone(), v.keys().await);
@@ -289,8 +294,10 @@ async fn an_interrupted_rewrap_resumes_and_completes() {
         .await
         .expect("rewrap");
     assert!(!first.is_complete());
-    assert_eq!(first.rewrapped, 50, "{first:?}");
-    assert_eq!(first.failed.len() as u64, objects - 50);
+    // The 50 copies that went through: files and the directory markers listed among them
+    // (their attribute records are sealed again too); the 10 markers count with the rest.
+    assert_eq!(first.rewrapped + first.markers_resealed, 50, "{first:?}");
+    assert_eq!(first.failed.len() as u64, objects + 10 - 50);
     assert!(
         first.failed[0].reason.contains("injected fault"),
         "{first:?}"
@@ -300,7 +307,7 @@ async fn an_interrupted_rewrap_resumes_and_completes() {
     let check = check_retire(&store, "", &keys, 1, 8, &Progress::hidden())
         .await
         .expect("check");
-    assert_eq!(check.blockers.len() as u64, objects - 50);
+    assert_eq!(check.blockers.len() as u64, objects + 10 - 50);
 
     faulty.heal();
     let second = rewrap_objects(&store, "", &keys, 4, &Progress::hidden())
@@ -309,8 +316,9 @@ async fn an_interrupted_rewrap_resumes_and_completes() {
     assert!(second.is_complete(), "{second:?}");
     assert_eq!(
         (second.rewrapped, second.already_current),
-        (objects - 50, 50)
+        (objects - first.rewrapped, first.rewrapped)
     );
+    assert_eq!(second.markers_resealed, 10 - first.markers_resealed);
     let check = check_retire(&store, "", &keys, 1, 8, &Progress::hidden())
         .await
         .expect("check");
@@ -335,9 +343,21 @@ async fn a_file_changed_during_the_rewrap_is_not_clobbered() {
         if n == 5 {
             let sealer = ObjectSealer::new(&hook_keys).expect("sealer");
             let body = seal_all_with(&sealer, b"changed by someone else").expect("seal");
-            // As another s3cryptfs client writes it: with its own header copy.
+            // As another s3cryptfs client writes it: with its own header copy and attribute
+            // record.
             let mut metadata = BTreeMap::new();
             metadata.insert(METADATA_KEY_HEADER.to_owned(), key_header_value(&body));
+            let attrs = StoredAttrs {
+                perm: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: std::time::SystemTime::now(),
+            };
+            let record = record_for(Kind::File, &attrs, Some(23), *sealer.salt());
+            metadata.insert(
+                ATTR_RECORD_KEY.to_owned(),
+                seal_record(&hook_keys, key, &record).expect("record"),
+            );
             mem.raw_put_with_metadata(key, body, metadata);
             *changed_in_hook.lock().expect("lock") = Some(key.to_owned());
         }

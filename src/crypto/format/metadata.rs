@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::header::{COMMIT_OFFSET, MetadataWrap};
 use super::layout::HEADER_LEN;
+use super::record::ATTR_RECORD_KEY;
 
 /// Every user-metadata key of the encryption layer starts with this.
 pub const CRYPTO_METADATA_PREFIX: &str = "s3cryptfs-";
@@ -55,11 +56,12 @@ pub fn metadata_wrap_generation(metadata: &BTreeMap<String, String>) -> Option<u
 }
 
 /// The entries of object metadata that belong to the encryption (`s3cryptfs-*`), which a
-/// metadata-replacing copy must carry over.
+/// metadata-replacing copy must carry over: all but the attribute record, which is bound to
+/// the object's key and sealed anew by every writer.
 pub fn crypto_metadata(metadata: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     metadata
         .iter()
-        .filter(|(k, _)| k.starts_with(CRYPTO_METADATA_PREFIX))
+        .filter(|(k, _)| k.starts_with(CRYPTO_METADATA_PREFIX) && *k != ATTR_RECORD_KEY)
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -108,8 +110,10 @@ mod tests {
         m.insert("mode".to_owned(), "33188".to_owned());
         m.insert(METADATA_WRAP_KEY.to_owned(), "w".to_owned());
         m.insert(METADATA_KEY_HEADER.to_owned(), "k".to_owned());
+        m.insert(ATTR_RECORD_KEY.to_owned(), "r".to_owned());
         let kept = crypto_metadata(&m);
         assert_eq!(kept.len(), 2);
+        assert!(!kept.contains_key(ATTR_RECORD_KEY));
         assert!(!kept.contains_key("mode"));
     }
 }

@@ -185,6 +185,12 @@ impl ObjectSealer {
             .seal_in_place(&block_nonce(index, last), &[], in_out)
     }
 
+    /// The header's salt (bytes 12..44), known before any byte is sealed: the content binding
+    /// of the object's attribute record.
+    pub fn salt(&self) -> &[u8; 32] {
+        &self.salt
+    }
+
     /// The header, which commits to the final plaintext length; written at offset 0.
     pub fn header(&self, plaintext_len: u64) -> [u8; HEADER_LEN] {
         let commit = self.keys.commitment(plaintext_len);
@@ -215,6 +221,8 @@ impl std::fmt::Debug for ObjectSealer {
 
 /// Opens one object version after checking its header against the vault keys and its size.
 pub struct ObjectOpener {
+    /// The header's salt (bytes 12..44): what an attribute record's content binding names.
+    salt: [u8; 32],
     block_size: u32,
     generation: u32,
     unwrapped_with: u32,
@@ -262,6 +270,7 @@ impl ObjectOpener {
             let expected = object_keys.commitment(plaintext_len);
             if kdf::ct_eq(&expected[..], &parsed.commit) {
                 return Ok(ObjectOpener {
+                    salt: parsed.salt,
                     block_size,
                     generation: parsed.generation,
                     unwrapped_with,
@@ -297,6 +306,11 @@ impl ObjectOpener {
 
     pub fn plaintext_len(&self) -> u64 {
         self.plaintext_len
+    }
+
+    /// The header's salt (bytes 12..44), which an attribute record binds.
+    pub fn salt(&self) -> &[u8; 32] {
+        &self.salt
     }
 
     pub fn block_size(&self) -> u32 {

@@ -14,6 +14,7 @@ use crate::crypto::format::{block_count, block_plaintext_len, sealed_run_len};
 use crate::sealed::SealedStore;
 use crate::store::{DynStore, Metadata, PutOptions, StoreError};
 
+use super::super::attr::record_for;
 use super::super::read::BlockReader;
 use super::error::{UploadError, UploadResult};
 use super::file::FileState;
@@ -49,6 +50,26 @@ impl Uploader {
                 .map(|b| b.etag.clone()),
             if_none_match: false,
         }
+    }
+
+    /// The attribute metadata of an upload of `state` to `key` sealed by `sealer`: its
+    /// attribute record, bound to `key` and to the sealer's header salt. `size` is `None` for
+    /// a streamed upload (its metadata is fixed before its size is known), and `with_mtime`
+    /// false leaves the mtime to the object's Last-Modified time.
+    pub fn record_metadata(
+        &self,
+        key: &str,
+        state: &FileState,
+        sealer: &ObjectSealer,
+        size: Option<u64>,
+        with_mtime: bool,
+    ) -> UploadResult<Metadata> {
+        let mut record = record_for(state.kind, &state.attrs, size, *sealer.salt());
+        if !with_mtime {
+            record.mtime = None;
+        }
+        let (k, v) = self.sealed.record_entry(key, &record)?;
+        Ok(Metadata::from([(k, v)]))
     }
 
     /// A fresh sealer (fresh data key) for one upload of `key`.

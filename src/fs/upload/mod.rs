@@ -88,11 +88,11 @@ impl Uploader {
         reader: &BlockReader,
     ) -> UploadResult<RemoteVersion> {
         let size = state.size;
-        let (etag, carried, attrs_pending) = if state.stream.is_some() {
+        let (etag, carried, salt, attrs_pending) = if state.stream.is_some() {
             self.finish_stream(key, state, reader).await?
         } else {
-            let (etag, carried) = self.upload_whole(key, state, reader).await?;
-            (etag, carried, false)
+            let (etag, carried, salt) = self.upload_whole(key, state, reader).await?;
+            (etag, carried, salt, false)
         };
         let version = RemoteVersion {
             key: key.to_string(),
@@ -100,6 +100,7 @@ impl Uploader {
             plaintext_len: size,
             // A fresh upload has a fresh data key, wrapped in its header only.
             carried,
+            content_salt: Some(salt),
         };
         state.uploaded(version.clone(), attrs_pending);
         Ok(version)

@@ -67,8 +67,11 @@ impl Uploader {
                 return Ok(());
             }
             let sealer = self.sealer(key)?;
+            // The snapshot of the attributes the upload fixes, compared at completion; what is
+            // sent is the attribute record (size unknown yet, mtime only if the user set one).
             let metadata = stream_metadata(state);
-            let mut opts = self.put_options(key, state, metadata.clone());
+            let record = self.record_metadata(key, state, &sealer, None, state.mtime_explicit)?;
+            let mut opts = self.put_options(key, state, record);
             opts.metadata.extend(sealer.crypto_metadata());
             let upload_id = self
                 .store()
@@ -137,7 +140,7 @@ impl Uploader {
         key: &str,
         state: &mut FileState,
         reader: &BlockReader,
-    ) -> UploadResult<(String, Metadata, bool)> {
+    ) -> UploadResult<(String, Metadata, [u8; 32], bool)> {
         let Some(mut stream) = state.stream.take() else {
             return Err(UploadError::Staging(
                 "internal: no upload to complete".into(),
@@ -154,8 +157,9 @@ impl Uploader {
             }
         };
         let carried = stream.sealer.crypto_metadata();
+        let salt = *stream.sealer.salt();
         if stream_metadata(state) != stream.metadata {
-            return Ok((etag, carried, true));
+            return Ok((etag, carried, salt, true));
         }
         if !stream.metadata.contains_key("mtime") {
             // The mtime of a streamed file is the object's Last-Modified time: learn it now
@@ -166,7 +170,7 @@ impl Uploader {
                 Err(e) => log::debug!("HEAD after the upload of {key} failed: {e}"),
             }
         }
-        Ok((etag, carried, false))
+        Ok((etag, carried, salt, false))
     }
 
     async fn finish_stream_with(
@@ -285,9 +289,10 @@ impl Uploader {
     }
 }
 
-/// The metadata a streaming upload is created with. The final mtime is not known when the
-/// upload starts, so an mtime that writes set is left out and the object's Last-Modified
-/// time stands for it; an mtime the user set explicitly is kept.
+/// The attributes a streaming upload's record fixes, as a map to compare at completion (never
+/// sent: the record is). The final mtime is not known when the upload starts, so an mtime
+/// that writes set is left out and the object's Last-Modified time stands for it; an mtime
+/// the user set explicitly is kept.
 fn stream_metadata(state: &FileState) -> Metadata {
     let mut m = to_metadata(state.kind, &state.attrs);
     if !state.mtime_explicit {

@@ -9,7 +9,6 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use crate::crypto::format::{block_count, ciphertext_len};
 use crate::store::{CompletedPart, MAX_PARTS, Metadata};
 
-use super::super::attr::to_metadata;
 use super::super::read::BlockReader;
 use super::body::{Uploader, map_put_err};
 use super::error::{UploadError, UploadResult};
@@ -22,19 +21,21 @@ pub const SINGLE_PUT_MAX: u64 = 16 * 1024 * 1024;
 const PART_PARALLELISM: usize = 4;
 
 impl Uploader {
-    /// Seal and upload the whole content of `state` to `key`. Returns the ETag and the crypto
-    /// metadata the object carries.
+    /// Seal and upload the whole content of `state` to `key` with its attribute record.
+    /// Returns the ETag, the crypto metadata the object carries and its header salt.
     pub(super) async fn upload_whole(
         &self,
         key: &str,
         state: &FileState,
         reader: &BlockReader,
-    ) -> UploadResult<(String, Metadata)> {
+    ) -> UploadResult<(String, Metadata, [u8; 32])> {
         let sealer = self.sealer(key)?;
         let bs = reader.block_size();
         let size = state.size;
         let n_blocks = block_count(size, bs);
-        let mut opts = self.put_options(key, state, to_metadata(state.kind, &state.attrs));
+        let record = self.record_metadata(key, state, &sealer, Some(size), true)?;
+        let mut opts = self.put_options(key, state, record);
+        let salt = *sealer.salt();
         let header = sealer.header(size);
         if ciphertext_len(size, bs) <= SINGLE_PUT_MAX {
             let body = self
@@ -44,7 +45,7 @@ impl Uploader {
                 .sealed
                 .put_sealed(key, &sealer, Bytes::from(body), size, opts)
                 .await?;
-            return Ok((version.etag, version.carried));
+            return Ok((version.etag, version.carried, salt));
         }
         let carried = sealer.crypto_metadata();
         opts.metadata.extend(carried.clone());
@@ -92,7 +93,7 @@ impl Uploader {
             .complete_multipart(key, &upload_id, &parts)
             .await
         {
-            Ok(out) => Ok((out.etag, carried)),
+            Ok(out) => Ok((out.etag, carried, salt)),
             Err(e) => {
                 let _ = self.store().abort_multipart(key, &upload_id).await;
                 Err(map_put_err(key, e))

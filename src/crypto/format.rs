@@ -41,4 +41,6 @@ pub use seal::{
 };
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

@@ -370,3 +370,39 @@ fn the_config_counter_is_under_the_mac() {
         }
     }
 }
+
+// The vault config parser, fuzzed (see `crypto/format/fuzz_tests.rs` for the approach): any
+// bytes parse or fail without a panic, and a valid config with any byte flipped, cut or
+// extended never unlocks as a different config.
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn config_parser_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+        if let Ok(config) = VaultConfig::from_bytes(&bytes) {
+            let _ = config.unlock(&key_secret(1));
+        }
+    }
+
+    #[test]
+    fn a_mutated_config_never_unlocks_as_another(
+        at in proptest::prelude::any::<usize>(),
+        xor in 1u8..=255,
+        cut in proptest::prelude::any::<bool>(),
+    ) {
+        let (config, _) = VaultConfig::create(&key_secret(1), 4096).unwrap();
+        let bytes = config.to_bytes();
+        let mut bad = bytes.clone();
+        if cut {
+            bad.truncate(at % bytes.len());
+        } else {
+            bad[at % bytes.len()] ^= xor;
+        }
+        if let Ok(parsed) = VaultConfig::from_bytes(&bad) {
+            if parsed.unlock(&key_secret(1)).is_ok() {
+                // Only a change JSON does not see (whitespace) may still unlock.
+                proptest::prop_assert_eq!(parsed, config);
+            }
+        }
+    }
+}

@@ -532,3 +532,23 @@ fn pending_entry(st: &FileState) -> Entry {
         attrs: st.attrs,
     }
 }
+
+#[cfg(test)]
+mod listed_name_tests {
+    use super::check_listed_name;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever the bucket lists, a name accepted here is one path component a local
+        /// file system can hold.
+        #[test]
+        fn accepted_listed_names_are_single_components(name in "\\PC{0,300}|[./\\x00a]{0,4}") {
+            if check_listed_name(&name).is_ok() {
+                proptest::prop_assert!(!name.is_empty() && name != "." && name != "..");
+                proptest::prop_assert!(!name.contains('/') && !name.contains('\0'));
+                proptest::prop_assert!(name.len() <= 255);
+            }
+        }
+    }
+}

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Metadata, ObjectInfo, ObjectSse};
 
-const MAGIC: &[u8; 8] = b"s3cfobj1";
+pub(super) const MAGIC: &[u8; 8] = b"s3cfobj1";
 const TRAILER_LEN: u64 = 12;
 /// S3 allows 2 KiB of user metadata; anything near this is corruption, not an object.
 const MAX_HEADER_LEN: u32 = 1 << 20;

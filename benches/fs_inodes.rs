@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use s3cryptfs::crypto::{Secret, VaultConfig, VaultKeys};
-use s3cryptfs::fs::{Fs, FsOptions};
-use s3cryptfs::store::{DynStore, MemoryStore};
+use s3cryptfs::fs::attr::record_for;
+use s3cryptfs::fs::{Fs, FsOptions, Kind, StoredAttrs};
+use s3cryptfs::sealed::SealedStore;
+use s3cryptfs::store::{DynStore, MemoryStore, Metadata};
 use zeroize::Zeroizing;
 
 const BLOCK_SIZE: u32 = 64 << 10;
@@ -50,8 +52,16 @@ fn report(stage: &str, fs: &Fs, files: usize) {
 }
 
 /// One small encrypted file written through the fs; its object's bytes are then stored under
-/// every name of the tree (the walk reads no content, only names and attributes).
-async fn populate(fs: &Arc<Fs>, mem: &MemoryStore, dirs: usize, files: usize) {
+/// every name of the tree (the walk reads no content, only names and attributes), each with
+/// the seed's attribute record sealed again for its own name, as the vault requires, and each
+/// directory with a marker carrying a directory record.
+async fn populate(
+    fs: &Arc<Fs>,
+    mem: &Arc<MemoryStore>,
+    keys: &Arc<VaultKeys>,
+    dirs: usize,
+    files: usize,
+) {
     let (_, fh) = fs
         .create(1, OsStr::new("seed"), 0o644, libc::O_WRONLY, 0, 0)
         .await
@@ -59,10 +69,37 @@ async fn populate(fs: &Arc<Fs>, mem: &MemoryStore, dirs: usize, files: usize) {
     fs.write(fh, 0, b"seed").await.expect("write seed");
     fs.release(fh).await.expect("release seed");
     let body = bytes::Bytes::from(mem.raw_get("seed").expect("seed object"));
+    let store: DynStore = mem.clone();
+    let sealed = SealedStore::new(store.clone(), keys.clone());
+    let seed_meta = store.head("seed").await.expect("head seed").metadata;
+    let record = sealed
+        .open_record("seed", seed_meta.as_ref())
+        .expect("seed record")
+        .expect("the seed has a record");
+    let dir_attrs = StoredAttrs {
+        perm: 0o755,
+        uid: 0,
+        gid: 0,
+        mtime: std::time::SystemTime::now(),
+    };
+    let dir_record = record_for(Kind::Dir, &dir_attrs, None, [0; 32]);
+    let with_record = |key: &str, rec| {
+        let mut m: Metadata = seed_meta.clone().unwrap_or_default();
+        let (k, v) = sealed.record_entry(key, rec).expect("seal record");
+        m.insert(k, v);
+        m
+    };
     for d in 0..dirs {
-        mem.raw_put(&format!("d{d:04}/"), bytes::Bytes::new());
+        let marker = format!("d{d:04}/");
+        let mut m = Metadata::new();
+        let (k, v) = sealed
+            .record_entry(&marker, &dir_record)
+            .expect("seal record");
+        m.insert(k, v);
+        mem.raw_put_with_metadata(&marker, bytes::Bytes::new(), m);
         for f in 0..files {
-            mem.raw_put(&format!("d{d:04}/f{f:05}"), body.clone());
+            let key = format!("d{d:04}/f{f:05}");
+            mem.raw_put_with_metadata(&key, body.clone(), with_record(&key, &record));
         }
     }
 }
@@ -82,9 +119,9 @@ fn main() {
     let keys: Arc<VaultKeys> = Arc::new(keys);
     let staging = tempfile::tempdir().expect("staging dir");
     let opts = FsOptions::for_current_user(staging.path().to_path_buf());
-    let fs = Fs::new(store, String::new(), keys, opts).expect("fs");
+    let fs = Fs::new(store, String::new(), keys.clone(), opts).expect("fs");
 
-    rt.block_on(populate(&fs, &mem, dirs, files));
+    rt.block_on(populate(&fs, &mem, &keys, dirs, files));
     let forgets = std::env::var_os("FS_INODES_NO_FORGET").is_none();
     println!(
         "tree: {dirs} directories x {files} files = {} files; forgets: {forgets}",

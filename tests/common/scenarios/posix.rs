@@ -392,6 +392,7 @@ fn major_minor(dev: u64) -> (u64, u64) {
 /// remount, is renamed, chmod'ed and removed like a file. Hard links stay refused.
 pub fn special_files(root: &Path, remount: Remount) {
     use std::os::unix::fs::FileTypeExt;
+    // Devices need root (CI runs as root). SAFETY: geteuid has no preconditions.
     let is_root = unsafe { libc::geteuid() } == 0;
     let d = root.join("nodes");
     fs::create_dir(&d).expect("mkdir nodes");

@@ -460,7 +460,7 @@ pub fn rsync_special_files(root: &Path, scratch: &Path, remount: Remount) {
     drop(std::os::unix::net::UnixListener::bind(src.join("s")).expect("bind"));
     let src_arg = format!("{}/", src.display());
     let dst_arg = format!("{}/", root.join("specials").display());
-    run_ok("rsync", &["-a", "--specials", &src_arg, &dst_arg]);
+    run_ok("rsync", &["-a", &src_arg, &dst_arg]);
     remount();
     let out = run_ok(
         "rsync",

@@ -914,6 +914,10 @@ mod tests {
         assert_eq!(mode_string(Kind::File, 0o644), "-rw-r--r--");
         assert_eq!(mode_string(Kind::Dir, 0o1777), "drwxrwxrwt");
         assert_eq!(mode_string(Kind::File, 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string(Kind::Fifo, 0o644), "prw-r--r--");
+        assert_eq!(mode_string(Kind::Socket, 0o755), "srwxr-xr-x");
+        assert_eq!(mode_string(Kind::CharDevice(0x103), 0o666), "crw-rw-rw-");
+        assert_eq!(mode_string(Kind::BlockDevice(0x700), 0o660), "brw-rw----");
         assert_eq!(format_time(UNIX_EPOCH), "1970-01-01 00:00");
         assert_eq!(
             format_time(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),

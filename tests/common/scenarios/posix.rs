@@ -415,6 +415,17 @@ pub fn special_files(root: &Path, remount: Remount) {
     remount();
     let m = fs::symlink_metadata(d.join("fifo2")).expect("stat fifo2");
     assert!(m.file_type().is_fifo(), "{m:?}");
+    // The kernel opens the fifo (the daemon keeps only the node): bytes pass through it.
+    let mut pipe = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(d.join("fifo2"))
+        .expect("open the fifo read-write");
+    pipe.write_all(b"through the fifo").expect("write the fifo");
+    let mut got = [0u8; 16];
+    pipe.read_exact(&mut got).expect("read the fifo");
+    assert_eq!(&got, b"through the fifo");
+    drop(pipe);
     assert_eq!(m.mode() & 0o7777, 0o640);
     assert_errno("the old name", fs::symlink_metadata(&fifo), libc::ENOENT);
     let m = fs::symlink_metadata(&sock).expect("stat sock");

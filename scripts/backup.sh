@@ -14,8 +14,8 @@ Usage: s3cryptfs-backup [OPTIONS] SOURCE DESTINATION
 Copy the contents of the directory SOURCE into DESTINATION (as `rsync -a SOURCE/
 DESTINATION/` does), where DESTINATION is a directory on a mounted s3cryptfs vault; it is
 created if missing. Refuses to run, copying nothing, when DESTINATION is not on a mounted
-s3cryptfs or the mount is read-only. Modes, owners, mtimes and symlinks are kept; hard links
-are copied as separate files (s3cryptfs has none).
+s3cryptfs or the mount is read-only. Modes, owners, mtimes, symlinks, fifos, sockets and (as
+root) device nodes are kept; hard links are copied as separate files (s3cryptfs has none).
 
 Options:
   --exclude-from FILE  rsync exclude patterns, one per line (see rsync(1), FILTER RULES)

@@ -60,11 +60,7 @@ fn to_errno(what: &str, e: &FsError) -> Errno {
 }
 
 fn file_attr(a: &Attr) -> FileAttr {
-    let kind = match a.kind {
-        Kind::File => FileType::RegularFile,
-        Kind::Dir => FileType::Directory,
-        Kind::Symlink => FileType::Symlink,
-    };
+    let kind = file_type(a.kind);
     FileAttr {
         ino: INodeNo(a.ino),
         size: a.size,
@@ -78,7 +74,8 @@ fn file_attr(a: &Attr) -> FileAttr {
         nlink: if a.kind == Kind::Dir { 2 } else { 1 },
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        // The kernel's rdev is 32 bits (new_encode_dev); a larger stored number is cut.
+        rdev: a.kind.rdev() as u32,
         blksize: 128 * 1024,
         flags: 0,
     }
@@ -89,6 +86,10 @@ fn file_type(k: Kind) -> FileType {
         Kind::File => FileType::RegularFile,
         Kind::Dir => FileType::Directory,
         Kind::Symlink => FileType::Symlink,
+        Kind::Fifo => FileType::NamedPipe,
+        Kind::Socket => FileType::Socket,
+        Kind::CharDevice(_) => FileType::CharDevice,
+        Kind::BlockDevice(_) => FileType::BlockDevice,
     }
 }
 
@@ -210,19 +211,30 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn mknod(
         &self,
-        _req: &Request,
-        _parent: INodeNo,
+        req: &Request,
+        parent: INodeNo,
         name: &OsStr,
         mode: u32,
-        _umask: u32,
-        _rdev: u32,
+        umask: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        let e = FsError::NotPermitted(
-            "device nodes, FIFOs and sockets cannot be stored in an object store".into(),
+        let fs = self.fs.clone();
+        let name = name.to_owned();
+        let (uid, gid) = (req.uid(), req.gid());
+        let ttl = self.ttl;
+        self.spawn(
+            "mknod",
+            async move {
+                let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
+                fs.mknod(parent.0, &name, mode, u64::from(rdev), uid, gid)
+                    .await
+            },
+            move |r| match r {
+                Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(e),
+            },
         );
-        log::info!("mknod {name:?} (mode {mode:o}): {e}");
-        reply.error(Errno::from_i32(e.errno()));
     }
 
     fn mkdir(

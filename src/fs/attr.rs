@@ -18,11 +18,20 @@ pub const S_IFREG: u32 = libc::S_IFREG;
 pub const S_IFDIR: u32 = libc::S_IFDIR;
 pub const S_IFLNK: u32 = libc::S_IFLNK;
 
+/// The type of an inode. Fifos, sockets and devices are nodes only: stored as an empty
+/// sealed object whose attribute record says the type (and a device's number), opened by the
+/// kernel, never by the file system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     File,
     Dir,
     Symlink,
+    Fifo,
+    Socket,
+    /// A character device with its device number (`rdev`).
+    CharDevice(u64),
+    /// A block device with its device number (`rdev`).
+    BlockDevice(u64),
 }
 
 impl Kind {
@@ -31,7 +40,41 @@ impl Kind {
             Kind::File => S_IFREG,
             Kind::Dir => S_IFDIR,
             Kind::Symlink => S_IFLNK,
+            Kind::Fifo => libc::S_IFIFO,
+            Kind::Socket => libc::S_IFSOCK,
+            Kind::CharDevice(_) => libc::S_IFCHR,
+            Kind::BlockDevice(_) => libc::S_IFBLK,
         }
+    }
+
+    /// The device number of a device (0 for every other kind).
+    pub fn rdev(self) -> u64 {
+        match self {
+            Kind::CharDevice(r) | Kind::BlockDevice(r) => r,
+            _ => 0,
+        }
+    }
+
+    /// A fifo, socket or device: a node without content.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            Kind::Fifo | Kind::Socket | Kind::CharDevice(_) | Kind::BlockDevice(_)
+        )
+    }
+
+    /// The kind `mknod(2)` asks for with `mode` (its `S_IFMT` bits) and `rdev`; `None` for
+    /// a type bits value that names no file type.
+    pub fn from_mknod(mode: u32, rdev: u64) -> Option<Kind> {
+        Some(match mode & S_IFMT {
+            // mknod(2) with no type bits makes a regular file.
+            0 | S_IFREG => Kind::File,
+            libc::S_IFIFO => Kind::Fifo,
+            libc::S_IFSOCK => Kind::Socket,
+            libc::S_IFCHR => Kind::CharDevice(rdev),
+            libc::S_IFBLK => Kind::BlockDevice(rdev),
+            _ => return None,
+        })
     }
 }
 
@@ -73,13 +116,17 @@ pub fn record_for(
             Kind::File => FileType::Regular,
             Kind::Dir => FileType::Directory,
             Kind::Symlink => FileType::Symlink,
+            Kind::Fifo => FileType::Fifo,
+            Kind::Socket => FileType::Socket,
+            Kind::CharDevice(_) => FileType::CharDevice,
+            Kind::BlockDevice(_) => FileType::BlockDevice,
         },
         mode: (attrs.perm & 0o7777) as u16,
         uid: attrs.uid,
         gid: attrs.gid,
         mtime: Some(timestamp(attrs.mtime)),
         ctime: Timestamp { secs, nsec },
-        rdev: 0,
+        rdev: kind.rdev(),
         size,
         content_salt,
         xattrs: Vec::new(),
@@ -87,7 +134,8 @@ pub fn record_for(
 }
 
 /// The kind and attributes a record holds (`last_modified` stands for an mtime the record
-/// leaves to the object); `Err` with the reason for a type this build does not serve.
+/// leaves to the object); `Err` with the reason for a record that does not fit its type (a
+/// device number on anything but a device).
 pub fn from_record(
     rec: &AttrRecord,
     last_modified: SystemTime,
@@ -96,12 +144,17 @@ pub fn from_record(
         FileType::Regular => Kind::File,
         FileType::Directory => Kind::Dir,
         FileType::Symlink => Kind::Symlink,
-        other => {
-            return Err(format!(
-                "attribute record of a {other:?}, which this build does not serve"
-            ));
-        }
+        FileType::Fifo => Kind::Fifo,
+        FileType::Socket => Kind::Socket,
+        FileType::CharDevice => Kind::CharDevice(rec.rdev),
+        FileType::BlockDevice => Kind::BlockDevice(rec.rdev),
     };
+    if kind.rdev() != rec.rdev {
+        return Err(format!(
+            "attribute record of a {:?} with a device number",
+            rec.file_type
+        ));
+    }
     let mtime = match rec.mtime {
         Some(t) => time_of(t.secs, t.nsec).ok_or("attribute record mtime out of range")?,
         None => last_modified,
@@ -273,11 +326,22 @@ mod tests {
             ..record_for(Kind::File, &defaults(), None, [0; 32])
         };
         assert_eq!(from_record(&rec, later).map(|(_, a)| a.mtime), Ok(later));
-        let fifo = AttrRecord {
+        for kind in [
+            Kind::Fifo,
+            Kind::Socket,
+            Kind::CharDevice(0x103),
+            Kind::BlockDevice(0x700),
+        ] {
+            let r = record_for(kind, &defaults(), Some(0), [1; 32]);
+            assert_eq!(r.rdev, kind.rdev());
+            assert_eq!(from_record(&r, later), Ok((kind, defaults())));
+        }
+        let fifo_with_rdev = AttrRecord {
             file_type: FileType::Fifo,
+            rdev: 5,
             ..rec
         };
-        assert!(from_record(&fifo, later).is_err());
+        assert!(from_record(&fifo_with_rdev, later).is_err());
     }
 
     #[test]

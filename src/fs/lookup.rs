@@ -48,8 +48,9 @@ impl Fs {
         StoredAttrs {
             perm: match kind {
                 Kind::Dir => self.opts.dir_mode,
-                Kind::File => self.opts.file_mode,
                 Kind::Symlink => 0o777,
+                // Files, and nodes (which always carry a record, so never take this).
+                _ => self.opts.file_mode,
             },
             uid: self.opts.uid,
             gid: self.opts.gid,
@@ -85,6 +86,9 @@ impl Fs {
                     let (kind, attrs) = attr::from_record(&rec, info.last_modified).map_err(bad)?;
                     if kind == Kind::Dir {
                         return Err(bad("a directory's attribute record on a file object".into()));
+                    }
+                    if kind.is_special() && plain != 0 {
+                        return Err(bad("a fifo, socket or device node with content".into()));
                     }
                     if let Some(size) = rec.size
                         && size != plain

@@ -323,8 +323,10 @@ impl Fs {
                 }
                 FileState::from_remote(path.to_string(), version, attrs)
             }
-            Entry::File { .. } => {
-                return Err(FsError::NotSupported("opening a symlink".into()));
+            // The kernel opens fifos, sockets and devices itself (they are nodes only) and
+            // follows symlinks before opening: neither reaches here through FUSE.
+            Entry::File { kind, .. } => {
+                return Err(FsError::NotSupported(format!("opening a {kind:?} node")));
             }
             Entry::Dir { .. } => return Err(FsError::IsDir),
             Entry::Missing => return Err(FsError::NotFound),

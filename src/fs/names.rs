@@ -246,6 +246,49 @@ impl Fs {
         self.attr_of_entry(ino, &entry)
     }
 
+    /// `mknod(2)`: a fifo, socket, character or block device (with its device number
+    /// `rdev`), or an empty regular file. A node has no content: it is stored as an empty
+    /// sealed object (header and the empty final block's tag) whose attribute record holds
+    /// its type and `rdev` (docs/FORMAT.md §2c), so it is looked up, renamed, chmod'ed and
+    /// verified as any file is. The kernel opens it; the file system only keeps it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mknod(
+        &self,
+        parent: u64,
+        name: &std::ffi::OsStr,
+        mode: u32,
+        rdev: u64,
+        uid: u32,
+        gid: u32,
+    ) -> FsResult<Attr> {
+        self.check_writable()?;
+        let kind = Kind::from_mknod(mode, rdev).ok_or_else(|| {
+            FsError::InvalidArgument(format!("mknod of file type {:o}", mode & attr::S_IFMT))
+        })?;
+        let path = self.child_path(parent, name)?;
+        self.check_absent(&path).await?;
+        let key = self.key_of(&path);
+        let attrs = self.new_attrs(mode, uid, gid);
+        let version = self
+            .sealed
+            .put_all(
+                &key,
+                &[],
+                PutOptions::default(),
+                // Size and content binding are filled in by the seam.
+                Some(attr::record_for(kind, &attrs, None, [0; 32])),
+            )
+            .await?;
+        let entry = Entry::File {
+            kind,
+            version,
+            attrs,
+        };
+        self.ns.added(&path, Some(entry.clone())).await;
+        let ino = self.ns.remember(&path, kind);
+        self.attr_of_entry(ino, &entry)
+    }
+
     pub async fn readlink(&self, ino: u64) -> FsResult<Vec<u8>> {
         let (path, _) = self.path_of(ino)?;
         let Entry::File {

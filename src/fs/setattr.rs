@@ -29,6 +29,11 @@ impl Fs {
         if size.is_some() && kind == Kind::Dir {
             return Err(FsError::IsDir);
         }
+        if size.is_some() && kind.is_special() {
+            return Err(FsError::InvalidArgument(
+                "a fifo, socket or device has no size to set".into(),
+            ));
+        }
         let apply = |a: &mut StoredAttrs| {
             if let Some(m) = mode {
                 a.perm = m & 0o7777;

@@ -434,6 +434,15 @@ pub async fn get(fs: &Arc<Fs>, src: &str, dest: &Path) -> ToolResult<TransferRep
                 }
                 Err(e) => Err(e),
             },
+            // As `put` skips them: a node has no content to copy, and making devices needs
+            // root. rsync through the mount copies them.
+            k => {
+                log::warn!(
+                    "{shown}: a {} node, not a regular file, directory or symlink; skipped",
+                    kind_name(k)
+                );
+                Ok(())
+            }
         };
         if let Err(e) = result {
             log::warn!("{shown}: {e}");
@@ -707,6 +716,31 @@ fn read_local_dir(dir: &Path) -> ToolResult<Vec<(PathBuf, fs::Metadata)>> {
     Ok(out)
 }
 
+/// `ls -l`'s size column: `MAJOR, MINOR` for a device (glibc's `dev_t` encoding).
+fn size_column(attr: &Attr) -> String {
+    match attr.kind {
+        Kind::CharDevice(d) | Kind::BlockDevice(d) => {
+            let major = ((d >> 8) & 0xfff) | ((d >> 32) & !0xfff);
+            let minor = (d & 0xff) | ((d >> 12) & !0xff);
+            format!("{major}, {minor}")
+        }
+        _ => attr.size.to_string(),
+    }
+}
+
+/// What `ls` and warnings call a kind.
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::File => "regular file",
+        Kind::Dir => "directory",
+        Kind::Symlink => "symlink",
+        Kind::Fifo => "fifo",
+        Kind::Socket => "socket",
+        Kind::CharDevice(_) => "character device",
+        Kind::BlockDevice(_) => "block device",
+    }
+}
+
 /// `rwxr-xr-x`-style mode string with the type letter.
 pub fn mode_string(kind: Kind, perm: u32) -> String {
     let mut s = String::with_capacity(10);
@@ -714,6 +748,10 @@ pub fn mode_string(kind: Kind, perm: u32) -> String {
         Kind::Dir => 'd',
         Kind::Symlink => 'l',
         Kind::File => '-',
+        Kind::Fifo => 'p',
+        Kind::Socket => 's',
+        Kind::CharDevice(_) => 'c',
+        Kind::BlockDevice(_) => 'b',
     });
     for (shift, special, special_char) in [(6, 0o4000, 's'), (3, 0o2000, 's'), (0, 0o1000, 't')] {
         let bits = (perm >> shift) & 7;
@@ -765,7 +803,7 @@ pub async fn run_ls(t: &Target, path: Option<&str>, long: bool) -> ToolResult<()
             out.push_str(&format!(
                 "{} {:>12} {} {name}{suffix}{link}\n",
                 mode_string(attr.kind, attr.perm),
-                attr.size,
+                size_column(&attr),
                 format_time(attr.mtime)
             ));
         } else {
@@ -807,6 +845,12 @@ pub async fn run_cat(t: &Target, paths: &[String]) -> ToolResult<()> {
                 return Err(ToolError::Usage(format!(
                     "{path} is a symlink to {}; cat its target",
                     String::from_utf8_lossy(&target)
+                )));
+            }
+            k => {
+                return Err(ToolError::Usage(format!(
+                    "{path} is a {}, which has no content to print",
+                    kind_name(k)
                 )));
             }
         }
@@ -870,6 +914,10 @@ mod tests {
         assert_eq!(mode_string(Kind::File, 0o644), "-rw-r--r--");
         assert_eq!(mode_string(Kind::Dir, 0o1777), "drwxrwxrwt");
         assert_eq!(mode_string(Kind::File, 0o4755), "-rwsr-xr-x");
+        assert_eq!(mode_string(Kind::Fifo, 0o644), "prw-r--r--");
+        assert_eq!(mode_string(Kind::Socket, 0o755), "srwxr-xr-x");
+        assert_eq!(mode_string(Kind::CharDevice(0x103), 0o666), "crw-rw-rw-");
+        assert_eq!(mode_string(Kind::BlockDevice(0x700), 0o660), "brw-rw----");
         assert_eq!(format_time(UNIX_EPOCH), "1970-01-01 00:00");
         assert_eq!(
             format_time(UNIX_EPOCH + Duration::from_secs(1_709_251_199)),

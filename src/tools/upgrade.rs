@@ -200,8 +200,8 @@ fn default_attrs(o: &FsOptions, kind: Kind, info: &ObjectInfo) -> StoredAttrs {
     StoredAttrs {
         perm: match kind {
             Kind::Dir => o.dir_mode,
-            Kind::File => o.file_mode,
             Kind::Symlink => 0o777,
+            _ => o.file_mode,
         },
         uid: o.uid,
         gid: o.gid,

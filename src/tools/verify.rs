@@ -255,8 +255,17 @@ async fn check_object(sealed: &SealedStore, key: &str, deep: bool) -> Checked {
         Err(e) => return record_err(e),
     };
     if let Some(rec) = &record {
+        let node = matches!(
+            rec.file_type,
+            FileType::Fifo | FileType::Socket | FileType::CharDevice | FileType::BlockDevice
+        );
+        let device = matches!(rec.file_type, FileType::CharDevice | FileType::BlockDevice);
         let reason = if matches!(rec.file_type, FileType::Directory) {
             Some("a directory's attribute record on a file object".to_owned())
+        } else if node && opened.version.plaintext_len != 0 {
+            Some("a fifo, socket or device node with content".to_owned())
+        } else if !device && rec.rdev != 0 {
+            Some("a device number in the record of something not a device".to_owned())
         } else if rec.content_salt != *opened.opener.salt() {
             Some(
                 "the attribute record names other content (the body of another object, or an \

@@ -459,3 +459,92 @@ async fn hostile_listed_names_are_skipped() {
         }
     }
 }
+
+/// Fifos, sockets and devices (issue 14): made by `mknod`, stored as empty objects whose
+/// attribute record holds the type and device number, found again by a fresh mount, renamed
+/// and chmod'ed as files are, and never opened by the file system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn special_files_are_kept_with_their_type_and_rdev() {
+    let e = env();
+    let fs = &e.fs;
+    let nodes = [
+        ("fifo", libc::S_IFIFO | 0o640, 0, Kind::Fifo),
+        ("sock", libc::S_IFSOCK | 0o755, 0, Kind::Socket),
+        (
+            "null",
+            libc::S_IFCHR | 0o666,
+            0x103,
+            Kind::CharDevice(0x103),
+        ),
+        (
+            "loop0",
+            libc::S_IFBLK | 0o660,
+            0x700,
+            Kind::BlockDevice(0x700),
+        ),
+    ];
+    for (name, mode, rdev, kind) in nodes {
+        let a = fs
+            .mknod(1, OsStr::new(name), mode, rdev, 1000, 100)
+            .await
+            .expect("mknod");
+        assert_eq!(
+            (a.kind, a.perm, a.uid, a.size),
+            (kind, mode & 0o7777, 1000, 0)
+        );
+        assert_eq!(
+            fs.mknod(1, OsStr::new(name), mode, rdev, 0, 0)
+                .await
+                .unwrap_err()
+                .errno(),
+            libc::EEXIST
+        );
+        assert!(fs.open(a.ino, libc::O_RDONLY).await.is_err(), "{name}");
+    }
+    assert_eq!(
+        fs.mknod(1, OsStr::new("x"), libc::S_IFDIR | 0o755, 0, 0, 0)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
+    // chmod, chown and rename keep type and device number.
+    let null = fs.lookup(1, OsStr::new("null")).await.expect("lookup");
+    fs.setattr(null.ino, None, Some(0o600), Some(7), None, None)
+        .await
+        .expect("chmod");
+    fs.rename(1, OsStr::new("null"), 1, OsStr::new("null2"), 0)
+        .await
+        .expect("rename");
+    assert!(e.mem.raw_get("null").is_none());
+    fs.unlink(1, OsStr::new("sock")).await.expect("unlink");
+    fs.flush_all().await.expect("flush");
+
+    let fresh = e._vault.fs();
+    let mut found = Vec::new();
+    for ent in fresh.list_dir("").await.expect("list") {
+        let a = fresh
+            .lookup(1, OsStr::new(&ent.name))
+            .await
+            .expect("lookup");
+        assert_eq!(ent.kind, a.kind);
+        found.push((ent.name, a.kind, a.perm, a.uid, a.gid));
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        found,
+        vec![
+            ("fifo".to_string(), Kind::Fifo, 0o640, 1000, 100),
+            (
+                "loop0".to_string(),
+                Kind::BlockDevice(0x700),
+                0o660,
+                1000,
+                100
+            ),
+            ("null2".to_string(), Kind::CharDevice(0x103), 0o600, 7, 100),
+        ]
+    );
+    assert_eq!(Kind::BlockDevice(0x700).rdev(), 0x700);
+    assert_eq!(fs.link().unwrap_err().errno(), libc::EPERM);
+}

@@ -297,6 +297,7 @@ impl Subject {
                             },
                         );
                     }
+                    other => panic!("{p}: the model makes no {other:?}"),
                 }
             }
         }

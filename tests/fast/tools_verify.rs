@@ -166,3 +166,25 @@ async fn a_missing_config_is_a_problem() {
     assert_eq!(report.problems[0].kind, ProblemKind::MissingConfig);
     assert_eq!(report.problems[0].key, ".s3cryptfs/config");
 }
+
+/// Fifos, sockets and devices (empty objects with their type in the record) are sound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn special_nodes_are_sound() {
+    let (mem, vault) = vault_with(&[("a.txt", 10)]).await;
+    let fs = vault.fs();
+    for (name, mode, rdev) in [
+        ("fifo", libc::S_IFIFO | 0o644, 0),
+        ("sock", libc::S_IFSOCK | 0o755, 0),
+        ("tty", libc::S_IFCHR | 0o620, 0x0401),
+        ("sda", libc::S_IFBLK | 0o660, 0x0800),
+    ] {
+        fs.mknod(fs.root_ino(), OsStr::new(name), mode, rdev, 0, 0)
+            .await
+            .expect("mknod");
+    }
+    for deep in [false, true] {
+        let report = verify(&mem, deep, None).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.objects, 5);
+    }
+}

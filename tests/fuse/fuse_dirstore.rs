@@ -84,6 +84,18 @@ fn posix_semantics() {
     scenarios::symlinks(&root, &mut || m.remount());
 }
 
+/// Fifos, sockets and devices (issue 14): made by mkfifo, mknod and bind, kept across a
+/// remount with their type and device number, and copied by `rsync -a`.
+#[test]
+fn special_files_and_rsync_of_them() {
+    let v = CliVault::init();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    let scratch = v.new_dir("scratch");
+    scenarios::special_files(&root, &mut || m.remount());
+    scenarios::rsync_special_files(&root, &scratch, &mut || m.remount());
+}
+
 /// Every file of the directory store, and every file the daemon holds open while a file is
 /// dirty (its sealed staging), is free of the plaintext marker.
 #[test]

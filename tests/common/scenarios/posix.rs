@@ -378,3 +378,108 @@ pub fn symlinks(root: &Path, remount: Remount) {
         libc::ENOENT,
     );
 }
+
+/// glibc's `major`/`minor` of a `dev_t`.
+fn major_minor(dev: u64) -> (u64, u64) {
+    (
+        ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff),
+        (dev & 0xff) | ((dev >> 12) & !0xff),
+    )
+}
+
+/// Fifos, sockets and (as root) character and block devices: `mkfifo`, `mknod`, a unix
+/// socket bound inside the mount; each keeps its type, device number and mode across a
+/// remount, is renamed, chmod'ed and removed like a file. Hard links stay refused.
+pub fn special_files(root: &Path, remount: Remount) {
+    use std::os::unix::fs::FileTypeExt;
+    // Devices need root (CI runs as root). SAFETY: geteuid has no preconditions.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let d = root.join("nodes");
+    fs::create_dir(&d).expect("mkdir nodes");
+    let fifo = d.join("fifo");
+    run_ok("mkfifo", &["-m", "0640", &fifo.display().to_string()]);
+    let sock = d.join("sock");
+    drop(std::os::unix::net::UnixListener::bind(&sock).expect("bind a unix socket"));
+    if is_root {
+        run_ok(
+            "mknod",
+            &[&d.join("null").display().to_string(), "c", "1", "3"],
+        );
+        run_ok(
+            "mknod",
+            &[&d.join("loop").display().to_string(), "b", "7", "0"],
+        );
+    }
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o700)).expect("chmod sock");
+    fs::rename(d.join("fifo"), d.join("fifo2")).expect("rename fifo");
+    remount();
+    let m = fs::symlink_metadata(d.join("fifo2")).expect("stat fifo2");
+    assert!(m.file_type().is_fifo(), "{m:?}");
+    // The kernel opens the fifo (the daemon keeps only the node): bytes pass through it.
+    let mut pipe = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(d.join("fifo2"))
+        .expect("open the fifo read-write");
+    pipe.write_all(b"through the fifo").expect("write the fifo");
+    let mut got = [0u8; 16];
+    pipe.read_exact(&mut got).expect("read the fifo");
+    assert_eq!(&got, b"through the fifo");
+    drop(pipe);
+    assert_eq!(m.mode() & 0o7777, 0o640);
+    assert_errno("the old name", fs::symlink_metadata(&fifo), libc::ENOENT);
+    let m = fs::symlink_metadata(&sock).expect("stat sock");
+    assert!(m.file_type().is_socket(), "{m:?}");
+    assert_eq!(m.mode() & 0o7777, 0o700);
+    if is_root {
+        let m = fs::symlink_metadata(d.join("null")).expect("stat null");
+        assert!(m.file_type().is_char_device(), "{m:?}");
+        assert_eq!(major_minor(m.rdev()), (1, 3));
+        let m = fs::symlink_metadata(d.join("loop")).expect("stat loop");
+        assert!(m.file_type().is_block_device(), "{m:?}");
+        assert_eq!(major_minor(m.rdev()), (7, 0));
+    }
+    assert_errno(
+        "hard link of a fifo",
+        fs::hard_link(d.join("fifo2"), d.join("fifo3")),
+        libc::EPERM,
+    );
+    let mut names: Vec<String> = fs::read_dir(&d)
+        .expect("readdir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let want: &[&str] = if is_root {
+        &["fifo2", "loop", "null", "sock"]
+    } else {
+        &["fifo2", "sock"]
+    };
+    assert_eq!(names, want);
+    for n in &names {
+        fs::remove_file(d.join(n)).expect("unlink a node");
+    }
+    fs::remove_dir(&d).expect("rmdir nodes");
+}
+
+/// `rsync -a` of a tree with a fifo and a socket beside a file exits 0, and a dry run after a
+/// remount has nothing to send.
+pub fn rsync_special_files(root: &Path, scratch: &Path, remount: Remount) {
+    let src = scratch.join("specials");
+    fs::create_dir_all(src.join("sub")).expect("mkdir src");
+    fs::write(src.join("sub/file.txt"), b"regular").expect("write");
+    run_ok("mkfifo", &[&src.join("sub/fifo").display().to_string()]);
+    drop(std::os::unix::net::UnixListener::bind(src.join("s")).expect("bind"));
+    let src_arg = format!("{}/", src.display());
+    let dst_arg = format!("{}/", root.join("specials").display());
+    run_ok("rsync", &["-a", &src_arg, &dst_arg]);
+    remount();
+    let out = run_ok(
+        "rsync",
+        &["-a", "-n", "--itemize-changes", &src_arg, &dst_arg],
+    );
+    let changes = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        changes.trim().is_empty(),
+        "a dry run after a remount should have nothing to send, but itemized:\n{changes}"
+    );
+}

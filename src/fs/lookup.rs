@@ -44,6 +44,12 @@ struct Listed {
 }
 
 impl Fs {
+    /// The mount root's attributes: the mount options', or what `setattr` made of them.
+    pub(super) fn root_attrs(&self) -> StoredAttrs {
+        let set = *self.root_attrs.lock().unwrap_or_else(|p| p.into_inner());
+        set.unwrap_or_else(|| self.default_attrs(Kind::Dir, self.mounted_at))
+    }
+
     pub(super) fn default_attrs(&self, kind: Kind, mtime: SystemTime) -> StoredAttrs {
         StoredAttrs {
             perm: match kind {
@@ -181,7 +187,7 @@ impl Fs {
     pub(crate) async fn resolve(&self, path: &str) -> FsResult<Entry> {
         if path.is_empty() {
             return Ok(Entry::Dir {
-                attrs: self.default_attrs(Kind::Dir, self.mounted_at),
+                attrs: self.root_attrs(),
             });
         }
         if Self::is_reserved(path) {

@@ -130,6 +130,10 @@ pub struct Fs {
     staging: Arc<StagingArea>,
     /// Time of the root and of directories that exist only implicitly (no marker).
     mounted_at: SystemTime,
+    /// Attributes of the mount root set by `chmod`/`chown`/`touch` on it: the root has no
+    /// object of its own (its attributes come from the mount options), so a change lasts until
+    /// unmount (docs/SEMANTICS.md). `None`: the mount options' defaults.
+    root_attrs: Mutex<Option<attr::StoredAttrs>>,
     /// For background tasks (deferred attribute writes, upload retries).
     me: std::sync::Weak<Fs>,
 }
@@ -174,6 +178,7 @@ impl Fs {
             uploader,
             staging,
             mounted_at: SystemTime::now(),
+            root_attrs: Mutex::new(None),
             me: me.clone(),
         }))
     }

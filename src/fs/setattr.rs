@@ -98,6 +98,13 @@ impl Fs {
             }
             return Ok(attr);
         }
+        if path.is_empty() {
+            // The root has no object: its attributes live in this mount until unmount.
+            let mut attrs = self.root_attrs();
+            apply(&mut attrs);
+            *self.root_attrs.lock().unwrap_or_else(|p| p.into_inner()) = Some(attrs);
+            return self.attr_of_entry(ino, &Entry::Dir { attrs });
+        }
         let entry = self.resolve(&path).await?;
         match entry {
             Entry::File {

@@ -548,3 +548,21 @@ async fn special_files_are_kept_with_their_type_and_rdev() {
     assert_eq!(Kind::BlockDevice(0x700).rdev(), 0x700);
     assert_eq!(fs.link().unwrap_err().errno(), libc::EPERM);
 }
+
+/// `touch`, `chmod` and `chown` of the mount root work (the root has no object: the change
+/// lasts until unmount, docs/SEMANTICS.md); they used to fail with EIO.
+#[tokio::test]
+async fn setattr_on_the_mount_root_works() {
+    let e = env();
+    let root = e.fs.root_ino();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    let a =
+        e.fs.setattr(root, None, Some(0o700), Some(12), Some(34), Some(when))
+            .await
+            .expect("setattr of the root");
+    assert_eq!((a.perm, a.uid, a.gid, a.mtime), (0o700, 12, 34, when));
+    e.fs.invalidate_caches();
+    let a = e.fs.getattr(root).await.expect("getattr of the root");
+    assert_eq!((a.perm, a.uid, a.gid, a.mtime), (0o700, 12, 34, when));
+    assert_eq!(a.kind, Kind::Dir);
+}

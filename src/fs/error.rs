@@ -10,6 +10,7 @@ use crate::sealed::SealedError;
 use crate::store::StoreError;
 
 use super::namespace::NamespaceError;
+use super::read::ReadError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
@@ -57,6 +58,17 @@ pub enum FsError {
     /// A bug or a panicked task: reported as EIO rather than answered with wrong data.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<ReadError> for FsError {
+    fn from(e: ReadError) -> FsError {
+        match e {
+            ReadError::Store(e) => FsError::Store(e),
+            ReadError::Crypto { key, source } => FsError::Crypto { key, source },
+            ReadError::Conflict { key } => FsError::Conflict { key },
+            ReadError::Internal(reason) => FsError::Internal(reason),
+        }
+    }
 }
 
 impl From<SealedError> for FsError {

@@ -26,10 +26,8 @@ use crate::crypto::CryptoError;
 use crate::sealed::{SealedError, SealedStore};
 use crate::store::StoreError;
 
-use super::error::FsError;
-
-/// What reading an object version can fail with; an [`FsError`] (and so an errno) by the
-/// `From` impl below, variant for variant.
+/// What reading an object version can fail with; an [`FsError`](super::FsError) (and so an
+/// errno) by the `From` impl in `fs/error.rs`, variant for variant.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("store: {0}")]
@@ -63,16 +61,6 @@ impl From<SealedError> for ReadError {
     }
 }
 
-impl From<ReadError> for FsError {
-    fn from(e: ReadError) -> FsError {
-        match e {
-            ReadError::Store(e) => FsError::Store(e),
-            ReadError::Crypto { key, source } => FsError::Crypto { key, source },
-            ReadError::Conflict { key } => FsError::Conflict { key },
-            ReadError::Internal(reason) => FsError::Internal(reason),
-        }
-    }
-}
 /// One version of one object (the seam's name for it is `ObjectVersion`).
 pub use crate::sealed::ObjectVersion as RemoteVersion;
 

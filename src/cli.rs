@@ -102,6 +102,11 @@ pub struct InitArgs {
     /// Encryption block size in bytes: a power of two from 4096 to 1048576 [default: 65536]
     #[arg(long, value_name = "BYTES", help_heading = "Encryption")]
     pub block_size: Option<u32>,
+    /// Create the vault unlocked through this AWS KMS key (id, alias/NAME or ARN); with
+    /// --key-file or --passphrase-file as well, that is a second, offline recovery slot [or
+    /// [encryption] kms_key_id]
+    #[arg(long, value_name = "KEY_ID", help_heading = "Encryption")]
+    pub kms_key_id: Option<String>,
     /// TOML config file (command-line flags override it)
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -206,11 +211,13 @@ impl InitArgs {
             passphrase_file: self.keys.passphrase_file.clone(),
             accept_config_rollback: self.keys.accept_config_rollback,
             block_size: self.block_size,
+            kms_key_id: self.kms_key_id.clone(),
             log_level: global.log_level,
             allow_core_dumps: global.allow_core_dumps,
             ..Overrides::default()
         };
         self.bucket.apply(&mut o);
+        self.keys.apply_kms(&mut o);
         o
     }
 }
@@ -252,6 +259,7 @@ impl MountArgs {
             ..Overrides::default()
         };
         self.bucket.apply(&mut o);
+        self.keys.apply_kms(&mut o);
         o
     }
 }

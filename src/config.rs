@@ -51,6 +51,12 @@ pub struct Overrides {
     pub allow_sse_c_over_http: bool,
     /// `--accept-config-rollback`.
     pub accept_config_rollback: bool,
+    /// `--kms`.
+    pub kms: bool,
+    /// `--kms-key-id` (init).
+    pub kms_key_id: Option<String>,
+    /// `--kms-endpoint`.
+    pub kms_endpoint: Option<String>,
 }
 
 impl MountConfig {
@@ -95,6 +101,32 @@ impl MountConfig {
             return Err(ConfigError::invalid(
                 "encryption.passphrase_file",
                 "set either encryption.key_file or encryption.passphrase_file, not both",
+            ));
+        }
+        if enc.kms && (enc.key_file.is_some() || enc.passphrase_file.is_some()) {
+            return Err(ConfigError::invalid(
+                "encryption.kms",
+                "unlock either through KMS (encryption.kms) or with encryption.key_file / \
+                 encryption.passphrase_file, not both",
+            ));
+        }
+        if let Some(url) = &enc.kms_endpoint {
+            let lower = url.to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    "encryption.kms_endpoint",
+                    format!("{url:?} must be an http:// or https:// URL"),
+                ));
+            }
+        }
+        if enc
+            .kms_key_id
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            return Err(ConfigError::invalid(
+                "encryption.kms_key_id",
+                "is empty: give a KMS key id, alias (alias/NAME) or ARN",
             ));
         }
         if let Some(bs) = enc.block_size {
@@ -273,11 +305,14 @@ impl MountConfig {
             StoreUrl::parse(url).map_err(|e| ConfigError::StoreUrl(url_error(e)))?;
             self.store.url = Some(url.clone());
         }
-        if o.key_file.is_some() || o.passphrase_file.is_some() {
+        if o.key_file.is_some() || o.passphrase_file.is_some() || o.kms {
             // A secret named on the command line replaces the config's, whichever kind.
             self.encryption.key_file = o.key_file.clone();
             self.encryption.passphrase_file = o.passphrase_file.clone();
+            self.encryption.kms = o.kms;
         }
+        set(&mut self.encryption.kms_key_id, o.kms_key_id.clone());
+        set(&mut self.encryption.kms_endpoint, o.kms_endpoint.clone());
         set(&mut self.encryption.block_size, o.block_size);
         self.encryption.accept_config_rollback |= o.accept_config_rollback;
         set(&mut self.store.endpoint, o.endpoint.clone());
@@ -355,7 +390,22 @@ impl MountConfig {
             store_options: self.store_options(),
             log_level: self.logging.level,
             rollback: self.rollback_settings(),
+            kms: self.kms_settings(),
         })
+    }
+
+    /// How a vault is unlocked through (or a new one sealed under) KMS.
+    fn kms_settings(&self) -> KmsSettings {
+        let enc = &self.encryption;
+        KmsSettings {
+            unlock: enc.kms
+                || (enc.kms_key_id.is_some()
+                    && enc.key_file.is_none()
+                    && enc.passphrase_file.is_none()),
+            key_id: enc.kms_key_id.clone(),
+            endpoint: enc.kms_endpoint.clone(),
+            region: self.store.region.clone(),
+        }
     }
 
     /// Where config counters are remembered, and whether an older config is accepted.
@@ -412,6 +462,7 @@ impl MountConfig {
             log_level: self.logging.level,
             log_file: self.logging.file.clone(),
             rollback: self.rollback_settings(),
+            kms: self.kms_settings(),
         })
     }
 }
@@ -444,6 +495,21 @@ pub struct VaultSettings {
     pub store_options: StoreOptions,
     pub log_level: LogLevel,
     pub rollback: RollbackSettings,
+    pub kms: KmsSettings,
+}
+
+/// KMS key slots: `[encryption] kms`, `kms_key_id`, `kms_endpoint` and their flags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KmsSettings {
+    /// Unlock through the vault's KMS slot: `--kms`, `[encryption] kms`, or a `kms_key_id`
+    /// with no key or passphrase file.
+    pub unlock: bool,
+    /// The KMS key of a new vault's slot (`init --kms-key-id`).
+    pub key_id: Option<String>,
+    /// `--kms-endpoint`; `None`: $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS.
+    pub endpoint: Option<String>,
+    /// `--region` / `[store] region`, which KMS shares with S3.
+    pub region: Option<String>,
 }
 
 /// Config rollback detection: where this machine keeps the highest vault config counter it
@@ -482,6 +548,7 @@ pub struct MountSettings {
     pub log_level: LogLevel,
     pub log_file: Option<PathBuf>,
     pub rollback: RollbackSettings,
+    pub kms: KmsSettings,
 }
 
 mod error;

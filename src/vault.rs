@@ -17,6 +17,7 @@ use crate::crypto::keys::PassphraseParams;
 use crate::crypto::{CryptoError, Secret, VaultConfig, VaultKeys};
 use crate::store::{GetOutput, ObjectStore, PutOptions, StoreError};
 
+pub mod kms;
 pub mod rollback;
 pub mod secret;
 
@@ -71,6 +72,14 @@ pub enum VaultError {
          nothing was saved: run the command again"
     )]
     ConcurrentChange { location: String },
+    /// A KMS slot could not be opened: KMS refused (`unreachable` false: the exit status of a
+    /// wrong key) or could not be reached. `reason` names the key and the fix.
+    #[error("KMS cannot unlock the vault at {location}: {reason}")]
+    Kms {
+        location: String,
+        reason: String,
+        unreachable: bool,
+    },
     /// The config's counter is lower than the highest this machine has seen for the vault.
     #[error(
         "config rollback detected for the vault at {location}: this machine has seen a newer \
@@ -94,6 +103,15 @@ impl VaultError {
             VaultError::AlreadyExists { .. } => VaultError::AlreadyExists { location },
             VaultError::Missing { .. } => VaultError::Missing { location },
             VaultError::WrongKey { reason, .. } => VaultError::WrongKey { location, reason },
+            VaultError::Kms {
+                reason,
+                unreachable,
+                ..
+            } => VaultError::Kms {
+                location,
+                reason,
+                unreachable,
+            },
             VaultError::BadConfig { source, .. } => VaultError::BadConfig { location, source },
             VaultError::Store { source, .. } => VaultError::Store { location, source },
             VaultError::TooLarge { .. } => VaultError::TooLarge { location },
@@ -109,6 +127,29 @@ impl VaultError {
 
     pub fn is_wrong_key(&self) -> bool {
         matches!(self, VaultError::WrongKey { .. })
+    }
+
+    /// KMS refused to open the vault's KMS slot (disabled key, access denied, ...): exits as a
+    /// wrong key does.
+    pub fn is_kms_refused(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Kms {
+                unreachable: false,
+                ..
+            }
+        )
+    }
+
+    /// KMS could not be reached to open the vault's KMS slot.
+    pub fn is_kms_unreachable(&self) -> bool {
+        matches!(
+            self,
+            VaultError::Kms {
+                unreachable: true,
+                ..
+            }
+        )
     }
 
     /// A config older than one this machine has seen ([`RollbackGuard`]).
@@ -176,17 +217,64 @@ pub async fn init_vault_with_params(
     if vault_exists(store, prefix).await? {
         return Err(VaultError::AlreadyExists { location: key });
     }
-    let (config, keys) = VaultConfig::create_with_params(secret, block_size, params)?;
+    let (config, keys) = VaultConfig::create_with_params(secret, block_size, params)
+        .map_err(|e| crypto_err(&key, e))?;
+    put_new_config(store, &key, &config).await?;
+    Ok(keys)
+}
+
+/// Create a vault under `prefix` unlocked by `secret` (its first slot, "initial") and by
+/// `recovery` (a second slot, "recovery"): `init --kms-key-id` with a key file or passphrase
+/// that opens the vault when KMS cannot.
+pub async fn init_vault_with_recovery(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    secret: &Secret,
+    recovery: &Secret,
+    block_size: u32,
+) -> VaultResult<VaultKeys> {
+    let key = config_key(prefix);
+    if vault_exists(store, prefix).await? {
+        return Err(VaultError::AlreadyExists { location: key });
+    }
+    let made = VaultConfig::create(secret, block_size).and_then(|(mut config, keys)| {
+        config.add_slot(&keys, recovery, "recovery")?;
+        Ok((config, keys))
+    });
+    let (config, keys) = made.map_err(|e| crypto_err(&key, e))?;
+    put_new_config(store, &key, &config).await?;
+    Ok(keys)
+}
+
+/// A KMS failure as [`VaultError::Kms`] (so it exits as a wrong key, or as KMS unreachable);
+/// any other error of making keys as it is.
+fn crypto_err(key: &str, e: CryptoError) -> VaultError {
+    match e {
+        CryptoError::Kms { refused, message } => VaultError::Kms {
+            location: key.to_owned(),
+            reason: message,
+            unreachable: !refused,
+        },
+        other => VaultError::Secret(other),
+    }
+}
+
+/// Write the config of a new vault, unless one exists (`If-None-Match: *`).
+async fn put_new_config(
+    store: &dyn ObjectStore,
+    key: &str,
+    config: &VaultConfig,
+) -> VaultResult<()> {
     let opts = PutOptions {
         if_none_match: true,
         ..PutOptions::default()
     };
-    match store.put(&key, Bytes::from(config.to_bytes()), opts).await {
-        Ok(_) => Ok(keys),
-        Err(StoreError::PreconditionFailed { .. }) => {
-            Err(VaultError::AlreadyExists { location: key })
-        }
-        Err(e) => Err(store_err(&key, e)),
+    match store.put(key, Bytes::from(config.to_bytes()), opts).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::PreconditionFailed { .. }) => Err(VaultError::AlreadyExists {
+            location: key.to_owned(),
+        }),
+        Err(e) => Err(store_err(key, e)),
     }
 }
 
@@ -294,6 +382,7 @@ pub fn unlock_config(
             location: key.clone(),
             reason,
         },
+        e @ CryptoError::Kms { .. } => crypto_err(&key, e),
         source => VaultError::BadConfig {
             location: key.clone(),
             source,

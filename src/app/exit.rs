@@ -2,7 +2,8 @@
 //!
 //! `s3cryptfs`: 0 success, 1 error (or problems found), 2 bad command line or config (clap
 //! exits with 2 itself; also a vault config rollback, which only a flag or config setting
-//! accepts), 3 wrong key; a background mount whose daemon failed exits with the
+//! accepts), 3 wrong key (also: KMS refused to open the vault's KMS slot), 4 KMS could not be
+//! reached; a background mount whose daemon failed exits with the
 //! daemon's status. `mount.s3cryptfs` follows mount(8): 1 bad command line or config, 32 any
 //! other failure. `s3cryptfs --help` and tests/cli_errors.rs document the same numbers.
 
@@ -15,8 +16,11 @@ pub const SUCCESS: i32 = 0;
 pub const FAILURE: i32 = 1;
 /// A bad command line (clap's status too) or config, or a vault config rollback refused.
 pub const USAGE: i32 = 2;
-/// The key file or passphrase does not unlock the vault.
+/// The key file or passphrase does not unlock the vault, or KMS refuses to (the key is
+/// disabled, pending deletion, not found, or access is denied).
 pub const WRONG_KEY: i32 = 3;
+/// KMS could not be reached to unlock the vault (endpoint unreachable, KMS unavailable).
+pub const KMS_UNREACHABLE: i32 = 4;
 
 /// mount(8)'s status for incorrect invocation (`mount.s3cryptfs`).
 pub const MOUNT8_USAGE: i32 = 1;
@@ -41,9 +45,16 @@ pub fn code(e: &AppError) -> i32 {
         AppError::Vault(v)
         | AppError::Mount(MountError::Vault(v))
         | AppError::Tool(ToolError::Vault(v))
-            if v.is_wrong_key() =>
+            if v.is_wrong_key() || v.is_kms_refused() =>
         {
             WRONG_KEY
+        }
+        AppError::Vault(v)
+        | AppError::Mount(MountError::Vault(v))
+        | AppError::Tool(ToolError::Vault(v))
+            if v.is_kms_unreachable() =>
+        {
+            KMS_UNREACHABLE
         }
         AppError::Mount(MountError::Daemon { code, .. }) => *code,
         _ => FAILURE,
@@ -116,6 +127,27 @@ mod tests {
             message: "m".into(),
         };
         assert_eq!(code(&daemon.into()), 3);
+        let kms = |unreachable| VaultError::Kms {
+            location: "x".into(),
+            reason: "r".into(),
+            unreachable,
+        };
+        assert_eq!(
+            code(&AppError::Tool(ToolError::Vault(kms(false)))),
+            WRONG_KEY
+        );
+        assert_eq!(
+            code(&AppError::Mount(MountError::Vault(kms(false)))),
+            WRONG_KEY
+        );
+        assert_eq!(
+            code(&AppError::Tool(ToolError::Vault(kms(true)))),
+            KMS_UNREACHABLE
+        );
+        assert_eq!(
+            code(&AppError::Mount(MountError::Vault(kms(true)))),
+            KMS_UNREACHABLE
+        );
     }
 
     #[test]

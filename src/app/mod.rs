@@ -58,9 +58,9 @@ pub fn main(argv: Vec<OsString>) -> i32 {
 pub fn run(cli: &Cli) -> AppResult<()> {
     match &cli.command {
         Command::Init(args) => {
-            let (settings, secret) =
-                resolve::vault(args.config.as_deref(), &args.overrides(&cli.global), "init")?;
-            Ok(mount::init(&settings, &secret)?)
+            let (settings, secret, recovery) =
+                resolve::init(args.config.as_deref(), &args.overrides(&cli.global))?;
+            Ok(mount::init(&settings, &secret, recovery.as_ref())?)
         }
         Command::Mount(args) => {
             let plan = resolve::mount(&cli.global, args, Detach::AsAsked)?;

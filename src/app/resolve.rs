@@ -19,15 +19,19 @@
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use zeroize::Zeroizing;
 
 use super::error::{AppError, AppResult};
 use super::harden;
 use crate::cli::{GlobalArgs, MountArgs};
-use crate::config::{ConfigResult, MountConfig, MountSettings, Overrides, VaultSettings};
+use crate::config::{
+    ConfigResult, KmsSettings, MountConfig, MountSettings, Overrides, VaultSettings,
+};
+use crate::crypto::keys::KmsSecret;
 use crate::mount::ReloadSource;
+use crate::vault::kms::{AwsKms, KmsTarget};
 use crate::vault::secret::SecretSource;
 
 /// Environment variable a passphrase may come from.
@@ -67,8 +71,46 @@ pub fn vault(
     let secret = secret_source(
         settings.key_file.as_deref(),
         settings.passphrase_file.as_deref(),
+        &settings.kms,
     );
     Ok((settings, secret))
+}
+
+/// What `init` runs with: the settings, the secret of the vault's first slot, and with
+/// `--kms-key-id` plus a key or passphrase file, that file as a second, offline slot.
+pub fn init(
+    config_path: Option<&Path>,
+    overrides: &Overrides,
+) -> AppResult<(VaultSettings, SecretSource, Option<SecretSource>)> {
+    let (settings, secret) = vault(config_path, overrides, "init")?;
+    let Some(key_id) = settings.kms.key_id.clone() else {
+        if settings.kms.unlock {
+            return Err(AppError::Usage(
+                "init through KMS needs the key to create the vault under: give --kms-key-id \
+                 KEY_ID (or [encryption] kms_key_id)"
+                    .into(),
+            ));
+        }
+        return Ok((settings, secret, None));
+    };
+    let recovery = match (&settings.key_file, &settings.passphrase_file) {
+        (Some(path), _) => Some(SecretSource::KeyFile(path.clone())),
+        (None, Some(path)) => Some(SecretSource::PassphraseFile(path.clone())),
+        (None, None) => None,
+    };
+    let kms = SecretSource::Kms(kms_secret(&settings.kms, Some(key_id)));
+    Ok((settings, kms, recovery))
+}
+
+/// A KMS client for `kms`'s endpoint and region; `new_key_id` seals a new slot.
+pub fn kms_secret(kms: &KmsSettings, new_key_id: Option<String>) -> KmsSecret {
+    KmsSecret {
+        client: Arc::new(AwsKms::new(KmsTarget {
+            endpoint: kms.endpoint.clone(),
+            region: kms.region.clone(),
+        })),
+        new_key_id,
+    }
 }
 
 /// Whether `mount` may stay in the foreground.
@@ -121,7 +163,7 @@ pub fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> AppResult
         }
         None => None,
     };
-    let secret = secret_source(s.key_file.as_deref(), s.passphrase_file.as_deref());
+    let secret = secret_source(s.key_file.as_deref(), s.passphrase_file.as_deref(), &s.kms);
     let reload = ReloadSource {
         config_path,
         overrides,
@@ -139,14 +181,23 @@ pub fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> AppResult
     })
 }
 
-/// The secret that unlocks (or creates) a vault: `key_file`, else `passphrase_file`, else
-/// `$S3CRYPTFS_PASSPHRASE`, else a prompt when stdin is a terminal.
-pub fn secret_source(key_file: Option<&Path>, passphrase_file: Option<&Path>) -> SecretSource {
+/// The secret that unlocks (or creates) a vault: `key_file`, else `passphrase_file`, else KMS
+/// when asked for (`--kms`, `[encryption] kms` or `kms_key_id`), else
+/// `$S3CRYPTFS_PASSPHRASE`, else KMS if the vault has a KMS slot and otherwise a prompt when
+/// stdin is a terminal.
+pub fn secret_source(
+    key_file: Option<&Path>,
+    passphrase_file: Option<&Path>,
+    kms: &KmsSettings,
+) -> SecretSource {
     if let Some(path) = key_file {
         return SecretSource::KeyFile(path.to_path_buf());
     }
     if let Some(path) = passphrase_file {
         return SecretSource::PassphraseFile(path.to_path_buf());
+    }
+    if kms.unlock {
+        return SecretSource::Kms(kms_secret(kms, None));
     }
     if let Some(value) = take_env_passphrase() {
         return match value.into_string() {
@@ -160,13 +211,15 @@ pub fn secret_source(key_file: Option<&Path>, passphrase_file: Option<&Path>) ->
             }
         };
     }
-    if !std::io::stdin().is_terminal() {
-        return SecretSource::Unavailable(format!(
-            "no key or passphrase: give --key-file or --passphrase-file, set ${PASSPHRASE_ENV}, \
-             or run on a terminal to be asked"
-        ));
-    }
-    SecretSource::Ask(prompt)
+    let otherwise = if std::io::stdin().is_terminal() {
+        SecretSource::Ask(prompt)
+    } else {
+        SecretSource::Unavailable(format!(
+            "no key or passphrase, and the vault has no KMS slot: give --key-file or \
+             --passphrase-file, set ${PASSPHRASE_ENV}, or run on a terminal to be asked"
+        ))
+    };
+    SecretSource::KmsOr(kms_secret(kms, None), Box::new(otherwise))
 }
 
 /// The *new* secret of `key add` / `key passwd`: `new_key_file` (created as a new random key
@@ -203,9 +256,10 @@ mod tests {
 
     #[test]
     fn files_win_over_the_environment() {
-        let s = secret_source(Some(Path::new("/k")), Some(Path::new("/p")));
+        let kms = KmsSettings::default();
+        let s = secret_source(Some(Path::new("/k")), Some(Path::new("/p")), &kms);
         assert!(matches!(s, SecretSource::KeyFile(p) if p == Path::new("/k")));
-        let s = secret_source(None, Some(Path::new("/p")));
+        let s = secret_source(None, Some(Path::new("/p")), &kms);
         assert!(matches!(s, SecretSource::PassphraseFile(p) if p == Path::new("/p")));
         let s = new_secret_source(None, Some(Path::new("/n")));
         assert!(matches!(s, SecretSource::PassphraseFile(p) if p == Path::new("/n")));

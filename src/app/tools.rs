@@ -7,6 +7,7 @@ use crate::cli::{GlobalArgs, KeyArgs, KeyCommand, StoreArgs, ToolCommand};
 use crate::config::LogLevel;
 use crate::tools::keycmd::{KeyRequest, Rotation};
 use crate::tools::{Target, cleanup, doctor, files, keycmd, upgrade, verify};
+use crate::vault::secret::SecretSource;
 
 /// Run one of the tool subcommands.
 pub fn run(global: &GlobalArgs, command: &ToolCommand) -> AppResult<()> {
@@ -20,8 +21,15 @@ pub fn run(global: &GlobalArgs, command: &ToolCommand) -> AppResult<()> {
         .map_err(AppError::io("cannot start the async runtime"))?;
     let result = match command {
         ToolCommand::Key(cmd) => {
-            let (store, keys, request) = key_request(cmd);
+            let (store, keys, mut request) = key_request(cmd);
             let t = target(global, store, Some(keys), store.store_url.clone(), "key")?;
+            if let (KeyCommand::Add(a), KeyRequest::Add { new_secret, .. }) = (cmd, &mut request) {
+                if let Some(id) = &a.new_kms_key_id {
+                    // Endpoint and region as resolved for the vault.
+                    *new_secret =
+                        SecretSource::Kms(resolve::kms_secret(&t.settings.kms, Some(id.clone())));
+                }
+            }
             rt.block_on(keycmd::run(&t, &request))
         }
         ToolCommand::Verify(a) => {

@@ -41,6 +41,22 @@ pub struct KeyArgs {
     /// purpose) and remember it as the newest [or [encryption] accept_config_rollback]
     #[arg(long, help_heading = "Encryption")]
     pub accept_config_rollback: bool,
+    /// Unlock through the vault's AWS KMS key slot (the default when no key or passphrase is
+    /// given and the vault has one) [or [encryption] kms]
+    #[arg(long, conflicts_with_all = ["key_file", "passphrase_file"], help_heading = "Encryption")]
+    pub kms: bool,
+    /// KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else
+    /// $AWS_ENDPOINT_URL, else AWS]
+    #[arg(long, value_name = "URL", help_heading = "Encryption")]
+    pub kms_endpoint: Option<String>,
+}
+
+impl KeyArgs {
+    /// Copy the KMS flags into `o`.
+    pub fn apply_kms(&self, o: &mut crate::config::Overrides) {
+        o.kms = self.kms;
+        o.kms_endpoint = self.kms_endpoint.clone();
+    }
 }
 
 /// How to reach an s3:// store and the server-side encryption it applies ([store] endpoint,

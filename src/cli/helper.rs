@@ -47,7 +47,8 @@ answers.
   -o OPTIONS  config=PATH, key_file=PATH, passphrase_file=PATH, log_file=PATH,
               log_level=LEVEL, staging_dir=DIR, metadata_ttl=SECS, block_cache_mib=MIB,
               endpoint=URL, region=R, path_style, sse=MODE, sse_kms_key_id=ID,
-              sse_c_key_file=PATH, accept_config_rollback, and every option of
+              sse_c_key_file=PATH, accept_config_rollback, kms, kms_endpoint=URL,
+              and every option of
               `s3cryptfs mount -o` (ro, rw, allow_other, uid=N, ...).
               _netdev, nofail, noauto, auto, user, users, defaults, comment=, x-* are
               accepted and ignored (they are for mount(8) and systemd).
@@ -76,12 +77,14 @@ pub const HELPER_OPTIONS: &[(&str, &str)] = &[
     ("sse", "--sse"),
     ("sse_kms_key_id", "--sse-kms-key-id"),
     ("sse_c_key_file", "--sse-c-key-file"),
+    ("kms_endpoint", "--kms-endpoint"),
 ];
 
 /// Helper options without a value that stand for a switch of `s3cryptfs mount`.
 pub const HELPER_SWITCHES: &[(&str, &str)] = &[
     ("path_style", "--path-style"),
     ("accept_config_rollback", "--accept-config-rollback"),
+    ("kms", "--kms"),
 ];
 
 /// Options for mount(8), systemd or the kernel's atime handling: accepted, ignored.

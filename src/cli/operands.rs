@@ -58,6 +58,9 @@ fn overrides(
         ..Overrides::default()
     };
     bucket.apply(&mut o);
+    if let Some(k) = keys {
+        k.apply_kms(&mut o);
+    }
     o
 }
 

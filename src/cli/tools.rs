@@ -126,6 +126,9 @@ pub struct CleanupArgs {
     /// Print what would be aborted; abort nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Accepted as by every tool; cleanup opens no vault, so it needs no key
+    #[arg(long, help_heading = "Encryption")]
+    pub kms: bool,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -230,10 +233,18 @@ pub struct KeyAddArgs {
         help_heading = "Encryption"
     )]
     pub new_key_file: Option<PathBuf>,
-    /// File holding the passphrase the new slot opens with (mode 0600); without either
-    /// flag the new passphrase is asked twice on the terminal
+    /// File holding the passphrase the new slot opens with (mode 0600); without any of
+    /// these flags the new passphrase is asked twice on the terminal
     #[arg(long, value_name = "PATH", help_heading = "Encryption")]
     pub new_passphrase_file: Option<PathBuf>,
+    /// AWS KMS key (id, alias/NAME or ARN) the new slot is encrypted under (kms:Encrypt)
+    #[arg(
+        long,
+        value_name = "KEY_ID",
+        conflicts_with_all = ["new_key_file", "new_passphrase_file"],
+        help_heading = "Encryption"
+    )]
+    pub new_kms_key_id: Option<String>,
     /// A note for `key list`, e.g. "backup" or "laptop" [default: added]
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,

@@ -53,6 +53,14 @@ pub struct EncryptionSection {
     /// Accept a vault config older than one this machine has seen (a deliberate restore),
     /// and remember it as the newest (`--accept-config-rollback`).
     pub accept_config_rollback: bool,
+    /// Unlock through the vault's KMS slot (`--kms`).
+    pub kms: bool,
+    /// KMS key (id, alias or ARN) of a new vault's KMS slot (`init --kms-key-id`); set with
+    /// no key or passphrase file, it also means `kms`.
+    pub kms_key_id: Option<String>,
+    /// KMS endpoint URL (`--kms-endpoint`) [default: $AWS_ENDPOINT_URL_KMS, else
+    /// $AWS_ENDPOINT_URL, else AWS].
+    pub kms_endpoint: Option<String>,
 }
 
 /// Server-side encryption requested from the store, on top of client-side encryption.

@@ -25,6 +25,11 @@ pub enum CryptoError {
     },
     #[error("crypto library failure: {0}")]
     Internal(String),
+    /// A KMS key slot could not be opened or sealed: KMS refused (`refused`: the key is
+    /// disabled, pending deletion, not found, or these credentials may not use it; a wrong key
+    /// for the exit status) or could not be reached. The message names the key and the fix.
+    #[error("{message}")]
+    Kms { refused: bool, message: String },
 }
 
 pub type CryptoResult<T> = Result<T, CryptoError>;

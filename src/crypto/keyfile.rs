@@ -12,24 +12,37 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
 use super::error::{CryptoError, CryptoResult};
 use super::kdf;
+use super::kms::KmsWrap;
 
-/// What unlocks a vault: the bytes of a key file, or a passphrase.
+/// What unlocks a vault: the bytes of a key file, a passphrase, or a KMS client.
 pub enum Secret {
     KeyFile(Zeroizing<[u8; 32]>),
     /// Used as its raw UTF-8 bytes (no Unicode normalization).
     Passphrase(Zeroizing<String>),
+    /// Opens the vault's KMS slots; seals a new one under `new_key_id`.
+    Kms(KmsSecret),
+}
+
+/// A KMS client, and the key a new KMS slot is encrypted under (`init --kms-key-id`,
+/// `key add --new-kms-key-id`).
+#[derive(Clone)]
+pub struct KmsSecret {
+    pub client: Arc<dyn KmsWrap>,
+    pub new_key_id: Option<String>,
 }
 
 impl Secret {
-    pub(super) fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Secret::KeyFile(_) => "key file",
             Secret::Passphrase(_) => "passphrase",
+            Secret::Kms(_) => "KMS",
         }
     }
 }
@@ -39,6 +52,7 @@ impl std::fmt::Debug for Secret {
         match self {
             Secret::KeyFile(_) => f.write_str("Secret::KeyFile(<redacted>)"),
             Secret::Passphrase(_) => f.write_str("Secret::Passphrase(<redacted>)"),
+            Secret::Kms(k) => write!(f, "Secret::Kms({:?})", k.new_key_id),
         }
     }
 }
@@ -230,7 +244,7 @@ mod tests {
     fn key_of(s: Secret) -> [u8; 32] {
         match s {
             Secret::KeyFile(k) => *k,
-            Secret::Passphrase(_) => panic!("expected a key file secret"),
+            _ => panic!("expected a key file secret"),
         }
     }
 
@@ -362,12 +376,12 @@ mod tests {
         write_mode(&path, b"correct horse\n", 0o600);
         match read_passphrase_file(&path).unwrap() {
             Secret::Passphrase(p) => assert_eq!(p.as_str(), "correct horse"),
-            Secret::KeyFile(_) => panic!("expected a passphrase"),
+            _ => panic!("expected a passphrase"),
         }
         write_mode(&path, b"two\n\n", 0o600);
         match read_passphrase_file(&path).unwrap() {
             Secret::Passphrase(p) => assert_eq!(p.as_str(), "two\n"),
-            Secret::KeyFile(_) => panic!("expected a passphrase"),
+            _ => panic!("expected a passphrase"),
         }
         for empty in [&b""[..], b"\n"] {
             write_mode(&path, empty, 0o600);

@@ -15,18 +15,22 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 pub use super::kdf::PassphraseParams;
-pub use super::keyfile::{Secret, generate_key_file, read_key_file, read_passphrase_file};
+pub use super::keyfile::{
+    KmsSecret, Secret, generate_key_file, read_key_file, read_passphrase_file,
+};
+
+pub use super::slots::KeySlot;
 
 use super::error::{CryptoError, CryptoResult};
 use super::format::layout::is_valid_block_size;
 use super::kdf::{self, SecretKey, WRAPPED_KEY_LEN};
+use super::slots::hex_array;
 
 /// The vault config format version this build writes and reads.
 pub const CONFIG_FORMAT_VERSION: u32 = 1;
 /// Default block size: 64 KiB (0.024% tag overhead).
 pub const DEFAULT_BLOCK_SIZE: u32 = 65536;
 
-const INFO_KEY_FILE_SLOT: &[u8] = b"s3cryptfs v1 key-file slot";
 const INFO_GENERATION_WRAP: &[u8] = b"s3cryptfs v1 generation wrap";
 const INFO_CONFIG_MAC: &[u8] = b"s3cryptfs v1 config mac";
 const MAC_DOMAIN: &[u8] = b"s3cryptfs v1 config";
@@ -37,25 +41,6 @@ const MAC_ATTRIBUTE_RECORDS: &[u8] = b"attribute records";
 
 const WRONG_SECRET: &str = "the key file or passphrase does not unlock this vault";
 
-/// Serde helper: fixed-size byte arrays as lowercase hex strings.
-mod hex_array {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
-        d: D,
-    ) -> Result<[u8; N], D::Error> {
-        let s = String::deserialize(d)?;
-        let mut out = [0u8; N];
-        hex::decode_to_slice(s.as_bytes(), &mut out)
-            .map_err(|e| D::Error::custom(format!("expected {} hex digits: {e}", 2 * N)))?;
-        Ok(out)
-    }
-}
-
 /// One key generation: its 32-byte key, AES-KW-wrapped under the generation-wrap key derived
 /// from the VMK.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,154 +48,6 @@ pub struct GenerationEntry {
     pub generation: u32,
     #[serde(with = "hex_array")]
     pub wrapped_key: [u8; WRAPPED_KEY_LEN],
-}
-
-/// One way to unlock the vault: the VMK wrapped under a key derived from a secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum KeySlot {
-    /// KEK = HKDF-SHA256(ikm = the 32 key-file bytes, salt, "s3cryptfs v1 key-file slot").
-    KeyFile {
-        #[serde(default)]
-        label: String,
-        #[serde(with = "hex_array")]
-        salt: [u8; 32],
-        #[serde(with = "hex_array")]
-        wrapped_vmk: [u8; WRAPPED_KEY_LEN],
-    },
-    /// KEK = argon2id(passphrase, salt, m_cost_kib, t_cost, p_cost), 32-byte output.
-    Passphrase {
-        #[serde(default)]
-        label: String,
-        #[serde(with = "hex_array")]
-        salt: [u8; 32],
-        m_cost_kib: u32,
-        t_cost: u32,
-        p_cost: u32,
-        #[serde(with = "hex_array")]
-        wrapped_vmk: [u8; WRAPPED_KEY_LEN],
-    },
-}
-
-impl KeySlot {
-    pub fn label(&self) -> &str {
-        match self {
-            KeySlot::KeyFile { label, .. } | KeySlot::Passphrase { label, .. } => label,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            KeySlot::KeyFile { .. } => "key_file",
-            KeySlot::Passphrase { .. } => "passphrase",
-        }
-    }
-
-    fn seal(
-        secret: &Secret,
-        label: &str,
-        params: PassphraseParams,
-        salt: [u8; 32],
-        vmk: &[u8; 32],
-    ) -> CryptoResult<KeySlot> {
-        Ok(match secret {
-            Secret::KeyFile(bytes) => {
-                let kek = key_file_kek(bytes, &salt);
-                KeySlot::KeyFile {
-                    label: label.to_owned(),
-                    salt,
-                    wrapped_vmk: kdf::wrap_key(&kek, vmk)?,
-                }
-            }
-            Secret::Passphrase(pass) => {
-                if pass.is_empty() {
-                    return Err(CryptoError::InvalidKeyMaterial(
-                        "the passphrase is empty".into(),
-                    ));
-                }
-                let kek = kdf::argon2id(pass.as_bytes(), &salt, &params)?;
-                KeySlot::Passphrase {
-                    label: label.to_owned(),
-                    salt,
-                    m_cost_kib: params.m_cost_kib,
-                    t_cost: params.t_cost,
-                    p_cost: params.p_cost,
-                    wrapped_vmk: kdf::wrap_key(&kek, vmk)?,
-                }
-            }
-        })
-    }
-
-    /// The VMK if `secret` opens this slot; `Ok(None)` for a wrong secret or another kind.
-    fn open(&self, secret: &Secret) -> CryptoResult<Option<SecretKey>> {
-        match (self, secret) {
-            (
-                KeySlot::KeyFile {
-                    salt, wrapped_vmk, ..
-                },
-                Secret::KeyFile(bytes),
-            ) => Ok(kdf::unwrap_key(&key_file_kek(bytes, salt), wrapped_vmk)),
-            (
-                KeySlot::Passphrase {
-                    salt,
-                    m_cost_kib,
-                    t_cost,
-                    p_cost,
-                    wrapped_vmk,
-                    ..
-                },
-                Secret::Passphrase(pass),
-            ) => {
-                let params = PassphraseParams {
-                    m_cost_kib: *m_cost_kib,
-                    t_cost: *t_cost,
-                    p_cost: *p_cost,
-                };
-                let kek = kdf::argon2id(pass.as_bytes(), salt, &params)?;
-                Ok(kdf::unwrap_key(&kek, wrapped_vmk))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    fn mac_input(&self, out: &mut Vec<u8>) {
-        let put_label = |out: &mut Vec<u8>, label: &str| {
-            out.extend_from_slice(&(label.len() as u64).to_be_bytes());
-            out.extend_from_slice(label.as_bytes());
-        };
-        match self {
-            KeySlot::KeyFile {
-                label,
-                salt,
-                wrapped_vmk,
-            } => {
-                out.push(1);
-                put_label(out, label);
-                out.extend_from_slice(salt);
-                out.extend_from_slice(wrapped_vmk);
-            }
-            KeySlot::Passphrase {
-                label,
-                salt,
-                m_cost_kib,
-                t_cost,
-                p_cost,
-                wrapped_vmk,
-            } => {
-                out.push(2);
-                put_label(out, label);
-                out.extend_from_slice(salt);
-                out.extend_from_slice(&m_cost_kib.to_be_bytes());
-                out.extend_from_slice(&t_cost.to_be_bytes());
-                out.extend_from_slice(&p_cost.to_be_bytes());
-                out.extend_from_slice(wrapped_vmk);
-            }
-        }
-    }
-}
-
-fn key_file_kek(key_file: &[u8; 32], salt: &[u8; 32]) -> SecretKey {
-    kdf::hkdf_sha256(key_file, salt, &[INFO_KEY_FILE_SLOT])
 }
 
 fn generation_wrap_key(vmk: &[u8; 32], vault_id: &[u8; 16]) -> SecretKey {
@@ -302,7 +139,7 @@ impl VaultConfig {
         block_size: u32,
     ) -> CryptoResult<(VaultConfig, VaultKeys)> {
         check_block_size(block_size)?;
-        let slot = KeySlot::seal(secret, "initial", params, slot_salt, vmk)?;
+        let slot = KeySlot::seal(secret, "initial", params, slot_salt, vmk, &vault_id)?;
         let mut config = VaultConfig {
             format_version: CONFIG_FORMAT_VERSION,
             vault_id,
@@ -394,21 +231,7 @@ impl VaultConfig {
             ));
         }
         for (i, slot) in self.slots.iter().enumerate() {
-            if let KeySlot::Passphrase {
-                m_cost_kib,
-                t_cost,
-                p_cost,
-                ..
-            } = slot
-            {
-                PassphraseParams {
-                    m_cost_kib: *m_cost_kib,
-                    t_cost: *t_cost,
-                    p_cost: *p_cost,
-                }
-                .validate()
-                .map_err(|e| CryptoError::Corrupt(format!("vault config: slot {i}: {e}")))?;
-            }
+            slot.validate(i)?;
         }
         Ok(())
     }
@@ -417,20 +240,27 @@ impl VaultConfig {
     pub fn unlock(&self, secret: &Secret) -> CryptoResult<VaultKeys> {
         self.validate()?;
         let mut vmk = None;
+        // A KMS slot that fails is reported only if no other slot opens: while a vault moves
+        // to a new KMS key, the old key may already be disabled.
+        let mut kms_error = None;
         for slot in &self.slots {
-            if let Some(k) = slot.open(secret)? {
-                vmk = Some(k);
-                break;
+            match slot.open(secret, &self.vault_id) {
+                Ok(Some(k)) => {
+                    vmk = Some(k);
+                    break;
+                }
+                Ok(None) => {}
+                Err(e @ CryptoError::Kms { .. }) => {
+                    kms_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
             }
         }
         let Some(vmk) = vmk else {
-            let has_kind = self.slots.iter().any(|s| {
-                matches!(
-                    (s, secret),
-                    (KeySlot::KeyFile { .. }, Secret::KeyFile(_))
-                        | (KeySlot::Passphrase { .. }, Secret::Passphrase(_))
-                )
-            });
+            if let Some(e) = kms_error {
+                return Err(e);
+            }
+            let has_kind = self.slots.iter().any(|s| s.takes(secret));
             return Err(CryptoError::WrongKey(if has_kind {
                 WRONG_SECRET.to_owned()
             } else {
@@ -538,7 +368,8 @@ impl VaultConfig {
                 self.slots.len()
             )));
         }
-        let slot = KeySlot::seal(secret, label, params, kdf::random_bytes::<32>()?, &keys.vmk)?;
+        let salt = kdf::random_bytes::<32>()?;
+        let slot = KeySlot::seal(secret, label, params, salt, &keys.vmk, &self.vault_id)?;
         self.slots.push(slot);
         self.changed(&keys.vmk);
         Ok(self.slots.len() - 1)

@@ -13,11 +13,15 @@ use super::super::kdf::{self, PassphraseParams, SecretKey};
 use super::{KeySlot, Secret, VaultConfig, VaultKeys};
 
 impl VaultConfig {
-    /// The index of the first slot `secret` opens, or `None`.
+    /// The index of the first slot `secret` opens, or `None`. (A KMS client remembers its
+    /// answers, so after an unlock this asks KMS nothing more.)
     pub fn slot_index_for(&self, secret: &Secret) -> CryptoResult<Option<usize>> {
         for (i, slot) in self.slots.iter().enumerate() {
-            if slot.open(secret)?.is_some() {
-                return Ok(Some(i));
+            match slot.open(secret, &self.vault_id) {
+                Ok(Some(_)) => return Ok(Some(i)),
+                // A KMS slot KMS refuses (e.g. an old, disabled key) is not the one.
+                Ok(None) | Err(CryptoError::Kms { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(None)
@@ -61,7 +65,7 @@ impl VaultConfig {
                 t_cost: *t_cost,
                 p_cost: *p_cost,
             },
-            KeySlot::KeyFile { .. } => PassphraseParams::default(),
+            KeySlot::KeyFile { .. } | KeySlot::Kms { .. } => PassphraseParams::default(),
         });
         let label = old.label().to_owned();
         let slot = KeySlot::seal(
@@ -70,6 +74,7 @@ impl VaultConfig {
             params,
             kdf::random_bytes::<32>()?,
             &keys.vmk,
+            &self.vault_id,
         )?;
         self.slots[index] = slot;
         self.changed(&keys.vmk);

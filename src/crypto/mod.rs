@@ -8,6 +8,9 @@
 //! - `aead`: the one seam to the AES-256-GCM implementation (aws-lc-rs).
 //! - `kdf`: HKDF-SHA256, argon2id, AES key wrap, HMAC, randomness (thin wrappers that hand
 //!   out zeroizing fixed-size keys).
+//! - `slots`: key slots (key file, passphrase, KMS): sealing and opening the VMK, their MAC
+//!   input. `kms`: the [`kms::KmsWrap`] seam a KMS slot calls (the network client is
+//!   `vault::kms`).
 //! - `keyfile`: the [`Secret`] that unlocks a vault, and key files and passphrase files on
 //!   disk (owner-only permissions enforced).
 //! - `rewrap`: key rotation without moving data: the DEK of an existing object wrapped under
@@ -28,9 +31,12 @@ pub mod format;
 pub mod kdf;
 pub mod keyfile;
 pub mod keys;
+pub mod kms;
 pub mod rewrap;
+mod slots;
 
 pub use ephemeral::EphemeralKey;
 pub use error::{CryptoError, CryptoResult};
 pub use format::{HEADER_LEN, ObjectOpener, ObjectSealer};
 pub use keys::{PassphraseParams, Secret, VaultConfig, VaultKeys};
+pub use kms::KmsWrap;

@@ -11,8 +11,13 @@ use crate::store::StoreUrl;
 use crate::vault::secret::{SecretSource, SecretUse};
 use crate::vault::{self, VaultError};
 
-/// Create the vault `s` names, unlocked by what `secret` gives.
-pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {
+/// Create the vault `s` names, unlocked by what `secret` gives and, when given, by
+/// `recovery` too (a second slot: the offline key of a KMS vault).
+pub fn init(
+    s: &VaultSettings,
+    secret: &SecretSource,
+    recovery: Option<&SecretSource>,
+) -> MountResult<()> {
     logging::init(s.log_level, true);
     let url = s.store_url.to_string();
     if let StoreUrl::Memory { .. } = s.store_url {
@@ -37,14 +42,26 @@ pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {
             return Err(VaultError::AlreadyExists { location: url }.into());
         }
     }
-    let created = secret.key_file_to_create();
+    let created = recovery.unwrap_or(secret).key_file_to_create();
     let secret = secret.load(SecretUse::CreateVault, &url)?;
+    let recovery = match recovery {
+        Some(r) => Some(r.load(SecretUse::CreateVault, &url)?),
+        None => None,
+    };
     let (store, prefix) = match existing {
         Some(opened) => opened,
         None => open_store(&s.store_url, &s.store_options)?,
     };
-    let result = rt.block_on(vault::init_vault(&*store, &prefix, &secret, s.block_size));
+    let result = rt.block_on(async {
+        match &recovery {
+            Some(r) => {
+                vault::init_vault_with_recovery(&*store, &prefix, &secret, r, s.block_size).await
+            }
+            None => vault::init_vault(&*store, &prefix, &secret, s.block_size).await,
+        }
+    });
     drop(secret);
+    drop(recovery);
     if let Err(e) = result {
         if let Some(path) = &created {
             // It never protected anything; leaving it would suggest it did.
@@ -63,5 +80,15 @@ pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {
         "initialized an s3cryptfs vault at {url} (block size {} bytes)",
         s.block_size
     );
+    if let Some(key_id) = &s.kms.key_id {
+        println!(
+            "it opens through the KMS key {key_id}{}",
+            if created.is_some() || s.key_file.is_some() || s.passphrase_file.is_some() {
+                ", and offline with the recovery key file or passphrase"
+            } else {
+                " only: add an offline recovery slot with `s3cryptfs key add` (docs/KEYS.md)"
+            }
+        );
+    }
     Ok(())
 }

@@ -54,6 +54,11 @@ pub fn mount(
     clean_up_dead_mount(&s.mountpoint, &s.fsname);
     let checked = check_mountpoint(&s.mountpoint)?;
     s.mountpoint = checked.path.clone();
+    let secret = if secret.depends_on_config() {
+        choose_secret(&s, secret)
+    } else {
+        secret.clone()
+    };
     let secret = secret.load(SecretUse::Unlock, &s.store_url.to_string())?;
     if s.foreground {
         serve(&s, checked.dev, secret, &mut Readiness::Foreground, reload)
@@ -63,6 +68,19 @@ pub fn mount(
             serve(&s, checked.dev, secret, readiness, reload).map_err(failure)
         })
     }
+}
+
+/// No secret was named: read the vault config to know whether KMS unlocks it (then nothing
+/// is prompted for) before the terminal is left behind. Anything wrong with the store or the
+/// vault is reported by the unlock that follows, not here.
+fn choose_secret(s: &MountSettings, secret: &SecretSource) -> SecretSource {
+    let peek = || -> MountResult<SecretSource> {
+        let rt = runtime(1)?;
+        let (store, prefix) = open_store(&s.store_url, &s.store_options)?;
+        let stored = rt.block_on(vault::load_config(&*store, &prefix))?;
+        Ok(secret.resolve_for(&stored.config))
+    };
+    peek().unwrap_or_else(|_| secret.clone())
 }
 
 /// Unmount what a dead daemon of the same vault left at `mp` (it answers ENOTCONN after a

@@ -68,7 +68,7 @@ use sse_headers::{SseCHeaders, WriteSse};
 
 pub use checks::CredentialsFound;
 pub use client::{S3Store, UNSIGNED_PAYLOAD_MIN_BYTES};
-pub use settings::{DEFAULT_REGION, S3Retry, S3Settings, S3Timeouts};
+pub use settings::{DEFAULT_REGION, S3Retry, S3Settings, S3Timeouts, sdk_config};
 
 impl S3Store {
     /// HeadBucket: whether the bucket exists and these credentials may use it, with a message

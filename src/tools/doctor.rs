@@ -110,15 +110,17 @@ async fn doctor(s: &VaultSettings, secret: &SecretSource, report: &mut Report) {
     );
     match &stored {
         Some(stored) => {
+            let secret = secret.resolve_for(&stored.config);
             let unlocked = secret.load(SecretUse::Unlock, &url).and_then(|secret| {
                 let guard = super::rollback_guard(&s.rollback);
                 vault::unlock_config(stored, &prefix, &secret, &guard)
             });
-            let how = match secret {
+            let how = match &secret {
                 SecretSource::KeyFile(path) => format!("the key file {}", path.display()),
                 SecretSource::PassphraseFile(path) => {
                     format!("the passphrase in {}", path.display())
                 }
+                SecretSource::Kms(kms) => kms_slots(&stored.config, kms),
                 _ => "the passphrase".to_owned(),
             };
             report.check(
@@ -239,6 +241,21 @@ fn explain_bucket_error(e: &StoreError) -> String {
         }
         _ => text,
     }
+}
+
+/// How a KMS unlock went, for the "key" line: the KMS keys of the vault's slots and where KMS
+/// was asked.
+fn kms_slots(config: &crate::crypto::VaultConfig, kms: &crate::crypto::keys::KmsSecret) -> String {
+    let keys: Vec<&str> = config
+        .slots()
+        .iter()
+        .filter_map(|s| s.kms_key_id())
+        .collect();
+    format!(
+        "KMS ({}, key {})",
+        kms.client.describe(),
+        keys.join(", key ")
+    )
 }
 
 /// The vault errors, naming a wrong key as such.

@@ -76,6 +76,9 @@ struct SlotView {
     /// argon2id costs of a passphrase slot.
     #[serde(skip_serializing_if = "Option::is_none")]
     argon2id: Option<[u32; 3]>,
+    /// The KMS key of a KMS slot (id, alias or ARN as given when it was added).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kms_key_id: Option<String>,
     unlocked_with: bool,
 }
 
@@ -109,8 +112,9 @@ fn list_view(config: &VaultConfig, opened_by: Option<usize>) -> KeyListView {
                         p_cost,
                         ..
                     } => Some([*m_cost_kib, *t_cost, *p_cost]),
-                    KeySlot::KeyFile { .. } => None,
+                    KeySlot::KeyFile { .. } | KeySlot::Kms { .. } => None,
                 },
+                kms_key_id: slot.kms_key_id().map(str::to_owned),
                 unlocked_with: opened_by == Some(index),
             })
             .collect(),
@@ -136,6 +140,7 @@ fn list_text(view: &KeyListView) -> String {
         let costs = s
             .argon2id
             .map(|[m, t, p]| format!("  argon2id m={m} KiB t={t} p={p}"))
+            .or_else(|| s.kms_key_id.as_ref().map(|k| format!("  KMS key {k}")))
             .unwrap_or_default();
         let mark = if s.unlocked_with {
             "  <- unlocked with this"
@@ -183,7 +188,17 @@ async fn add(t: &Target, new: &SecretSource, label: Option<&str>) -> ToolResult<
     let created: Option<PathBuf> = new.key_file_to_create();
     let result = async {
         let new_secret = load_new(new, &opened.url)?;
-        if let Some(i) = stored.config.slot_index_for(&new_secret)? {
+        if let Secret::Kms(kms) = &new_secret {
+            // Compared by key id: asking KMS to open the existing slots would cost calls.
+            let same = stored.config.slots().iter().position(|s| {
+                s.kms_key_id().is_some() && s.kms_key_id() == kms.new_key_id.as_deref()
+            });
+            if let Some(i) = same {
+                return Err(ToolError::Refused(format!(
+                    "KMS key slot {i} already uses that KMS key; nothing was changed"
+                )));
+            }
+        } else if let Some(i) = stored.config.slot_index_for(&new_secret)? {
             return Err(ToolError::Refused(format!(
                 "that {} already opens key slot {i}; nothing was changed",
                 secret_kind(&new_secret)
@@ -224,10 +239,7 @@ fn load_new(new: &SecretSource, url: &str) -> ToolResult<Secret> {
 }
 
 fn secret_kind(secret: &Secret) -> &'static str {
-    match secret {
-        Secret::KeyFile(_) => "key file",
-        Secret::Passphrase(_) => "passphrase",
-    }
+    secret.kind()
 }
 
 fn describe_slot(config: &VaultConfig, index: usize) -> ToolResult<String> {
@@ -260,13 +272,15 @@ async fn remove(t: &Target, slot: usize, yes: bool) -> ToolResult<()> {
     }
     let own = stored.config.slot_index_for(&secret)? == Some(slot);
     let warning = if own {
-        " It is the slot you unlocked with: your key file or passphrase will stop working."
+        " It is the slot you unlocked with: your key file, passphrase or KMS key will stop \
+         working."
     } else {
         ""
     };
     confirm(
         &format!(
-            "Remove {what}? Its key file or passphrase will no longer open the vault.{warning}"
+            "Remove {what}? Its key file, passphrase or KMS key will no longer open the \
+             vault.{warning}"
         ),
         yes,
     )?;
@@ -298,11 +312,20 @@ async fn passwd(t: &Target, new: &SecretSource, slot: Option<usize>, yes: bool) 
         },
     };
     let what = describe_slot(&stored.config, index)?;
-    if let Some(KeySlot::KeyFile { .. }) = stored.config.slots().get(index) {
-        return Err(ToolError::Usage(format!(
-            "{what} is a key-file slot; to replace a key file, `key add --new-key-file` and then \
-             `key remove` the old slot"
-        )));
+    match stored.config.slots().get(index) {
+        Some(KeySlot::KeyFile { .. }) => {
+            return Err(ToolError::Usage(format!(
+                "{what} is a key-file slot; to replace a key file, `key add --new-key-file` and \
+                 then `key remove` the old slot"
+            )));
+        }
+        Some(KeySlot::Kms { .. }) => {
+            return Err(ToolError::Usage(format!(
+                "{what} is a KMS slot; to move to another KMS key, `key add --new-kms-key-id` \
+                 and then `key remove` the old slot"
+            )));
+        }
+        _ => {}
     }
     let new_secret = load_new(new, &opened.url)?;
     if !matches!(new_secret, Secret::Passphrase(_)) {

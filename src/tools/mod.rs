@@ -38,7 +38,7 @@ use crate::crypto::{CryptoError, Secret, VaultKeys};
 use crate::fs::FsError;
 use crate::store::dir::MARKER_FILE;
 use crate::store::{self, DynStore, PlainDirStore, StoreError, StoreUrl};
-use crate::vault::secret::{SecretSource, SecretUse};
+use crate::vault::secret::SecretSource;
 use crate::vault::{self, RollbackGuard, StoredConfig, VaultError};
 
 /// What can go wrong in a tool; the front turns it into a message and an exit status.
@@ -211,7 +211,7 @@ pub async fn unlock(opened: &OpenedStore, t: &Target) -> ToolResult<Unlocked> {
     let stored = vault::load_config(&*opened.store, &opened.prefix)
         .await
         .map_err(|e| e.with_location(&opened.url))?;
-    let secret = t.secret.load(SecretUse::Unlock, &opened.url)?;
+    let secret = t.secret.load_for(&stored.config, &opened.url)?;
     let unlocked = vault::unlock_config(&stored, &opened.prefix, &secret, &t.rollback_guard())
         .map_err(|e| e.with_location(&opened.url))?;
     Ok(Unlocked {

@@ -24,7 +24,7 @@ use crate::fs::attr::{self, Kind, StoredAttrs};
 use crate::fs::{FsOptions, VAULT_DIR};
 use crate::sealed::{SealedError, SealedStore};
 use crate::store::{DynStore, Metadata, ObjectInfo, StoreError};
-use crate::vault::{self, RollbackGuard, secret::SecretUse};
+use crate::vault::{self, RollbackGuard};
 
 use super::progress::Progress;
 use super::rewrap::{ObjectIssue, list_page};
@@ -241,10 +241,10 @@ pub async fn upgrade_vault(
 pub async fn run(t: &Target, json: bool) -> ToolResult<()> {
     let opened = open_target(t, Access::ReadWrite)?;
     // A missing vault is reported before a secret is asked for.
-    vault::load_config(&*opened.store, &opened.prefix)
+    let stored = vault::load_config(&*opened.store, &opened.prefix)
         .await
         .map_err(|e| e.with_location(&opened.url))?;
-    let secret = t.secret.load(SecretUse::Unlock, &opened.url)?;
+    let secret = t.secret.load_for(&stored.config, &opened.url)?;
     let progress = if json {
         Progress::hidden()
     } else {

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use super::{VaultError, VaultResult};
-use crate::crypto::keys::{generate_key_file, read_key_file, read_passphrase_file};
-use crate::crypto::{CryptoError, Secret};
+use crate::crypto::keys::{KmsSecret, generate_key_file, read_key_file, read_passphrase_file};
+use crate::crypto::{CryptoError, Secret, VaultConfig};
 
 /// Asks the user for a passphrase with the given question (the front reads the terminal).
 pub type Prompt = fn(&str) -> std::io::Result<Zeroizing<String>>;
@@ -40,6 +40,12 @@ pub enum SecretSource {
     Ask(Prompt),
     /// No secret can be had; loading fails with this message.
     Unavailable(String),
+    /// KMS opens the vault's KMS slot (`--kms`); with a key id, a new slot is sealed under it
+    /// (`init --kms-key-id`, `key add --new-kms-key-id`).
+    Kms(KmsSecret),
+    /// No secret was named: KMS if the vault has a KMS slot ([`SecretSource::resolve_for`]),
+    /// else the other source (the environment's passphrase, a prompt, or nothing).
+    KmsOr(KmsSecret, Box<SecretSource>),
 }
 
 impl std::fmt::Debug for SecretSource {
@@ -50,6 +56,8 @@ impl std::fmt::Debug for SecretSource {
             SecretSource::Passphrase(_) => f.write_str("Passphrase(..)"),
             SecretSource::Ask(_) => f.write_str("Ask"),
             SecretSource::Unavailable(m) => f.debug_tuple("Unavailable").field(m).finish(),
+            SecretSource::Kms(k) => f.debug_tuple("Kms").field(&k.new_key_id).finish(),
+            SecretSource::KmsOr(_, other) => f.debug_tuple("KmsOr").field(other).finish(),
         }
     }
 }
@@ -68,7 +76,35 @@ impl SecretSource {
             SecretSource::Passphrase(p) => Ok(Secret::Passphrase(p.clone())),
             SecretSource::Ask(prompt) => ask(*prompt, purpose, vault),
             SecretSource::Unavailable(message) => Err(VaultError::Passphrase(message.clone())),
+            SecretSource::Kms(kms) => Ok(Secret::Kms(kms.clone())),
+            // Without the vault config at hand: what was there before KMS slots.
+            SecretSource::KmsOr(_, other) => other.load(purpose, vault),
         }
+    }
+
+    /// The source that unlocks the vault whose config is `config`: KMS when no secret was
+    /// named and the vault has a KMS slot (so nothing is prompted for), else this one.
+    pub fn resolve_for(&self, config: &VaultConfig) -> SecretSource {
+        match self {
+            SecretSource::KmsOr(kms, other) => {
+                if config.slots().iter().any(|s| s.kms_key_id().is_some()) {
+                    SecretSource::Kms(kms.clone())
+                } else {
+                    (**other).clone()
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Load the secret that unlocks the vault whose config is `config` ([`Self::resolve_for`]).
+    pub fn load_for(&self, config: &VaultConfig, vault: &str) -> VaultResult<Secret> {
+        self.resolve_for(config).load(SecretUse::Unlock, vault)
+    }
+
+    /// Whether the choice between KMS and another source waits for the vault config.
+    pub fn depends_on_config(&self) -> bool {
+        matches!(self, SecretSource::KmsOr(..))
     }
 
     /// The key file [`SecretSource::load`] will create for [`SecretUse::CreateVault`], if any.

@@ -196,9 +196,7 @@ pub(super) struct Connection {
 
 /// The SDK's shared config for `settings` (region, retries, timeouts, credentials chain,
 /// endpoint), with the region it resolved.
-pub(super) async fn sdk_config(
-    settings: &S3Settings,
-) -> StoreResult<(aws_config::SdkConfig, String)> {
+pub async fn sdk_config(settings: &S3Settings) -> StoreResult<(aws_config::SdkConfig, String)> {
     settings.check()?;
     let region = resolve_region(settings).await;
     let retry = RetryConfig::standard()

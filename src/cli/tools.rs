@@ -129,6 +129,9 @@ pub struct CleanupArgs {
     /// Accepted as by every tool; cleanup opens no vault, so it needs no key
     #[arg(long, help_heading = "Encryption")]
     pub kms: bool,
+    /// Accepted as by every tool (cleanup asks KMS nothing)
+    #[arg(long, value_name = "URL", help_heading = "Encryption")]
+    pub kms_endpoint: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

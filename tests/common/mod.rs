@@ -10,7 +10,8 @@
 //!   tamper).
 //! - `store`: the stores the conformance suite (`tests/conformance/`) runs against.
 //! - `s3server`, `s3vault`, `proxy`, `ceph`: moto's S3 server, vaults on a test S3 server, a
-//!   proxy that can cut connections, and the Ceph cluster.
+//!   proxy that can cut connections, and the Ceph cluster; `kmsproxy`: moto's KMS made to
+//!   refuse disabled keys and denied actions as AWS does, with a request count.
 //!
 //! Each module is compiled in the tiers that use it (the `cfg`s below), so nothing here is
 //! dead code in any tier.
@@ -28,6 +29,8 @@ pub mod data;
 mod fuse;
 #[cfg(feature = "fuse_tests")]
 pub mod inproc;
+#[cfg(feature = "s3_tests")]
+pub mod kmsproxy;
 pub mod memfs;
 #[cfg(all(feature = "s3_tests", feature = "fuse_tests"))]
 pub mod proxy;

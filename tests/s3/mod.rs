@@ -3,6 +3,9 @@
 
 #[cfg(feature = "fuse_tests")]
 mod fuse_s3;
+mod kms;
+#[cfg(feature = "fuse_tests")]
+mod kms_mount;
 mod store_conformance;
 mod store_s3;
 mod tools_doctor;

@@ -38,7 +38,7 @@ Examples:
   # Everything from a config file:
   s3cryptfs mount --config /etc/s3cryptfs/vault.toml
 
-Exit status: 0 success, 1 error, 2 bad command line or config, 3 wrong key.";
+Exit status: 0 success, 1 error, 2 bad command line or config, 3 wrong key (or KMS refused),\n4 KMS unreachable.";
 
 const MOUNT_EXAMPLES: &str = "\
 Examples:

@@ -289,4 +289,42 @@ mod tests {
         let e = vault(None, &Overrides::default(), "ls").expect_err("no url");
         assert!(e.to_string().contains("s3cryptfs ls --help"), "{e}");
     }
+
+    /// What the systemd unit runs with for a KMS vault: a config with no secret in it.
+    #[test]
+    fn a_config_with_kms_unlocks_through_kms_and_flags_still_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("vault.toml");
+        let write = |enc: &str| {
+            std::fs::write(
+                &path,
+                format!("[store]\nurl = \"s3://b/v\"\n[encryption]\n{enc}\n"),
+            )
+            .expect("write")
+        };
+        write("kms = true\nkms_endpoint = \"http://127.0.0.1:4566\"");
+        let (s, secret) = vault(Some(&path), &Overrides::default(), "ls").expect("resolved");
+        assert!(matches!(secret, SecretSource::Kms(ref k) if k.new_key_id.is_none()));
+        assert_eq!(s.kms.endpoint.as_deref(), Some("http://127.0.0.1:4566"));
+        // A kms_key_id alone means KMS too; a key file named on the command line wins.
+        write("kms_key_id = \"alias/vault\"");
+        let (_, secret) = vault(Some(&path), &Overrides::default(), "ls").expect("resolved");
+        assert!(matches!(secret, SecretSource::Kms(_)));
+        let o = Overrides {
+            key_file: Some("/k".into()),
+            ..Overrides::default()
+        };
+        let (_, secret) = vault(Some(&path), &o, "ls").expect("resolved");
+        assert!(matches!(secret, SecretSource::KeyFile(_)));
+        // init: the KMS key makes the first slot, a key file the offline second one.
+        let (_, first, recovery) = init(Some(&path), &o).expect("init");
+        assert!(
+            matches!(first, SecretSource::Kms(ref k) if k.new_key_id.as_deref() == Some("alias/vault"))
+        );
+        assert!(matches!(recovery, Some(SecretSource::KeyFile(_))));
+        // KMS and a key file in one config contradict each other.
+        write("kms = true\nkey_file = \"/k\"");
+        let e = vault(Some(&path), &Overrides::default(), "ls").expect_err("both");
+        assert!(e.to_string().contains("encryption.kms"), "{e}");
+    }
 }

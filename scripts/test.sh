@@ -6,6 +6,7 @@
 #      builds C), man-db (tests/fast/ops_man.rs), systemd (systemd-analyze,
 #      tests/fast/ops_systemd.rs), python3 and pip;
 #    - pip: moto's S3 server, which the S3 tests run against (scripts/s3-test-server.sh);
+#    - apt: nodejs and npm; npm: s3rver, the third S3 server (scripts/s3rver-test-server.sh);
 #    - apt: ceph-mon ceph-osd radosgw ceph-common, the one-node Ceph cluster the SSE-C and
 #      SSE-KMS mount tests run against (scripts/ceph-test-server.sh, tests/ceph/);
 #    - rustup: rustfmt and clippy.
@@ -16,8 +17,9 @@
 #    the package, checks it and removes it again (scripts/package-deb.sh --install-check);
 #    elsewhere it leaves your system alone.
 #
-# Every tier runs here: the FUSE tests mount real file systems and the S3 tests start moto and
-# Ceph. Without /dev/fuse, moto or Ceph this script fails; it never skips a test.
+# Every tier runs here: the FUSE tests mount real file systems and the S3 tests start moto,
+# s3rver and Ceph. Without /dev/fuse, moto, s3rver or Ceph this script fails; it never skips a
+# test.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -52,6 +54,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
     command -v apt-get >/dev/null 2>&1 ||
         die "missing ${missing[*]} and no apt-get to install them with; install them yourself"
@@ -63,6 +67,9 @@ fi
 
 say "moto's S3 server (for the S3 tests)"
 scripts/s3-test-server.sh --install
+
+say "s3rver (the third S3 server, whose listings carry no ETags)"
+scripts/s3rver-test-server.sh --install
 
 say "Ceph RGW (for the SSE-C and SSE-KMS mount tests)"
 scripts/ceph-test-server.sh --install

@@ -1,12 +1,13 @@
-//! The S3 tests' harness: moto's S3 server (PyPI `moto[server]`) on 127.0.0.1, an independent
-//! S3 implementation reached over real HTTP by the real SDK, and two SDK interceptors: `Capture`
-//! records the SSE headers of every request, `EnforceSseC` refuses SSE-C reads without or with
-//! the wrong key the way S3 does (moto does not).
+//! The S3 tests' harness: two independent S3 implementations on 127.0.0.1, reached over real
+//! HTTP by the real SDK — moto's S3 server (PyPI `moto[server]`) and s3rver (npm, run by
+//! `scripts/s3rver-server.js`, which drops the ETags from its listings as some servers do) —
+//! and two SDK interceptors: `Capture` records the SSE headers of every request, `EnforceSseC`
+//! refuses SSE-C reads without or with the wrong key the way S3 does (moto does not).
 //!
-//! One server is shared by the tests that overlap in time (each test takes a bucket of its own)
-//! and stopped when the last of them drops it. The server also dies with the test process: it
-//! watches its stdin, a pipe this process holds, and exits when the pipe closes. Tests never
-//! skip: without moto they fail saying how to install it.
+//! One server of each kind is shared by the tests that overlap in time (each test takes a
+//! bucket of its own) and stopped when the last of them drops it. A server also dies with the
+//! test process: it watches its stdin, a pipe this process holds, and exits when the pipe
+//! closes. Tests never skip: without moto or s3rver they fail saying how to install it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
@@ -49,11 +50,78 @@ const INSTALL_HINT: &str = "the S3 tests run against moto's S3 server: install i
      `pip install 'moto[server]>=5.1,<5.2'` (scripts/s3-test-server.sh --install does), so that \
      `python3 -c 'import moto.server'` works";
 
+const S3RVER_HINT: &str = "the S3 tests also run against s3rver: install it with \
+     `scripts/s3rver-test-server.sh --install` (npm; it goes to ~/.cache/s3cryptfs/s3rver, or \
+     $S3CRYPTFS_S3RVER_DIR)";
+
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-static SHARED: Mutex<Weak<MotoServer>> = Mutex::new(Weak::new());
+/// Which S3 implementation a [`TestServer`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// moto 5.1's server (Python).
+    Moto,
+    /// s3rver 3.7 (Node.js), with ETag-less listings.
+    S3rver,
+}
 
-pub struct MotoServer {
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Moto => "moto",
+            Kind::S3rver => "s3rver",
+        }
+    }
+
+    /// The access key and secret the server accepts (s3rver checks SigV4 signatures with its
+    /// fixed pair; moto takes any).
+    pub fn credentials(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Moto => ("testing", "testing"),
+            Kind::S3rver => ("S3RVER", "S3RVER"),
+        }
+    }
+
+    fn install_hint(self) -> &'static str {
+        match self {
+            Kind::Moto => INSTALL_HINT,
+            Kind::S3rver => S3RVER_HINT,
+        }
+    }
+
+    fn command(self, port: u16, dir: &std::path::Path) -> Command {
+        match self {
+            Kind::Moto => {
+                let mut c = Command::new("python3");
+                c.arg("-c").arg(SERVER_SCRIPT).arg(port.to_string());
+                c
+            }
+            Kind::S3rver => {
+                let mut c = Command::new("node");
+                // s3rver's continuation tokens use a cipher OpenSSL 3 keeps in its legacy
+                // provider; without it every paginated listing is a 500.
+                c.arg("--openssl-legacy-provider")
+                    .arg(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/scripts/s3rver-server.js"
+                    ))
+                    .arg(port.to_string())
+                    .arg(dir.join("data"))
+                    .env("NODE_PATH", s3rver_modules());
+                c
+            }
+        }
+    }
+}
+
+static SHARED_MOTO: Mutex<Weak<TestServer>> = Mutex::new(Weak::new());
+static SHARED_S3RVER: Mutex<Weak<TestServer>> = Mutex::new(Weak::new());
+
+/// The tests' name for a server of either kind; most tests run on moto.
+pub type MotoServer = TestServer;
+
+pub struct TestServer {
+    kind: Kind,
     child: Child,
     /// Held open: the server exits when it closes.
     stdin: Option<ChildStdin>,
@@ -62,50 +130,71 @@ pub struct MotoServer {
     _dir: tempfile::TempDir,
 }
 
-impl MotoServer {
-    /// The server the running tests share, started if none is running.
-    pub fn shared() -> Arc<MotoServer> {
-        let mut slot = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+impl TestServer {
+    /// The moto server the running tests share, started if none is running.
+    pub fn shared() -> Arc<TestServer> {
+        TestServer::shared_of(Kind::Moto)
+    }
+
+    /// The s3rver server the running tests share, started if none is running.
+    pub fn shared_s3rver() -> Arc<TestServer> {
+        TestServer::shared_of(Kind::S3rver)
+    }
+
+    fn shared_of(kind: Kind) -> Arc<TestServer> {
+        let slot = match kind {
+            Kind::Moto => &SHARED_MOTO,
+            Kind::S3rver => &SHARED_S3RVER,
+        };
+        let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(server) = slot.upgrade() {
             return server;
         }
-        let server = Arc::new(MotoServer::start());
+        let server = Arc::new(TestServer::start_of(kind));
         *slot = Arc::downgrade(&server);
         server
     }
 
     /// Starts a server of its own on a free port and waits until it answers.
-    pub fn start() -> MotoServer {
-        require_moto();
+    fn start_of(kind: Kind) -> TestServer {
+        match kind {
+            Kind::Moto => require_moto(),
+            Kind::S3rver => require_s3rver(),
+        }
+        let name = kind.name();
         let mut last_log = String::new();
         for _ in 0..3 {
-            match MotoServer::try_start() {
+            match TestServer::try_start(kind) {
                 Ok(server) => return server,
                 // Another process took the port between probing and binding: try another.
-                Err(log) if log.contains("Address already in use") => last_log = log,
-                Err(log) => panic!("moto's server did not start:\n{log}"),
+                Err(log)
+                    if log.contains("Address already in use") || log.contains("EADDRINUSE") =>
+                {
+                    last_log = log
+                }
+                Err(log) => panic!("{name}'s server did not start:\n{log}"),
             }
         }
-        panic!("moto's server found no free port:\n{last_log}");
+        panic!("{name}'s server found no free port:\n{last_log}");
     }
 
-    fn try_start() -> Result<MotoServer, String> {
+    fn try_start(kind: Kind) -> Result<TestServer, String> {
+        let name = kind.name();
         let port = free_port();
-        let dir = tempfile::tempdir().expect("temporary directory for the moto log");
-        let log = dir.path().join("moto.log");
-        let log_file = std::fs::File::create(&log).expect("create the moto log");
-        let err_file = log_file.try_clone().expect("clone the moto log handle");
-        let mut child = Command::new("python3")
-            .arg("-c")
-            .arg(SERVER_SCRIPT)
-            .arg(port.to_string())
+        let dir = tempfile::tempdir().expect("temporary directory for the server's log");
+        let log = dir.path().join(format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).expect("create the server log");
+        let err_file = log_file.try_clone().expect("clone the server log handle");
+        let mut child = kind
+            .command(port, dir.path())
             .stdin(Stdio::piped())
             .stdout(log_file)
             .stderr(err_file)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run python3 ({e}): {INSTALL_HINT}"));
+            .unwrap_or_else(|e| panic!("cannot start {name} ({e}): {}", kind.install_hint()));
         let stdin = child.stdin.take();
-        let mut server = MotoServer {
+        let mut server = TestServer {
+            kind,
             child,
             stdin,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -123,10 +212,14 @@ impl MotoServer {
             if Instant::now() > deadline {
                 let log = server.log_text();
                 server.stop();
-                panic!("moto's server did not answer within {START_TIMEOUT:?}:\n{log}");
+                panic!("{name}'s server did not answer within {START_TIMEOUT:?}:\n{log}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     pub fn endpoint(&self) -> &str {
@@ -146,8 +239,9 @@ impl MotoServer {
         s.path_style = true;
         // A local test server speaks plain http; SSE-C tests send their keys over it.
         s.allow_sse_c_over_http = true;
-        s.access_key_id = Some("testing".into());
-        s.secret_access_key = Some("testing".into());
+        let (access_key, secret_key) = self.kind.credentials();
+        s.access_key_id = Some(access_key.into());
+        s.secret_access_key = Some(secret_key.into());
         s.retry = S3Retry {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(20),
@@ -169,7 +263,13 @@ impl MotoServer {
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+            .credentials_provider(Credentials::new(
+                self.kind.credentials().0,
+                self.kind.credentials().1,
+                None,
+                None,
+                "test",
+            ))
             .force_path_style(true)
             .build();
         aws_sdk_s3::Client::from_conf(config)
@@ -189,7 +289,7 @@ impl MotoServer {
     }
 }
 
-impl Drop for MotoServer {
+impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
     }
@@ -215,6 +315,31 @@ pub fn require_moto() {
             "moto {version} is installed, whose CompleteMultipartUpload answer has the wrong XML \
              root element for the Rust SDK: {INSTALL_HINT}"
         );
+    }
+}
+
+/// Where `scripts/s3rver-test-server.sh --install` puts s3rver's node_modules.
+fn s3rver_modules() -> PathBuf {
+    if let Some(dir) = std::env::var_os("S3CRYPTFS_S3RVER_DIR") {
+        return PathBuf::from(dir).join("node_modules");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    PathBuf::from(home).join(".cache/s3cryptfs/s3rver/node_modules")
+}
+
+/// Panics, saying how to install it, unless node and s3rver are installed.
+pub fn require_s3rver() {
+    let modules = s3rver_modules();
+    if !modules.join("s3rver/package.json").is_file() {
+        panic!(
+            "s3rver is not installed in {}: {S3RVER_HINT}",
+            modules.display()
+        );
+    }
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!("`node --version` failed ({}): {S3RVER_HINT}", out.status),
+        Err(e) => panic!("cannot run node ({e}): install Node.js (apt-get install nodejs npm)"),
     }
 }
 

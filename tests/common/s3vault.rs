@@ -158,3 +158,86 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .expect("runtime")
         .block_on(f)
 }
+
+/// The FUSE scenarios of the local-store suite (`common/scenarios.rs`, as
+/// tests/fuse/fuse_dirstore.rs runs them), each on a vault of a fresh bucket of the server
+/// `$target()` returns (an [`S3Target`]), mounted through the command line.
+macro_rules! fuse_scenario_suite {
+    ($target:ident) => {
+        mod scenario_suite {
+            use std::fs;
+            use std::path::PathBuf;
+
+            use crate::common::cli::CliMount;
+            use crate::common::s3vault::S3Vault;
+            use crate::common::scenarios::{self, EDGE_SIZES};
+
+            /// A mounted vault on a fresh bucket, and a scratch directory.
+            fn suite_vault(hint: &str) -> (S3Vault, CliMount, PathBuf) {
+                let v = S3Vault::init(super::$target(), hint, &[]);
+                let m = v.mount();
+                let scratch = v.dir.path().join("scratch");
+                fs::create_dir_all(&scratch).expect("scratch dir");
+                (v, m, scratch)
+            }
+
+            #[test]
+            fn suite_edge_sizes_roundtrip_and_survive_remount() {
+                let (_v, mut m, scratch) = suite_vault("suite-sizes");
+                let root = m.mountpoint.clone();
+                scenarios::sizes_roundtrip(&root, &scratch, &EDGE_SIZES, &mut || m.remount());
+            }
+
+            #[test]
+            fn suite_random_reads_and_writes_match_a_local_file() {
+                let (_v, mut m, scratch) = suite_vault("suite-random");
+                let root = m.mountpoint.clone();
+                let seed = scenarios::test_seed(0x5EED_00C3);
+                scenarios::random_ops_against_local(
+                    &root,
+                    &scratch,
+                    seed,
+                    scenarios::test_ops(300),
+                    3,
+                    &mut || m.remount(),
+                );
+            }
+
+            #[test]
+            fn suite_cp_r_diff_r_and_rsync() {
+                let (_v, mut m, scratch) = suite_vault("suite-trees");
+                let root = m.mountpoint.clone();
+                scenarios::tree_copy_and_diff(&root, &scratch, 10, &mut || m.remount());
+                let rsync_root = root.join("rsync");
+                fs::create_dir_all(&rsync_root).expect("mkdir");
+                let rsync_scratch = scratch.join("rsync");
+                fs::create_dir_all(&rsync_scratch).expect("mkdir");
+                scenarios::rsync_tree(&rsync_root, &rsync_scratch, 8, &mut || m.remount());
+            }
+
+            #[test]
+            fn suite_concurrent_writers_and_a_lister() {
+                let (_v, mut m, _scratch) = suite_vault("suite-concurrent");
+                let root = m.mountpoint.clone();
+                scenarios::concurrent_writers(&root, 4, &mut || m.remount());
+            }
+
+            /// mkdir/rmdir and errors, rename over an existing file, truncate, chmod + touch -d
+            /// across remounts, hard links refused, symlinks.
+            #[test]
+            fn suite_posix_semantics() {
+                let (_v, mut m, _scratch) = suite_vault("suite-posix");
+                let root = m.mountpoint.clone();
+                scenarios::dir_ops_and_errors(&root, &mut || m.remount());
+                scenarios::rename_over_existing(&root, &mut || m.remount());
+                scenarios::truncate_up_and_down(&root, &mut || m.remount());
+                scenarios::attrs_survive_remount(&root, &mut || m.remount());
+                scenarios::hard_link_refused(&root);
+                scenarios::symlinks(&root, &mut || m.remount());
+            }
+        }
+    };
+}
+
+#[cfg(feature = "fuse_tests")]
+pub(crate) use fuse_scenario_suite;

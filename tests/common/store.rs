@@ -60,6 +60,17 @@ impl Quirks {
         echoes_sse_c: false,
         upload_initiated: false,
     };
+
+    /// What s3rver 3.7's server (behind scripts/s3rver-server.js) does.
+    #[cfg(feature = "s3_tests")]
+    pub const S3RVER: Quirks = Quirks {
+        copy_source_if_match: false,
+        if_match_at_completion: false,
+        no_such_upload_everywhere: false,
+        newline_in_keys: false,
+        echoes_sse_c: false,
+        upload_initiated: false,
+    };
 }
 
 /// How to open more clients of a backend's objects.
@@ -145,10 +156,20 @@ pub async fn dir() -> Backend {
 /// the test fails saying how to install moto if it cannot start).
 #[cfg(feature = "s3_tests")]
 pub async fn s3() -> Backend {
-    let server = MotoServer::shared();
+    s3_backend(MotoServer::shared(), Quirks::MOTO).await
+}
+
+/// An `S3Store` on a fresh bucket of the s3rver server the tests share, whose listings carry no
+/// ETags (started on first use; the test fails saying how to install s3rver if it cannot).
+#[cfg(feature = "s3_tests")]
+pub async fn s3rver() -> Backend {
+    s3_backend(MotoServer::shared_s3rver(), Quirks::S3RVER).await
+}
+
+#[cfg(feature = "s3_tests")]
+async fn s3_backend(server: Arc<MotoServer>, quirks: Quirks) -> Backend {
     let bucket = server.bucket("conformance").await;
     let enforce = SharedInterceptor::new(EnforceSseC::default());
-    let quirks = Quirks::MOTO;
     let clients = Clients::S3 {
         server,
         bucket,

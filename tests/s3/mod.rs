@@ -1,8 +1,10 @@
-//! The S3 tier (`--features s3_tests`): tests against moto's S3 server (`common::s3server`).
-//! The s3:// mounts need `fuse_tests` as well.
+//! The S3 tier (`--features s3_tests`): tests against moto's S3 server and s3rver
+//! (`common::s3server`). The s3:// mounts need `fuse_tests` as well.
 
 #[cfg(feature = "fuse_tests")]
 mod fuse_s3;
+#[cfg(feature = "fuse_tests")]
+mod fuse_s3rver;
 mod kms;
 #[cfg(feature = "fuse_tests")]
 mod kms_mount;

@@ -18,3 +18,4 @@ pub(crate) mod tools_doctor;
 mod tools_files;
 mod tools_rewrap;
 mod tools_verify;
+mod upgrade_vector;

@@ -33,6 +33,7 @@ Exit status (for cron and systemd timers):
   3  DESTINATION is not on a mounted s3cryptfs vault, or the vault is mounted read-only
   4  another backup to the same DESTINATION is still running
   5  partial: some files could not be copied (rsync code 23); the others were
+  6  uploads are failing at the vault (`s3cryptfs status` names the files)
 EOF
 }
 
@@ -163,6 +164,31 @@ case $rc in
     23) code=5; outcome="partial: some files could not be copied (rsync 23)" ;;
     *) code=1; outcome="failed: rsync exit code $rc" ;;
 esac
+
+# Every file rsync closed is stored (close returns once it is), but the mount may hold files
+# whose upload failed and is being retried: ask the mount (`s3cryptfs status`, through the
+# binary of the daemon serving it when it can be read, else the one on PATH).
+s3cryptfs_bin() {
+    local file pid mp exe
+    for file in /run/s3cryptfs/*.pid "${XDG_RUNTIME_DIR:-/nonexistent}"/s3cryptfs/*.pid \
+        "/tmp/s3cryptfs-$(id -u)"/*.pid /run/user/*/s3cryptfs/*.pid; do
+        [ -r "$file" ] || continue
+        { read -r pid _ && read -r mp; } <"$file" || continue
+        if [ "$mp" = "$target" ] && exe=$(readlink "/proc/$pid/exe" 2>/dev/null) && [ -x "$exe" ]; then
+            printf '%s\n' "$exe"
+            return 0
+        fi
+    done
+    command -v s3cryptfs
+}
+if [ "$code" -ne 1 ] && [ "${#dry_run[@]}" -eq 0 ]; then
+    if ! bin=$(s3cryptfs_bin); then
+        code=6; outcome="cannot ask the vault for failing uploads: no s3cryptfs binary found"
+    elif ! status_out=$("$bin" status -- "$target" 2>&1); then
+        code=6; outcome="uploads are failing at the vault (s3cryptfs status $target): $(printf '%s' "$status_out" | tail -n 1)"
+        printf '%s\n' "$status_out" >&2
+    fi
+fi
 footer="$(date -Is) $PROG: end: $outcome after $(($(date +%s) - started)) s (exit $code)"
 if [ -n "$log_file" ]; then
     printf '%s\n' "$footer" >>"$log_file"

@@ -219,6 +219,14 @@ for page in s3cryptfs s3cryptfs-mount s3cryptfs.toml mount.s3cryptfs; do
     printf '%s: %s\n' "$page" "$(man -w "$page")"
 done
 [ -d /etc/s3cryptfs ] || die "postinst did not create /etc/s3cryptfs"
+for f in /usr/share/bash-completion/completions/s3cryptfs /usr/share/zsh/vendor-completions/_s3cryptfs \
+    /usr/share/fish/vendor_completions.d/s3cryptfs.fish; do
+    [ -f "$f" ] || die "the package did not install the completions $f"
+    cmp -s "$f" <(/usr/bin/s3cryptfs completions "$(case $f in *.fish) echo fish ;; *_s3cryptfs) echo zsh ;; *) echo bash ;; esac)") ||
+        die "$f differs from what the installed binary generates"
+done
+bash -n /usr/share/bash-completion/completions/s3cryptfs || die "the bash completions do not parse"
+echo "completions: bash, zsh and fish installed"
 if command -v systemd-analyze >/dev/null 2>&1; then
     # The installed units as they are, Documentation= man pages included.
     out=$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify s3cryptfs@ci.service \

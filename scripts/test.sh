@@ -4,7 +4,8 @@
 # 1. Installs what the tests need and is missing:
 #    - apt: fuse3 (fusermount3), rsync, pkg-config, ca-certificates, a C compiler (aws-lc-sys
 #      builds C), man-db (tests/fast/ops_man.rs), systemd (systemd-analyze,
-#      tests/fast/ops_systemd.rs), python3 and pip;
+#      tests/fast/ops_systemd.rs), zsh and fish (syntax checks of the completion scripts,
+#      tests/fast/ops_completions.rs), python3 and pip;
 #    - pip: moto's S3 server, which the S3 tests run against (scripts/s3-test-server.sh);
 #    - apt: nodejs and npm; npm: s3rver, the third S3 server (scripts/s3rver-test-server.sh);
 #    - apt: ceph-mon ceph-osd radosgw ceph-common, the one-node Ceph cluster the SSE-C and
@@ -52,6 +53,8 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v man >/dev/null 2>&1 || missing+=(man-db)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+command -v fish >/dev/null 2>&1 || missing+=(fish)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)

@@ -90,6 +90,12 @@ pub enum Command {
     Mount(Box<MountArgs>),
     /// Unmount a vault: returns once its data is uploaded and the mount is gone
     Unmount(UnmountArgs),
+    /// Show what running mounts are doing: uploads pending or failing, requests, cache
+    #[command(after_help = STATUS_HELP)]
+    Status(StatusArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
     /// key, verify, ls, cat, get, put, doctor, cleanup (src/cli/tools.rs)
     #[command(flatten)]
     Tools(ToolCommand),
@@ -187,6 +193,53 @@ pub struct MountArgs {
     /// Once detached, append logs to this file (default: discard; -f logs to stderr)
     #[arg(long, value_name = "FILE", help_heading = "Logging")]
     pub log_file: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://IP:PORT/metrics (off by default; loopback only)
+    #[arg(long, value_name = "IP:PORT", help_heading = "Logging")]
+    pub metrics_addr: Option<String>,
+    /// Allow --metrics-addr on an address other than loopback (the metrics have no
+    /// authentication)
+    #[arg(long, help_heading = "Logging")]
+    pub metrics_allow_remote: bool,
+}
+
+const STATUS_HELP: &str = "\
+The mount answers over a unix socket only its own user may use (mode 0600, peer uid checked).
+Exit status: 0 when no upload is failing, 1 when an upload is failing at some mount (its files
+and last error are listed) or a mount does not answer, 2 bad command line.";
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  s3cryptfs completions bash > ~/.local/share/bash-completion/completions/s3cryptfs
+  s3cryptfs completions zsh > ~/.zfunc/_s3cryptfs
+  s3cryptfs completions fish > ~/.config/fish/completions/s3cryptfs.fish
+
+The Debian package installs all three.";
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The mount point to ask (default: every mount of this user)
+    #[arg(value_name = "MOUNTPOINT")]
+    pub mountpoint: Option<PathBuf>,
+    /// Print JSON for scripts (one object for MOUNTPOINT, else an array)
+    #[arg(long)]
+    pub json: bool,
+    /// Ask the control socket at this path (another user's runtime directory, as root)
+    #[arg(long, value_name = "PATH", conflicts_with = "mountpoint")]
+    pub socket: Option<PathBuf>,
+}
+
+/// Shells `completions` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_name = "SHELL")]
+    pub shell: CompletionShell,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +309,8 @@ impl MountArgs {
             log_level: global.log_level,
             allow_core_dumps: global.allow_core_dumps,
             log_file: self.log_file.clone(),
+            metrics_addr: self.metrics_addr.clone(),
+            metrics_allow_remote: self.metrics_allow_remote,
             ..Overrides::default()
         };
         self.bucket.apply(&mut o);

@@ -57,6 +57,10 @@ pub struct Overrides {
     pub kms_key_id: Option<String>,
     /// `--kms-endpoint`.
     pub kms_endpoint: Option<String>,
+    /// `--metrics-addr`.
+    pub metrics_addr: Option<String>,
+    /// `--metrics-allow-remote` (only turns it on).
+    pub metrics_allow_remote: bool,
 }
 
 impl MountConfig {
@@ -342,6 +346,8 @@ impl MountConfig {
         set(&mut m.gid, o.gid);
         set(&mut m.file_mode, o.file_mode);
         set(&mut m.dir_mode, o.dir_mode);
+        set(&mut m.metrics_addr, o.metrics_addr.clone());
+        m.metrics_allow_remote |= o.metrics_allow_remote;
         if let Some(ttl) = o.metadata_ttl_secs {
             self.cache.metadata_ttl_secs = ttl;
         }
@@ -463,6 +469,7 @@ impl MountConfig {
             log_file: self.logging.file.clone(),
             rollback: self.rollback_settings(),
             kms: self.kms_settings(),
+            metrics_addr: metrics_addr(m.metrics_addr.as_deref(), m.metrics_allow_remote)?,
         })
     }
 }
@@ -549,6 +556,35 @@ pub struct MountSettings {
     pub log_file: Option<PathBuf>,
     pub rollback: RollbackSettings,
     pub kms: KmsSettings,
+    /// Where to serve Prometheus metrics (`--metrics-addr`); `None`: no metrics server.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// `[mount] metrics_addr`: an `IP:PORT` on a loopback address unless `allow_remote`.
+fn metrics_addr(
+    value: Option<&str>,
+    allow_remote: bool,
+) -> ConfigResult<Option<std::net::SocketAddr>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = value.parse().map_err(|_| {
+        ConfigError::invalid(
+            "mount.metrics_addr",
+            format!("{value:?} is not IP:PORT (e.g. 127.0.0.1:9420, [::1]:9420)"),
+        )
+    })?;
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(ConfigError::invalid(
+            "mount.metrics_addr",
+            format!(
+                "{addr} is not a loopback address: metrics are served without authentication; \
+                 use 127.0.0.1, or allow it with --metrics-allow-remote \
+                 ([mount] metrics_allow_remote = true)"
+            ),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 mod error;

@@ -20,6 +20,7 @@ mod error;
 pub mod exit;
 mod harden;
 mod helper;
+mod ops;
 mod resolve;
 mod tools;
 
@@ -32,6 +33,7 @@ use crate::cli::{Cli, Command, helper::invoked_as_helper};
 use crate::mount;
 
 pub use error::{AppError, AppResult, describe};
+pub use ops::write_completions;
 pub use resolve::{Detach, MountPlan, PASSPHRASE_ENV, new_secret_source, secret_source};
 
 /// Run the program with its full argv (argv[0] included); returns the exit status.
@@ -79,6 +81,11 @@ pub fn run(cli: &Cli) -> AppResult<()> {
                 Duration::from_secs(args.timeout),
             )?)
         }
+        Command::Status(args) => {
+            mount::logging::init(cli.global.log_level.unwrap_or_default(), true);
+            ops::status(args)
+        }
+        Command::Completions(args) => ops::completions(args.shell),
         Command::Tools(command) => tools::run(&cli.global, command),
     }
 }

@@ -6,7 +6,7 @@ use super::resolve::{self, new_secret_source};
 use crate::cli::{GlobalArgs, KeyArgs, KeyCommand, StoreArgs, ToolCommand};
 use crate::config::LogLevel;
 use crate::tools::keycmd::{KeyRequest, Rotation};
-use crate::tools::{Target, cleanup, doctor, files, keycmd, upgrade, verify};
+use crate::tools::{Target, cleanup, doctor, files, get, keycmd, put, upgrade, verify};
 use crate::vault::secret::SecretSource;
 
 /// Run one of the tool subcommands.
@@ -60,7 +60,7 @@ pub fn run(global: &GlobalArgs, command: &ToolCommand) -> AppResult<()> {
         ToolCommand::Get(a) => {
             let (url, src, dest) = a.operands().map_err(AppError::Usage)?;
             let t = target(global, &a.store, Some(&a.keys), url, "get")?;
-            rt.block_on(files::run_get(&t, &src, &dest))
+            rt.block_on(get::run_get(&t, &src, &dest))
         }
         ToolCommand::Put(a) => {
             let (url, src, dest) = a.operands().map_err(AppError::Usage)?;
@@ -71,7 +71,7 @@ pub fn run(global: &GlobalArgs, command: &ToolCommand) -> AppResult<()> {
                 plain: false,
                 secret,
             };
-            rt.block_on(files::run_put(&t, &src, &dest))
+            rt.block_on(put::run_put(&t, &src, &dest))
         }
         ToolCommand::Doctor(a) => {
             let (settings, secret) =

@@ -107,8 +107,20 @@ fn only_implemented_subcommands_exist() {
     assert_eq!(
         names,
         [
-            "init", "mount", "unmount", "key", "verify", "upgrade", "ls", "cat", "get", "put",
-            "doctor", "cleanup"
+            "init",
+            "mount",
+            "unmount",
+            "status",
+            "completions",
+            "key",
+            "verify",
+            "upgrade",
+            "ls",
+            "cat",
+            "get",
+            "put",
+            "doctor",
+            "cleanup"
         ]
     );
     assert!(parse(&["rotate"]).is_err());

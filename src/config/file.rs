@@ -154,6 +154,10 @@ pub struct MountSection {
     pub fsname: Option<String>,
     /// Extra mount options, as `-o` takes them.
     pub options: Vec<String>,
+    /// Serve Prometheus metrics at this `HOST:PORT` (off when unset); loopback only unless
+    /// `metrics_allow_remote`.
+    pub metrics_addr: Option<String>,
+    pub metrics_allow_remote: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -71,6 +71,7 @@ impl Fs {
                     "{key} was replaced by another client: that version stays at the name, this \
                      mount's version is kept as {copy_key}"
                 );
+                self.activity.conflict_copy(&copy_path);
                 self.ns.added(&copy_path, None).await;
                 // The name holds the other client's version: ask the store next time.
                 self.ns.added(&st.path, None).await;
@@ -127,6 +128,7 @@ impl Fs {
                 )));
             }
             self.ns.added(&copy_path, None).await;
+            self.activity.conflict_copy(&copy_path);
             copy_key = Some(dest);
         }
         let if_match = other.map(|info| info.etag);

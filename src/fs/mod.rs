@@ -18,6 +18,7 @@
 //! Consistency: close-to-open. `close` and `fsync` return only once the file is durable in the
 //! store; attributes and listings are cached for `metadata_ttl`.
 
+mod activity;
 pub mod attr;
 mod conflict;
 pub mod error;
@@ -32,6 +33,7 @@ mod prefetch;
 pub mod read;
 mod rename;
 mod setattr;
+mod status;
 mod upload;
 
 use std::collections::HashMap;
@@ -46,6 +48,8 @@ use crate::crypto::VaultKeys;
 use crate::sealed::SealedStore;
 use crate::store::DynStore;
 
+use activity::Activity;
+pub use activity::{ActivityCounts, PendingFile, UploadState};
 pub use attr::{Attr, Kind, StoredAttrs};
 pub use error::{FsError, FsResult};
 pub use lookup::VAULT_DIR;
@@ -54,6 +58,7 @@ use namespace::Namespace;
 pub use namespace::{DirEntry, NamespaceError};
 use prefetch::ReadAhead;
 use read::{BlockReader, RemoteVersion};
+pub use status::{CacheStatus, FsStatus, RequestCount};
 pub(crate) use upload::OpenFile;
 use upload::{FileState, StagingArea, Uploader};
 
@@ -134,6 +139,8 @@ pub struct Fs {
     /// object of its own (its attributes come from the mount options), so a change lasts until
     /// unmount (docs/SEMANTICS.md). `None`: the mount options' defaults.
     root_attrs: Mutex<Option<attr::StoredAttrs>>,
+    /// Counters for status reports and metrics (`activity.rs`, `status.rs`).
+    activity: Arc<Activity>,
     /// For background tasks (deferred attribute writes, upload retries).
     me: std::sync::Weak<Fs>,
 }
@@ -161,7 +168,8 @@ impl Fs {
         }
         // One seam for reading and writing sealed objects: its opener cache is shared.
         let sealed = SealedStore::new(store.clone(), keys.clone());
-        let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes);
+        let activity = Arc::new(Activity::default());
+        let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes, activity.clone());
         let uploader = Uploader::new(sealed.clone(), staging.clone());
         let ns = Namespace::new(opts.metadata_ttl);
         Ok(Arc::new_cyclic(|me| Fs {
@@ -179,6 +187,7 @@ impl Fs {
             staging,
             mounted_at: SystemTime::now(),
             root_attrs: Mutex::new(None),
+            activity,
             me: me.clone(),
         }))
     }
@@ -408,9 +417,12 @@ impl Fs {
             self.settle_stream(&mut st).await?;
         }
         let key = self.key_of(&st.path);
-        self.uploader
+        let written = self
+            .uploader
             .write(&key, &mut st, offset, data, &self.reader)
-            .await?;
+            .await;
+        st.activity.written(&st.path, st.size);
+        written?;
         Ok(data.len() as u32)
     }
 
@@ -440,8 +452,11 @@ impl Fs {
     async fn upload_locked(&self, st: &mut FileState) -> FsResult<()> {
         let key = self.key_of(&st.path);
         let old = st.base.clone();
-        match self.uploader.upload(&key, st, &self.reader).await {
+        let activity = st.activity.clone();
+        activity.upload_started(&st.path, st.size);
+        let result = match self.uploader.upload(&key, st, &self.reader).await {
             Ok(version) => {
+                self.activity.upload_stored(version.plaintext_len);
                 self.stored(st, old, version).await;
                 Ok(())
             }
@@ -452,7 +467,14 @@ impl Fs {
                 );
                 Err(e.into())
             }
+        };
+        // A conflict whose copy was made leaves nothing to upload: not a failing upload.
+        let failed = result.as_ref().err().filter(|_| st.needs_sync());
+        if failed.is_some() {
+            self.activity.upload_failed();
         }
+        activity.upload_ended(failed.map(ToString::to_string));
+        result
     }
 
     /// `st` was uploaded as `version`, replacing `old`: drop the old version's cached blocks

@@ -6,7 +6,7 @@
 //! costs no request.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -159,10 +159,7 @@ impl Fs {
         let ino = self.ns.remember(&path, Kind::File);
         let state = FileState::new_empty(path.clone(), self.new_attrs(mode, uid, gid));
         let attr = self.attr_of_state(ino, &state);
-        let file = Arc::new(OpenFile {
-            state: tokio::sync::Mutex::new(state),
-            handles: AtomicU64::new(1),
-        });
+        let file = Arc::new(OpenFile::new(state, 1));
         self.lock_open().insert(ino, file.clone());
         self.ns.added(&path, None).await;
         let acc = flags & libc::O_ACCMODE;

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
+use super::activity::Activity;
 use crate::crypto::CryptoError;
 use crate::sealed::{SealedError, SealedStore};
 use crate::store::StoreError;
@@ -102,6 +103,8 @@ pub struct BlockReader {
     /// Chunks being fetched: a reader that needs blocks of a chunk the read-ahead is already
     /// fetching waits for it instead of fetching again.
     inflight: std::sync::Mutex<HashMap<ChunkKey, watch::Receiver<()>>>,
+    /// Cache hits and misses are counted here (status reports, metrics).
+    activity: Arc<Activity>,
 }
 
 /// Removes a chunk from the in-flight map when its fetch ends (or is dropped); dropping the
@@ -122,9 +125,10 @@ impl Drop for InflightGuard<'_> {
 }
 
 impl BlockReader {
-    pub fn new(sealed: SealedStore, cache_bytes: u64) -> Self {
+    pub fn new(sealed: SealedStore, cache_bytes: u64, activity: Arc<Activity>) -> Self {
         let block_size = sealed.block_size();
         BlockReader {
+            activity,
             sealed,
             block_size,
             // LRU, not moka's default TinyLFU admission: read-ahead inserts blocks that have
@@ -144,6 +148,17 @@ impl BlockReader {
 
     pub fn block_size(&self) -> u32 {
         self.block_size
+    }
+
+    /// Let the cache apply its pending inserts and evictions, so [`Self::cached_bytes`] is
+    /// current.
+    pub async fn settle_cache(&self) {
+        self.chunks.run_pending_tasks().await;
+    }
+
+    /// Bytes of decrypted blocks the cache holds now.
+    pub fn cached_bytes(&self) -> u64 {
+        self.chunks.weighted_size()
     }
 
     fn blocks_per_chunk(&self) -> u64 {
@@ -184,9 +199,13 @@ impl BlockReader {
         want: Range<u64>,
     ) -> ReadResult<Vec<Run>> {
         let key = self.chunk_key(v, chunk);
+        let mut first_look = true;
         loop {
             let have = self.chunks.get(&key).await.unwrap_or_default();
             let missing = gaps(&have, &want);
+            if std::mem::take(&mut first_look) {
+                self.activity.cache_lookup(missing.is_empty());
+            }
             if missing.is_empty() {
                 return Ok(covering(&have, &want));
             }

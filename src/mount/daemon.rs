@@ -89,7 +89,7 @@ impl Readiness {
 
 /// Whether stderr is the journal stream systemd connected us to (`$JOURNAL_STREAM` holds
 /// its `device:inode`).
-fn stderr_is_journal() -> bool {
+pub(super) fn stderr_is_journal() -> bool {
     let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
         return false;
     };

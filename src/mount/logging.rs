@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use log::{Log, Metadata, Record};
 
+use super::daemon::stderr_is_journal;
 use crate::config::LogLevel;
 
 static LEVEL: AtomicU8 = AtomicU8::new(2);
@@ -81,17 +82,42 @@ impl Log for ReloadableLogger {
     }
 }
 
+/// The syslog priority of a record (`sd-daemon(3)`'s `<N>` prefix).
+fn journal_priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
 /// Install the logger (writing to stderr) at `level`; a second call only sets the level.
+/// When stderr is the journal (a systemd unit), each line starts with its priority
+/// (`<3>` for errors, ...), which journald reads as the entry's priority, and carries no
+/// timestamp of its own (the journal keeps one).
 pub fn init(level: LogLevel, colors: bool) {
-    let inner = env_logger::Builder::new()
-        .filter_level(log::LevelFilter::Trace)
-        .format_timestamp_millis()
-        .write_style(if colors {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(log::LevelFilter::Trace);
+    if stderr_is_journal() {
+        builder.format(|buf, record| {
+            use std::io::Write;
+            writeln!(
+                buf,
+                "<{}>{}: {}",
+                journal_priority(record.level()),
+                record.target(),
+                record.args()
+            )
+        });
+    } else {
+        builder.format_timestamp_millis().write_style(if colors {
             env_logger::WriteStyle::Auto
         } else {
             env_logger::WriteStyle::Never
-        })
-        .build();
+        });
+    }
+    let inner = builder.build();
     let _ = log::set_boxed_logger(Box::new(ReloadableLogger { inner }));
     set_level(level);
 }
@@ -118,6 +144,14 @@ mod tests {
         ] {
             assert_eq!(from_u8(to_u8(l)), l);
         }
+    }
+
+    #[test]
+    fn journal_priorities_follow_syslog() {
+        assert_eq!(journal_priority(log::Level::Error), 3);
+        assert_eq!(journal_priority(log::Level::Warn), 4);
+        assert_eq!(journal_priority(log::Level::Info), 6);
+        assert_eq!(journal_priority(log::Level::Trace), 7);
     }
 
     #[test]

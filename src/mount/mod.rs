@@ -17,14 +17,20 @@
 //! - `unmount.rs`: `unmount` unmounts the kernel mount and then waits for the daemon to exit,
 //!   which it does only after flushing every file.
 //! - `logging.rs`: the logger, whose level SIGHUP can change.
+//! - `control.rs`: the control socket a mount answers `s3cryptfs status` on (owner only);
+//!   `status.rs` is that command's side. `metrics.rs`: the same counters in the Prometheus
+//!   text format over HTTP (`--metrics-addr`), and `sd_notify` `STATUS=` lines from `serve.rs`.
 
+pub mod control;
 mod daemon;
 mod error;
 mod init;
 pub mod logging;
+pub mod metrics;
 mod reload;
 mod serve;
 mod setup;
+mod status;
 mod table;
 mod unmount;
 
@@ -33,5 +39,6 @@ pub use error::{MountError, MountResult};
 pub use init::init;
 pub use reload::ReloadSource;
 pub use serve::{CheckedMountpoint, check_mountpoint, fuse_config, mount};
+pub use status::{MountAnswer, render_text as render_status, status};
 pub use table::{MountEntry, find_mount, parse_mountinfo_line, pid_file_name};
 pub use unmount::{unmount, unmount_path};

@@ -18,12 +18,14 @@ use fuser::MountOption;
 
 use sd_notify::NotifyState;
 
+use super::control::{ControlSocket, MountStatus, Report};
 use super::daemon::{Failure, Readiness, daemonize, log_file, notify};
 use super::error::{MountError, MountResult};
 use super::logging;
+use super::metrics;
 use super::reload::ReloadSource;
 use super::setup::{open_store, runtime};
-use super::table::{PidFile, SUBTYPE, find_daemon, find_mount, is_our_mount};
+use super::table::{PidFile, SUBTYPE, find_daemon, find_mount, is_our_mount, socket_path};
 use super::unmount::{is_busy, mountpoint_path, unmount_path};
 use crate::config::MountSettings;
 use crate::crypto::{Secret, VaultKeys};
@@ -321,7 +323,15 @@ fn serve(
     drop(secret);
     // What SIGHUP needs to re-check the vault config.
     let recheck = (store.clone(), prefix.clone(), keys.clone());
+    let vault_id = hex::encode(keys.vault_id());
     let fs = Fs::new(store, prefix, keys, fs_options(s))?;
+    let report = reporter(&fs, s, vault_id);
+    if let Some(addr) = s.metrics_addr {
+        let bound = rt
+            .block_on(metrics::serve(addr, report.clone()))
+            .map_err(MountError::io(format!("cannot serve metrics on {addr}")))?;
+        log::info!("Prometheus metrics at http://{bound}/metrics");
+    }
 
     let (events, rx) = mpsc::channel();
     {
@@ -343,6 +353,7 @@ fn serve(
             None
         }
     };
+    let control = control_socket(&rt, mp, &report);
     let session_thread = {
         let events = events.clone();
         std::thread::Builder::new()
@@ -363,13 +374,20 @@ fn serve(
         log::warn!("cannot detach from the terminal: {e}");
     }
     log::info!("{status}");
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        rt.spawn(notify_status(report.clone(), status.clone()));
+    }
 
     loop {
         match rx.recv() {
             Ok(Event::Stop(name)) => {
                 log::info!(
-                    "{name}: uploading open files and unmounting {}",
-                    mp.display()
+                    "{name}: uploading open files and unmounting {}{}",
+                    mp.display(),
+                    rt.block_on(report())
+                        .pending_summary()
+                        .map(|p| format!("; still to upload: {p}"))
+                        .unwrap_or_default()
                 );
                 notify(&[
                     NotifyState::Stopping,
@@ -421,8 +439,10 @@ fn serve(
         NotifyState::Stopping,
         NotifyState::Status("uploading open files"),
     ]);
-    let flushed = store_before_exit(&rt, &fs, &rx);
+    let flushed = store_before_exit(&rt, &fs, &rx, &report);
     let _ = session_thread.join();
+    drop(control);
+    drop(report);
     drop(fs);
     rt.shutdown_timeout(Duration::from_secs(5));
     drop(pid_file);
@@ -446,6 +466,7 @@ fn store_before_exit(
     rt: &tokio::runtime::Runtime,
     fs: &Arc<Fs>,
     events: &mpsc::Receiver<Event>,
+    report: &Report,
 ) -> Result<(), FsError> {
     let mut delay = Duration::from_secs(1);
     loop {
@@ -461,8 +482,9 @@ fn store_before_exit(
         let status = format!("{unstored} file(s) not stored yet, retrying");
         notify(&[NotifyState::Status(&status)]);
         log::error!(
-            "{unstored} file(s) are not stored yet ({err}); retrying in {} s. Their data exists \
-             only in this process: a second SIGTERM or SIGINT gives up and loses it",
+            "{unstored} file(s) are not stored yet ({err}): {}; retrying in {} s. Their data \
+             exists only in this process: a second SIGTERM or SIGINT gives up and loses it",
+            rt.block_on(report()).pending_summary().unwrap_or_default(),
             delay.as_secs()
         );
         match events.recv_timeout(delay) {
@@ -477,6 +499,80 @@ fn store_before_exit(
             }
         }
         delay = (delay * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// The status report of this mount, for the control socket and the metrics.
+fn reporter(fs: &Arc<Fs>, s: &MountSettings, vault_id: String) -> Report {
+    let fs = fs.clone();
+    let started = Instant::now();
+    let mountpoint = s.mountpoint.display().to_string();
+    let store_url = s.store_url.to_string();
+    let socket = socket_path(&s.mountpoint).display().to_string();
+    Arc::new(move || {
+        let fs = fs.clone();
+        let head = MountStatus {
+            mountpoint: mountpoint.clone(),
+            store_url: store_url.clone(),
+            vault_id: vault_id.clone(),
+            pid: std::process::id(),
+            uptime_secs: started.elapsed().as_secs(),
+            socket: socket.clone(),
+            fs: Default::default(),
+        };
+        Box::pin(async move {
+            MountStatus {
+                fs: fs.status().await,
+                ..head
+            }
+        })
+    })
+}
+
+/// Bind and serve the control socket (`status`); a mount without one still works.
+fn control_socket(
+    rt: &tokio::runtime::Runtime,
+    mp: &Path,
+    report: &Report,
+) -> Option<ControlSocket> {
+    let path = socket_path(mp);
+    let _context = rt.enter();
+    match ControlSocket::bind(&path).and_then(|mut c| c.serve(report.clone()).map(|()| c)) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::warn!(
+                "cannot open the control socket {}: {e}; `s3cryptfs status` will not reach this mount",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// How often systemd's `STATUS=` line is brought up to date.
+const NOTIFY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Keep systemd's `STATUS=` line (`systemctl status`) saying what is pending or failing.
+async fn notify_status(report: Report, mounted: String) {
+    let mut last = String::new();
+    loop {
+        tokio::time::sleep(NOTIFY_INTERVAL).await;
+        let s = report().await;
+        let f = &s.fs;
+        let line = if f.pending.is_empty() {
+            format!("{mounted}; all files stored")
+        } else {
+            format!(
+                "{mounted}; {} file(s) to upload ({} bytes), {} failing",
+                f.pending.len(),
+                f.bytes_pending,
+                f.files_failed
+            )
+        };
+        if line != last {
+            notify(&[NotifyState::Status(&line)]);
+            last = line;
+        }
     }
 }
 

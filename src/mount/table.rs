@@ -130,6 +130,8 @@ fn process_start_time(pid: i32) -> Option<u64> {
 pub(super) struct Daemon {
     pub(super) pid: i32,
     start_time: u64,
+    /// Its control socket (`control.rs`), next to its pid file.
+    pub(super) socket: PathBuf,
 }
 
 impl Daemon {
@@ -157,10 +159,41 @@ pub(super) fn find_daemon(mp: &Path) -> Option<Daemon> {
         let daemon = Daemon {
             pid: first.next()?.parse().ok()?,
             start_time: first.next()?.parse().ok()?,
+            socket: path.with_file_name(socket_name(mp)),
         };
         let for_mp = text.lines().nth(1)? == mp.as_os_str().to_string_lossy();
         (for_mp && daemon.is_alive()).then_some(daemon)
     })
+}
+
+/// The control socket of the mount at `mp` (`control.rs`): in the runtime directory, named
+/// by a hash of the path alone, since a socket path may not exceed 107 bytes.
+pub(super) fn socket_path(mp: &Path) -> PathBuf {
+    runtime_dir().join(socket_name(mp))
+}
+
+fn socket_name(mp: &Path) -> String {
+    let hash = Md5::digest(mp.as_os_str().as_bytes());
+    format!("{}.sock", hex::encode(&hash[..8]))
+}
+
+/// The mount points of this user's running daemons (from their pid files) and their control
+/// sockets, sorted.
+pub(super) fn live_mounts() -> Vec<(PathBuf, PathBuf)> {
+    let Ok(dir) = std::fs::read_dir(runtime_dir()) else {
+        return Vec::new();
+    };
+    let mut mounts: Vec<(PathBuf, PathBuf)> = dir
+        .flatten()
+        .filter(|e| e.file_name().as_bytes().ends_with(b".pid"))
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let mp = PathBuf::from(text.lines().nth(1)?);
+            find_daemon(&mp).map(|d| (mp, d.socket))
+        })
+        .collect();
+    mounts.sort();
+    mounts
 }
 
 /// This process's pid file; removed when dropped.
@@ -247,6 +280,7 @@ mod tests {
         let me = Daemon {
             pid: std::process::id() as i32,
             start_time: process_start_time(std::process::id() as i32).expect("stat"),
+            socket: PathBuf::new(),
         };
         assert!(me.is_alive());
         let other = Daemon {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::mount::{MntFlags, umount2};
 
+use super::control::query;
 use super::error::{MountError, MountResult};
 use super::table::{find_daemon, find_mount, is_our_mount};
 
@@ -91,6 +92,16 @@ pub fn unmount(path: &Path, timeout: Duration) -> MountResult<()> {
     let mp = mountpoint_path(path)?;
     let entry = find_mount(&mp).map_err(MountError::io("cannot read /proc/self/mountinfo"))?;
     let daemon = find_daemon(&mp);
+    let still_to_upload = || {
+        let socket = daemon.as_ref()?.socket.as_path();
+        query(socket).ok().and_then(|s| s.pending_summary())
+    };
+    if let Some(pending) = still_to_upload() {
+        log::warn!(
+            "{} has data to upload before its daemon exits: {pending}",
+            mp.display()
+        );
+    }
     match (&entry, &daemon) {
         (None, None) => {
             return Err(MountError::mountpoint(&mp, "is not mounted"));
@@ -122,7 +133,7 @@ pub fn unmount(path: &Path, timeout: Duration) -> MountResult<()> {
         // The mount is gone (or detached) but its daemon still runs: wait for it.
         (None, Some(_)) => {}
     }
-    let Some(daemon) = daemon else {
+    let Some(daemon) = daemon.as_ref() else {
         log::warn!(
             "{} is unmounted, but no pid file names its daemon, so this did not wait for it",
             mp.display()
@@ -134,10 +145,11 @@ pub fn unmount(path: &Path, timeout: Duration) -> MountResult<()> {
         if Instant::now() >= deadline {
             return Err(MountError::Other(format!(
                 "{} is unmounted, but its daemon (pid {}) is still running after {} s: files \
-                 may still be open in the detached mount or uploading; it exits when done",
+                 may still be open in the detached mount or uploading ({}); it exits when done",
                 mp.display(),
                 daemon.pid,
-                timeout.as_secs()
+                timeout.as_secs(),
+                still_to_upload().unwrap_or_else(|| "none reported".to_owned())
             )));
         }
         std::thread::sleep(Duration::from_millis(50));

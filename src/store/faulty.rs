@@ -2,7 +2,7 @@
 //! first N, fail every write while "the server is down", run a hook before each copy (to
 //! change an object "concurrently"), run a hook before each LIST (to change local state
 //! while a tool walks the vault), and record every GET with its range (to prove a tool
-//! read only object headers).
+//! read only object headers), and hold every write until released (a slow upload).
 //!
 //! Everything else passes through unchanged, including the inner store's counters.
 
@@ -41,6 +41,8 @@ pub struct FaultyStore {
     gets: Mutex<Vec<GetRecord>>,
     /// While set, every write (PUT, multipart calls, copy) fails as if the server were down.
     writes_down: std::sync::atomic::AtomicBool,
+    /// While `true`, every write waits (a slow upload, as long as a test needs it).
+    writes_held: tokio::sync::watch::Sender<bool>,
 }
 
 impl FaultyStore {
@@ -53,7 +55,21 @@ impl FaultyStore {
             before_list: Mutex::new(None),
             gets: Mutex::new(Vec::new()),
             writes_down: std::sync::atomic::AtomicBool::new(false),
+            writes_held: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Make every write wait (`true`) until released (`false`): an upload that takes as long
+    /// as the test wants, with nothing timed.
+    pub fn hold_writes(&self, held: bool) {
+        self.writes_held.send_replace(held);
+    }
+
+    /// Wait while writes are held, then fail if the server is "down".
+    async fn gate_writes(&self, key: &str) -> StoreResult<()> {
+        let mut held = self.writes_held.subscribe();
+        let _ = held.wait_for(|h| !*h).await;
+        self.check_writes(key)
     }
 
     /// Make every write fail (`true`) with a transient error, as an unreachable server
@@ -147,12 +163,12 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
-        self.check_writes(key)?;
+        self.gate_writes(key).await?;
         self.inner.put(key, body, opts).await
     }
 
     async fn create_multipart(&self, key: &str, opts: PutOptions) -> StoreResult<String> {
-        self.check_writes(key)?;
+        self.gate_writes(key).await?;
         self.inner.create_multipart(key, opts).await
     }
 
@@ -163,7 +179,7 @@ impl ObjectStore for FaultyStore {
         part_number: u32,
         body: Bytes,
     ) -> StoreResult<String> {
-        self.check_writes(key)?;
+        self.gate_writes(key).await?;
         self.inner
             .upload_part(key, upload_id, part_number, body)
             .await
@@ -175,7 +191,7 @@ impl ObjectStore for FaultyStore {
         upload_id: &str,
         parts: &[CompletedPart],
     ) -> StoreResult<PutOutput> {
-        self.check_writes(key)?;
+        self.gate_writes(key).await?;
         self.inner.complete_multipart(key, upload_id, parts).await
     }
 
@@ -206,7 +222,7 @@ impl ObjectStore for FaultyStore {
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
-        self.check_writes(dst)?;
+        self.gate_writes(dst).await?;
         let n = self.copies.fetch_add(1, Ordering::SeqCst) + 1;
         if n > self.fail_copies_after.load(Ordering::SeqCst) {
             return Err(StoreError::Transient {

@@ -36,6 +36,22 @@ impl Op {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// The name status reports and metrics labels use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Head => "head",
+            Op::Get => "get",
+            Op::Put => "put",
+            Op::CreateMultipart => "create_multipart",
+            Op::UploadPart => "upload_part",
+            Op::CompleteMultipart => "complete_multipart",
+            Op::AbortMultipart => "abort_multipart",
+            Op::List => "list",
+            Op::Copy => "copy",
+            Op::Delete => "delete",
+        }
+    }
 }
 
 /// Lock-free per-operation counters of requests and body bytes (sent for PUT/part, received

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::progress::Progress;
 use super::{Access, Target, ToolError, ToolResult, open_target};
 
 /// Abort the uploads older than `older_than` (list them only, with `dry_run`).
@@ -31,7 +32,9 @@ pub async fn run(t: &Target, older_than: Duration, dry_run: bool) -> ToolResult<
     let mut aborted = 0usize;
     let mut kept = 0usize;
     let mut failed = 0usize;
+    let progress = Progress::on_stderr("cleanup");
     for u in &uploads {
+        progress.inc(0);
         let age = now.duration_since(u.initiated).unwrap_or_default();
         if age < older_than {
             kept += 1;
@@ -55,11 +58,15 @@ pub async fn run(t: &Target, older_than: Duration, dry_run: bool) -> ToolResult<
                 aborted += 1;
             }
             Err(e) => {
-                eprintln!("s3cryptfs: cannot abort the upload of {}: {e}", u.key);
+                progress.println(&format!(
+                    "s3cryptfs: cannot abort the upload of {}: {e}",
+                    u.key
+                ));
                 failed += 1;
             }
         }
     }
+    progress.finish();
     let verb = if dry_run { "would abort" } else { "aborted" };
     println!(
         "{verb} {aborted} incomplete upload(s) under {}; {kept} younger than {} left alone",

@@ -23,8 +23,10 @@
 pub mod cleanup;
 pub mod doctor;
 pub mod files;
+pub mod get;
 pub mod keycmd;
 pub mod progress;
+pub mod put;
 pub mod rewrap;
 pub mod upgrade;
 pub mod verify;

@@ -1,28 +1,25 @@
-//! Progress of a walk over many objects: a spinner with counts on a terminal (indicatif),
-//! a plain line every few seconds otherwise (logs and CI stay readable), nothing in tests.
+//! Progress of a walk over many objects or files: a spinner with counts on a terminal
+//! (indicatif), nothing otherwise (logs, cron mail and scripts get only the command's own
+//! output and the problems found), nothing in tests.
 //!
 //! The total is unknown while the listing is paged, so it is a count, not a percentage.
 
 use std::io::IsTerminal;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::format_bytes;
 
-/// How often the plain form prints a line.
-const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
-
 enum Mode {
     Hidden,
     Bar(ProgressBar),
-    Plain { last: Mutex<Instant> },
+    /// Not a terminal: no progress, problems still printed.
+    Quiet,
 }
 
 pub struct Progress {
-    what: String,
     mode: Mode,
     objects: AtomicU64,
     bytes: AtomicU64,
@@ -31,11 +28,11 @@ pub struct Progress {
 impl Progress {
     /// No output at all (library use, tests).
     pub fn hidden() -> Progress {
-        Self::with_mode("", Mode::Hidden)
+        Self::with_mode(Mode::Hidden)
     }
 
-    /// A bar on stderr when it is a terminal, plain lines on stderr otherwise. `what` names
-    /// the work ("verify", "rewrap").
+    /// A bar on stderr when it is a terminal, quiet otherwise. `what` names the work
+    /// ("verify", "rewrap").
     pub fn on_stderr(what: &str) -> Progress {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new_spinner();
@@ -46,20 +43,14 @@ impl Progress {
             bar.set_style(style);
             bar.set_prefix(what.to_owned());
             bar.enable_steady_tick(Duration::from_millis(200));
-            Self::with_mode(what, Mode::Bar(bar))
+            Self::with_mode(Mode::Bar(bar))
         } else {
-            Self::with_mode(
-                what,
-                Mode::Plain {
-                    last: Mutex::new(Instant::now()),
-                },
-            )
+            Self::with_mode(Mode::Quiet)
         }
     }
 
-    fn with_mode(what: &str, mode: Mode) -> Progress {
+    fn with_mode(mode: Mode) -> Progress {
         Progress {
-            what: what.to_owned(),
             mode,
             objects: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -70,19 +61,9 @@ impl Progress {
     pub fn inc(&self, bytes: u64) {
         let objects = self.objects.fetch_add(1, Ordering::Relaxed) + 1;
         let total = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        match &self.mode {
-            Mode::Hidden => {}
-            Mode::Bar(bar) => {
-                bar.set_position(objects);
-                bar.set_message(format_bytes(total));
-            }
-            Mode::Plain { last } => {
-                let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
-                if last.elapsed() >= PLAIN_INTERVAL {
-                    *last = Instant::now();
-                    eprintln!("{}: {objects} objects, {}", self.what, format_bytes(total));
-                }
-            }
+        if let Mode::Bar(bar) = &self.mode {
+            bar.set_position(objects);
+            bar.set_message(format_bytes(total));
         }
     }
 
@@ -91,7 +72,7 @@ impl Progress {
         match &self.mode {
             Mode::Hidden => {}
             Mode::Bar(bar) => bar.println(line),
-            Mode::Plain { .. } => eprintln!("{line}"),
+            Mode::Quiet => eprintln!("{line}"),
         }
     }
 
@@ -100,20 +81,10 @@ impl Progress {
         self.objects.load(Ordering::Relaxed)
     }
 
-    /// Remove the bar (or print the final count).
+    /// Remove the bar.
     pub fn finish(&self) {
-        match &self.mode {
-            Mode::Hidden => {}
-            Mode::Bar(bar) => bar.finish_and_clear(),
-            Mode::Plain { .. } => {
-                let bytes = self.bytes.load(Ordering::Relaxed);
-                let bytes = if bytes == 0 {
-                    String::new()
-                } else {
-                    format!(", {}", format_bytes(bytes))
-                };
-                eprintln!("{}: {} objects{bytes}, done", self.what, self.objects());
-            }
+        if let Mode::Bar(bar) = &self.mode {
+            bar.finish_and_clear();
         }
     }
 }

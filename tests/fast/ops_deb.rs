@@ -132,6 +132,9 @@ fn every_asset_exists_and_the_package_is_complete() {
         "usr/share/man/man5/s3cryptfs.toml.5",
         "usr/share/man/man8/mount.s3cryptfs.8",
         "usr/share/doc/s3cryptfs/examples/s3cryptfs.example.toml",
+        "usr/share/bash-completion/completions/s3cryptfs",
+        "usr/share/zsh/vendor-completions/_s3cryptfs",
+        "usr/share/fish/vendor_completions.d/s3cryptfs.fish",
     ] {
         assert!(has(dest), "the package does not install {dest}");
     }

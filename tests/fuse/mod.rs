@@ -7,4 +7,5 @@ mod fuse_memory;
 mod fuse_requests;
 mod ops_backup;
 mod ops_helper;
+mod ops_status;
 mod ops_systemd;

@@ -8,10 +8,12 @@
 //! A sequential writer's parts `>= 2` are held in memory instead of staging
 //! (`part_buffer.rs`) and stream out from there (`stream.rs`).
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::store::MAX_PARTS;
 
+use super::super::activity::FileActivity;
 use super::super::attr::{Kind, StoredAttrs};
 use super::super::read::{BlockReader, RemoteVersion};
 use super::error::{UploadError, UploadResult};
@@ -53,6 +55,8 @@ pub struct FileState {
     /// Another client replaced the object and this content went to a conflict copy
     /// (`fs/conflict.rs`): writes through this file fail with ESTALE.
     pub stale: bool,
+    /// What a status report shows of this file while it is locked (`fs/activity.rs`).
+    pub activity: Arc<FileActivity>,
 }
 
 impl FileState {
@@ -74,6 +78,7 @@ impl FileState {
             mtime_explicit: false,
             parts: Vec::new(),
             stale: false,
+            activity: Arc::default(),
         }
     }
 
@@ -96,6 +101,7 @@ impl FileState {
             mtime_explicit: false,
             parts: Vec::new(),
             stale: false,
+            activity: Arc::default(),
         }
     }
 

@@ -29,6 +29,7 @@ mod staging;
 mod stream;
 mod whole;
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 pub use body::Uploader;
@@ -36,17 +37,21 @@ use error::UploadResult;
 pub use file::FileState;
 pub use staging::StagingArea;
 
+use super::activity::FileActivity;
 use super::read::{BlockReader, RemoteVersion};
 
 /// An open file: its shared state and how many handles refer to it.
 pub(crate) struct OpenFile {
     pub state: tokio::sync::Mutex<FileState>,
     pub handles: AtomicU64,
+    /// The state's [`FileActivity`], readable while an upload holds the state.
+    pub activity: Arc<FileActivity>,
 }
 
 impl OpenFile {
     pub fn new(state: FileState, handles: u64) -> Self {
         OpenFile {
+            activity: state.activity.clone(),
             state: tokio::sync::Mutex::new(state),
             handles: AtomicU64::new(handles),
         }

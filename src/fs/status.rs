@@ -1,0 +1,107 @@
+//! [`Fs::status`]: what the file system holds and has done, for `s3cryptfs status`, the
+//! Prometheus metrics and systemd's `STATUS=` line. It never waits for a file: a file whose
+//! state is locked (an upload runs) is reported from its [`FileActivity`](super::activity).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::Fs;
+use super::activity::{ActivityCounts, PendingFile, UploadState};
+use super::upload::OpenFile;
+use crate::store::Op;
+
+/// Requests of one kind sent to the store, and their body bytes (sent for PUT and parts,
+/// received for GET).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCount {
+    pub kind: String,
+    pub requests: u64,
+    pub bytes: u64,
+}
+
+/// The decrypted block cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheStatus {
+    /// Bytes held now.
+    pub bytes: u64,
+    /// The most it holds (`--block-cache-mib`).
+    pub capacity: u64,
+    /// Reads of one chunk answered from the cache, and those that fetched blocks.
+    pub hits: u64,
+    pub misses: u64,
+}
+
+/// A report of the file system.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsStatus {
+    /// Files open now (by handles, or kept until their upload succeeds).
+    pub open_files: u64,
+    pub files_dirty: u64,
+    pub files_uploading: u64,
+    pub files_failed: u64,
+    /// Plaintext bytes of the files not stored yet.
+    pub bytes_pending: u64,
+    /// Bytes of (sealed) staging files on local disk.
+    pub staged_bytes: u64,
+    /// Every file not stored yet, by path.
+    pub pending: Vec<PendingFile>,
+    pub counts: ActivityCounts,
+    /// Requests by kind, where the store counts them.
+    pub requests: Vec<RequestCount>,
+    pub cache: CacheStatus,
+}
+
+impl Fs {
+    /// The report; see the module comment.
+    pub async fn status(&self) -> FsStatus {
+        // The cache counts its size lazily: bring it up to date first.
+        self.reader.settle_cache().await;
+        let files: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
+        let mut pending: Vec<PendingFile> = files
+            .iter()
+            .filter_map(|f| match f.state.try_lock() {
+                Ok(st) => f.activity.pending(Some((
+                    st.dirty && !st.unlinked && !st.stale,
+                    &st.path,
+                    st.size,
+                ))),
+                Err(_) => f.activity.pending(None),
+            })
+            .collect();
+        pending.sort_by(|a, b| a.path.cmp(&b.path));
+        let count = |state| pending.iter().filter(|p| p.state == state).count() as u64;
+        let counts = self.activity.counts();
+        let requests = self
+            .store
+            .stats()
+            .map(|s| {
+                Op::ALL
+                    .iter()
+                    .map(|&op| RequestCount {
+                        kind: op.name().to_owned(),
+                        requests: s.requests(op),
+                        bytes: s.bytes(op),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        FsStatus {
+            open_files: files.len() as u64,
+            files_dirty: count(UploadState::Dirty),
+            files_uploading: count(UploadState::Uploading),
+            files_failed: count(UploadState::Failed),
+            bytes_pending: pending.iter().map(|p| p.bytes).sum(),
+            staged_bytes: self.staging.staged_bytes(),
+            cache: CacheStatus {
+                bytes: self.reader.cached_bytes(),
+                capacity: self.opts.block_cache_bytes,
+                hits: counts.cache_hits,
+                misses: counts.cache_misses,
+            },
+            pending,
+            counts,
+            requests,
+        }
+    }
+}

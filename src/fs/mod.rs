@@ -18,6 +18,7 @@
 //! Consistency: close-to-open. `close` and `fsync` return only once the file is durable in the
 //! store; attributes and listings are cached for `metadata_ttl`.
 
+mod acl;
 pub mod attr;
 mod conflict;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod read;
 mod rename;
 mod setattr;
 mod upload;
+mod xattr;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -56,6 +58,7 @@ use prefetch::ReadAhead;
 use read::{BlockReader, RemoteVersion};
 pub(crate) use upload::OpenFile;
 use upload::{FileState, StagingArea, Uploader};
+pub use xattr::{XATTR_CREATE, XATTR_REPLACE};
 
 /// Mount-wide settings of the file system.
 #[derive(Clone, Debug)]
@@ -134,6 +137,8 @@ pub struct Fs {
     /// object of its own (its attributes come from the mount options), so a change lasts until
     /// unmount (docs/SEMANTICS.md). `None`: the mount options' defaults.
     root_attrs: Mutex<Option<attr::StoredAttrs>>,
+    /// Opened xattr sidecars and the default ACLs of directories (`xattr.rs`).
+    xattr_caches: xattr::XattrCaches,
     /// For background tasks (deferred attribute writes, upload retries).
     me: std::sync::Weak<Fs>,
 }
@@ -179,6 +184,7 @@ impl Fs {
             staging,
             mounted_at: SystemTime::now(),
             root_attrs: Mutex::new(None),
+            xattr_caches: xattr::XattrCaches::default(),
             me: me.clone(),
         }))
     }
@@ -465,7 +471,7 @@ impl Fs {
         let entry = Entry::File {
             kind: st.kind,
             version,
-            attrs: st.attrs,
+            attrs: st.attrs.clone(),
         };
         // The name is an object now: a listing taken while it was only local (or
         // while this upload was on its way) must not say it is absent once the

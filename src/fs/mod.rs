@@ -35,6 +35,7 @@ mod rename;
 mod setattr;
 mod upload;
 mod xattr;
+mod xattr_cache;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -58,7 +59,6 @@ use prefetch::ReadAhead;
 use read::{BlockReader, RemoteVersion};
 pub(crate) use upload::OpenFile;
 use upload::{FileState, StagingArea, Uploader};
-pub use xattr::{XATTR_CREATE, XATTR_REPLACE};
 
 /// Mount-wide settings of the file system.
 #[derive(Clone, Debug)]
@@ -138,7 +138,7 @@ pub struct Fs {
     /// unmount (docs/SEMANTICS.md). `None`: the mount options' defaults.
     root_attrs: Mutex<Option<attr::StoredAttrs>>,
     /// Opened xattr sidecars and the default ACLs of directories (`xattr.rs`).
-    xattr_caches: xattr::XattrCaches,
+    xattr_caches: xattr_cache::XattrCaches,
     /// For background tasks (deferred attribute writes, upload retries).
     me: std::sync::Weak<Fs>,
 }
@@ -184,7 +184,7 @@ impl Fs {
             staging,
             mounted_at: SystemTime::now(),
             root_attrs: Mutex::new(None),
-            xattr_caches: xattr::XattrCaches::default(),
+            xattr_caches: xattr_cache::XattrCaches::default(),
             me: me.clone(),
         }))
     }

@@ -5,7 +5,6 @@
 //! directory marker's PUT, or the upload of a file being written) and is durable at return,
 //! except for a file with unwritten content, whose change goes with that content at close.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -24,6 +23,7 @@ use super::acl::{self, Acl};
 use super::attr::{Kind, StoredAttrs};
 use super::error::{FsError, FsResult};
 use super::namespace::Entry;
+use super::xattr_cache::bounded_insert;
 
 /// `setxattr(2)` flags.
 pub const XATTR_CREATE: i32 = 1;
@@ -33,26 +33,6 @@ const SIDECAR_CACHE_ENTRIES: usize = 256;
 /// Directories whose default ACL this mount remembers past `metadata_ttl`, so that creating
 /// in them costs no request; emptied when full.
 const DIR_ACL_MEMO_ENTRIES: usize = 65_536;
-
-/// Caches of this component, owned by `Fs`.
-#[derive(Default)]
-pub(crate) struct XattrCaches {
-    sidecars: std::sync::Mutex<HashMap<[u8; 16], Arc<XattrMap>>>,
-    dir_areas: std::sync::Mutex<HashMap<u64, XattrArea>>,
-}
-
-fn bounded_insert<K: std::hash::Hash + Eq, V>(
-    m: &std::sync::Mutex<HashMap<K, V>>,
-    cap: usize,
-    k: K,
-    v: V,
-) {
-    let mut m = m.lock().unwrap_or_else(|p| p.into_inner());
-    if m.len() >= cap {
-        m.clear();
-    }
-    m.insert(k, v);
-}
 
 /// Whether `name` is one this file system keeps: `Ok(true)` for a name only root may set.
 fn check_name(name: &[u8]) -> FsResult<bool> {

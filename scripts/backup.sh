@@ -11,7 +11,7 @@ usage() {
     cat <<'EOF'
 Usage: s3cryptfs-backup [OPTIONS] SOURCE DESTINATION
 
-Copy the contents of the directory SOURCE into DESTINATION (as `rsync -a SOURCE/
+Copy the contents of the directory SOURCE into DESTINATION (as `rsync -aAX SOURCE/
 DESTINATION/` does), where DESTINATION is a directory on a mounted s3cryptfs vault; it is
 created if missing. Refuses to run, copying nothing, when DESTINATION is not on a mounted
 s3cryptfs or the mount is read-only. Modes, owners, mtimes, symlinks, fifos, sockets and (as
@@ -137,7 +137,7 @@ flock -n 9 || die 4 "another backup to $dest is still running (lock $lock)"
 mkdir -p -- "$dest" || die 1 "cannot create $dest on the vault"
 
 # -8: names in the log as they are (UTF-8), not escaped.
-rsync_args=(-a -8 --itemize-changes --stats "${delete[@]}" "${dry_run[@]}")
+rsync_args=(-aAX -8 --itemize-changes --stats "${delete[@]}" "${dry_run[@]}")
 for f in "${excludes[@]}"; do rsync_args+=(--exclude-from="$f"); done
 rsync_args+=("${extra[@]}")
 

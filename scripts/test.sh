@@ -5,7 +5,8 @@
 #    - apt: fuse3 (fusermount3), rsync, pkg-config, ca-certificates, a C compiler (aws-lc-sys
 #      builds C), man-db (tests/fast/ops_man.rs), systemd (systemd-analyze,
 #      tests/fast/ops_systemd.rs), zsh and fish (syntax checks of the completion scripts,
-#      tests/fast/ops_completions.rs), python3 and pip;
+#      tests/fast/ops_completions.rs), python3 and pip, attr and acl (setfattr/getfattr,
+#      setfacl/getfacl: the extended attribute and ACL tests);
 #    - pip: moto's S3 server, which the S3 tests run against (scripts/s3-test-server.sh);
 #    - apt: nodejs and npm; npm: s3rver, the third S3 server (scripts/s3rver-test-server.sh);
 #    - apt: ceph-mon ceph-osd radosgw ceph-common, the one-node Ceph cluster the SSE-C and
@@ -47,6 +48,8 @@ as_root() {
 missing=()
 command -v fusermount3 >/dev/null 2>&1 || missing+=(fuse3)
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+command -v setfattr >/dev/null 2>&1 || missing+=(attr)
+command -v setfacl >/dev/null 2>&1 || missing+=(acl)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)

@@ -28,12 +28,27 @@ pub struct FuseAdapter {
     pub fs: Arc<Fs>,
     pub rt: tokio::runtime::Handle,
     ttl: Duration,
+    /// Ask the kernel for `FUSE_POSIX_ACL` (it enforces ACLs, which needs
+    /// `default_permissions`, and leaves the umask to the file system).
+    posix_acl: bool,
 }
 
 impl FuseAdapter {
     pub fn new(fs: Arc<Fs>, rt: tokio::runtime::Handle) -> Self {
         let ttl = fs.options().metadata_ttl;
-        FuseAdapter { fs, rt, ttl }
+        FuseAdapter {
+            fs,
+            rt,
+            ttl,
+            posix_acl: false,
+        }
+    }
+
+    /// Have the kernel enforce POSIX ACLs (only with `default_permissions`, which it then
+    /// turns on anyway): without it ACLs are kept, but nothing checks them.
+    pub fn with_posix_acl(mut self, on: bool) -> Self {
+        self.posix_acl = on;
+        self
     }
 
     /// Run `op` on the runtime and hand its result to `reply`.
@@ -93,6 +108,17 @@ fn file_type(k: Kind) -> FileType {
     }
 }
 
+/// getxattr/listxattr: with `size` 0 the length, else the bytes, or ERANGE when they do not
+/// fit `size`.
+fn reply_xattr(r: Result<Vec<u8>, Errno>, size: u32, reply: fuser::ReplyXattr) {
+    match r {
+        Ok(v) if size == 0 => reply.size(v.len() as u32),
+        Ok(v) if v.len() > size as usize => reply.error(Errno::from_i32(libc::ERANGE)),
+        Ok(v) => reply.data(&v),
+        Err(e) => reply.error(e),
+    }
+}
+
 fn time_of(t: TimeOrNow) -> SystemTime {
     match t {
         TimeOrNow::SpecificTime(t) => t,
@@ -108,7 +134,13 @@ impl fuser::Filesystem for FuseAdapter {
         // O_TRUNC arrives with open() instead of a separate setattr(size=0): one upload, not
         // two, for `cp` over an existing file. Parallel dirops: lookups in one directory need
         // not wait for each other.
-        let wanted = fuser::InitFlags::FUSE_ATOMIC_O_TRUNC | fuser::InitFlags::FUSE_PARALLEL_DIROPS;
+        let mut wanted =
+            fuser::InitFlags::FUSE_ATOMIC_O_TRUNC | fuser::InitFlags::FUSE_PARALLEL_DIROPS;
+        if self.posix_acl {
+            // The kernel checks ACLs and sends the umask apart from the mode, so that a
+            // directory's default ACL, not the umask, limits what is created in it.
+            wanted |= fuser::InitFlags::FUSE_POSIX_ACL | fuser::InitFlags::FUSE_DONT_MASK;
+        }
         let _ = config.add_capabilities(wanted & config.capabilities());
         Ok(())
     }
@@ -226,7 +258,7 @@ impl fuser::Filesystem for FuseAdapter {
         self.spawn(
             "mknod",
             async move {
-                let mode = (mode & libc::S_IFMT) | (mode & 0o7777 & !umask);
+                let mode = fs.masked_mode(parent.0, mode, umask).await?;
                 fs.mknod(parent.0, &name, mode, u64::from(rdev), uid, gid)
                     .await
             },
@@ -252,7 +284,10 @@ impl fuser::Filesystem for FuseAdapter {
         let ttl = self.ttl;
         self.spawn(
             "mkdir",
-            async move { fs.mkdir(parent.0, &name, mode & !umask, uid, gid).await },
+            async move {
+                let mode = fs.masked_mode(parent.0, mode, umask).await?;
+                fs.mkdir(parent.0, &name, mode, uid, gid).await
+            },
             move |r| match r {
                 Ok(a) => reply.entry(&ttl, &file_attr(&a), Generation(0)),
                 Err(e) => reply.error(e),
@@ -555,41 +590,67 @@ impl fuser::Filesystem for FuseAdapter {
 
     fn setxattr(
         &self,
-        _req: &Request,
-        _ino: INodeNo,
+        req: &Request,
+        ino: INodeNo,
         name: &OsStr,
-        _value: &[u8],
-        _flags: i32,
+        value: &[u8],
+        flags: i32,
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        let e = FsError::NotSupported("extended attributes".into());
-        log::debug!("setxattr {name:?}: {e}");
-        reply.error(Errno::from_i32(e.errno()));
+        let fs = self.fs.clone();
+        let name = name.as_encoded_bytes().to_vec();
+        let value = value.to_vec();
+        let uid = req.uid();
+        self.spawn(
+            "setxattr",
+            async move { fs.setxattr(ino.0, &name, &value, flags, uid).await },
+            move |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
     fn getxattr(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        _name: &OsStr,
-        _size: u32,
+        ino: INodeNo,
+        name: &OsStr,
+        size: u32,
         reply: fuser::ReplyXattr,
     ) {
-        // Files carry no extended attributes.
-        reply.error(Errno::from_i32(FsError::NoAttribute.errno()));
+        let fs = self.fs.clone();
+        let name = name.as_encoded_bytes().to_vec();
+        self.spawn(
+            "getxattr",
+            async move { fs.getxattr(ino.0, &name).await },
+            move |r| reply_xattr(r, size, reply),
+        );
     }
 
-    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: fuser::ReplyXattr) {
-        if size == 0 {
-            reply.size(0);
-        } else {
-            reply.data(&[]);
-        }
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: fuser::ReplyXattr) {
+        let fs = self.fs.clone();
+        let privileged = req.uid() == 0;
+        self.spawn(
+            "listxattr",
+            async move { fs.listxattr(ino.0, privileged).await },
+            move |r| reply_xattr(r, size, reply),
+        );
     }
 
-    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::from_i32(FsError::NoAttribute.errno()));
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let fs = self.fs.clone();
+        let name = name.as_encoded_bytes().to_vec();
+        let uid = req.uid();
+        self.spawn(
+            "removexattr",
+            async move { fs.removexattr(ino.0, &name, uid).await },
+            move |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
     fn create(
@@ -609,8 +670,8 @@ impl fuser::Filesystem for FuseAdapter {
         self.spawn(
             "create",
             async move {
-                fs.create(parent.0, &name, mode & !umask, flags, uid, gid)
-                    .await
+                let mode = fs.masked_mode(parent.0, mode, umask).await?;
+                fs.create(parent.0, &name, mode, flags, uid, gid).await
             },
             move |r| match r {
                 Ok((a, fh)) => reply.created(

@@ -24,6 +24,7 @@ pub mod layout;
 pub mod metadata;
 pub mod record;
 pub mod seal;
+pub mod xattr;
 
 pub use header::{
     CTX_LEN, FORMAT_VERSION, MAGIC, MetadataWrap, PREFIX_LEN, SUITE_AES256GCM_HKDF_SHA256,

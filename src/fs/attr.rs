@@ -11,6 +11,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::crypto::format::record::{AttrRecord, FileType, Timestamp};
+use crate::crypto::format::xattr::XattrArea;
 use crate::store::Metadata;
 
 pub const S_IFMT: u32 = libc::S_IFMT;
@@ -79,13 +80,15 @@ impl Kind {
 }
 
 /// Attributes kept in object metadata.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredAttrs {
     /// Permission bits only (0o7777).
     pub perm: u32,
     pub uid: u32,
     pub gid: u32,
     pub mtime: SystemTime,
+    /// Extended attributes (ACLs included), inline or the sidecar that holds them.
+    pub xattrs: XattrArea,
 }
 
 /// What the kernel is told about an inode.
@@ -129,7 +132,7 @@ pub fn record_for(
         rdev: kind.rdev(),
         size,
         content_salt,
-        xattrs: Vec::new(),
+        xattrs: attrs.xattrs.encode(),
     }
 }
 
@@ -159,6 +162,7 @@ pub fn from_record(
         Some(t) => time_of(t.secs, t.nsec).ok_or("attribute record mtime out of range")?,
         None => last_modified,
     };
+    let xattrs = XattrArea::decode(&rec.xattrs).map_err(|e| e.to_string())?;
     Ok((
         kind,
         StoredAttrs {
@@ -166,6 +170,7 @@ pub fn from_record(
             uid: rec.uid,
             gid: rec.gid,
             mtime,
+            xattrs,
         },
     ))
 }
@@ -235,6 +240,7 @@ pub fn from_metadata(m: Option<&Metadata>, defaults: StoredAttrs) -> StoredAttrs
         uid,
         gid,
         mtime,
+        xattrs: XattrArea::Empty,
     }
 }
 
@@ -279,6 +285,7 @@ mod tests {
             uid: 1,
             gid: 2,
             mtime: UNIX_EPOCH + Duration::from_secs(5),
+            xattrs: Default::default(),
         }
     }
 
@@ -294,6 +301,7 @@ mod tests {
                 uid: 1000,
                 gid: 100,
                 mtime: t,
+                xattrs: Default::default(),
             };
             let m = to_metadata(Kind::File, &a);
             assert_eq!(from_metadata(Some(&m), defaults()), a);
@@ -316,6 +324,7 @@ mod tests {
                 uid: 1000,
                 gid: 100,
                 mtime: t,
+                xattrs: Default::default(),
             };
             let rec = record_for(kind, &a, Some(3), [1; 32]);
             assert_eq!(from_record(&rec, UNIX_EPOCH), Ok((kind, a)));

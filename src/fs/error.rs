@@ -38,9 +38,18 @@ pub enum FsError {
     TooLarge,
     #[error("bad file handle")]
     BadHandle,
-    /// An extended attribute that is not there (files carry none).
+    /// An extended attribute that is not there.
     #[error("no such extended attribute")]
     NoAttribute,
+    /// An extended attribute name that is empty or longer than 255 bytes.
+    #[error("extended attribute name out of range")]
+    AttributeName,
+    /// An extended attribute value over 64 KiB.
+    #[error("extended attribute value too large")]
+    AttributeTooLarge,
+    /// More extended attributes than a file may hold.
+    #[error("no space: {0}")]
+    NoSpace(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -100,6 +109,9 @@ impl FsError {
             FsError::TooLarge => libc::EFBIG,
             FsError::BadHandle => libc::EBADF,
             FsError::NoAttribute => libc::ENODATA,
+            FsError::AttributeName => libc::ERANGE,
+            FsError::AttributeTooLarge => libc::E2BIG,
+            FsError::NoSpace(_) => libc::ENOSPC,
             FsError::Store(StoreError::NotFound { .. }) => libc::ENOENT,
             FsError::Store(StoreError::AccessDenied { .. }) => libc::EACCES,
             FsError::Store(_) => libc::EIO,
@@ -143,6 +155,9 @@ mod tests {
             (FsError::Staging("disk full".into()), libc::EIO),
             (FsError::NotSupported("xattrs".into()), libc::ENOTSUP),
             (FsError::NoAttribute, libc::ENODATA),
+            (FsError::AttributeName, libc::ERANGE),
+            (FsError::AttributeTooLarge, libc::E2BIG),
+            (FsError::NoSpace("xattrs".into()), libc::ENOSPC),
         ];
         for (e, errno) in cases {
             assert_eq!(e.errno(), errno, "{e}");

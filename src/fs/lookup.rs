@@ -46,7 +46,11 @@ struct Listed {
 impl Fs {
     /// The mount root's attributes: the mount options', or what `setattr` made of them.
     pub(super) fn root_attrs(&self) -> StoredAttrs {
-        let set = *self.root_attrs.lock().unwrap_or_else(|p| p.into_inner());
+        let set = self
+            .root_attrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         set.unwrap_or_else(|| self.default_attrs(Kind::Dir, self.mounted_at))
     }
 
@@ -61,6 +65,7 @@ impl Fs {
             uid: self.opts.uid,
             gid: self.opts.gid,
             mtime,
+            xattrs: Default::default(),
         }
     }
 
@@ -539,7 +544,7 @@ fn pending_entry(st: &FileState) -> Entry {
             carried: Metadata::new(),
             content_salt: None,
         },
-        attrs: st.attrs,
+        attrs: st.attrs.clone(),
     }
 }
 

@@ -19,6 +19,7 @@
 //! store; attributes and listings are cached for `metadata_ttl`.
 
 mod activity;
+mod acl;
 pub mod attr;
 mod conflict;
 pub mod error;
@@ -35,6 +36,8 @@ mod rename;
 mod setattr;
 mod status;
 mod upload;
+mod xattr;
+mod xattr_cache;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -141,6 +144,8 @@ pub struct Fs {
     root_attrs: Mutex<Option<attr::StoredAttrs>>,
     /// Counters for status reports and metrics (`activity.rs`, `status.rs`).
     activity: Arc<Activity>,
+    /// Opened xattr sidecars and the default ACLs of directories (`xattr.rs`).
+    xattr_caches: xattr_cache::XattrCaches,
     /// For background tasks (deferred attribute writes, upload retries).
     me: std::sync::Weak<Fs>,
 }
@@ -188,6 +193,7 @@ impl Fs {
             mounted_at: SystemTime::now(),
             root_attrs: Mutex::new(None),
             activity,
+            xattr_caches: xattr_cache::XattrCaches::default(),
             me: me.clone(),
         }))
     }
@@ -487,7 +493,7 @@ impl Fs {
         let entry = Entry::File {
             kind: st.kind,
             version,
-            attrs: st.attrs,
+            attrs: st.attrs.clone(),
         };
         // The name is an object now: a listing taken while it was only local (or
         // while this upload was on its way) must not say it is absent once the

@@ -44,6 +44,7 @@ impl Fs {
             uid,
             gid,
             mtime: SystemTime::now(),
+            xattrs: Default::default(),
         }
     }
 
@@ -71,7 +72,9 @@ impl Fs {
         self.check_writable()?;
         let path = self.child_path(parent, name)?;
         self.check_absent(&path).await?;
-        let attrs = self.new_attrs(mode, uid, gid);
+        let attrs = self
+            .new_entry_attrs(parent, Kind::Dir, mode, uid, gid)
+            .await?;
         self.put_dir_marker(&path, &attrs).await?;
         let entry = Entry::Dir { attrs };
         self.ns.made_dir(&path, entry.clone()).await;
@@ -107,16 +110,17 @@ impl Fs {
     pub async fn rmdir(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<()> {
         self.check_writable()?;
         let path = self.child_path(parent, name)?;
-        match self.resolve(&path).await? {
-            Entry::Dir { .. } => {}
+        let attrs = match self.resolve(&path).await? {
+            Entry::Dir { attrs } => attrs,
             Entry::Missing => return Err(FsError::NotFound),
             Entry::File { .. } => return Err(FsError::NotDir),
-        }
+        };
         if self.dir_has_children(&path).await? {
             return Err(FsError::NotEmpty);
         }
         self.store.delete(&self.dir_prefix(&path)).await?;
         self.ns.removed(&path).await;
+        self.drop_sidecar(&attrs.xattrs).await;
         Ok(())
     }
 
@@ -157,7 +161,10 @@ impl Fs {
             }
         }
         let ino = self.ns.remember(&path, Kind::File);
-        let state = FileState::new_empty(path.clone(), self.new_attrs(mode, uid, gid));
+        let attrs = self
+            .new_entry_attrs(parent, Kind::File, mode, uid, gid)
+            .await?;
+        let state = FileState::new_empty(path.clone(), attrs);
         let attr = self.attr_of_state(ino, &state);
         let file = Arc::new(OpenFile::new(state, 1));
         self.lock_open().insert(ino, file.clone());
@@ -176,12 +183,11 @@ impl Fs {
     pub async fn unlink(&self, parent: u64, name: &std::ffi::OsStr) -> FsResult<()> {
         self.check_writable()?;
         let path = self.child_path(parent, name)?;
-        let entry = self.resolve(&path).await?;
-        match entry {
+        let xattrs = match self.resolve(&path).await? {
             Entry::Missing => return Err(FsError::NotFound),
             Entry::Dir { .. } => return Err(FsError::IsDir),
-            Entry::File { .. } => {}
-        }
+            Entry::File { attrs, .. } => attrs.xattrs,
+        };
         let ino = self.ns.ino_of(&path);
         let mut remote = matches!(self.ns.cached(&path).await, Some(Entry::File { .. }) | None);
         if let Some(of) = ino.and_then(|i| self.open_file(i)) {
@@ -204,6 +210,7 @@ impl Fs {
         }
         if remote {
             self.store.delete(&self.key_of(&path)).await?;
+            self.drop_sidecar(&xattrs).await;
         }
         self.ns.removed(&path).await;
         Ok(())
@@ -265,7 +272,7 @@ impl Fs {
         let path = self.child_path(parent, name)?;
         self.check_absent(&path).await?;
         let key = self.key_of(&path);
-        let attrs = self.new_attrs(mode, uid, gid);
+        let attrs = self.new_entry_attrs(parent, kind, mode, uid, gid).await?;
         let version = self
             .sealed
             .put_all(

@@ -34,9 +34,20 @@ impl Fs {
                 "a fifo, socket or device has no size to set".into(),
             ));
         }
+        // chmod also changes an access ACL's owner, mask and other entries.
+        let acl_area = match mode {
+            Some(m) => {
+                let (_, current) = self.attrs_for_xattrs(ino).await?;
+                self.chmod_xattrs(&current, m & 0o7777).await?
+            }
+            None => None,
+        };
         let apply = |a: &mut StoredAttrs| {
             if let Some(m) = mode {
                 a.perm = m & 0o7777;
+            }
+            if let Some(area) = &acl_area {
+                a.xattrs = area.clone();
             }
             if let Some(u) = uid {
                 a.uid = u;
@@ -67,7 +78,7 @@ impl Fs {
                         st.dirty = true;
                     }
                 }
-                let before = st.attrs;
+                let before = st.attrs.clone();
                 apply(&mut st.attrs);
                 if mtime.is_some() {
                     st.mtime_explicit = true;
@@ -102,7 +113,7 @@ impl Fs {
             // The root has no object: its attributes live in this mount until unmount.
             let mut attrs = self.root_attrs();
             apply(&mut attrs);
-            *self.root_attrs.lock().unwrap_or_else(|p| p.into_inner()) = Some(attrs);
+            *self.root_attrs.lock().unwrap_or_else(|p| p.into_inner()) = Some(attrs.clone());
             return self.attr_of_entry(ino, &Entry::Dir { attrs });
         }
         let entry = self.resolve(&path).await?;
@@ -164,7 +175,7 @@ impl Fs {
                 Entry::File {
                     kind: st.kind,
                     version,
-                    attrs: st.attrs,
+                    attrs: st.attrs.clone(),
                 },
             )
             .await;
@@ -204,7 +215,7 @@ impl Fs {
 
     /// CopyObject onto itself with a new attribute record (and `v`'s crypto metadata), only
     /// if the object is still `v`; the version the copy made.
-    async fn replace_metadata(
+    pub(super) async fn replace_metadata(
         &self,
         v: &RemoteVersion,
         kind: Kind,

@@ -338,7 +338,8 @@ fn serve(
         let events = events.clone();
         rt.spawn(async move { watch_signals(events).await });
     }
-    let adapter = FuseAdapter::new(fs.clone(), rt.handle().clone());
+    let adapter = FuseAdapter::new(fs.clone(), rt.handle().clone())
+        .with_posix_acl(s.default_permissions || s.allow_other);
     let session = fuser::Session::new(adapter, mp, &fuse_config(s)).map_err(MountError::io(
         format!("cannot mount {url} on {}", mp.display()),
     ))?;

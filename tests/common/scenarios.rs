@@ -28,11 +28,13 @@ mod files;
 mod posix;
 mod tamper;
 mod trees;
+mod xattrs;
 
 pub use files::*;
 pub use posix::*;
 pub use tamper::*;
 pub use trees::*;
+pub use xattrs::*;
 
 pub type Remount<'a> = &'a mut dyn FnMut();
 

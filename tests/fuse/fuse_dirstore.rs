@@ -188,3 +188,20 @@ fn tampered_objects_read_as_eio_and_are_logged() {
         );
     }
 }
+
+#[test]
+fn xattrs_and_acls_survive_chmod_rename_and_remount() {
+    let v = CliVault::init();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    scenarios::xattrs_and_acls(&root, &mut || m.remount());
+}
+
+#[test]
+fn rsync_aax_round_trip_then_nothing_to_send() {
+    let v = CliVault::init();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    let scratch = v.new_dir("scratch");
+    scenarios::rsync_aax_roundtrip(&root, &scratch, &mut || m.remount());
+}

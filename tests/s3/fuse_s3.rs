@@ -14,6 +14,7 @@ use crate::common::proxy::Proxy;
 use crate::common::run_ok;
 use crate::common::s3server::MotoServer;
 use crate::common::s3vault::{S3Target, S3Vault, aws_env, block_on};
+use crate::common::scenarios;
 
 /// The shared moto server (any credentials pass).
 fn moto() -> S3Target {
@@ -388,4 +389,14 @@ fn hostile_bucket_edits_over_http_give_eio() {
             "the log does not name vault/{name}:\n{log}"
         );
     }
+}
+
+#[test]
+fn s3_xattrs_acls_and_rsync_aax() {
+    let v = S3Vault::init(moto(), "fuse-s3-xattrs", &[]);
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    scenarios::xattrs_and_acls(&root, &mut || m.remount());
+    let scratch = tempfile::tempdir().expect("scratch");
+    scenarios::rsync_aax_roundtrip(&root, scratch.path(), &mut || m.remount());
 }

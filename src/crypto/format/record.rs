@@ -45,6 +45,11 @@ pub const OTHER_CRYPTO_METADATA_BUDGET: usize = 14 + 60 + 13 + 112;
 pub const MAX_RECORD_VALUE_LEN: usize =
     USER_METADATA_LIMIT - OTHER_CRYPTO_METADATA_BUDGET - ATTR_RECORD_KEY.len();
 
+/// Largest xattr area a record holds: what fits in [`MAX_RECORD_VALUE_LEN`] once base64
+/// encoded, after the sealed prefix, the fixed plaintext and the tag.
+pub const MAX_XATTR_AREA_LEN: usize =
+    MAX_RECORD_VALUE_LEN / 4 * 3 - PREFIX_LEN - TAG_LEN - FIXED_PLAINTEXT_LEN;
+
 const INFO_RECORD_KEY: &[u8] = b"s3cryptfs v1 attribute record";
 const AAD_DOMAIN: &[u8] = b"s3cryptfs v1 attr";
 const SIZE_KNOWN: u8 = 0x01;
@@ -105,7 +110,7 @@ pub struct AttrRecord {
     /// The salt of the object's header (its bytes 12..44), binding the record to exactly one
     /// sealed content; all zero for directory markers, which have none.
     pub content_salt: [u8; 32],
-    /// Extended attributes, opaque here (empty until a later format change defines them).
+    /// The xattr area, opaque here (`crypto::format::xattr` encodes it; docs/FORMAT.md §2d).
     pub xattrs: Vec<u8>,
 }
 
@@ -418,7 +423,8 @@ mod tests {
         let base_len = seal_record(&k, "k", &record()).unwrap().len();
         assert_eq!(base_len, MIN_RECORD_LEN.div_ceil(3) * 4);
         // The largest xattr area that still fits.
-        let max_plain = MAX_RECORD_VALUE_LEN / 4 * 3 - PREFIX_LEN - TAG_LEN - FIXED_PLAINTEXT_LEN;
+        let max_plain = MAX_XATTR_AREA_LEN;
+        assert_eq!(max_plain, 1250);
         let widest = AttrRecord {
             file_type: FileType::BlockDevice,
             mode: 0o7777,

@@ -81,6 +81,7 @@ async fn populate(
         uid: 0,
         gid: 0,
         mtime: std::time::SystemTime::now(),
+        ctime: std::time::SystemTime::now(),
     };
     let dir_record = record_for(Kind::Dir, &dir_attrs, None, [0; 32]);
     let with_record = |key: &str, rec| {

@@ -86,6 +86,9 @@ pub struct StoredAttrs {
     pub uid: u32,
     pub gid: u32,
     pub mtime: SystemTime,
+    /// The last change of content or attributes (kept in the record; plaintext metadata of
+    /// older writers has none, so it reads as the mtime there).
+    pub ctime: SystemTime,
 }
 
 /// What the kernel is told about an inode.
@@ -103,14 +106,13 @@ pub struct Attr {
 }
 
 /// The attribute record of an object of `kind` with `attrs`: `size` and `content_salt` as the
-/// writer knows them (the seam fills both for whole objects and copies); ctime is now.
+/// writer knows them (the seam fills both for whole objects and copies).
 pub fn record_for(
     kind: Kind,
     attrs: &StoredAttrs,
     size: Option<u64>,
     content_salt: [u8; 32],
 ) -> AttrRecord {
-    let (secs, nsec) = split_time(SystemTime::now());
     AttrRecord {
         file_type: match kind {
             Kind::File => FileType::Regular,
@@ -125,7 +127,7 @@ pub fn record_for(
         uid: attrs.uid,
         gid: attrs.gid,
         mtime: Some(timestamp(attrs.mtime)),
-        ctime: Timestamp { secs, nsec },
+        ctime: timestamp(attrs.ctime),
         rdev: kind.rdev(),
         size,
         content_salt,
@@ -159,6 +161,8 @@ pub fn from_record(
         Some(t) => time_of(t.secs, t.nsec).ok_or("attribute record mtime out of range")?,
         None => last_modified,
     };
+    let ctime =
+        time_of(rec.ctime.secs, rec.ctime.nsec).ok_or("attribute record ctime out of range")?;
     Ok((
         kind,
         StoredAttrs {
@@ -166,6 +170,7 @@ pub fn from_record(
             uid: rec.uid,
             gid: rec.gid,
             mtime,
+            ctime,
         },
     ))
 }
@@ -235,6 +240,7 @@ pub fn from_metadata(m: Option<&Metadata>, defaults: StoredAttrs) -> StoredAttrs
         uid,
         gid,
         mtime,
+        ctime: mtime,
     }
 }
 
@@ -279,6 +285,7 @@ mod tests {
             uid: 1,
             gid: 2,
             mtime: UNIX_EPOCH + Duration::from_secs(5),
+            ctime: UNIX_EPOCH + Duration::from_secs(5),
         }
     }
 
@@ -294,6 +301,7 @@ mod tests {
                 uid: 1000,
                 gid: 100,
                 mtime: t,
+                ctime: t,
             };
             let m = to_metadata(Kind::File, &a);
             assert_eq!(from_metadata(Some(&m), defaults()), a);
@@ -316,6 +324,7 @@ mod tests {
                 uid: 1000,
                 gid: 100,
                 mtime: t,
+                ctime: t + Duration::new(7, 9),
             };
             let rec = record_for(kind, &a, Some(3), [1; 32]);
             assert_eq!(from_record(&rec, UNIX_EPOCH), Ok((kind, a)));

@@ -20,6 +20,7 @@
 
 pub mod attr;
 mod conflict;
+mod dir_times;
 pub mod error;
 pub mod inode;
 #[cfg(test)]
@@ -134,6 +135,9 @@ pub struct Fs {
     /// object of its own (its attributes come from the mount options), so a change lasts until
     /// unmount (docs/SEMANTICS.md). `None`: the mount options' defaults.
     root_attrs: Mutex<Option<attr::StoredAttrs>>,
+    /// Directory times changed by entry operations, not yet in the directories' markers.
+    dir_times: dir_times::DirTimes,
+    dir_owners: dir_times::DirOwners,
     /// For background tasks (deferred attribute writes, upload retries).
     me: std::sync::Weak<Fs>,
 }
@@ -179,6 +183,8 @@ impl Fs {
             staging,
             mounted_at: SystemTime::now(),
             root_attrs: Mutex::new(None),
+            dir_times: dir_times::DirTimes::default(),
+            dir_owners: dir_times::DirOwners::default(),
             me: me.clone(),
         }))
     }
@@ -243,7 +249,7 @@ impl Fs {
             uid: st.attrs.uid,
             gid: st.attrs.gid,
             mtime: st.attrs.mtime,
-            ctime: st.ctime,
+            ctime: st.attrs.ctime,
         }
     }
 
@@ -500,6 +506,13 @@ impl Fs {
         }
     }
 
+    /// `fsync` of directory `ino`: its entries are stored already; its times changed by
+    /// entry operations are written now.
+    pub async fn fsync_dir(&self, ino: u64) -> FsResult<()> {
+        let (path, _) = self.path_of(ino)?;
+        self.write_dir_times(&path).await
+    }
+
     pub async fn release(self: &Arc<Self>, fh: u64) -> FsResult<()> {
         let handle = self.lock_handles().remove(&fh);
         let Some(handle) = handle else {
@@ -576,16 +589,19 @@ impl Fs {
                 first_err.get_or_insert(e);
             }
         }
+        if let Err(e) = self.write_all_dir_times().await {
+            first_err.get_or_insert(e);
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
-    /// Number of files with data not yet in the store.
+    /// Number of files (and directories' times) not yet in the store.
     pub async fn dirty_count(&self) -> usize {
         let files: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
-        let mut n = 0;
+        let mut n = self.dir_times.len();
         for f in files {
             let st = f.state.lock().await;
             if st.needs_sync() {

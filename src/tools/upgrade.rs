@@ -206,6 +206,7 @@ fn default_attrs(o: &FsOptions, kind: Kind, info: &ObjectInfo) -> StoredAttrs {
         uid: o.uid,
         gid: o.gid,
         mtime: info.last_modified,
+        ctime: info.last_modified,
     }
 }
 

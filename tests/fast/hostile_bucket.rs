@@ -256,6 +256,7 @@ async fn a_vault_without_the_marker_still_mounts_with_its_plaintext_attributes()
         uid: 1234,
         gid: 5678,
         mtime: UNIX_EPOCH + Duration::from_secs(1_600_000_000),
+        ctime: UNIX_EPOCH + Duration::from_secs(1_600_000_000),
     };
     sealed
         .put_all(
@@ -479,6 +480,7 @@ async fn upgrade_seals_old_attributes_and_marks_the_vault() {
         uid: 1234,
         gid: 5678,
         mtime: UNIX_EPOCH + Duration::from_secs(1_500_000_000),
+        ctime: UNIX_EPOCH + Duration::from_secs(1_500_000_000),
     };
     sealed
         .put_all(

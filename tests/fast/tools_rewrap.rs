@@ -352,6 +352,7 @@ async fn a_file_changed_during_the_rewrap_is_not_clobbered() {
                 uid: 0,
                 gid: 0,
                 mtime: std::time::SystemTime::now(),
+                ctime: std::time::SystemTime::now(),
             };
             let record = record_for(Kind::File, &attrs, Some(23), *sealer.salt());
             metadata.insert(

@@ -34,7 +34,6 @@ pub struct FileState {
     pub staging: Option<StagingFile>,
     pub size: u64,
     pub attrs: StoredAttrs,
-    pub ctime: SystemTime,
     /// Content differs from the store (and attributes with it).
     pub dirty: bool,
     /// Only attributes differ from the store: written by a metadata copy shortly after the
@@ -65,7 +64,6 @@ impl FileState {
             staging: None,
             size: 0,
             attrs,
-            ctime: SystemTime::now(),
             dirty: true,
             attrs_dirty: false,
             unlinked: false,
@@ -87,7 +85,6 @@ impl FileState {
             staging: None,
             size,
             attrs,
-            ctime: attrs.mtime,
             dirty: false,
             attrs_dirty: false,
             unlinked: false,
@@ -208,7 +205,7 @@ impl FileState {
         }
         self.attrs.mtime = SystemTime::now();
         self.mtime_explicit = false;
-        self.ctime = self.attrs.mtime;
+        self.attrs.ctime = self.attrs.mtime;
         self.dirty = true;
         Ok(())
     }
@@ -343,7 +340,7 @@ impl FileState {
         self.size = new_size;
         self.attrs.mtime = SystemTime::now();
         self.mtime_explicit = false;
-        self.ctime = self.attrs.mtime;
+        self.attrs.ctime = self.attrs.mtime;
         self.dirty = true;
         Ok(())
     }

@@ -82,6 +82,7 @@ async fn populate(
         gid: 0,
         mtime: std::time::SystemTime::now(),
         xattrs: Default::default(),
+        ctime: std::time::SystemTime::now(),
     };
     let dir_record = record_for(Kind::Dir, &dir_attrs, None, [0; 32]);
     let with_record = |key: &str, rec| {

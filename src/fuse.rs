@@ -565,13 +565,22 @@ impl fuser::Filesystem for FuseAdapter {
     fn fsyncdir(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         _fh: FileHandle,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        // Directory operations are durable when they return.
-        reply.ok();
+        // Entries are durable when their operation returns; the directory's times they
+        // changed are written now.
+        let fs = self.fs.clone();
+        self.spawn(
+            "fsyncdir",
+            async move { fs.fsync_dir(ino.0).await },
+            move |r| match r {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(e),
+            },
+        );
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

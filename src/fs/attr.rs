@@ -89,6 +89,9 @@ pub struct StoredAttrs {
     pub mtime: SystemTime,
     /// Extended attributes (ACLs included), inline or the sidecar that holds them.
     pub xattrs: XattrArea,
+    /// The last change of content or attributes (kept in the record; plaintext metadata of
+    /// older writers has none, so it reads as the mtime there).
+    pub ctime: SystemTime,
 }
 
 /// What the kernel is told about an inode.
@@ -106,14 +109,13 @@ pub struct Attr {
 }
 
 /// The attribute record of an object of `kind` with `attrs`: `size` and `content_salt` as the
-/// writer knows them (the seam fills both for whole objects and copies); ctime is now.
+/// writer knows them (the seam fills both for whole objects and copies).
 pub fn record_for(
     kind: Kind,
     attrs: &StoredAttrs,
     size: Option<u64>,
     content_salt: [u8; 32],
 ) -> AttrRecord {
-    let (secs, nsec) = split_time(SystemTime::now());
     AttrRecord {
         file_type: match kind {
             Kind::File => FileType::Regular,
@@ -128,7 +130,7 @@ pub fn record_for(
         uid: attrs.uid,
         gid: attrs.gid,
         mtime: Some(timestamp(attrs.mtime)),
-        ctime: Timestamp { secs, nsec },
+        ctime: timestamp(attrs.ctime),
         rdev: kind.rdev(),
         size,
         content_salt,
@@ -163,6 +165,8 @@ pub fn from_record(
         None => last_modified,
     };
     let xattrs = XattrArea::decode(&rec.xattrs).map_err(|e| e.to_string())?;
+    let ctime =
+        time_of(rec.ctime.secs, rec.ctime.nsec).ok_or("attribute record ctime out of range")?;
     Ok((
         kind,
         StoredAttrs {
@@ -171,6 +175,7 @@ pub fn from_record(
             gid: rec.gid,
             mtime,
             xattrs,
+            ctime,
         },
     ))
 }
@@ -241,6 +246,7 @@ pub fn from_metadata(m: Option<&Metadata>, defaults: StoredAttrs) -> StoredAttrs
         gid,
         mtime,
         xattrs: XattrArea::Empty,
+        ctime: mtime,
     }
 }
 
@@ -286,6 +292,7 @@ mod tests {
             gid: 2,
             mtime: UNIX_EPOCH + Duration::from_secs(5),
             xattrs: Default::default(),
+            ctime: UNIX_EPOCH + Duration::from_secs(5),
         }
     }
 
@@ -302,6 +309,7 @@ mod tests {
                 gid: 100,
                 mtime: t,
                 xattrs: Default::default(),
+                ctime: t,
             };
             let m = to_metadata(Kind::File, &a);
             assert_eq!(from_metadata(Some(&m), defaults()), a);
@@ -325,6 +333,7 @@ mod tests {
                 gid: 100,
                 mtime: t,
                 xattrs: Default::default(),
+                ctime: t + Duration::new(7, 9),
             };
             let rec = record_for(kind, &a, Some(3), [1; 32]);
             assert_eq!(from_record(&rec, UNIX_EPOCH), Ok((kind, a)));

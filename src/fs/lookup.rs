@@ -66,6 +66,7 @@ impl Fs {
             gid: self.opts.gid,
             mtime,
             xattrs: Default::default(),
+            ctime: mtime,
         }
     }
 
@@ -188,8 +189,18 @@ impl Fs {
         path == VAULT_DIR || is_below(path, VAULT_DIR)
     }
 
-    /// What is at `path`: a pending local file, the cache, or the store.
+    /// What is at `path`: a pending local file, the cache, or the store; a directory with the
+    /// times this mount's entry operations gave it and has not written yet.
     pub(crate) async fn resolve(&self, path: &str) -> FsResult<Entry> {
+        let mut entry = self.resolve_stored(path).await?;
+        if let Entry::Dir { attrs } = &mut entry {
+            self.dir_times.overlay(path, attrs);
+            self.dir_owners.seen(path, attrs);
+        }
+        Ok(entry)
+    }
+
+    async fn resolve_stored(&self, path: &str) -> FsResult<Entry> {
         if path.is_empty() {
             return Ok(Entry::Dir {
                 attrs: self.root_attrs(),

@@ -18,10 +18,11 @@
 //! Consistency: close-to-open. `close` and `fsync` return only once the file is durable in the
 //! store; attributes and listings are cached for `metadata_ttl`.
 
-mod activity;
 mod acl;
+mod activity;
 pub mod attr;
 mod conflict;
+mod dir_times;
 pub mod error;
 pub mod inode;
 #[cfg(test)]
@@ -146,6 +147,9 @@ pub struct Fs {
     activity: Arc<Activity>,
     /// Opened xattr sidecars and the default ACLs of directories (`xattr.rs`).
     xattr_caches: xattr_cache::XattrCaches,
+    /// Directory times changed by entry operations, not yet in the directories' markers.
+    dir_times: dir_times::DirTimes,
+    dir_owners: dir_times::DirOwners,
     /// For background tasks (deferred attribute writes, upload retries).
     me: std::sync::Weak<Fs>,
 }
@@ -194,6 +198,8 @@ impl Fs {
             root_attrs: Mutex::new(None),
             activity,
             xattr_caches: xattr_cache::XattrCaches::default(),
+            dir_times: dir_times::DirTimes::default(),
+            dir_owners: dir_times::DirOwners::default(),
             me: me.clone(),
         }))
     }
@@ -258,7 +264,7 @@ impl Fs {
             uid: st.attrs.uid,
             gid: st.attrs.gid,
             mtime: st.attrs.mtime,
-            ctime: st.ctime,
+            ctime: st.attrs.ctime,
         }
     }
 
@@ -528,6 +534,13 @@ impl Fs {
         }
     }
 
+    /// `fsync` of directory `ino`: its entries are stored already; its times changed by
+    /// entry operations are written now.
+    pub async fn fsync_dir(&self, ino: u64) -> FsResult<()> {
+        let (path, _) = self.path_of(ino)?;
+        self.write_dir_times(&path).await
+    }
+
     pub async fn release(self: &Arc<Self>, fh: u64) -> FsResult<()> {
         let handle = self.lock_handles().remove(&fh);
         let Some(handle) = handle else {
@@ -604,16 +617,19 @@ impl Fs {
                 first_err.get_or_insert(e);
             }
         }
+        if let Err(e) = self.write_all_dir_times().await {
+            first_err.get_or_insert(e);
+        }
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
-    /// Number of files with data not yet in the store.
+    /// Number of files (and directories' times) not yet in the store.
     pub async fn dirty_count(&self) -> usize {
         let files: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
-        let mut n = 0;
+        let mut n = self.dir_times.len();
         for f in files {
             let st = f.state.lock().await;
             if st.needs_sync() {

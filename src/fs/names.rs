@@ -16,7 +16,7 @@ use crate::store::{ListRequest, PutOptions};
 
 use super::attr::{self, Attr, Kind, StoredAttrs};
 use super::error::{FsError, FsResult};
-use super::inode::is_below;
+use super::inode::{is_below, parent_of};
 use super::lookup::VAULT_DIR;
 use super::namespace::Entry;
 use super::upload::FileState;
@@ -38,12 +38,104 @@ impl Fs {
         Ok(())
     }
 
+    /// An entry was added to, removed from or renamed in directory `dir`: its mtime and ctime
+    /// are now, kept in memory (the root's until unmount; others' until written, see
+    /// `dir_times.rs`), so an entry operation costs no request for them.
+    pub(super) fn entry_changed(&self, dir: &str) {
+        self.dir_changed(dir, true);
+    }
+
+    /// Directory `dir` changed: its ctime is now, its mtime too when `mtime_too`.
+    pub(super) fn dir_changed(&self, dir: &str, mtime_too: bool) {
+        let now = SystemTime::now();
+        if dir.is_empty() {
+            let mut root = self.root_attrs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut attrs = root
+                .take()
+                .unwrap_or_else(|| self.default_attrs(Kind::Dir, self.mounted_at));
+            attrs.ctime = now;
+            if mtime_too {
+                attrs.mtime = now;
+            }
+            *root = Some(attrs);
+            return;
+        }
+        self.dir_times.changed(dir, mtime_too, now);
+        if self.dir_times.claim_schedule() {
+            self.schedule_dir_times();
+        }
+    }
+
+    /// Write every directory's pending times in the background after `FLUSH_DELAY`.
+    fn schedule_dir_times(&self) {
+        let Some(fs) = self.me.upgrade() else {
+            self.dir_times.unclaim_schedule();
+            return;
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(super::dir_times::FLUSH_DELAY).await;
+            fs.dir_times.unclaim_schedule();
+            if let Err(e) = fs.write_all_dir_times().await {
+                log::warn!("writing directory times failed, retrying later: {e}");
+                if fs.dir_times.claim_schedule() {
+                    fs.schedule_dir_times();
+                }
+            }
+        });
+    }
+
+    /// Write the pending times of directory `dir` into its marker (a directory that exists
+    /// only through the keys below it gets one). Nothing to do for the root or a directory
+    /// with none pending; a directory gone meanwhile forgets them.
+    pub(super) async fn write_dir_times(&self, dir: &str) -> FsResult<()> {
+        let Some(seen) = self.dir_times.get(dir) else {
+            return Ok(());
+        };
+        if let Entry::Dir { attrs } = self.resolve(dir).await? {
+            self.put_dir_marker(dir, &attrs).await?;
+            self.ns.cache(dir, Entry::Dir { attrs }).await;
+        }
+        self.dir_times.written(dir, seen);
+        Ok(())
+    }
+
+    /// [`Self::write_dir_times`] of every directory; the first error after trying them all.
+    pub(super) async fn write_all_dir_times(&self) -> FsResult<()> {
+        let mut first_err = None;
+        for dir in self.dir_times.dirs() {
+            if let Err(e) = self.write_dir_times(&dir).await {
+                log::warn!("writing the times of directory {dir:?} failed: {e}");
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    /// What a new entry of `mode` made by group `gid` in directory `dir` gets: a setgid
+    /// directory passes its group, and to a new directory its setgid bit, as on a local file
+    /// system (the kernel leaves this to the file system).
+    async fn inherit(&self, dir: &str, mode: u32, gid: u32, is_dir: bool) -> FsResult<(u32, u32)> {
+        let (perm, dir_gid) = match self.dir_owners.get(dir) {
+            Some(known) => known,
+            None => match self.resolve(dir).await? {
+                Entry::Dir { attrs } => (attrs.perm, attrs.gid),
+                _ => return Err(FsError::NotFound),
+            },
+        };
+        if perm & libc::S_ISGID == 0 {
+            return Ok((mode, gid));
+        }
+        Ok((if is_dir { mode | libc::S_ISGID } else { mode }, dir_gid))
+    }
+
     fn new_attrs(&self, mode: u32, uid: u32, gid: u32) -> StoredAttrs {
+        let now = SystemTime::now();
         StoredAttrs {
             perm: mode & 0o7777,
             uid,
             gid,
-            mtime: SystemTime::now(),
+            mtime: now,
+            ctime: now,
             xattrs: Default::default(),
         }
     }
@@ -72,12 +164,14 @@ impl Fs {
         self.check_writable()?;
         let path = self.child_path(parent, name)?;
         self.check_absent(&path).await?;
+        let (mode, gid) = self.inherit(parent_of(&path), mode, gid, true).await?;
         let attrs = self
             .new_entry_attrs(parent, Kind::Dir, mode, uid, gid)
             .await?;
         self.put_dir_marker(&path, &attrs).await?;
         let entry = Entry::Dir { attrs };
         self.ns.made_dir(&path, entry.clone()).await;
+        self.entry_changed(parent_of(&path));
         let ino = self.ns.remember(&path, Kind::Dir);
         self.attr_of_entry(ino, &entry)
     }
@@ -121,6 +215,8 @@ impl Fs {
         self.store.delete(&self.dir_prefix(&path)).await?;
         self.ns.removed(&path).await;
         self.drop_sidecar(&attrs.xattrs).await;
+        self.dir_times.remove(&path);
+        self.entry_changed(parent_of(&path));
         Ok(())
     }
 
@@ -160,6 +256,7 @@ impl Fs {
                 return opened;
             }
         }
+        let (mode, gid) = self.inherit(parent_of(&path), mode, gid, false).await?;
         let ino = self.ns.remember(&path, Kind::File);
         let attrs = self
             .new_entry_attrs(parent, Kind::File, mode, uid, gid)
@@ -169,6 +266,7 @@ impl Fs {
         let file = Arc::new(OpenFile::new(state, 1));
         self.lock_open().insert(ino, file.clone());
         self.ns.added(&path, None).await;
+        self.entry_changed(parent_of(&path));
         let acc = flags & libc::O_ACCMODE;
         let fh = self.new_fh(Handle::File {
             ino,
@@ -213,6 +311,7 @@ impl Fs {
             self.drop_sidecar(&xattrs).await;
         }
         self.ns.removed(&path).await;
+        self.entry_changed(parent_of(&path));
         Ok(())
     }
 
@@ -229,6 +328,7 @@ impl Fs {
         self.check_absent(&path).await?;
         let target = target.as_os_str().as_encoded_bytes();
         let key = self.key_of(&path);
+        let (_, gid) = self.inherit(parent_of(&path), 0o777, gid, false).await?;
         let attrs = self.new_attrs(0o777, uid, gid);
         let version = self
             .sealed
@@ -246,6 +346,7 @@ impl Fs {
             attrs,
         };
         self.ns.added(&path, Some(entry.clone())).await;
+        self.entry_changed(parent_of(&path));
         let ino = self.ns.remember(&path, Kind::Symlink);
         self.attr_of_entry(ino, &entry)
     }
@@ -272,6 +373,7 @@ impl Fs {
         let path = self.child_path(parent, name)?;
         self.check_absent(&path).await?;
         let key = self.key_of(&path);
+        let (mode, gid) = self.inherit(parent_of(&path), mode, gid, false).await?;
         let attrs = self.new_entry_attrs(parent, kind, mode, uid, gid).await?;
         let version = self
             .sealed
@@ -289,6 +391,7 @@ impl Fs {
             attrs,
         };
         self.ns.added(&path, Some(entry.clone())).await;
+        self.entry_changed(parent_of(&path));
         let ino = self.ns.remember(&path, kind);
         self.attr_of_entry(ino, &entry)
     }

@@ -49,7 +49,7 @@ impl Entry {
                 uid: attrs.uid,
                 gid: attrs.gid,
                 mtime: attrs.mtime,
-                ctime: attrs.mtime,
+                ctime: attrs.ctime,
             }),
             Entry::Dir { attrs } => Some(Attr {
                 ino,
@@ -59,7 +59,7 @@ impl Entry {
                 uid: attrs.uid,
                 gid: attrs.gid,
                 mtime: attrs.mtime,
-                ctime: attrs.mtime,
+                ctime: attrs.ctime,
             }),
             Entry::Missing => None,
         }

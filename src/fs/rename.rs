@@ -12,7 +12,7 @@ use crate::crypto::format::metadata::crypto_metadata;
 use crate::store::{CopyOptions, ListRequest, MetadataDirective, ObjectInfo, StoreError};
 
 use super::attr::{StoredAttrs, record_for};
-use super::inode::is_below;
+use super::inode::{is_below, parent_of};
 use super::lookup::VAULT_DIR;
 use super::{Entry, Fs, FsError, FsResult, OpenFile};
 
@@ -63,9 +63,17 @@ impl Fs {
             ));
         }
         match src {
-            Entry::Dir { attrs } => self.rename_dir(&from, &to, &attrs, &dst).await?,
+            Entry::Dir { attrs } => {
+                self.rename_dir(&from, &to, &attrs, &dst).await?;
+                self.dir_times.renamed(&from, &to);
+                self.dir_owners.clear();
+                // The moved directory's ctime (its `..` changed, as ext4 counts it).
+                self.dir_changed(&to, false);
+            }
             _ => self.rename_file(&from, &to).await?,
         }
+        self.entry_changed(parent_of(&from));
+        self.entry_changed(parent_of(&to));
         Ok(())
     }
 
@@ -87,6 +95,8 @@ impl Fs {
         }
         if let Some(of) = src_ino.and_then(|i| self.open_file(i)) {
             let mut st = of.state.lock().await;
+            // A rename changes the file's ctime.
+            st.attrs.ctime = std::time::SystemTime::now();
             if st.base.is_none() && st.stream.is_none() {
                 // Never uploaded: the rename is local, the first upload goes to the new name.
                 st.path = to.to_string();
@@ -124,11 +134,12 @@ impl Fs {
         let Entry::File {
             kind,
             version,
-            attrs,
+            mut attrs,
         } = self.resolve(from).await?
         else {
             return Err(FsError::NotFound);
         };
+        attrs.ctime = std::time::SystemTime::now();
         let record = record_for(kind, &attrs, None, [0; 32]);
         let version = self
             .sealed

@@ -58,6 +58,8 @@ impl Fs {
             if let Some(t) = mtime {
                 a.mtime = t;
             }
+            // Every change of attributes is one of the ctime.
+            a.ctime = SystemTime::now();
         };
         if kind == Kind::File {
             // Through the open-file state: truncation needs it, an open file's pending
@@ -83,7 +85,6 @@ impl Fs {
                 if mtime.is_some() {
                     st.mtime_explicit = true;
                 }
-                st.ctime = SystemTime::now();
                 if st.attrs != before && !st.dirty {
                     if st.base.is_some() {
                         st.attrs_dirty = true;
@@ -136,6 +137,8 @@ impl Fs {
             Entry::Dir { mut attrs } => {
                 apply(&mut attrs);
                 self.put_dir_marker(&path, &attrs).await?;
+                // The marker holds every time pending for it now.
+                self.dir_times.remove(&path);
                 let entry = Entry::Dir { attrs };
                 self.ns.cache(&path, entry.clone()).await;
                 self.attr_of_entry(ino, &entry)

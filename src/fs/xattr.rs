@@ -282,7 +282,7 @@ impl Fs {
             let result = async {
                 let mut st = file.state.lock().await;
                 let old = update(&mut st.attrs, kind).await?;
-                st.ctime = SystemTime::now();
+                st.attrs.ctime = SystemTime::now();
                 if st.dirty {
                     // Content not stored yet: the record goes with it at close or fsync.
                     return Ok(());
@@ -400,11 +400,13 @@ impl Fs {
         uid: u32,
         gid: u32,
     ) -> FsResult<StoredAttrs> {
+        let now = SystemTime::now();
         let mut attrs = StoredAttrs {
             perm: mode & 0o7777,
             uid,
             gid,
-            mtime: SystemTime::now(),
+            mtime: now,
+            ctime: now,
             xattrs: XattrArea::Empty,
         };
         if kind == Kind::Symlink {

@@ -207,6 +207,7 @@ fn default_attrs(o: &FsOptions, kind: Kind, info: &ObjectInfo) -> StoredAttrs {
         gid: o.gid,
         mtime: info.last_modified,
         xattrs: Default::default(),
+        ctime: info.last_modified,
     }
 }
 

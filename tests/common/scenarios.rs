@@ -8,6 +8,7 @@
 //! - `trees`: generated trees through `cp -r` and `rsync`, concurrent writers.
 //! - `posix`: directories and their errors, rename, attributes, hard links, symlinks.
 //! - `tamper`: plaintext markers, tampered objects and the EIO they must give.
+//! - `times`: ctime, directory times after entry operations, `touch` of the root.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -27,12 +28,14 @@ use super::{assert_errno, assert_errnos, fails, run_ok, run_ok_in};
 mod files;
 mod posix;
 mod tamper;
+mod times;
 mod trees;
 mod xattrs;
 
 pub use files::*;
 pub use posix::*;
 pub use tamper::*;
+pub use times::*;
 pub use trees::*;
 pub use xattrs::*;
 

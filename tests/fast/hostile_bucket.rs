@@ -257,6 +257,7 @@ async fn a_vault_without_the_marker_still_mounts_with_its_plaintext_attributes()
         gid: 5678,
         mtime: UNIX_EPOCH + Duration::from_secs(1_600_000_000),
         xattrs: Default::default(),
+        ctime: UNIX_EPOCH + Duration::from_secs(1_600_000_000),
     };
     sealed
         .put_all(
@@ -481,6 +482,7 @@ async fn upgrade_seals_old_attributes_and_marks_the_vault() {
         gid: 5678,
         mtime: UNIX_EPOCH + Duration::from_secs(1_500_000_000),
         xattrs: Default::default(),
+        ctime: UNIX_EPOCH + Duration::from_secs(1_500_000_000),
     };
     sealed
         .put_all(

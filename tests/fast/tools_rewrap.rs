@@ -353,6 +353,7 @@ async fn a_file_changed_during_the_rewrap_is_not_clobbered() {
                 gid: 0,
                 mtime: std::time::SystemTime::now(),
                 xattrs: Default::default(),
+                ctime: std::time::SystemTime::now(),
             };
             let record = record_for(Kind::File, &attrs, Some(23), *sealer.salt());
             metadata.insert(

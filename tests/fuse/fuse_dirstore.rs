@@ -70,7 +70,7 @@ fn rsync_of_a_tree_then_nothing_to_do() {
 }
 
 /// mkdir/rmdir and errors, rename over an existing file, truncate, chmod + touch -d across
-/// remounts, hard links refused, symlinks: one vault, one daemon.
+/// remounts, hard links refused, symlinks, directory times and ctime: one vault, one daemon.
 #[test]
 fn posix_semantics() {
     let v = CliVault::init();
@@ -82,6 +82,7 @@ fn posix_semantics() {
     scenarios::attrs_survive_remount(&root, &mut || m.remount());
     scenarios::hard_link_refused(&root);
     scenarios::symlinks(&root, &mut || m.remount());
+    scenarios::entry_times(&root, &mut || m.remount());
 }
 
 /// Fifos, sockets and devices (issue 14): made by mkfifo, mknod and bind, kept across a

@@ -129,6 +129,13 @@ fn chmod_and_touch_d_survive_remount() {
 }
 
 #[test]
+fn entry_operations_change_directory_times_and_ctime_follows_changes() {
+    let (_store, mut m) = mount_memory();
+    let root = m.mountpoint.clone();
+    scenarios::entry_times(&root, &mut || m.remount());
+}
+
+#[test]
 fn hard_links_are_refused_and_symlinks_work() {
     let (_store, mut m) = mount_memory();
     let root = m.mountpoint.clone();

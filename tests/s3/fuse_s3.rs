@@ -159,6 +159,15 @@ fn s3_mount_files_dirs_rename_attributes_and_copy() {
     );
 }
 
+/// Directory times, ctime and `touch` of the root over S3 (issue 14).
+#[test]
+fn s3_mount_keeps_entry_times_and_ctime() {
+    let v = S3Vault::init(moto(), "fuse-s3-times", &[]);
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    crate::common::scenarios::entry_times(&root, &mut || m.remount());
+}
+
 #[test]
 fn s3_mount_with_sse_s3_stores_every_object_with_sse() {
     let v = S3Vault::init(moto(), "fuse-sse", &["--sse", "s3"]);

@@ -36,7 +36,6 @@ pub struct FileState {
     pub staging: Option<StagingFile>,
     pub size: u64,
     pub attrs: StoredAttrs,
-    pub ctime: SystemTime,
     /// Content differs from the store (and attributes with it).
     pub dirty: bool,
     /// Only attributes differ from the store: written by a metadata copy shortly after the
@@ -69,7 +68,6 @@ impl FileState {
             staging: None,
             size: 0,
             attrs,
-            ctime: SystemTime::now(),
             dirty: true,
             attrs_dirty: false,
             unlinked: false,
@@ -91,7 +89,6 @@ impl FileState {
             base: Some(base),
             staging: None,
             size,
-            ctime: attrs.mtime,
             attrs,
             dirty: false,
             attrs_dirty: false,
@@ -214,7 +211,7 @@ impl FileState {
         }
         self.attrs.mtime = SystemTime::now();
         self.mtime_explicit = false;
-        self.ctime = self.attrs.mtime;
+        self.attrs.ctime = self.attrs.mtime;
         self.dirty = true;
         Ok(())
     }
@@ -349,7 +346,7 @@ impl FileState {
         self.size = new_size;
         self.attrs.mtime = SystemTime::now();
         self.mtime_explicit = false;
-        self.ctime = self.attrs.mtime;
+        self.attrs.ctime = self.attrs.mtime;
         self.dirty = true;
         Ok(())
     }

@@ -102,6 +102,10 @@ pub struct InitArgs {
     /// Encryption block size in bytes: a power of two from 4096 to 1048576 [default: 65536]
     #[arg(long, value_name = "BYTES", help_heading = "Encryption")]
     pub block_size: Option<u32>,
+    /// Store file and directory names in plaintext (as vaults made before encrypted names);
+    /// by default every name is encrypted
+    #[arg(long, help_heading = "Encryption")]
+    pub plain_names: bool,
     /// TOML config file (command-line flags override it)
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,

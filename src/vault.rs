@@ -170,13 +170,27 @@ pub async fn init_vault_with_params(
     block_size: u32,
     params: PassphraseParams,
 ) -> VaultResult<VaultKeys> {
+    init_vault_with(store, prefix, secret, block_size, params, false).await
+}
+
+/// [`init_vault_with_params`] with encrypted (`true`) or plaintext file names
+/// (`init --plain-names`).
+pub async fn init_vault_with(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    secret: &Secret,
+    block_size: u32,
+    params: PassphraseParams,
+    encrypted_names: bool,
+) -> VaultResult<VaultKeys> {
     let key = config_key(prefix);
     // Checked first so an existing vault is reported without spending an argon2 run; the
     // conditional PUT below is what makes it safe against a concurrent init.
     if vault_exists(store, prefix).await? {
         return Err(VaultError::AlreadyExists { location: key });
     }
-    let (config, keys) = VaultConfig::create_with_params(secret, block_size, params)?;
+    let (config, keys) =
+        VaultConfig::create_with_names(secret, block_size, params, encrypted_names)?;
     let opts = PutOptions {
         if_none_match: true,
         ..PutOptions::default()

@@ -60,7 +60,7 @@ pub fn run(cli: &Cli) -> AppResult<()> {
         Command::Init(args) => {
             let (settings, secret) =
                 resolve::vault(args.config.as_deref(), &args.overrides(&cli.global), "init")?;
-            Ok(mount::init(&settings, &secret)?)
+            Ok(mount::init(&settings, &secret, !args.plain_names)?)
         }
         Command::Mount(args) => {
             let plan = resolve::mount(&cli.global, args, Detach::AsAsked)?;

@@ -28,6 +28,7 @@ pub mod format;
 pub mod kdf;
 pub mod keyfile;
 pub mod keys;
+pub mod names;
 pub mod rewrap;
 
 pub use ephemeral::EphemeralKey;

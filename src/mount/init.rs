@@ -7,12 +7,14 @@ use super::error::{MountError, MountResult};
 use super::logging;
 use super::setup::{open_store, runtime};
 use crate::config::VaultSettings;
+use crate::crypto::PassphraseParams;
 use crate::store::StoreUrl;
 use crate::vault::secret::{SecretSource, SecretUse};
 use crate::vault::{self, VaultError};
 
-/// Create the vault `s` names, unlocked by what `secret` gives.
-pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {
+/// Create the vault `s` names, unlocked by what `secret` gives, with encrypted or plaintext
+/// file names.
+pub fn init(s: &VaultSettings, secret: &SecretSource, encrypted_names: bool) -> MountResult<()> {
     logging::init(s.log_level, true);
     let url = s.store_url.to_string();
     if let StoreUrl::Memory { .. } = s.store_url {
@@ -43,7 +45,14 @@ pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {
         Some(opened) => opened,
         None => open_store(&s.store_url, &s.store_options)?,
     };
-    let result = rt.block_on(vault::init_vault(&*store, &prefix, &secret, s.block_size));
+    let result = rt.block_on(vault::init_vault_with(
+        &*store,
+        &prefix,
+        &secret,
+        s.block_size,
+        PassphraseParams::default(),
+        encrypted_names,
+    ));
     drop(secret);
     if let Err(e) = result {
         if let Some(path) = &created {
@@ -60,8 +69,13 @@ pub fn init(s: &VaultSettings, secret: &SecretSource) -> MountResult<()> {
         );
     }
     println!(
-        "initialized an s3cryptfs vault at {url} (block size {} bytes)",
-        s.block_size
+        "initialized an s3cryptfs vault at {url} (block size {} bytes, {} names)",
+        s.block_size,
+        if encrypted_names {
+            "encrypted"
+        } else {
+            "plaintext"
+        }
     );
     Ok(())
 }

@@ -9,6 +9,7 @@ mod fs_layer;
 mod fs_model;
 mod fs_stream;
 mod hostile_bucket;
+mod name_vectors;
 mod ops_deb;
 mod ops_man;
 mod ops_systemd;

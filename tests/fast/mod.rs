@@ -7,6 +7,7 @@ mod format_vectors;
 mod fs_conflict;
 mod fs_layer;
 mod fs_model;
+mod fs_names;
 mod fs_stream;
 mod hostile_bucket;
 mod name_vectors;

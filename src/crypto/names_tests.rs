@@ -74,7 +74,8 @@ fn names_round_trip_in_their_directory_only() {
                 full.clone()
             }
         };
-        assert!(!full.contains(name) && !full.contains('/') && !full.contains('='));
+        assert!(name.len() < 4 || !full.contains(name));
+        assert!(!full.contains('/') && !full.contains('='));
         assert_eq!(c.decrypt("patients/jane", &full).unwrap(), name);
         // Moved into another directory, or read with another vault's key: refused.
         assert_eq!(

@@ -182,7 +182,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__cat)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +193,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -236,13 +240,17 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__cleanup)
-            opts="-c -h -V --older-than --dry-run --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --older-than --dry-run --kms --kms-endpoint --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -304,7 +312,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__doctor)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -315,6 +323,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -358,7 +370,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__get)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -369,6 +381,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -706,7 +722,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__init)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --block-size --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --block-size --kms-key-id --plain-names --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -720,7 +736,15 @@ _s3cryptfs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --kms-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --block-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -782,7 +806,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__key__subcmd__add)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --new-key-file --new-passphrase-file --label --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --new-key-file --new-passphrase-file --new-kms-key-id --label --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -796,11 +820,19 @@ _s3cryptfs() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --kms-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --new-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --new-passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --new-kms-key-id)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -946,7 +978,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__key__subcmd__list)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --json --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --json --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -957,6 +989,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1000,7 +1036,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__key__subcmd__passwd)
-            opts="-y -c -h -V --key-file --passphrase-file --accept-config-rollback --new-passphrase-file --slot --yes --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-y -c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --new-passphrase-file --slot --yes --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1011,6 +1047,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1062,7 +1102,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__key__subcmd__remove)
-            opts="-y -c -h -V --key-file --passphrase-file --accept-config-rollback --slot --yes --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-y -c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --slot --yes --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1073,6 +1113,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1120,7 +1164,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__key__subcmd__rotate)
-            opts="-y -c -h -V --key-file --passphrase-file --accept-config-rollback --rewrap --resume --retire --parallel --yes --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-y -c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --rewrap --resume --retire --parallel --yes --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1131,6 +1175,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1182,7 +1230,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__ls)
-            opts="-l -c -h -V --key-file --passphrase-file --accept-config-rollback --long --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-l -c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --long --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1193,6 +1241,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1236,7 +1288,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__mount)
-            opts="-c -f -o -h -V --key-file --passphrase-file --accept-config-rollback --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --foreground --allow-other --allow-root --read-only --uid --gid --file-mode --dir-mode --metadata-ttl --block-cache-mib --staging-dir --log-file --metrics-addr --metrics-allow-remote --log-level --allow-core-dumps --help --version"
+            opts="-c -f -o -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --foreground --allow-other --allow-root --read-only --uid --gid --file-mode --dir-mode --metadata-ttl --block-cache-mib --staging-dir --log-file --metrics-addr --metrics-allow-remote --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1247,6 +1299,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1330,7 +1386,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__put)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1341,6 +1397,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1428,7 +1488,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__upgrade)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --json --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --json --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1439,6 +1499,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1482,7 +1546,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__verify)
-            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --deep --json --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
+            opts="-c -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --deep --json --config --plain --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1493,6 +1557,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --passphrase-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kms-endpoint)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -49,7 +49,9 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_needs_command" -f -a "cleanup" -d 'Ab
 complete -c s3cryptfs -n "__fish_s3cryptfs_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l block-size -d 'Encryption block size in bytes: a power of two from 4096 to 1048576 [default: 65536]' -r
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l kms-key-id -d 'Create the vault unlocked through this AWS KMS key (id, alias/NAME or ARN); with --key-file or --passphrase-file as well, that is a second, offline recovery slot [or [encryption] kms_key_id]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -s c -l config -d 'TOML config file (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -65,6 +67,8 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l plain-names -d 'Store file and directory names in plaintext (as vaults made before encrypted names); by default every name is encrypted'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -l allow-core-dumps -d 'Keep core dumps and ptrace access by the same user (for debugging: a dump may hold keys) [default: off, or [logging] allow_core_dumps]'
@@ -72,6 +76,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -s h -l help -
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand init" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -s c -l config -d 'TOML config file (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -97,6 +102,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -s f -l foreground -d 'Stay in the foreground, logging to stderr'
@@ -150,6 +156,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and not __fish_
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and not __fish_seen_subcommand_from list add remove passwd rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -165,6 +172,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l json -d 'Print JSON instead of text'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
@@ -174,8 +182,10 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l new-key-file -d 'Key file the new slot opens with (created as a new random key, mode 0600, if missing)' -r -F
-complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l new-passphrase-file -d 'File holding the passphrase the new slot opens with (mode 0600); without either flag the new passphrase is asked twice on the terminal' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l new-passphrase-file -d 'File holding the passphrase the new slot opens with (mode 0600); without any of these flags the new passphrase is asked twice on the terminal' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l new-kms-key-id -d 'AWS KMS key (id, alias/NAME or ARN) the new slot is encrypted under (kms:Encrypt)' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l label -d 'A note for `key list`, e.g. "backup" or "laptop" [default: added]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
@@ -192,6 +202,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'
@@ -200,6 +211,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l slot -d 'The slot number, as `key list` shows it' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
@@ -216,6 +228,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Do not ask for confirmation (required when not on a terminal)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
@@ -225,6 +238,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l new-passphrase-file -d 'File holding the new passphrase (mode 0600); without it the new passphrase is asked twice on the terminal' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l slot -d 'The slot to change [default: the passphrase slot that unlocked the vault]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
@@ -242,6 +256,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s y -l yes -d 'Do not ask for confirmation (required when not on a terminal)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
@@ -251,6 +266,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from passwd" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l retire -d 'Remove generation N from the vault config once no object needs it any more (refused while one does; implies no new generation)' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l parallel -d 'Objects processed at once' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
@@ -268,6 +284,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l rewrap -d 'Rewrap every object\'s data key under the current generation, server-side (CopyObject onto itself with new metadata; no object data is read or written)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -l resume -d 'Do not start a new generation: finish an interrupted --rewrap under the current one'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from rotate" -s y -l yes -d 'Do not ask for confirmation (required when not on a terminal)'
@@ -285,6 +302,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand key; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -300,6 +318,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l deep -d 'Also decrypt and authenticate every block (reads every byte)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l json -d 'Print one JSON report on standard output'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
@@ -310,6 +329,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -s h -l help
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -325,6 +345,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l json -d 'Print one JSON report on standard output'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
@@ -334,6 +355,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -s h -l hel
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand upgrade" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -349,6 +371,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -s l -l long -d 'Long format: mode, size, modification time, name'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
@@ -358,6 +381,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -s h -l help -d 
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand ls" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -373,6 +397,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'
@@ -381,6 +406,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -s h -l help -d
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cat" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -396,6 +422,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'
@@ -404,6 +431,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -s h -l help -d
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand get" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -419,6 +447,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -l allow-core-dumps -d 'Keep core dumps and ptrace access by the same user (for debugging: a dump may hold keys) [default: off, or [logging] allow_core_dumps]'
@@ -426,6 +455,7 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -s h -l help -d
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand put" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l key-file -d '32-byte key file (mode 0600). `init` creates it if missing' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l passphrase-file -d 'File holding the passphrase (mode 0600; a trailing newline is ignored)' -r -F
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l kms-endpoint -d 'KMS endpoint URL [default: [encryption] kms_endpoint, else $AWS_ENDPOINT_URL_KMS, else $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -441,12 +471,14 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l accept-config-rollback -d 'Accept a vault config older than one this machine has seen (after restoring it on purpose) and remember it as the newest [or [encryption] accept_config_rollback]'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l kms -d 'Unlock through the vault\'s AWS KMS key slot (the default when no key or passphrase is given and the vault has one) [or [encryption] kms]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -l allow-core-dumps -d 'Keep core dumps and ptrace access by the same user (for debugging: a dump may hold keys) [default: off, or [logging] allow_core_dumps]'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l older-than -d 'Only uploads started at least this long ago (90s, 30m, 24h, 7d): a mount writing a large file right now has one open too' -r
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l kms-endpoint -d 'Accepted as by every tool (cleanup asks KMS nothing)' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -s c -l config -d 'TOML config file, as for `mount` (command-line flags override it)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l endpoint -d 'S3-compatible endpoint, e.g. http://127.0.0.1:9000 (s3:// only) [default: $AWS_ENDPOINT_URL, else AWS]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l region -d 'AWS region (s3:// only) [default: $AWS_REGION or the profile\'s, else us-east-1]' -r
@@ -462,6 +494,7 @@ info\t''
 debug\t''
 trace\t''"
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l dry-run -d 'Print what would be aborted; abort nothing'
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l kms -d 'Accepted as by every tool; cleanup opens no vault, so it needs no key'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l plain -d 'Read a file:// folder as a plain copy of a bucket: object key = file path, no metadata, read-only (automatic when it has .s3cryptfs/config and no s3cryptfs-store.json)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l path-style -d 'Path-style addressing (endpoint/bucket/key), as MinIO, Ceph and most self-hosted servers need (s3:// only)'
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand cleanup" -l allow-sse-c-over-http -d 'Allow --sse c with a plain http:// endpoint, which sends the SSE-C key in clear text (for a test server on localhost) [default: refused]'

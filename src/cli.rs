@@ -113,6 +113,10 @@ pub struct InitArgs {
     /// [encryption] kms_key_id]
     #[arg(long, value_name = "KEY_ID", help_heading = "Encryption")]
     pub kms_key_id: Option<String>,
+    /// Store file and directory names in plaintext (as vaults made before encrypted names);
+    /// by default every name is encrypted
+    #[arg(long, help_heading = "Encryption")]
+    pub plain_names: bool,
     /// TOML config file (command-line flags override it)
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,

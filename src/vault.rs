@@ -211,14 +211,28 @@ pub async fn init_vault_with_params(
     block_size: u32,
     params: PassphraseParams,
 ) -> VaultResult<VaultKeys> {
+    init_vault_with(store, prefix, secret, block_size, params, false).await
+}
+
+/// [`init_vault_with_params`] with encrypted (`true`) or plaintext file names
+/// (`init --plain-names`).
+pub async fn init_vault_with(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    secret: &Secret,
+    block_size: u32,
+    params: PassphraseParams,
+    encrypted_names: bool,
+) -> VaultResult<VaultKeys> {
     let key = config_key(prefix);
     // Checked first so an existing vault is reported without spending an argon2 run; the
     // conditional PUT below is what makes it safe against a concurrent init.
     if vault_exists(store, prefix).await? {
         return Err(VaultError::AlreadyExists { location: key });
     }
-    let (config, keys) = VaultConfig::create_with_params(secret, block_size, params)
-        .map_err(|e| crypto_err(&key, e))?;
+    let (config, keys) =
+        VaultConfig::create_with_names(secret, block_size, params, encrypted_names)
+            .map_err(|e| crypto_err(&key, e))?;
     put_new_config(store, &key, &config).await?;
     Ok(keys)
 }
@@ -232,12 +246,19 @@ pub async fn init_vault_with_recovery(
     secret: &Secret,
     recovery: &Secret,
     block_size: u32,
+    encrypted_names: bool,
 ) -> VaultResult<VaultKeys> {
     let key = config_key(prefix);
     if vault_exists(store, prefix).await? {
         return Err(VaultError::AlreadyExists { location: key });
     }
-    let made = VaultConfig::create(secret, block_size).and_then(|(mut config, keys)| {
+    let made = VaultConfig::create_with_names(
+        secret,
+        block_size,
+        PassphraseParams::default(),
+        encrypted_names,
+    )
+    .and_then(|(mut config, keys)| {
         config.add_slot(&keys, recovery, "recovery")?;
         Ok((config, keys))
     });

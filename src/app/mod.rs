@@ -62,7 +62,12 @@ pub fn run(cli: &Cli) -> AppResult<()> {
         Command::Init(args) => {
             let (settings, secret, recovery) =
                 resolve::init(args.config.as_deref(), &args.overrides(&cli.global))?;
-            Ok(mount::init(&settings, &secret, recovery.as_ref())?)
+            Ok(mount::init(
+                &settings,
+                &secret,
+                recovery.as_ref(),
+                !args.plain_names,
+            )?)
         }
         Command::Mount(args) => {
             let plan = resolve::mount(&cli.global, args, Detach::AsAsked)?;

@@ -47,6 +47,18 @@ pub fn hkdf_expand(prk: &hkdf::Prk, info: &[&[u8]]) -> SecretKey {
     out
 }
 
+/// `HKDF-SHA256(ikm, salt, info)` with a 64-byte output (two AES-256 keys: the name key of
+/// AES-SIV, docs/FORMAT.md §9).
+pub fn hkdf_sha256_64(ikm: &[u8], salt: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 64]> {
+    let prk = hkdf::Salt::new(HKDF_SHA256, salt).extract(ikm);
+    let mut out = Zeroizing::new([0u8; 64]);
+    prk.expand(info, Len(64))
+        .and_then(|okm| okm.fill(&mut out[..]))
+        // HKDF-SHA256 fails only for outputs longer than 255 * 32 bytes; ours is 64.
+        .expect("HKDF-SHA256 expand of 64 bytes cannot fail");
+    out
+}
+
 /// AES-256 key wrap (RFC 3394) of a 32-byte key.
 pub fn wrap_key(kek: &[u8; 32], key: &[u8; 32]) -> CryptoResult<[u8; WRAPPED_KEY_LEN]> {
     let kek = AesKek::new(&AES_256, kek)

@@ -24,6 +24,7 @@ pub use super::slots::KeySlot;
 use super::error::{CryptoError, CryptoResult};
 use super::format::layout::is_valid_block_size;
 use super::kdf::{self, SecretKey, WRAPPED_KEY_LEN};
+use super::names::NameCipher;
 use super::slots::hex_array;
 
 /// The vault config format version this build writes and reads.
@@ -38,6 +39,8 @@ const MAC_DOMAIN: &[u8] = b"s3cryptfs v1 config";
 const MAC_COUNTER_TAG: &[u8] = b"counter";
 /// Appended to the MAC input of a config whose `attribute_records` marker is true.
 const MAC_ATTRIBUTE_RECORDS: &[u8] = b"attribute records";
+/// Appended to the MAC input of a config whose `encrypted_names` marker is true.
+const MAC_ENCRYPTED_NAMES: &[u8] = b"encrypted names";
 
 const WRONG_SECRET: &str = "the key file or passphrase does not unlock this vault";
 
@@ -83,6 +86,11 @@ pub struct VaultConfig {
     /// input only when true, so their configs still verify.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     attribute_records: bool,
+    /// File and directory names are stored encrypted (docs/FORMAT.md §9). Absent (false):
+    /// plaintext names, as vaults made before encrypted names and `init --plain-names` store
+    /// them. In the MAC input only when true, so the bucket's owner cannot switch it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    encrypted_names: bool,
     #[serde(with = "hex_array")]
     mac: [u8; 32],
 }
@@ -99,11 +107,23 @@ impl VaultConfig {
     }
 
     /// [`VaultConfig::create`] with chosen argon2id costs for a passphrase slot (tests use
-    /// [`PassphraseParams::INSECURE_FOR_TESTS`]).
+    /// [`PassphraseParams::INSECURE_FOR_TESTS`]). Names stay plaintext: `s3cryptfs init`
+    /// chooses with [`VaultConfig::create_with_names`] (encrypted unless `--plain-names`).
     pub fn create_with_params(
         secret: &Secret,
         block_size: u32,
         params: PassphraseParams,
+    ) -> CryptoResult<(VaultConfig, VaultKeys)> {
+        Self::create_with_names(secret, block_size, params, false)
+    }
+
+    /// [`VaultConfig::create_with_params`] with encrypted (`true`, the default of new vaults)
+    /// or plaintext names (`init --plain-names`).
+    pub fn create_with_names(
+        secret: &Secret,
+        block_size: u32,
+        params: PassphraseParams,
+        encrypted_names: bool,
     ) -> CryptoResult<(VaultConfig, VaultKeys)> {
         let vault_id = kdf::random_bytes::<16>()?;
         let vmk = kdf::random_key()?;
@@ -121,8 +141,10 @@ impl VaultConfig {
         // Every object of a new vault carries an attribute record from the start. Part of
         // creating the config, not a change of it: the config counter stays 0.
         config.attribute_records = true;
+        config.encrypted_names = encrypted_names;
         config.mac = config.compute_mac(&vmk);
         keys.attribute_records = true;
+        keys.encrypted_names = encrypted_names;
         Ok((config, keys))
     }
 
@@ -152,6 +174,7 @@ impl VaultConfig {
             slots: vec![slot],
             config_counter: 0,
             attribute_records: false,
+            encrypted_names: false,
             mac: [0u8; 32],
         };
         config.mac = config.compute_mac(vmk);
@@ -286,6 +309,7 @@ impl VaultConfig {
             generations: generations.into_iter().collect(),
             vmk,
             attribute_records: self.attribute_records,
+            encrypted_names: self.encrypted_names,
         })
     }
 
@@ -331,6 +355,11 @@ impl VaultConfig {
     /// Whether every object must carry an attribute record (docs/FORMAT.md §2c, §6).
     pub fn attribute_records(&self) -> bool {
         self.attribute_records
+    }
+
+    /// Whether names are stored encrypted (docs/FORMAT.md §9).
+    pub fn encrypted_names(&self) -> bool {
+        self.encrypted_names
     }
 
     /// Mark the vault as one whose every object carries an attribute record (after `upgrade`
@@ -474,6 +503,9 @@ impl VaultConfig {
         if self.attribute_records {
             m.extend_from_slice(MAC_ATTRIBUTE_RECORDS);
         }
+        if self.encrypted_names {
+            m.extend_from_slice(MAC_ENCRYPTED_NAMES);
+        }
         kdf::hmac_sha256(&config_mac_key(vmk, &self.vault_id), &m)
     }
 }
@@ -503,6 +535,8 @@ pub struct VaultKeys {
     vmk: SecretKey,
     /// The config's `attribute_records` marker: objects without a record are refused.
     attribute_records: bool,
+    /// The config's `encrypted_names` marker.
+    encrypted_names: bool,
 }
 
 impl VaultKeys {
@@ -518,6 +552,26 @@ impl VaultKeys {
     #[doc(hidden)]
     pub fn with_attribute_records(mut self, required: bool) -> VaultKeys {
         self.attribute_records = required;
+        self
+    }
+
+    /// Whether the vault stores names encrypted (docs/FORMAT.md §9).
+    pub fn encrypted_names(&self) -> bool {
+        self.encrypted_names
+    }
+
+    /// The name key when the vault stores names encrypted (its config carries the MAC'd
+    /// `encrypted_names` marker); `None` for plaintext names.
+    pub fn name_cipher(&self) -> Option<NameCipher> {
+        self.encrypted_names
+            .then(|| NameCipher::derive(&self.vmk, &self.vault_id))
+    }
+
+    /// Keys of a vault with encrypted (or plaintext) names: tests. The vault config is what
+    /// says it for a real vault.
+    #[doc(hidden)]
+    pub fn with_encrypted_names(mut self, encrypted: bool) -> VaultKeys {
+        self.encrypted_names = encrypted;
         self
     }
 
@@ -576,6 +630,7 @@ impl VaultKeys {
             generations,
             vmk: Zeroizing::new(vmk),
             attribute_records: false,
+            encrypted_names: false,
         })
     }
 }
@@ -588,6 +643,7 @@ impl std::fmt::Debug for VaultKeys {
             .field("current_generation", &self.current_generation)
             .field("generations", &self.generations.keys().collect::<Vec<_>>())
             .field("attribute_records", &self.attribute_records)
+            .field("encrypted_names", &self.encrypted_names)
             .finish_non_exhaustive()
     }
 }

@@ -130,6 +130,7 @@ impl VaultKeys {
             generations,
             vmk: self.vmk.clone(),
             attribute_records: self.attribute_records,
+            encrypted_names: self.encrypted_names,
         })
     }
 }

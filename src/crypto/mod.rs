@@ -32,6 +32,7 @@ pub mod kdf;
 pub mod keyfile;
 pub mod keys;
 pub mod kms;
+pub mod names;
 pub mod rewrap;
 mod slots;
 

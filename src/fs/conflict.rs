@@ -63,6 +63,13 @@ impl Fs {
             }
         };
         let copy_key = self.key_of(&copy_path);
+        if let Err(e) = self.put_name_object(&copy_path).await {
+            log::error!(
+                "{key} was replaced by another client; storing the name of this mount's \
+                 version's conflict copy failed ({e}): the data stays staged and is tried again"
+            );
+            return lost;
+        }
         // The copy is a new object: the upload's If-Match applies only to the version's own
         // key, so none is sent.
         match self.uploader.upload(&copy_key, st, &self.reader).await {
@@ -116,6 +123,7 @@ impl Fs {
                 .await
                 .map_err(|e| retry(format!("no conflict name ({e})")))?;
             let dest = self.key_of(&copy_path);
+            self.put_name_object(&copy_path).await?;
             let metadata = self.resealed_metadata(&key, &dest, info)?;
             let opts = CopyOptions {
                 metadata,

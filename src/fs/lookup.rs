@@ -14,11 +14,13 @@ use std::time::SystemTime;
 use crate::crypto::CryptoError;
 use crate::crypto::format::metadata::crypto_metadata;
 use crate::crypto::format::plaintext_len;
+use crate::crypto::names::MAX_FULL_SEGMENT_LEN;
 use crate::store::{ListRequest, Metadata, ObjectInfo, StoreError};
 
 use super::attr::{self, Attr, Kind, StoredAttrs};
 use super::error::{FsError, FsResult};
 use super::inode::{is_below, join, parent_of};
+use super::keymap::Decoded;
 use super::listing::Known;
 use super::namespace::{DirEntry, Entry};
 use super::read::RemoteVersion;
@@ -37,8 +39,8 @@ const MAX_KEY_LEN: usize = 1024;
 struct Listed {
     /// Names in the store (kind `None`: a file whose kind its HEAD tells).
     names: std::collections::BTreeMap<String, Option<Kind>>,
-    /// The listing entries of the stored files.
-    files: Vec<crate::store::ObjectInfo>,
+    /// The listing entries of the stored files, with their names.
+    files: Vec<(String, crate::store::ObjectInfo)>,
     /// Files being written for the first time, with their kinds.
     pending: Vec<(String, Kind)>,
 }
@@ -179,7 +181,17 @@ impl Fs {
             return Err(FsError::InvalidArgument(format!("bad name {name:?}")));
         }
         let path = join(&ppath, name);
-        if self.key_of(&path).len() + 1 > MAX_KEY_LEN {
+        let key_len = self.key_of(&path).len();
+        // The marker of a directory (one `/` more) must fit too.
+        if key_len + 1 > MAX_KEY_LEN {
+            log::warn!(
+                "{path:?}: its store key would be {key_len} bytes{}, more than the {MAX_KEY_LEN}                  S3 allows (ENAMETOOLONG)",
+                if self.encrypted_names() {
+                    " with encrypted names"
+                } else {
+                    ""
+                }
+            );
             return Err(FsError::NameTooLong);
         }
         Ok(path)
@@ -354,6 +366,8 @@ impl Fs {
         let (names_map, files) = (&mut listed.names, &mut listed.files);
         let mut token = None;
         let mut pages = 0;
+        // Shortened names: (hash, listed key, the object when a file).
+        let mut long: Vec<(String, String, Option<ObjectInfo>)> = Vec::new();
         loop {
             if max_pages.is_some_and(|m| pages >= m) {
                 return Ok(None);
@@ -370,39 +384,43 @@ impl Fs {
                 .await?;
             for cp in page.common_prefixes {
                 let below = cp.strip_prefix(prefix.as_str()).unwrap_or("");
-                let name = below.strip_suffix('/').unwrap_or(below);
-                if let Err(why) = check_listed_name(name) {
-                    log::warn!("listing {prefix:?}: skipping the directory {cp:?}: {why}");
+                let segment = below.strip_suffix('/').unwrap_or(below);
+                if path.is_empty() && segment == VAULT_DIR {
                     continue;
                 }
-                if path.is_empty() && name == VAULT_DIR {
-                    continue;
+                match self.names.listed(path, segment) {
+                    Decoded::Name(name) => {
+                        names_map.entry(name).or_insert(Some(Kind::Dir));
+                    }
+                    Decoded::Long(hash) => long.push((hash, cp, None)),
+                    Decoded::NameObject => self.names.hide(&cp, "a name object's name"),
+                    Decoded::Bad(why) => self.names.hide(&cp, &why),
                 }
-                names_map.entry(name.to_owned()).or_insert(Some(Kind::Dir));
             }
             for obj in page.objects {
-                let Some(name) = obj.key.strip_prefix(prefix.as_str()) else {
+                let Some(segment) = obj.key.strip_prefix(prefix.as_str()) else {
                     log::warn!("listing {prefix:?}: skipping {:?}: not below it", obj.key);
                     continue;
                 };
-                if name.is_empty() {
+                if segment.is_empty() {
                     continue; // this directory's own marker
                 }
-                if let Err(why) = check_listed_name(name) {
-                    log::warn!(
-                        "listing {prefix:?}: skipping the object {:?}: {why}",
-                        obj.key
-                    );
-                    continue;
+                match self.names.listed(path, segment) {
+                    Decoded::Name(name) => {
+                        names_map.insert(name.clone(), None);
+                        files.push((name, obj));
+                    }
+                    Decoded::Long(hash) => long.push((hash, obj.key.clone(), Some(obj))),
+                    Decoded::NameObject => {}
+                    Decoded::Bad(why) => self.names.hide(&obj.key, &why),
                 }
-                names_map.insert(name.to_owned(), None);
-                files.push(obj);
             }
             match page.next_continuation_token {
                 Some(t) => token = Some(t),
                 None => break,
             }
         }
+        self.resolve_long_names(path, long, &mut listed).await?;
         // Files being written for the first time exist only locally, but they exist.
         let open: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
         for of in open {
@@ -420,6 +438,51 @@ impl Fs {
         Ok(Some(listed))
     }
 
+    /// The names of shortened entries a listing found, from their name objects (one GET each,
+    /// in parallel). An entry whose name object is missing or does not decrypt is hidden.
+    async fn resolve_long_names(
+        &self,
+        path: &str,
+        long: Vec<(String, String, Option<ObjectInfo>)>,
+        listed: &mut Listed,
+    ) -> FsResult<()> {
+        let fetched: Vec<_> = stream::iter(long)
+            .map(|(hash, listed_key, obj)| async move {
+                let key = self.names.name_object_key(path, &hash);
+                let got = self
+                    .store
+                    .get(&key, Some(0..MAX_FULL_SEGMENT_LEN as u64 + 1), None)
+                    .await;
+                (hash, listed_key, obj, key, got)
+            })
+            .buffer_unordered(HEAD_PARALLELISM)
+            .collect()
+            .await;
+        for (hash, listed_key, obj, key, got) in fetched {
+            let content = match got {
+                Ok(out) => out.data,
+                Err(StoreError::NotFound { .. }) => {
+                    self.names
+                        .hide(&listed_key, &format!("its name object {key} is missing"));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match (self.names.long_name(path, &hash, &content), obj) {
+                (Decoded::Name(name), Some(obj)) => {
+                    listed.names.insert(name.clone(), None);
+                    listed.files.push((name, obj));
+                }
+                (Decoded::Name(name), None) => {
+                    listed.names.entry(name).or_insert(Some(Kind::Dir));
+                }
+                (Decoded::Bad(why), _) => self.names.hide(&listed_key, &why),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// [`Self::list_dir`], giving up (`None`) when the LIST takes more than `max_pages` pages.
     async fn list_dir_limited(
         &self,
@@ -434,13 +497,11 @@ impl Fs {
         else {
             return Ok(None);
         };
-        let prefix = self.dir_prefix(path);
         // Attributes of files and directories not cached yet: HEADs in parallel (of the object,
         // of the directory's marker), cached for the stats to come.
         let mut unknown: Vec<(String, String, Option<crate::store::ObjectInfo>)> = Vec::new();
-        for obj in &files {
-            let name = obj.key.strip_prefix(prefix.as_str()).unwrap_or(&obj.key);
-            let name = name.to_string();
+        for (name, obj) in &files {
+            let name = name.clone();
             let p = join(path, &name);
             match self.ns.cached(&p).await {
                 Some(Entry::File { kind, version, .. }) if version.etag == obj.etag => {
@@ -522,29 +583,6 @@ impl Fs {
     }
 }
 
-/// Whether a name a listing gave (the part of a key or common prefix below the directory)
-/// can be an entry: the bucket is not trusted to hold only keys this file system wrote, and
-/// a name goes on to the kernel and to `get`, which make it a local path. The kernel's names
-/// are held to the same rules in `Fs::child_path`.
-pub(super) fn check_listed_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        return Err("empty name (an empty path component)");
-    }
-    if name == "." || name == ".." {
-        return Err("`.` or `..` is not a name");
-    }
-    if name.contains('/') {
-        return Err("the name holds a `/`");
-    }
-    if name.contains('\0') {
-        return Err("the name holds a NUL byte");
-    }
-    if name.len() > 255 {
-        return Err("the name is longer than 255 bytes");
-    }
-    Ok(())
-}
-
 fn pending_entry(st: &FileState) -> Entry {
     Entry::File {
         kind: st.kind,
@@ -556,25 +594,5 @@ fn pending_entry(st: &FileState) -> Entry {
             content_salt: None,
         },
         attrs: st.attrs.clone(),
-    }
-}
-
-#[cfg(test)]
-mod listed_name_tests {
-    use super::check_listed_name;
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
-
-        /// Whatever the bucket lists, a name accepted here is one path component a local
-        /// file system can hold.
-        #[test]
-        fn accepted_listed_names_are_single_components(name in "\\PC{0,300}|[./\\x00a]{0,4}") {
-            if check_listed_name(&name).is_ok() {
-                proptest::prop_assert!(!name.is_empty() && name != "." && name != "..");
-                proptest::prop_assert!(!name.contains('/') && !name.contains('\0'));
-                proptest::prop_assert!(name.len() <= 255);
-            }
-        }
     }
 }

@@ -25,6 +25,7 @@ mod conflict;
 mod dir_times;
 pub mod error;
 pub mod inode;
+pub mod keymap;
 #[cfg(test)]
 mod lifetime_tests;
 mod listing;
@@ -123,8 +124,8 @@ const ATTR_FLUSH_DELAY: Duration = Duration::from_millis(500);
 
 pub struct Fs {
     store: DynStore,
-    /// Key prefix of the mount root: "" or "some/prefix/".
-    prefix: String,
+    /// Paths <-> store keys (the vault's prefix; names plaintext or encrypted).
+    names: keymap::KeyMap,
     keys: Arc<VaultKeys>,
     opts: FsOptions,
     /// Inodes, the entry cache and listings.
@@ -181,9 +182,10 @@ impl Fs {
         let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes, activity.clone());
         let uploader = Uploader::new(sealed.clone(), staging.clone());
         let ns = Namespace::new(opts.metadata_ttl);
+        let names = keymap::KeyMap::new(prefix, keys.name_cipher());
         Ok(Arc::new_cyclic(|me| Fs {
             store,
-            prefix,
+            names,
             keys,
             opts,
             ns,
@@ -212,18 +214,19 @@ impl Fs {
         &self.store
     }
 
-    /// Object key of a file at `path`.
-    fn key_of(&self, path: &str) -> String {
-        format!("{}{}", self.prefix, path)
+    /// Object key of a file at `path` (its name encrypted if the vault's names are).
+    pub fn key_of(&self, path: &str) -> String {
+        self.names.key_of(path)
     }
 
     /// Object key prefix of the entries of directory `path` (also its marker key).
-    fn dir_prefix(&self, path: &str) -> String {
-        if path.is_empty() {
-            self.prefix.clone()
-        } else {
-            format!("{}{}/", self.prefix, path)
-        }
+    pub fn dir_prefix(&self, path: &str) -> String {
+        self.names.dir_prefix(path)
+    }
+
+    /// Whether this vault stores names encrypted.
+    pub fn encrypted_names(&self) -> bool {
+        self.names.encrypted()
     }
 
     fn lock_open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<OpenFile>>> {
@@ -464,6 +467,10 @@ impl Fs {
     async fn upload_locked(&self, st: &mut FileState) -> FsResult<()> {
         let key = self.key_of(&st.path);
         let old = st.base.clone();
+        if old.as_ref().is_none_or(|b| b.key != key) {
+            // A new name: a shortened one needs its name object.
+            self.put_name_object(&st.path).await?;
+        }
         let activity = st.activity.clone();
         activity.upload_started(&st.path, st.size);
         let result = match self.uploader.upload(&key, st, &self.reader).await {

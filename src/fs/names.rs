@@ -29,6 +29,7 @@ impl Fs {
     /// PUT the marker of directory `path` with its attribute record (a directory's: no
     /// content, so an all-zero content binding).
     pub(crate) async fn put_dir_marker(&self, path: &str, attrs: &StoredAttrs) -> FsResult<()> {
+        self.put_name_object(path).await?;
         let key = self.dir_prefix(path);
         let record = attr::record_for(Kind::Dir, attrs, Some(0), [0; 32]);
         let (k, v) = self.sealed.record_entry(&key, &record)?;
@@ -128,6 +129,24 @@ impl Fs {
         Ok((if is_dir { mode | libc::S_ISGID } else { mode }, dir_gid))
     }
 
+    /// PUT the name object of `path` when its encrypted name is stored shortened
+    /// (docs/FORMAT.md §9); nothing otherwise. Before the entry itself, so a listing never
+    /// finds the entry without it.
+    pub(super) async fn put_name_object(&self, path: &str) -> FsResult<()> {
+        if let Some((key, content)) = self.names.name_object(path) {
+            self.store.put(&key, content, PutOptions::default()).await?;
+        }
+        Ok(())
+    }
+
+    /// DELETE the name object of `path` (after its entry), if its name has one.
+    pub(super) async fn delete_name_object(&self, path: &str) -> FsResult<()> {
+        if let Some((key, _)) = self.names.name_object(path) {
+            self.store.delete(&key).await?;
+        }
+        Ok(())
+    }
+
     fn new_attrs(&self, mode: u32, uid: u32, gid: u32) -> StoredAttrs {
         let now = SystemTime::now();
         StoredAttrs {
@@ -213,6 +232,7 @@ impl Fs {
             return Err(FsError::NotEmpty);
         }
         self.store.delete(&self.dir_prefix(&path)).await?;
+        self.delete_name_object(&path).await?;
         self.ns.removed(&path).await;
         self.drop_sidecar(&attrs.xattrs).await;
         self.dir_times.remove(&path);
@@ -309,6 +329,7 @@ impl Fs {
         if remote {
             self.store.delete(&self.key_of(&path)).await?;
             self.drop_sidecar(&xattrs).await;
+            self.delete_name_object(&path).await?;
         }
         self.ns.removed(&path).await;
         self.entry_changed(parent_of(&path));
@@ -327,6 +348,7 @@ impl Fs {
         let path = self.child_path(parent, name)?;
         self.check_absent(&path).await?;
         let target = target.as_os_str().as_encoded_bytes();
+        self.put_name_object(&path).await?;
         let key = self.key_of(&path);
         let (_, gid) = self.inherit(parent_of(&path), 0o777, gid, false).await?;
         let attrs = self.new_attrs(0o777, uid, gid);
@@ -372,6 +394,7 @@ impl Fs {
         })?;
         let path = self.child_path(parent, name)?;
         self.check_absent(&path).await?;
+        self.put_name_object(&path).await?;
         let key = self.key_of(&path);
         let (mode, gid) = self.inherit(parent_of(&path), mode, gid, false).await?;
         let attrs = self.new_entry_attrs(parent, kind, mode, uid, gid).await?;

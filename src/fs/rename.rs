@@ -6,15 +6,24 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use std::collections::{BTreeMap, HashMap};
+
+use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::crypto::format::metadata::crypto_metadata;
-use crate::store::{CopyOptions, ListRequest, MetadataDirective, ObjectInfo, StoreError};
+use crate::crypto::names::{MAX_FULL_SEGMENT_LEN, Segment, classify};
+use crate::store::{
+    CopyOptions, ListRequest, MetadataDirective, ObjectInfo, PutOptions, StoreError,
+};
 
 use super::attr::{StoredAttrs, record_for};
 use super::inode::{is_below, parent_of};
 use super::lookup::VAULT_DIR;
 use super::{Entry, Fs, FsError, FsResult, OpenFile};
+
+/// The copies of a directory move (source key, destination key) and the name objects to PUT.
+type DirMove = (Vec<(String, String)>, Vec<(String, Bytes)>);
 
 impl Fs {
     /// rename(2) with flags `RENAME_NOREPLACE` (others are refused).
@@ -122,8 +131,10 @@ impl Fs {
             // utimes + chmod of the temp file) ride along instead of costing copies of their
             // own.
             let record = record_for(st.kind, &st.attrs, None, [0; 32]);
+            self.put_name_object(to).await?;
             let version = self.sealed.copy(&base, &to_key, None, Some(record)).await?;
             self.store.delete(&from_key).await?;
+            self.delete_name_object(from).await?;
             st.base = Some(version);
             st.path = to.to_string();
             st.attrs_dirty = false;
@@ -141,11 +152,13 @@ impl Fs {
         };
         attrs.ctime = std::time::SystemTime::now();
         let record = record_for(kind, &attrs, None, [0; 32]);
+        self.put_name_object(to).await?;
         let version = self
             .sealed
             .copy(&version, &to_key, None, Some(record))
             .await?;
         self.store.delete(&from_key).await?;
+        self.delete_name_object(from).await?;
         self.finish_rename(from, to).await;
         self.ns
             .cache(
@@ -211,6 +224,82 @@ impl Fs {
         })
     }
 
+    /// Where each object below directory `from` goes when it moves to `to` (`keys`: what a
+    /// LIST of its prefix gave), and the name objects the new names need. With plaintext names
+    /// only the prefix changes. With encrypted names every name below is encrypted again,
+    /// since its parent's path is its associated data: the stored path is decrypted (the name
+    /// objects of shortened names below are read for it) and the plaintext path encrypted
+    /// under `to`. The old name objects are not copied (they are deleted with the rest); an
+    /// object whose path does not decrypt is moved with its stored path unchanged (it stays
+    /// hidden there, never shown as garbage).
+    async fn plan_dir_move(
+        &self,
+        from: &str,
+        to: &str,
+        keys: &[(String, String, u64)],
+    ) -> FsResult<DirMove> {
+        let from_prefix = self.dir_prefix(from);
+        let to_prefix = self.dir_prefix(to);
+        let raw = |key: &str| format!("{to_prefix}{}", &key[from_prefix.len()..]);
+        if !self.encrypted_names() {
+            let moves = keys.iter().map(|(k, _, _)| (k.clone(), raw(k))).collect();
+            return Ok((moves, Vec::new()));
+        }
+        let is_name_object = |key: &str| {
+            matches!(
+                classify(super::keymap::last_segment(key)),
+                Segment::NameObject(_)
+            )
+        };
+        let mut contents = HashMap::new();
+        for (key, _, _) in keys.iter().filter(|(k, _, _)| is_name_object(k)) {
+            let range = Some(0..MAX_FULL_SEGMENT_LEN as u64 + 1);
+            match self.store.get(key, range, None).await {
+                Ok(out) => {
+                    contents.insert(key.clone(), out.data);
+                }
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let long = |dir: &str, hash: &str| {
+            contents
+                .get(&self.names.name_object_key(dir, hash))
+                .cloned()
+        };
+        let mut moves = Vec::new();
+        let mut names = BTreeMap::new();
+        for (key, _, _) in keys.iter().filter(|(k, _, _)| !is_name_object(k)) {
+            let rel = &key[from_prefix.len()..];
+            match self.names.decode_below(from, rel, &long) {
+                Ok(path) => {
+                    let moved = format!("{to}{}", &path[from.len()..]);
+                    let dest = if rel.ends_with('/') || rel.is_empty() {
+                        self.dir_prefix(&moved)
+                    } else {
+                        self.key_of(&moved)
+                    };
+                    // Every shortened name on the way down needs its name object.
+                    let mut p = moved.as_str();
+                    while p.len() > to.len() {
+                        if let Some((k, v)) = self.names.name_object(p) {
+                            names.insert(k, v);
+                        }
+                        p = parent_of(p);
+                    }
+                    moves.push((key.clone(), dest));
+                }
+                Err(why) => {
+                    log::warn!(
+                        "moving {key} with its stored name: its path does not decrypt ({why:?})"
+                    );
+                    moves.push((key.clone(), raw(key)));
+                }
+            }
+        }
+        Ok((moves, names.into_iter().collect()))
+    }
+
     async fn resolve_cached(&self, path: &str) -> Option<Entry> {
         self.ns.cached(path).await
     }
@@ -265,13 +354,14 @@ impl Fs {
             self.store.delete(&to_prefix).await?;
         }
         let has_marker = keys.iter().any(|(k, _, _)| *k == from_prefix);
-        let to_prefix_ref = &to_prefix;
-        let from_len = from_prefix.len();
-        let copies: Vec<FsResult<()>> = stream::iter(keys.clone())
-            .map(|(key, _, _)| async move {
-                let dest = format!("{to_prefix_ref}{}", &key[from_len..]);
-                self.copy_resealed(&key, &dest).await
-            })
+        let (moves, name_objects) = self.plan_dir_move(from, to, &keys).await?;
+        // Names first (only shortened names have objects of their own), then the entries.
+        self.put_name_object(to).await?;
+        for (key, content) in name_objects {
+            self.store.put(&key, content, PutOptions::default()).await?;
+        }
+        let copies: Vec<FsResult<()>> = stream::iter(moves)
+            .map(|(key, dest)| async move { self.copy_resealed(&key, &dest).await })
             .buffer_unordered(16)
             .collect()
             .await;
@@ -292,14 +382,16 @@ impl Fs {
         for r in deletes {
             r?;
         }
+        self.delete_name_object(from).await?;
         // Open files below follow the move.
         for of in &pending {
             let mut st = of.state.lock().await;
             if is_below(&st.path, from) {
                 st.path = format!("{to}{}", &st.path[from.len()..]);
+                let new_key = self.key_of(&st.path);
                 if let Some(b) = st.base.as_mut() {
                     if b.key.starts_with(&from_prefix) {
-                        b.key = format!("{to_prefix}{}", &b.key[from_prefix.len()..]);
+                        b.key = new_key;
                         // ETag may differ after copy: refresh lazily from the store.
                         if let Ok(info) = self.store.head(&b.key).await {
                             b.etag = info.etag;

@@ -117,7 +117,7 @@ impl Fs {
     }
 
     fn sidecar_key(&self, r: &SidecarRef) -> String {
-        format!("{}{}", self.prefix, r.object_name())
+        format!("{}{}", self.names.dir_prefix(""), r.object_name())
     }
 
     /// `getxattr(2)`: the value of `name`.

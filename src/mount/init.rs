@@ -7,16 +7,19 @@ use super::error::{MountError, MountResult};
 use super::logging;
 use super::setup::{open_store, runtime};
 use crate::config::VaultSettings;
+use crate::crypto::PassphraseParams;
 use crate::store::StoreUrl;
 use crate::vault::secret::{SecretSource, SecretUse};
 use crate::vault::{self, VaultError};
 
 /// Create the vault `s` names, unlocked by what `secret` gives and, when given, by
-/// `recovery` too (a second slot: the offline key of a KMS vault).
+/// `recovery` too (a second slot: the offline key of a KMS vault), with encrypted or plaintext
+/// file names.
 pub fn init(
     s: &VaultSettings,
     secret: &SecretSource,
     recovery: Option<&SecretSource>,
+    encrypted_names: bool,
 ) -> MountResult<()> {
     logging::init(s.log_level, true);
     let url = s.store_url.to_string();
@@ -55,9 +58,27 @@ pub fn init(
     let result = rt.block_on(async {
         match &recovery {
             Some(r) => {
-                vault::init_vault_with_recovery(&*store, &prefix, &secret, r, s.block_size).await
+                vault::init_vault_with_recovery(
+                    &*store,
+                    &prefix,
+                    &secret,
+                    r,
+                    s.block_size,
+                    encrypted_names,
+                )
+                .await
             }
-            None => vault::init_vault(&*store, &prefix, &secret, s.block_size).await,
+            None => {
+                vault::init_vault_with(
+                    &*store,
+                    &prefix,
+                    &secret,
+                    s.block_size,
+                    PassphraseParams::default(),
+                    encrypted_names,
+                )
+                .await
+            }
         }
     });
     drop(secret);
@@ -77,8 +98,13 @@ pub fn init(
         );
     }
     println!(
-        "initialized an s3cryptfs vault at {url} (block size {} bytes)",
-        s.block_size
+        "initialized an s3cryptfs vault at {url} (block size {} bytes, {} names)",
+        s.block_size,
+        if encrypted_names {
+            "encrypted"
+        } else {
+            "plaintext"
+        }
     );
     if let Some(key_id) = &s.kms.key_id {
         println!(

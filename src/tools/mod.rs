@@ -257,6 +257,16 @@ pub fn is_file_object(prefix: &str, key: &str) -> bool {
     !rest.is_empty() && !rest.ends_with('/') && !rest.starts_with(".s3cryptfs/")
 }
 
+/// Whether `key` is the name object of a shortened encrypted name (docs/FORMAT.md §9): not a
+/// sealed object, so the tools that rewrap, reseal or upgrade objects leave it alone.
+pub fn is_name_object(keys: &VaultKeys, key: &str) -> bool {
+    keys.encrypted_names()
+        && matches!(
+            crate::crypto::names::classify(key.rsplit('/').next().unwrap_or(key)),
+            crate::crypto::names::Segment::NameObject(_)
+        )
+}
+
 /// Human-readable byte count (binary units).
 pub fn format_bytes(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

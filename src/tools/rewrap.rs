@@ -27,7 +27,7 @@ use crate::sealed::{SealedError, SealedStore};
 use crate::store::{DynStore, ListPage, ListRequest, Metadata, ObjectInfo, StoreError};
 
 use super::progress::Progress;
-use super::{ToolError, ToolResult, is_file_object};
+use super::{ToolError, ToolResult, is_file_object, is_name_object};
 
 /// One object a run could not handle, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -110,6 +110,7 @@ pub async fn rewrap_objects(
             .objects
             .into_iter()
             .filter(|o| is_file_object(prefix, &o.key) || is_marker(prefix, &o.key))
+            .filter(|o| !is_name_object(keys, &o.key))
             .collect();
         let outcomes: Vec<(String, Outcome)> = stream::iter(objects)
             .map(|o| async move {
@@ -290,6 +291,7 @@ pub async fn check_retire(
             .objects
             .into_iter()
             .filter(|o| is_file_object(prefix, &o.key) || is_marker(prefix, &o.key))
+            .filter(|o| !is_name_object(keys, &o.key))
             .map(|o| o.key)
             .collect();
         let results: Vec<(String, Option<Result<(), String>>)> = stream::iter(keys_to_check)

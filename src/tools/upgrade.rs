@@ -28,7 +28,7 @@ use crate::vault::{self, RollbackGuard};
 
 use super::progress::Progress;
 use super::rewrap::{ObjectIssue, list_page};
-use super::{Access, Target, ToolError, ToolResult, open_target};
+use super::{Access, Target, ToolError, ToolResult, is_name_object, open_target};
 
 /// Objects upgraded at once.
 const PARALLEL: usize = 8;
@@ -96,6 +96,7 @@ pub async fn upgrade_objects(
             .filter(|k| {
                 k.strip_prefix(prefix)
                     .is_some_and(|r| !r.is_empty() && !r.starts_with(&format!("{VAULT_DIR}/")))
+                    && !is_name_object(keys, k)
             })
             .collect();
         let outcomes: Vec<(String, Outcome)> = stream::iter(keys_to_check)

@@ -18,14 +18,19 @@ use serde::Serialize;
 
 use crate::crypto::format::blocks_within;
 use crate::crypto::format::record::FileType;
+use crate::crypto::names::{LONG_SUFFIX, NAME_OBJECT_SUFFIX};
 use crate::crypto::{CryptoError, VaultKeys};
+use crate::fs::keymap::KeyMap;
 use crate::sealed::{OpenedObject, SealedError, SealedStore};
 use crate::store::{DynStore, StoreError};
 use crate::vault::{self, VaultError};
 
 use super::progress::Progress;
 use super::rewrap::list_page;
-use super::{Access, Target, ToolError, ToolResult, format_bytes, is_file_object, open_target};
+use super::{
+    Access, Target, ToolError, ToolResult, format_bytes, is_file_object, is_name_object,
+    open_target,
+};
 
 /// Objects checked at once.
 const PARALLEL: usize = 8;
@@ -50,6 +55,9 @@ pub enum ProblemKind {
     /// Its attribute record is missing (in a vault that requires one), does not open for its
     /// key, or does not match the object (type, size, content).
     BadRecord,
+    /// In a vault with encrypted names: its stored path does not decrypt (a mount does not
+    /// list it), or a name object that does not decrypt.
+    BadName,
     /// The store failed to return it.
     Unreadable,
 }
@@ -57,6 +65,9 @@ pub enum ProblemKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub key: String,
+    /// In a vault with encrypted names, the plaintext path the key stands for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub kind: ProblemKind,
     pub reason: String,
 }
@@ -68,6 +79,8 @@ pub struct VerifyReport {
     /// File objects checked (directory markers and the vault config not counted).
     pub objects: u64,
     pub directory_markers: u64,
+    /// Name objects of shortened encrypted names checked (docs/FORMAT.md §9).
+    pub name_objects: u64,
     pub stored_bytes: u64,
     pub plaintext_bytes: u64,
     /// Objects without an attribute record, in a vault whose config does not require them
@@ -96,6 +109,7 @@ impl VerifyReport {
         VerifyReport {
             problems: vec![Problem {
                 key,
+                name: None,
                 kind,
                 reason: err.to_string(),
             }],
@@ -140,17 +154,18 @@ pub async fn verify_objects(
         ..VerifyReport::default()
     };
     let path = path.map(|p| p.trim_matches('/')).unwrap_or("");
+    let names = KeyMap::new(prefix.to_owned(), keys.name_cipher());
+    let names = &names;
     // A path names a file (that key) or a directory (everything below it).
-    let mut list_prefixes = vec![format!("{prefix}{path}/")];
-    if path.is_empty() {
-        list_prefixes = vec![prefix.to_owned()];
-    } else {
-        match store.head(&format!("{prefix}{path}")).await {
-            Ok(_) => list_prefixes = vec![format!("{prefix}{path}")],
+    let mut list_prefixes = vec![names.dir_prefix(path)];
+    if !path.is_empty() {
+        let file_key = names.key_of(path);
+        match store.head(&file_key).await {
+            Ok(_) => list_prefixes = vec![file_key],
             Err(StoreError::NotFound { .. }) => {}
             Err(source) => {
                 return Err(ToolError::Store {
-                    url: format!("{prefix}{path}"),
+                    url: file_key,
                     source,
                 });
             }
@@ -164,11 +179,14 @@ pub async fn verify_objects(
         loop {
             let page = list_page(store, &list_prefix, token.take()).await?;
             let mut keys_to_check = Vec::new();
+            let mut name_objects = Vec::new();
             for o in page.objects {
                 if exact_file && o.key != list_prefix {
                     continue;
                 }
-                if is_file_object(prefix, &o.key) {
+                if is_name_object(keys, &o.key) {
+                    name_objects.push(o.key);
+                } else if is_file_object(prefix, &o.key) {
                     keys_to_check.push((o.key, false));
                 } else if o.key.ends_with('/') {
                     report.directory_markers += 1;
@@ -177,13 +195,23 @@ pub async fn verify_objects(
                     }
                 }
             }
-            let results: Vec<(String, bool, Checked)> = stream::iter(keys_to_check)
+            let results: Vec<(String, Option<String>, bool, Checked)> = stream::iter(keys_to_check)
                 .map(|(key, marker)| async move {
-                    let checked = if marker {
+                    let mut checked = if marker {
                         check_marker(sealed, &key).await
                     } else {
                         check_object(sealed, &key, deep).await
                     };
+                    let mut name = None;
+                    if names.encrypted() {
+                        match names.decode_key(&**store, &key).await {
+                            Ok(path) => name = Some(path),
+                            Err(why) if matches!(checked, Checked::Sound { .. }) => {
+                                checked = Checked::Bad(ProblemKind::BadName, name_problem(&why));
+                            }
+                            Err(_) => {}
+                        }
+                    }
                     match &checked {
                         Checked::Sound { stored, .. } => progress.inc(*stored),
                         Checked::Bad(kind, reason) => {
@@ -192,12 +220,25 @@ pub async fn verify_objects(
                         }
                         Checked::Changed => progress.inc(0),
                     }
-                    (key, marker, checked)
+                    (key, name, marker, checked)
                 })
                 .buffer_unordered(PARALLEL)
                 .collect()
                 .await;
-            for (key, marker, checked) in results {
+            for key in name_objects {
+                report.name_objects += 1;
+                // Its entry `H.long` must decrypt through it.
+                let entry = key.replace(NAME_OBJECT_SUFFIX, LONG_SUFFIX);
+                if let Err(why) = names.decode_key(&**store, &entry).await {
+                    report.problems.push(Problem {
+                        key,
+                        name: None,
+                        kind: ProblemKind::BadName,
+                        reason: name_problem(&why),
+                    });
+                }
+            }
+            for (key, name, marker, checked) in results {
                 if !marker {
                     report.objects += 1;
                 }
@@ -214,9 +255,12 @@ pub async fn verify_objects(
                         }
                     }
                     Checked::Changed => report.changed_during_check.push(key),
-                    Checked::Bad(kind, reason) => {
-                        report.problems.push(Problem { key, kind, reason })
-                    }
+                    Checked::Bad(kind, reason) => report.problems.push(Problem {
+                        key,
+                        name,
+                        kind,
+                        reason,
+                    }),
                 }
             }
             match page.next_continuation_token {
@@ -231,6 +275,11 @@ pub async fn verify_objects(
         )));
     }
     Ok(report.finish())
+}
+
+/// The reason of a [`ProblemKind::BadName`].
+fn name_problem(why: &str) -> String {
+    format!("its name does not decrypt, so a mount does not show it: {why}")
 }
 
 /// A problem (or a change under the check) from the sealed-object layer.
@@ -362,8 +411,13 @@ async fn check_blocks(sealed: &SealedStore, opened: &OpenedObject) -> Result<(),
 pub fn report_text(url: &str, report: &VerifyReport) -> String {
     let mut out = String::new();
     for p in &report.problems {
+        let name = p
+            .name
+            .as_ref()
+            .map(|n| format!(" (/{n})"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "PROBLEM {}: {}: {}\n",
+            "PROBLEM {}{name}: {}: {}\n",
             p.key,
             serde_json::to_value(p.kind)
                 .ok()

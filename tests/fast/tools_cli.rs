@@ -36,20 +36,26 @@ impl Env {
         .ok();
     }
 
+    /// A vault as `init` makes it: encrypted names.
     fn new() -> Env {
+        Env::with_init_flags(&[])
+    }
+
+    /// A vault made with `init --plain-names`: tests that reach objects by their plaintext keys.
+    fn plain_names() -> Env {
+        Env::with_init_flags(&["--plain-names"])
+    }
+
+    fn with_init_flags(flags: &[&str]) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("file://{}", dir.path().join("vault").display());
         let key = dir.path().join("vault.key");
         let env = Env { dir, url, key };
-        env.run(&[
-            "init",
-            "--block-size",
-            "4096",
-            "--key-file",
-            &env.key_arg(),
-            &env.url,
-        ])
-        .ok();
+        let key_arg = env.key_arg();
+        let mut args = vec!["init", "--block-size", "4096", "--key-file", &key_arg];
+        args.extend_from_slice(flags);
+        args.push(&env.url);
+        env.run(&args).ok();
         env
     }
 
@@ -260,7 +266,7 @@ fn files_in_and_out_and_a_clean_verify() {
 
 #[test]
 fn verify_finds_damage_and_a_missing_config() {
-    let env = Env::new();
+    let env = Env::plain_names();
     let k = env.key_arg();
     env.put_tree("t");
     let store = env.store();

@@ -207,6 +207,7 @@ async fn echoed_key_md5(v: &S3Vault, key: &str, sse_c: &SseCKey) -> Result<Strin
 #[test]
 fn sse_c_mount_roundtrips_and_its_objects_need_the_key() {
     let mut v = S3Vault::new(ceph(), "ceph-sse-c");
+    v.plain_names = true;
     let (key_file, key) = sse_c_key_file(v.dir.path(), "sse-c.key", 1);
     // The test cluster speaks plain http, where SSE-C must be allowed explicitly.
     v.set_sse_args(args([
@@ -250,6 +251,7 @@ fn sse_c_mount_roundtrips_and_its_objects_need_the_key() {
 #[test]
 fn sse_c_with_two_keys_reads_old_objects_and_writes_with_the_new_key() {
     let mut v = S3Vault::new(ceph(), "ceph-sse-c-rotation");
+    v.plain_names = true;
     let (old_file, old) = sse_c_key_file(v.dir.path(), "old.key", 2);
     let (new_file, new) = sse_c_key_file(v.dir.path(), "new.key", 3);
     let key_arg = |f: &Path| args(["--sse-c-key-file".as_ref(), f.as_os_str()]);
@@ -295,7 +297,7 @@ fn sse_c_with_two_keys_reads_old_objects_and_writes_with_the_new_key() {
 
 #[test]
 fn sse_kms_mount_roundtrips_with_every_object_under_the_kms_key() {
-    let v = S3Vault::init(
+    let v = S3Vault::init_plain(
         ceph(),
         "ceph-sse-kms",
         &["--sse", "kms", "--sse-kms-key-id", KMS_KEY_ID],
@@ -333,7 +335,7 @@ fn sse_kms_mount_roundtrips_with_every_object_under_the_kms_key() {
 #[test]
 fn mount_200_mib_file_written_and_read_back() {
     const SIZE: u64 = 200 * MIB;
-    let v = S3Vault::init(ceph(), "ceph-200mib", &[]);
+    let v = S3Vault::init_plain(ceph(), "ceph-200mib", &[]);
     let mut m = v.mount();
     data::write_stream_file(&m.path("200mib.bin"), 200, SIZE);
     assert_eq!(

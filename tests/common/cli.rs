@@ -233,16 +233,25 @@ pub struct CliVault {
 impl CliVault {
     /// `s3cryptfs init --key-file KEY file:///…/store`, with KEY created by init.
     pub fn init() -> CliVault {
+        CliVault::init_with(&[])
+    }
+
+    /// [`CliVault::init`] with plaintext names (`init --plain-names`), for tests that find
+    /// objects by their file names.
+    pub fn init_plain() -> CliVault {
+        CliVault::init_with(&["--plain-names"])
+    }
+
+    fn init_with(extra: &[&str]) -> CliVault {
         let v = CliVault::uninitialized();
-        let out = run_cli(
-            &args([
-                OsStr::new("init"),
-                OsStr::new("--key-file"),
-                v.key_file.as_os_str(),
-                OsStr::new(&v.url),
-            ]),
-            &[],
-        );
+        let mut a = args([
+            OsStr::new("init"),
+            OsStr::new("--key-file"),
+            v.key_file.as_os_str(),
+        ]);
+        a.extend(args(extra));
+        a.push(v.url.clone().into());
+        let out = run_cli(&a, &[]);
         out.assert_ok();
         let meta = std::fs::metadata(&v.key_file).unwrap_or_else(|e| {
             panic!(

@@ -51,6 +51,8 @@ pub struct S3Vault {
     /// init and mount.
     pub bucket_args: Vec<OsString>,
     endpoint: String,
+    /// `init --plain-names`: for the tests that find objects by their file names.
+    pub plain_names: bool,
     pub client: aws_sdk_s3::Client,
     _server: Arc<dyn Any + Send + Sync>,
     env: CliEnv,
@@ -73,6 +75,7 @@ impl S3Vault {
             bucket,
             bucket_args: args(["--endpoint", &target.endpoint, "--path-style"]),
             endpoint: target.endpoint,
+            plain_names: false,
             client: target.client,
             _server: target.server,
             env: target.env,
@@ -88,6 +91,16 @@ impl S3Vault {
         v
     }
 
+    /// [`S3Vault::init`] of a vault with plaintext names (`init --plain-names`), for tests
+    /// that look at or edit objects by their file names.
+    pub fn init_plain(target: S3Target, hint: &str, extra: &[&str]) -> S3Vault {
+        let mut v = S3Vault::new(target, hint);
+        v.plain_names = true;
+        v.set_sse_args(args(extra));
+        v.run_init();
+        v
+    }
+
     /// Replaces the SSE flags given to later commands (e.g. to add an SSE-C key).
     pub fn set_sse_args(&mut self, sse_args: Vec<OsString>) {
         self.bucket_args = args(["--endpoint", &self.endpoint, "--path-style"]);
@@ -98,6 +111,9 @@ impl S3Vault {
     pub fn run_init(&self) {
         let mut a = args(["init", "--key-file"]);
         a.push(self.key_file.clone().into());
+        if self.plain_names {
+            a.push("--plain-names".into());
+        }
         a.extend(self.bucket_args.iter().cloned());
         a.push(self.url.clone().into());
         run_cli_env(&a, &self.env).assert_ok();

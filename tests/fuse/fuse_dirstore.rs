@@ -166,7 +166,7 @@ fn join_object_file(body: &[u8], mut header: serde_json::Value) -> Vec<u8> {
 /// damaged object, and other files stay readable.
 #[test]
 fn tampered_objects_read_as_eio_and_are_logged() {
-    let v = CliVault::init();
+    let v = CliVault::init_plain();
     let mut m = v.mount();
     let root = m.mountpoint.clone();
     scenarios::write_tamper_files(&root);

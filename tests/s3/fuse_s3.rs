@@ -29,7 +29,7 @@ fn moto() -> S3Target {
 
 #[test]
 fn s3_mount_files_dirs_rename_attributes_and_copy() {
-    let v = S3Vault::init(moto(), "fuse-s3", &[]);
+    let v = S3Vault::init_plain(moto(), "fuse-s3", &[]);
     let mut m = v.mount();
 
     // Small files of edge sizes, read back.
@@ -225,7 +225,7 @@ fn unmount_does_not_report_success_while_data_is_unstored() {
         endpoint: proxy.endpoint(),
         ..base
     };
-    let v = S3Vault::init(target, "fuse-s3-unmount-down", &[]);
+    let v = S3Vault::init_plain(target, "fuse-s3-unmount-down", &[]);
     let mut m = v.mount();
     let mut f = fs::File::create(m.path("late.txt")).expect("create");
     proxy.set_up(false);
@@ -265,7 +265,7 @@ fn server_down_mid_upload_loses_nothing() {
         endpoint: proxy.endpoint(),
         ..base
     };
-    let v = S3Vault::init(target, "fuse-s3-down", &[]);
+    let v = S3Vault::init_plain(target, "fuse-s3-down", &[]);
     let mut m = v.mount();
     const BIG: u64 = 24 * MIB;
     let big = data::stream_bytes(31, 0, BIG as usize);
@@ -319,7 +319,7 @@ fn server_down_mid_upload_loses_nothing() {
 #[test]
 fn hostile_bucket_edits_over_http_give_eio() {
     use std::os::unix::fs::MetadataExt;
-    let v = S3Vault::init(moto(), "fuse-s3-hostile", &[]);
+    let v = S3Vault::init_plain(moto(), "fuse-s3-hostile", &[]);
     let mut m = v.mount();
     for name in ["setuid", "emptied", "victim", "source", "intact"] {
         fs::write(m.path(name), format!("the content of {name}")).expect("write");

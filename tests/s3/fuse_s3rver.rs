@@ -27,7 +27,7 @@ crate::common::s3vault::fuse_scenario_suite!(s3rver);
 
 #[test]
 fn listings_without_etags_serve_ls_du_find_and_rm() {
-    let v = S3Vault::init(s3rver(), "no-etags", &[]);
+    let v = S3Vault::init_plain(s3rver(), "no-etags", &[]);
 
     // The server really leaves the ETags out (else this test proves nothing).
     let mut m = v.mount();

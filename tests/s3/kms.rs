@@ -19,6 +19,7 @@ pub struct KmsVault {
     pub proxy: KmsProxy,
     pub kms: aws_sdk_kms::Client,
     pub url: String,
+    pub bucket: String,
     pub dir: tempfile::TempDir,
     pub env: CliEnv,
 }
@@ -42,6 +43,7 @@ impl KmsVault {
             proxy,
             kms: aws_sdk_kms::Client::from_conf(config),
             url: format!("s3://{bucket}/vault"),
+            bucket,
             dir: tempfile::tempdir().expect("tempdir"),
             env: aws_env("test", "test"),
         }

@@ -2,7 +2,8 @@
 //! with no secret on the machine costs exactly one KMS request however many files it then
 //! reads and writes; a remount with no secret flag opens through KMS without prompting; a
 //! disabled key is refused before anything is mounted, naming KMS and the key; `verify --deep
-//! --kms` passes once it is enabled again.
+//! --kms` passes once it is enabled again. With encrypted names (the default), the bucket's
+//! keys show no part of any name, a directory rename included.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -10,6 +11,7 @@ use std::fs;
 use super::kms::{KmsVault, code};
 use crate::common::cli::{CliMount, args, run_cli_env};
 use crate::common::is_mounted;
+use crate::common::s3vault::block_on;
 
 fn mount_args(v: &KmsVault, extra: &[&str]) -> Vec<std::ffi::OsString> {
     let mp = v.path("mnt");
@@ -55,12 +57,63 @@ fn kms_mount_makes_one_kms_call_and_a_disabled_key_is_refused_before_mounting() 
     );
     assert_eq!(counts.get("Decrypt"), Some(&1), "{counts:?}");
 
-    // No secret flag at all: the vault's KMS slot is used, nothing is prompted for.
+    // No secret flag at all: the vault's KMS slot is used, nothing is prompted for. Names
+    // are encrypted (the default of `init`): distinctive ones, a directory renamed.
     let mut m = CliMount::start_env(v.path("mnt"), mount_args(&v, &[]), v.env.clone());
     assert_eq!(
         fs::read_to_string(m.path("a/b/file 7.txt")).unwrap(),
         "contents 7"
     );
+    let long = format!("{}.pdf", "patient-jane-doe-".repeat(14));
+    assert_eq!(long.len(), 242);
+    let names = [
+        "patients",
+        "jane doe",
+        "2026-tax-return.pdf",
+        "Ärztebrief über Röntgen.txt",
+    ];
+    fs::create_dir_all(m.path("patients/jane doe")).unwrap();
+    fs::write(m.path("patients/jane doe/2026-tax-return.pdf"), "tax").unwrap();
+    fs::write(
+        m.path("patients/jane doe/Ärztebrief über Röntgen.txt"),
+        "x-ray",
+    )
+    .unwrap();
+    fs::write(m.path(&format!("patients/jane doe/{long}")), "long").unwrap();
+    fs::rename(m.path("patients/jane doe"), m.path("patients/jane-renamed")).unwrap();
+    m.unmount();
+    let listed = block_on(v.server.client().list_objects_v2().bucket(&v.bucket).send())
+        .expect("list the bucket");
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert!(keys.len() > 5, "{keys:?}");
+    for key in &keys {
+        for word in names
+            .iter()
+            .chain(&["jane-renamed", "patient", "Röntgen", "return"])
+        {
+            assert!(!key.contains(word), "{key:?} shows {word:?}");
+        }
+    }
+    let mut m = CliMount::start_env(v.path("mnt"), mount_args(&v, &["--kms"]), v.env.clone());
+    let dir = m.path("patients/jane-renamed");
+    assert_eq!(
+        fs::read_to_string(dir.join("2026-tax-return.pdf")).unwrap(),
+        "tax"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("Ärztebrief über Röntgen.txt")).unwrap(),
+        "x-ray"
+    );
+    assert_eq!(fs::read_to_string(dir.join(&long)).unwrap(), "long");
+    let mut listed: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    listed.sort();
+    let mut want = vec![long.clone(), names[2].to_owned(), names[3].to_owned()];
+    want.sort();
+    assert_eq!(listed, want);
+    assert!(!m.path("patients/jane doe").exists());
     m.unmount();
 
     // A disabled key: refused before mounting, naming KMS and the key, exit 3.

@@ -238,6 +238,7 @@ impl CliVault {
 
     /// [`CliVault::init`] with plaintext names (`init --plain-names`), for tests that find
     /// objects by their file names.
+    #[cfg(feature = "fuse_tests")]
     pub fn init_plain() -> CliVault {
         CliVault::init_with(&["--plain-names"])
     }

@@ -440,6 +440,7 @@ impl CliMount {
 
     /// `s3cryptfs unmount EXTRA MOUNTPOINT`, whatever it answers. Once the mount is gone
     /// this CliMount counts as unmounted (`mount_again` mounts it again).
+    #[cfg(feature = "s3_tests")]
     pub fn try_unmount(&mut self, extra: &[&str]) -> CliOutput {
         let mut a = args(["unmount"]);
         a.extend(args(extra));
@@ -454,6 +455,7 @@ impl CliMount {
     }
 
     /// Mounts again with the same arguments after [`CliMount::try_unmount`].
+    #[cfg(feature = "s3_tests")]
     pub fn mount_again(&mut self) {
         self.mount();
     }

@@ -29,7 +29,7 @@ pub mod data;
 mod fuse;
 #[cfg(feature = "fuse_tests")]
 pub mod inproc;
-#[cfg(feature = "s3_tests")]
+#[cfg(all(feature = "s3_tests", feature = "fuse_tests"))]
 pub mod kmsproxy;
 pub mod memfs;
 #[cfg(all(feature = "s3_tests", feature = "fuse_tests"))]

@@ -218,6 +218,7 @@ impl TestServer {
         }
     }
 
+    #[cfg(feature = "fuse_tests")]
     pub fn kind(&self) -> Kind {
         self.kind
     }

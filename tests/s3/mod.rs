@@ -5,6 +5,9 @@
 mod fuse_s3;
 #[cfg(feature = "fuse_tests")]
 mod fuse_s3rver;
+// The KMS tests run the command line through the s3:// vault fixture, which the mount tests
+// share (it needs fuse_tests).
+#[cfg(feature = "fuse_tests")]
 mod kms;
 #[cfg(feature = "fuse_tests")]
 mod kms_mount;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fuser::MountOption;
-use s3cryptfs::crypto::{Secret, VaultConfig};
+use s3cryptfs::crypto::{PassphraseParams, Secret, VaultConfig};
 use s3cryptfs::fuse::FuseAdapter;
 use s3cryptfs::store::{DynStore, PutOptions, StoreError};
 use tempfile::TempDir;
@@ -36,10 +36,18 @@ pub struct MountedFs {
     pub store: DynStore,
     session: Option<fuser::BackgroundSession>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// A vault this mount creates encrypts its names (as `s3cryptfs init` does by default).
+    encrypted_names: bool,
 }
 
-/// Mounts the vault in `store` (creating it if the store holds none) at a fresh mount point.
+/// Mounts the vault in `store` (creating it with plaintext names if the store holds none) at
+/// a fresh mount point.
 pub fn mount_in_process(store: DynStore) -> MountedFs {
+    mount_in_process_with(store, false)
+}
+
+/// [`mount_in_process`]; a vault it creates has encrypted names when `encrypted_names`.
+pub fn mount_in_process_with(store: DynStore, encrypted_names: bool) -> MountedFs {
     require_fuse();
     let dir = tempfile::Builder::new()
         .prefix("s3cryptfs-test-")
@@ -56,6 +64,7 @@ pub fn mount_in_process(store: DynStore) -> MountedFs {
         store,
         session: None,
         runtime: None,
+        encrypted_names,
     };
     m.mount();
     m
@@ -84,6 +93,7 @@ impl MountedFs {
             .build()
             .expect("build tokio runtime");
         let store = self.store.clone();
+        let encrypted_names = self.encrypted_names;
         let keys = runtime.block_on(async move {
             match store.get(VAULT_CONFIG_KEY, None, None).await {
                 Ok(out) => VaultConfig::from_bytes(&out.data)
@@ -91,8 +101,13 @@ impl MountedFs {
                     .unlock(&test_secret())
                     .expect("unlock vault"),
                 Err(StoreError::NotFound { .. }) => {
-                    let (config, keys) =
-                        VaultConfig::create(&test_secret(), BLOCK_SIZE).expect("create vault");
+                    let (config, keys) = VaultConfig::create_with_names(
+                        &test_secret(),
+                        BLOCK_SIZE,
+                        PassphraseParams::default(),
+                        encrypted_names,
+                    )
+                    .expect("create vault");
                     store
                         .put(
                             VAULT_CONFIG_KEY,

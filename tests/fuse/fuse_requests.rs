@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use s3cryptfs::store::{DynStore, MemoryStore, ObjectStore, Op, StatsSnapshot};
 
+use crate::common::inproc::mount_in_process_with;
 use crate::common::mount_in_process;
 
 fn show(what: &str, s: &StatsSnapshot) -> String {
@@ -36,9 +37,19 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn ls_l_and_rsync_request_counts() {
+    ls_l_and_rsync_request_counts_with(false);
+}
+
+/// Encrypted names cost no request of their own: the same bounds hold.
+#[test]
+fn ls_l_and_rsync_request_counts_with_encrypted_names() {
+    ls_l_and_rsync_request_counts_with(true);
+}
+
+fn ls_l_and_rsync_request_counts_with(encrypted_names: bool) {
     let mem = MemoryStore::new();
     let store: DynStore = mem.clone();
-    let mut m = mount_in_process(store);
+    let mut m = mount_in_process_with(store, encrypted_names);
     let src = m.scratch().join("src");
     std::fs::create_dir_all(src.join("many")).expect("mkdir");
     for i in 0..1000 {
@@ -108,9 +119,19 @@ fn ls_l_and_rsync_request_counts() {
 /// of each new name is answered by the directory's listing, not by HEADs and LISTs.
 #[test]
 fn creating_many_files_costs_one_put_each() {
+    creating_many_files_costs_one_put_each_with(false);
+}
+
+/// With encrypted names too: a name is encrypted, not looked up.
+#[test]
+fn creating_many_files_with_encrypted_names_costs_one_put_each() {
+    creating_many_files_costs_one_put_each_with(true);
+}
+
+fn creating_many_files_costs_one_put_each_with(encrypted_names: bool) {
     let mem = MemoryStore::new();
     let store: DynStore = mem.clone();
-    let m = mount_in_process(store);
+    let m = mount_in_process_with(store, encrypted_names);
     let dir = m.path("many");
     std::fs::create_dir(&dir).expect("mkdir");
     mem.reset_stats();
@@ -129,6 +150,10 @@ fn creating_many_files_costs_one_put_each() {
     assert_eq!(names, 300);
     assert_eq!(std::fs::read(dir.join("f123")).expect("read"), b"123");
     assert!(!dir.join("f300").exists());
+    // The names really are encrypted, or plaintext, as the vault says.
+    let keys = mem.keys();
+    let plain = keys.iter().any(|k| k.contains("many/f123"));
+    assert_eq!(plain, !encrypted_names, "{:?}", &keys[..keys.len().min(5)]);
 }
 
 /// Directory times cost no request per entry operation: creating 1,000 files in a directory

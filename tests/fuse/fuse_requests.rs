@@ -198,7 +198,9 @@ fn creating_1000_files_costs_no_request_for_directory_times() {
     if created_puts == 1000 {
         assert_eq!(s.requests(Op::Put), 1, "{line}");
     }
-    assert_eq!(s.requests(Op::Copy) + s.requests(Op::Head), 0, "{line}");
+    // No COPY: the times go in the marker's PUT. (opendir's listing HEADs the entries whose
+    // cached attributes outlived the 1 s TTL on a slow run: lookups, not times.)
+    assert_eq!(s.requests(Op::Copy), 0, "{line}");
     m.remount();
     let stored = std::fs::metadata(&dir).expect("stat after remount");
     assert_eq!(

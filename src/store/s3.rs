@@ -25,6 +25,7 @@ mod convert;
 mod copy_refusal;
 mod echo;
 mod errors;
+mod listed;
 mod part_copy;
 mod settings;
 mod sse_headers;
@@ -193,51 +194,6 @@ impl S3Store {
         };
         (info, attempts)
     }
-}
-
-/// Why a key in a listing answer cannot be one the request asked for (`None`: it can).
-/// Listings are input like any answer: a key outside the prefix, one the delimiter should have
-/// rolled up, or one no store could hold would otherwise reach the file system as a name.
-fn listed_key_problem(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<&'static str> {
-    let Some(rest) = key.strip_prefix(prefix) else {
-        return Some("it is outside the requested prefix");
-    };
-    if rules::check_key(key).is_err() {
-        return Some("it is empty or longer than S3 allows");
-    }
-    if key.contains('\0') {
-        return Some("it contains a NUL byte");
-    }
-    if delimiter.is_some_and(|d| rest.contains(d)) {
-        return Some("it contains the delimiter after the prefix");
-    }
-    None
-}
-
-/// Why a common prefix in a listing answer cannot be one the request asked for.
-fn listed_prefix_problem(
-    common_prefix: &str,
-    prefix: &str,
-    delimiter: Option<&str>,
-) -> Option<&'static str> {
-    let Some(delimiter) = delimiter else {
-        return Some("the request had no delimiter");
-    };
-    let Some(rest) = common_prefix.strip_prefix(prefix) else {
-        return Some("it is outside the requested prefix");
-    };
-    let Some(name) = rest.strip_suffix(delimiter) else {
-        return Some("it does not end with the delimiter");
-    };
-    // An empty name (a key with the delimiter right after the prefix) is a valid S3 answer;
-    // the file system refuses such names itself.
-    if name.contains(delimiter) {
-        return Some("it is not one level below the prefix");
-    }
-    if common_prefix.contains('\0') || rules::check_key(common_prefix).is_err() {
-        return Some("it is not a valid key prefix");
-    }
-    None
 }
 
 /// HEADs in flight for listing entries that came without ETag or size.
@@ -671,7 +627,7 @@ impl ObjectStore for S3Store {
                 log::warn!("{shown}: listing skips an entry without Key");
                 continue;
             };
-            if let Some(problem) = listed_key_problem(key, &req.prefix, delimiter) {
+            if let Some(problem) = listed::key_problem(key, &req.prefix, delimiter) {
                 log::warn!("{shown}: listing skips the key {key:?}: {problem}");
                 continue;
             }
@@ -704,7 +660,7 @@ impl ObjectStore for S3Store {
         let objects: Vec<ObjectInfo> = objects.into_iter().flatten().collect();
         let mut common_prefixes = Vec::with_capacity(out.common_prefixes().len());
         for p in out.common_prefixes().iter().filter_map(|p| p.prefix()) {
-            match listed_prefix_problem(p, &req.prefix, delimiter) {
+            match listed::prefix_problem(p, &req.prefix, delimiter) {
                 None => common_prefixes.push(p.to_owned()),
                 Some(problem) => {
                     log::warn!("{shown}: listing skips the common prefix {p:?}: {problem}")

@@ -15,7 +15,7 @@ use crate::crypto::CryptoError;
 use crate::crypto::format::metadata::crypto_metadata;
 use crate::crypto::format::plaintext_len;
 use crate::crypto::names::MAX_FULL_SEGMENT_LEN;
-use crate::store::{ListRequest, Metadata, ObjectInfo, StoreError};
+use crate::store::{ListRequest, Metadata, ObjectInfo, Pager, StoreError};
 
 use super::attr::{self, Attr, Kind, StoredAttrs};
 use super::error::{FsError, FsResult};
@@ -366,6 +366,7 @@ impl Fs {
         let (names_map, files) = (&mut listed.names, &mut listed.files);
         let mut token = None;
         let mut pages = 0;
+        let mut pager = Pager::new(&prefix);
         // Shortened names: (hash, listed key, the object when a file).
         let mut long: Vec<(String, String, Option<ObjectInfo>)> = Vec::new();
         loop {
@@ -382,6 +383,7 @@ impl Fs {
                     max_keys: 1000,
                 })
                 .await?;
+            pager.check(&page)?;
             for cp in page.common_prefixes {
                 let below = cp.strip_prefix(prefix.as_str()).unwrap_or("");
                 let segment = below.strip_suffix('/').unwrap_or(below);

@@ -14,7 +14,7 @@ use futures::stream::{self, StreamExt};
 use crate::crypto::format::metadata::crypto_metadata;
 use crate::crypto::names::{MAX_FULL_SEGMENT_LEN, Segment, classify};
 use crate::store::{
-    CopyOptions, ListRequest, MetadataDirective, ObjectInfo, PutOptions, StoreError,
+    CopyOptions, ListRequest, MetadataDirective, ObjectInfo, Pager, PutOptions, StoreError,
 };
 
 use super::attr::{StoredAttrs, record_for};
@@ -334,6 +334,7 @@ impl Fs {
         let to_prefix = self.dir_prefix(to);
         let mut keys = Vec::new();
         let mut token = None;
+        let mut pager = Pager::new(&from_prefix);
         loop {
             let page = self
                 .store
@@ -344,6 +345,7 @@ impl Fs {
                     max_keys: 1000,
                 })
                 .await?;
+            pager.check(&page)?;
             keys.extend(page.objects.into_iter().map(|o| (o.key, o.etag, o.size)));
             match page.next_continuation_token {
                 Some(t) => token = Some(t),

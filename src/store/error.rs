@@ -44,6 +44,10 @@ pub enum StoreError {
     /// A failure that may succeed when tried again (5xx, timeouts, connection resets).
     #[error("transient store error on {key}: {reason}")]
     Transient { key: String, reason: String },
+    /// An answer no honest server gives (a listing that does not move forward): refused,
+    /// and not retried, since asking again gets the same.
+    #[error("refusing the store's answer for {key}: {reason}")]
+    Refused { key: String, reason: String },
     /// The endpoint did not answer (refused, unresolvable, timed out connecting); the SDK has
     /// already retried. Transient: a server coming back makes the request work.
     #[error("transient store error on {key}: {reason}")]

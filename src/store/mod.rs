@@ -6,8 +6,9 @@
 //! metadata directive. The store knows nothing of files or encryption.
 //!
 //! How the parts fit: `rules` holds the S3 rules both local stores apply (so they refuse the
-//! same requests), `list` the ListObjectsV2 paging both use, `url` the store URLs `open`
-//! accepts. `tests/fast/store_conformance.rs` runs one suite against every implementation.
+//! same requests), `list` the ListObjectsV2 paging both use, `pager` the checks every caller
+//! walking a listing applies between pages, `url` the store URLs `open` accepts.
+//! `tests/fast/store_conformance.rs` runs one suite against every implementation.
 //!
 //! This file only declares the modules and re-exports their items (`crate::store::X`): the
 //! shared vocabulary lives in `error` ([`StoreError`]), `object_store` (the trait and its
@@ -21,6 +22,7 @@ mod list;
 pub mod memory;
 mod object_store;
 mod options;
+mod pager;
 pub mod plain;
 mod rules;
 pub mod s3;
@@ -37,6 +39,7 @@ pub use object_store::{
     PendingUpload, PutOptions, PutOutput,
 };
 pub use options::{StoreOptions, open, open_store};
+pub use pager::{MAX_EMPTY_PAGES, MAX_LIST_PAGES, Pager};
 pub use plain::PlainDirStore;
 pub use s3::{S3Settings, S3Store};
 pub use sse::{ObjectSse, SseCKey, SseMode};

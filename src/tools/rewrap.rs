@@ -24,7 +24,7 @@ use crate::crypto::rewrap::{
     METADATA_WRAP_KEY, Rewrap, metadata_wrap_generation, rewrap_for_metadata, rewrap_from_metadata,
 };
 use crate::sealed::{SealedError, SealedStore};
-use crate::store::{DynStore, ListPage, ListRequest, Metadata, ObjectInfo, StoreError};
+use crate::store::{DynStore, ListPage, ListRequest, Metadata, ObjectInfo, Pager, StoreError};
 
 use super::progress::Progress;
 use super::{ToolError, ToolResult, is_file_object, is_name_object};
@@ -69,21 +69,23 @@ enum Outcome {
     Failed(String),
 }
 
+/// The page of `pager`'s listing (no delimiter) after `token`, checked by the pager.
 pub(crate) async fn list_page(
     store: &DynStore,
-    prefix: &str,
+    pager: &mut Pager,
     token: Option<String>,
 ) -> ToolResult<ListPage> {
-    store
+    let page = store
         .list(&ListRequest {
-            prefix: prefix.to_owned(),
+            prefix: pager.prefix().to_owned(),
             delimiter: None,
             continuation_token: token,
             max_keys: 1000,
         })
-        .await
+        .await;
+    page.and_then(|page| pager.check(&page).map(|()| page))
         .map_err(|source| ToolError::Store {
-            url: prefix.to_owned(),
+            url: pager.prefix().to_owned(),
             source,
         })
 }
@@ -104,8 +106,9 @@ pub async fn rewrap_objects(
     let sealed = SealedStore::new(store.clone(), Arc::new(keys.clone()));
     let sealed = &sealed;
     let mut token = None;
+    let mut pager = Pager::new(prefix);
     loop {
-        let page = list_page(store, prefix, token.take()).await?;
+        let page = list_page(store, &mut pager, token.take()).await?;
         let objects: Vec<ObjectInfo> = page
             .objects
             .into_iter()
@@ -285,8 +288,9 @@ pub async fn check_retire(
         ..RetireCheck::default()
     };
     let mut token = None;
+    let mut pager = Pager::new(prefix);
     loop {
-        let page = list_page(store, prefix, token.take()).await?;
+        let page = list_page(store, &mut pager, token.take()).await?;
         let keys_to_check: Vec<String> = page
             .objects
             .into_iter()

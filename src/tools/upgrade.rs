@@ -23,7 +23,7 @@ use crate::crypto::{Secret, VaultKeys};
 use crate::fs::attr::{self, Kind, StoredAttrs};
 use crate::fs::{FsOptions, VAULT_DIR};
 use crate::sealed::{SealedError, SealedStore};
-use crate::store::{DynStore, Metadata, ObjectInfo, StoreError};
+use crate::store::{DynStore, Metadata, ObjectInfo, Pager, StoreError};
 use crate::vault::{self, RollbackGuard};
 
 use super::progress::Progress;
@@ -87,8 +87,9 @@ pub async fn upgrade_objects(
     let defaults = &defaults;
     let mut report = UpgradeReport::default();
     let mut token = None;
+    let mut pager = Pager::new(prefix);
     loop {
-        let page = list_page(store, prefix, token.take()).await?;
+        let page = list_page(store, &mut pager, token.take()).await?;
         let keys_to_check: Vec<String> = page
             .objects
             .into_iter()

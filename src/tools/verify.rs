@@ -22,7 +22,7 @@ use crate::crypto::names::{LONG_SUFFIX, NAME_OBJECT_SUFFIX};
 use crate::crypto::{CryptoError, VaultKeys};
 use crate::fs::keymap::KeyMap;
 use crate::sealed::{OpenedObject, SealedError, SealedStore};
-use crate::store::{DynStore, StoreError};
+use crate::store::{DynStore, Pager, StoreError};
 use crate::vault::{self, VaultError};
 
 use super::progress::Progress;
@@ -176,8 +176,9 @@ pub async fn verify_objects(
     let sealed = &sealed;
     for list_prefix in list_prefixes {
         let mut token = None;
+        let mut pager = Pager::new(&list_prefix);
         loop {
-            let page = list_page(store, &list_prefix, token.take()).await?;
+            let page = list_page(store, &mut pager, token.take()).await?;
             let mut keys_to_check = Vec::new();
             let mut name_objects = Vec::new();
             for o in page.objects {

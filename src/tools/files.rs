@@ -103,23 +103,36 @@ pub async fn resolve(fs: &Fs, path: &str) -> ToolResult<Attr> {
     Ok(attr)
 }
 
-/// The entries of directory `path` with their attributes, by name; a file path lists itself.
-pub async fn list(fs: &Fs, path: &str) -> ToolResult<Vec<(String, Attr)>> {
+/// What [`list`] found in a directory: its entries with their attributes, by name, and the
+/// entries whose attributes could not be had (a forged or damaged object), by vault path.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub entries: Vec<(String, Attr)>,
+    pub failures: Vec<(String, ToolError)>,
+}
+
+/// The entries of directory `path`; a file path lists itself. An entry that cannot be read
+/// does not hide the others: it is a failure of its own.
+pub async fn list(fs: &Fs, path: &str) -> ToolResult<Listing> {
     let attr = resolve(fs, path).await?;
+    let mut out = Listing::default();
     if attr.kind != Kind::Dir {
         let name = path.rsplit('/').next().unwrap_or(path).to_owned();
-        return Ok(vec![(name, attr)]);
+        out.entries.push((name, attr));
+        return Ok(out);
     }
     let entries = fs.list_dir(path).await.map_err(ToolError::fs(path))?;
-    let mut out = Vec::with_capacity(entries.len());
     for e in entries {
-        let a = fs
-            .getattr(e.ino)
-            .await
-            .map_err(ToolError::fs(&join(path, &e.name)))?;
-        out.push((e.name, a));
+        let child = join(path, &e.name);
+        match fs.getattr(e.ino).await {
+            Ok(a) => out.entries.push((e.name, a)),
+            Err(source) => out
+                .failures
+                .push((child.clone(), ToolError::fs(&child)(source))),
+        }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.entries.sort_by(|a, b| a.0.cmp(&b.0));
+    out.failures.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -254,9 +267,9 @@ pub async fn run_ls(t: &Target, path: Option<&str>, long: bool) -> ToolResult<()
     let opened = open_target(t, Access::ReadOnly)?;
     let path = vault_path(path.unwrap_or(""))?;
     let vfs = unlocked_fs(t, &opened, true).await?;
-    let entries = list(&vfs.fs, &path).await?;
+    let listing = list(&vfs.fs, &path).await?;
     let mut out = String::new();
-    for (name, attr) in entries {
+    for (name, attr) in listing.entries {
         let suffix = if attr.kind == Kind::Dir { "/" } else { "" };
         if long {
             let link = if attr.kind == Kind::Symlink {
@@ -278,7 +291,16 @@ pub async fn run_ls(t: &Target, path: Option<&str>, long: bool) -> ToolResult<()
         }
     }
     print!("{out}");
-    Ok(())
+    if listing.failures.is_empty() {
+        return Ok(());
+    }
+    for (_, e) in &listing.failures {
+        eprintln!("failed: {e}");
+    }
+    Err(ToolError::Problems(format!(
+        "{} entries could not be read",
+        listing.failures.len()
+    )))
 }
 
 /// `cat PATH...`.

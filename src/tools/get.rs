@@ -156,10 +156,23 @@ async fn get_file(fs: &Arc<Fs>, vpath: &str, attr: &Attr, place: &Place) -> Tool
     let mut file = fs::File::from(fd);
     let shown = place.shown.display();
     let mut out = std::io::BufWriter::with_capacity(CHUNK, &mut file);
-    let n = read_file(fs, attr.ino, vpath, &mut out).await?;
-    out.flush()
-        .map_err(ToolError::io(format!("writing {shown}")))?;
+    let copied = match read_file(fs, attr.ino, vpath, &mut out).await {
+        Ok(n) => out
+            .flush()
+            .map(|()| n)
+            .map_err(ToolError::io(format!("writing {shown}"))),
+        Err(e) => Err(e),
+    };
     drop(out);
+    // A file that could not be read whole (a forged or damaged object) leaves nothing behind
+    // that could pass for a restored copy.
+    let n = copied.inspect_err(|_| {
+        let _ = unlinkat(
+            &*place.dir,
+            place.name.as_os_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
+    })?;
     file.set_permissions(fs::Permissions::from_mode(attr.perm & 0o7777))
         .map_err(ToolError::io(format!("chmod {shown}")))?;
     let ts = timespec(attr.mtime);
@@ -197,8 +210,14 @@ async fn queue_children(
     stack: &mut Vec<(String, Attr, Place)>,
     report: &mut TransferReport,
 ) -> ToolResult<()> {
-    let entries = list(fs, vpath).await?;
-    for (name, a) in entries.into_iter().rev() {
+    let listing = list(fs, vpath).await?;
+    report.failures.extend(
+        listing
+            .failures
+            .into_iter()
+            .map(|(child, e)| (child, e.to_string())),
+    );
+    for (name, a) in listing.entries.into_iter().rev() {
         let child = join(vpath, &name);
         if !is_one_component(&name) {
             report.failures.push((

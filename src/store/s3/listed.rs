@@ -51,3 +51,34 @@ pub(super) fn prefix_problem(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever a listing answer holds, a key or common prefix these checks let through is
+        /// below the requested prefix, holds no NUL, and (with a delimiter) is one level below.
+        #[test]
+        fn accepted_listing_entries_are_what_the_request_asked_for(
+            entry in "(p/)?[a-z/.\\x00]{0,8}|\\PC{0,40}",
+            delimiter in proptest::option::of(Just("/")),
+        ) {
+            if key_problem(&entry, "p/", delimiter).is_none() {
+                let rest = entry.strip_prefix("p/");
+                prop_assert!(rest.is_some() && !entry.contains('\0'), "{entry:?}");
+                if delimiter.is_some() {
+                    prop_assert!(!rest.unwrap_or_default().contains('/'), "{entry:?}");
+                }
+            }
+            if prefix_problem(&entry, "p/", delimiter).is_none() {
+                prop_assert!(delimiter.is_some() && !entry.contains('\0'), "{entry:?}");
+                let rest = entry.strip_prefix("p/").unwrap_or_default();
+                prop_assert!(rest.ends_with('/') && rest.matches('/').count() == 1, "{entry:?}");
+            }
+        }
+    }
+}

@@ -291,16 +291,12 @@ pub async fn run_ls(t: &Target, path: Option<&str>, long: bool) -> ToolResult<()
         }
     }
     print!("{out}");
-    if listing.failures.is_empty() {
-        return Ok(());
-    }
-    for (_, e) in &listing.failures {
-        eprintln!("failed: {e}");
-    }
-    Err(ToolError::Problems(format!(
-        "{} entries could not be read",
-        listing.failures.len()
-    )))
+    let failures: Vec<String> = listing
+        .failures
+        .iter()
+        .map(|(_, e)| e.to_string())
+        .collect();
+    report_failures(&failures, "read")
 }
 
 /// `cat PATH...`.
@@ -350,15 +346,26 @@ pub async fn run_cat(t: &Target, paths: &[String]) -> ToolResult<()> {
 }
 
 pub(super) fn finish(report: TransferReport) -> ToolResult<()> {
-    if report.failures.is_empty() {
+    let failures: Vec<String> = report
+        .failures
+        .iter()
+        .map(|(path, reason)| format!("{path}: {reason}"))
+        .collect();
+    report_failures(&failures, "copied")
+}
+
+/// Each of `failures` on stderr, then the error that makes the command exit 1 saying how many
+/// entries could not be `verb` (read, copied).
+fn report_failures(failures: &[String], verb: &str) -> ToolResult<()> {
+    if failures.is_empty() {
         return Ok(());
     }
-    for (path, reason) in &report.failures {
-        eprintln!("failed: {path}: {reason}");
+    for f in failures {
+        eprintln!("failed: {f}");
     }
     Err(ToolError::Problems(format!(
-        "{} entries could not be copied",
-        report.failures.len()
+        "{} entries could not be {verb}",
+        failures.len()
     )))
 }
 

@@ -75,11 +75,28 @@ impl CliOutput {
     /// Asserts that stderr contains every one of `needles` (case-insensitive).
     #[track_caller]
     pub fn assert_stderr_has(&self, needles: &[&str]) -> &Self {
-        let lower = self.stderr.to_lowercase();
+        self.assert_mentions("stderr", &self.stderr, needles)
+    }
+
+    /// Asserts that stdout and stderr together contain every one of `needles`
+    /// (case-insensitive): for commands that report on stdout, as `verify` does.
+    #[cfg(feature = "s3_tests")]
+    #[track_caller]
+    pub fn assert_output_has(&self, needles: &[&str]) -> &Self {
+        self.assert_mentions(
+            "its output",
+            &format!("{}{}", self.stdout, self.stderr),
+            needles,
+        )
+    }
+
+    #[track_caller]
+    fn assert_mentions(&self, what: &str, text: &str, needles: &[&str]) -> &Self {
+        let lower = text.to_lowercase();
         for n in needles {
             assert!(
                 lower.contains(&n.to_lowercase()),
-                "`{}`: stderr should mention {n:?}: {}",
+                "`{}`: {what} should mention {n:?}: {}",
                 self.command,
                 self.describe()
             );

@@ -10,7 +10,8 @@
 //!   tamper).
 //! - `store`: the stores the conformance suite (`tests/conformance/`) runs against.
 //! - `s3server`, `s3vault`, `proxy`, `ceph`: moto's S3 server, vaults on a test S3 server, a
-//!   proxy that can cut connections, and the Ceph cluster; `kmsproxy`: moto's KMS made to
+//!   proxy that can cut connections, and the Ceph cluster; `tamper`: a proxy in front of moto
+//!   that answers some requests as a hostile endpoint would; `kmsproxy`: moto's KMS made to
 //!   refuse disabled keys and denied actions as AWS does, with a request count.
 //!
 //! Each module is compiled in the tiers that use it (the `cfg`s below), so nothing here is
@@ -46,6 +47,8 @@ pub mod s3vault;
 #[cfg(feature = "fuse_tests")]
 pub mod scenarios;
 pub mod store;
+#[cfg(all(feature = "s3_tests", feature = "fuse_tests"))]
+pub mod tamper;
 
 use std::path::Path;
 

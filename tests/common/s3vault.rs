@@ -121,17 +121,27 @@ impl S3Vault {
 
     /// `s3cryptfs COMMAND... --key-file KEY BUCKET_ARGS URL`, for the commands that open the
     /// store (`key rotate`, `verify`, `ls`, ...).
-    #[cfg(feature = "ceph_tests")]
     pub fn run(&self, command: &[&str]) -> super::cli::CliOutput {
+        self.run_with::<&str>(command, &[])
+    }
+
+    /// [`S3Vault::run`] with `after` following the URL (`ls URL PATH`, `get URL SRC DEST`).
+    pub fn run_with<S: AsRef<OsStr>>(
+        &self,
+        command: &[&str],
+        after: &[S],
+    ) -> super::cli::CliOutput {
         let mut a = args(command);
         a.extend(args([OsStr::new("--key-file"), self.key_file.as_os_str()]));
         a.extend(self.bucket_args.iter().cloned());
         a.push(self.url.clone().into());
+        a.extend(args(after));
         run_cli_env(&a, &self.env)
     }
 
-    /// `s3cryptfs mount` with the bucket arguments, at `<tempdir>/mnt`.
-    pub fn mount(&self) -> CliMount {
+    /// The `s3cryptfs mount` command line with the bucket arguments, at `<tempdir>/mnt`
+    /// (made), logging to `<tempdir>/mount.log`.
+    fn mount_args(&self) -> (PathBuf, PathBuf, Vec<OsString>) {
         let mp = self.dir.path().join("mnt");
         let staging = self.dir.path().join("staging");
         fs::create_dir_all(&mp).expect("mountpoint");
@@ -144,9 +154,30 @@ impl S3Vault {
         a.extend(self.bucket_args.iter().cloned());
         a.push(self.url.clone().into());
         a.push(mp.clone().into());
+        (mp, log, a)
+    }
+
+    /// `s3cryptfs mount` with the bucket arguments, at `<tempdir>/mnt`.
+    pub fn mount(&self) -> CliMount {
+        let (mp, log, a) = self.mount_args();
         let mut m = CliMount::start_env(mp, a, self.env.clone());
         m.log_file = Some(log);
         m
+    }
+
+    /// The same `s3cryptfs mount` where it must fail: what it answered.
+    #[cfg(feature = "s3_tests")]
+    pub fn mount_fails(&self) -> super::cli::CliOutput {
+        let (mp, _, a) = self.mount_args();
+        let out = run_cli_env(&a, &self.env);
+        assert!(
+            !super::is_mounted(&mp),
+            "`{}` mounted: {}",
+            out.command,
+            out.describe()
+        );
+        out.assert_failed();
+        out
     }
 
     /// Every object key under the vault prefix.

@@ -5,6 +5,8 @@
 mod fuse_s3;
 #[cfg(feature = "fuse_tests")]
 mod fuse_s3rver;
+#[cfg(feature = "fuse_tests")]
+mod hostile_s3;
 // The KMS tests run the command line through the s3:// vault fixture, which the mount tests
 // share (it needs fuse_tests).
 #[cfg(feature = "fuse_tests")]

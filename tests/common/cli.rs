@@ -80,7 +80,7 @@ impl CliOutput {
 
     /// Asserts that stdout and stderr together contain every one of `needles`
     /// (case-insensitive): for commands that report on stdout, as `verify` does.
-    #[cfg(feature = "s3_tests")]
+    #[cfg(all(feature = "s3_tests", feature = "fuse_tests"))]
     #[track_caller]
     pub fn assert_output_has(&self, needles: &[&str]) -> &Self {
         self.assert_mentions(

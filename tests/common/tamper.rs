@@ -102,10 +102,13 @@ impl TamperProxy {
     }
 }
 
+/// Header names and values, in the order sent.
+type Headers = Vec<(String, String)>;
+
 struct Request {
     method: String,
     target: String,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     body: Vec<u8>,
 }
 
@@ -163,7 +166,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Reads a head (request or response) up to the empty line: its first line and headers.
-fn read_head(r: &mut impl BufRead) -> io::Result<Option<(String, Vec<(String, String)>)>> {
+fn read_head(r: &mut impl BufRead) -> io::Result<Option<(String, Headers)>> {
     let mut first = String::new();
     if r.read_line(&mut first)? == 0 {
         return Ok(None);
@@ -300,10 +303,7 @@ fn serve(
 }
 
 /// Sends `req` to moto on a connection of its own and reads the whole answer.
-fn forward(
-    req: &Request,
-    target: SocketAddr,
-) -> io::Result<(String, Vec<(String, String)>, Vec<u8>)> {
+fn forward(req: &Request, target: SocketAddr) -> io::Result<(String, Headers, Vec<u8>)> {
     let mut upstream = TcpStream::connect(target)?;
     let mut head = format!("{} {} HTTP/1.1\r\n", req.method, req.target);
     for (n, v) in &req.headers {

@@ -9,8 +9,10 @@
 #              installed) or moto (python3 -m moto.server; its ranged GETs are slow, so it
 #              understates every client that reads in ranges)
 #   --size     size of the big file in MiB (default 1024; e.g. 64 for a quick run)
-#   --only     contenders to run: s3cryptfs, rclone-off, rclone-writes, s3fs, raw (default: all)
-#   --repeat   run the whole workload N times per contender and show medians (default 1)
+#   --only     contenders to run: s3cryptfs, s3cryptfs-plain, rclone-off, rclone-writes, s3fs,
+#              raw (default: all but s3cryptfs-plain, the s3cryptfs vault with plaintext names)
+#   --repeat   run the whole workload N times per contender and show medians (default 1); the
+#              contenders take turns, in an order that rotates each repetition
 #   --out      also keep the raw results, the table (table.md) and the daemon logs in DIR
 #   --keep     keep the work directory (/tmp/s3cryptfs-bench.*) for inspection
 #
@@ -22,7 +24,8 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HERE=$ROOT/scripts/bench
-ALL_CONTENDERS=(s3cryptfs rclone-off rclone-writes s3fs raw)
+ALL_CONTENDERS=(s3cryptfs s3cryptfs-plain rclone-off rclone-writes s3fs raw)
+DEFAULT_CONTENDERS=(s3cryptfs rclone-off rclone-writes s3fs raw)
 SERVER=auto
 SIZE_MIB=1024
 ONLY=
@@ -44,13 +47,13 @@ while [ $# -gt 0 ]; do
         --repeat) REPEAT=${2:?}; shift 2 ;;
         --out) OUT=${2:?}; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 [[ $SIZE_MIB =~ ^[0-9]+$ && $SIZE_MIB -ge 16 ]] || die "--size must be a number of MiB >= 16"
 [[ $REPEAT =~ ^[0-9]+$ && $REPEAT -ge 1 ]] || die "--repeat must be a positive number"
-CONTENDERS=("${ALL_CONTENDERS[@]}")
+CONTENDERS=("${DEFAULT_CONTENDERS[@]}")
 if [ -n "$ONLY" ]; then
     IFS=, read -r -a CONTENDERS <<<"$ONLY"
     for c in "${CONTENDERS[@]}"; do
@@ -192,9 +195,11 @@ EOF
 prepare() {  # NAME BUCKET: one-time setup of the contender on a fresh bucket
     local name=$1 bucket=$2
     case $name in
-        s3cryptfs)
-            "$BIN" init --key-file "$WORK/vault.key" --endpoint "$ENDPOINT" --path-style \
-                "s3://$bucket/vault" >>"$WORK/logs/$bucket.log" 2>&1
+        s3cryptfs | s3cryptfs-plain)
+            local names=()
+            [ "$name" = s3cryptfs-plain ] && names=(--plain-names)
+            "$BIN" init --key-file "$WORK/vault.key" "${names[@]}" --endpoint "$ENDPOINT" \
+                --path-style "s3://$bucket/vault" >>"$WORK/logs/$bucket.log" 2>&1
             ;;
         rclone-*) rclone_crypt_remote "$bucket" ;;
         s3fs) ;;
@@ -205,7 +210,7 @@ prepare() {  # NAME BUCKET: one-time setup of the contender on a fresh bucket
 mount_contender() {
     local name=$1 bucket=$2 log=$WORK/logs/$bucket.log
     case $name in
-        s3cryptfs)
+        s3cryptfs | s3cryptfs-plain)
             mkdir -p "$WORK/staging"
             "$BIN" mount -f --key-file "$WORK/vault.key" --endpoint "$ENDPOINT" --path-style \
                 --staging-dir "$WORK/staging" "s3://$bucket/vault" "$MNT" >>"$log" 2>&1 &
@@ -238,7 +243,7 @@ unmount_contender() {
     local name=$1
     rss_sample
     case $name in
-        s3cryptfs) "$BIN" unmount "$MNT" >/dev/null 2>&1 || fusermount3 -u "$MNT" ;;
+        s3cryptfs*) "$BIN" unmount "$MNT" >/dev/null 2>&1 || fusermount3 -u "$MNT" ;;
         *) fusermount3 -u "$MNT" || fusermount3 -uz "$MNT" ;;
     esac
     local i
@@ -517,8 +522,12 @@ say "generating the sources: $SIZE_MIB MiB random file, 2,000-file tree"
 head -c $((SIZE_MIB << 20)) /dev/urandom >"$WORK/src/big"
 python3 "$HERE/tree.py" "$WORK/src/tree" >&2
 
+# The contenders take turns, and the order rotates each repetition so that none always runs
+# first (on a loaded machine the order matters).
+N=${#CONTENDERS[@]}
 for rep in $(seq "$REPEAT"); do
-    for c in "${CONTENDERS[@]}"; do
+    for i in $(seq 0 $((N - 1))); do
+        c=${CONTENDERS[$(((i + rep - 1) % N))]}
         say "run $rep/$REPEAT: $c on $SERVER_DESC"
         run_contender "$c" "$rep"
     done

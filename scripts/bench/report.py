@@ -6,7 +6,9 @@
 RESULTS_DIR holds NAME.REP files of `metric value` lines (value a number, or `fail:WHY`). Each
 cell is the median over the repetitions; the last column is s3cryptfs / the best peer (the FUSE
 peers only, not the raw server): above 1 means s3cryptfs is ahead on a higher-is-better row, below
-1 means it is ahead on a lower-is-better row.
+1 means it is ahead on a lower-is-better row. When both `s3cryptfs` and `s3cryptfs-plain` (the
+same vault with plaintext names) ran, a column more gives encrypted / plain names (above 1: the
+encrypted names cost that much more time, or give that much more throughput).
 """
 
 import os
@@ -49,6 +51,7 @@ METRICS = [
 
 TITLES = {
     "s3cryptfs": "s3cryptfs",
+    "s3cryptfs-plain": "s3cryptfs, plain names",
     "rclone-off": "rclone crypt, cache off",
     "rclone-writes": "rclone crypt, cache writes",
     "s3fs": "s3fs",
@@ -89,6 +92,15 @@ def cell(values):
     return med, med
 
 
+def quotient(a, b):
+    """a / b as a table cell."""
+    if a is None or b is None:
+        return "—"
+    if b > 0:
+        return f"{a / b:.2f}"
+    return "equal" if a == 0 else "—"
+
+
 def fmt(v, decimals):
     return f"{v:,.{decimals}f}"
 
@@ -96,7 +108,10 @@ def fmt(v, decimals):
 def main(results, size_mib, names):
     size = f"{size_mib // 1024} GiB" if size_mib % 1024 == 0 else f"{size_mib} MiB"
     data = {n: load(results, n) for n in names}
+    names_col = "s3cryptfs" in names and "s3cryptfs-plain" in names
     head = ["metric"] + [TITLES.get(n, n) for n in names] + ["s3cryptfs / best peer"]
+    if names_col:
+        head.append("encrypted / plain names")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for key, label, better, dec in METRICS:
@@ -118,6 +133,8 @@ def main(results, size_mib, names):
             elif mine == 0:
                 ratio = "equal"
         row.append(ratio)
+        if names_col:
+            row.append(quotient(meds.get("s3cryptfs"), meds.get("s3cryptfs-plain")))
         print("| " + " | ".join(row) + " |")
     reps = {n: len({f for f in os.listdir(results) if f.rpartition(".")[0] == n}) for n in names}
     print()

@@ -2,7 +2,8 @@
 //!
 //! The SDK config is the S3 store's (`store::s3::sdk_config`: region, the credentials chain,
 //! timeouts, standard retries), without the S3 endpoint: KMS has its own, `--kms-endpoint`,
-//! else `$AWS_ENDPOINT_URL_KMS`, else `$AWS_ENDPOINT_URL`, else AWS. Unlocking makes one
+//! else `$AWS_ENDPOINT_URL_KMS`, else `$AWS_ENDPOINT_URL`, else AWS. On AWS's own endpoints a
+//! key given by its ARN is asked in the ARN's region (see [`call_region`]). Unlocking makes one
 //! `Decrypt` call per run: the answer is remembered for the process (a tool that unlocks twice
 //! asks once), and nothing per object ever reaches KMS.
 //!
@@ -91,10 +92,11 @@ impl AwsKms {
         self.calls.load(Ordering::Relaxed)
     }
 
-    async fn client(&self) -> CryptoResult<(Client, String, String)> {
+    /// The client for a call with `key_id`: its endpoint as shown in messages, and its region.
+    async fn client(&self, key_id: &str) -> CryptoResult<(Client, String, String)> {
         let endpoint = self.target.endpoint();
         let mut settings = S3Settings::new("kms", "");
-        settings.region = self.target.region.clone();
+        settings.region = call_region(key_id, endpoint.as_deref(), self.target.region.as_deref());
         let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
         if settings.region.is_none()
             && endpoint.is_some()
@@ -137,7 +139,7 @@ impl AwsKms {
         blob: &[u8],
     ) -> CryptoResult<Zeroizing<Vec<u8>>> {
         blocking(async {
-            let (client, endpoint, region) = self.client().await?;
+            let (client, endpoint, region) = self.client(key_id).await?;
             let call = Call {
                 action: "kms:Decrypt",
                 key_id,
@@ -188,6 +190,24 @@ fn arn_region(key_id: &str) -> Option<&str> {
     parts.nth(2).filter(|r| !r.is_empty())
 }
 
+/// The region to ask KMS in about `key_id`, given the endpoint setting and the configured
+/// region (`None`: the AWS chain). On AWS's own endpoints a key named by its ARN is asked in
+/// the ARN's region, whatever the store's region: a KMS key answers only in its own region, so
+/// that is the one request that can succeed (the AWS Encryption SDK does the same), and a vault
+/// in one region may use a key in another. A key id or alias, or any key at an endpoint set by
+/// hand (which decides itself what a region means), is asked in the configured region.
+fn call_region(key_id: &str, endpoint: Option<&str>, configured: Option<&str>) -> Option<String> {
+    match arn_region(key_id) {
+        Some(region) if endpoint.is_none() => {
+            if configured.is_some_and(|c| c != region) {
+                log::debug!("KMS key {key_id} is asked in its ARN's region {region}");
+            }
+            Some(region.to_owned())
+        }
+        _ => configured.map(str::to_owned),
+    }
+}
+
 const OFFLINE: &str = "or unlock with the vault's offline slot (--key-file / --passphrase-file)";
 
 /// The error of a failed KMS request: what KMS refused (naming the action, the key and the
@@ -201,7 +221,7 @@ where
         action,
         key_id: key,
         endpoint,
-        region,
+        ..
     } = call;
     let SdkError::ServiceError(service) = err else {
         return CryptoError::Kms {
@@ -214,8 +234,21 @@ where
         };
     };
     let e = service.err();
-    let code = e.code().unwrap_or("unknown error");
-    let detail = e.message().unwrap_or("");
+    refusal(
+        call,
+        e.code().unwrap_or("unknown error"),
+        e.message().unwrap_or(""),
+    )
+}
+
+/// The error of a request KMS answered with error `code` and message `detail`.
+fn refusal(call: &Call<'_>, code: &str, detail: &str) -> CryptoError {
+    let Call {
+        action,
+        key_id: key,
+        endpoint,
+        region,
+    } = call;
     let region_hint = match arn_region(key) {
         Some(r) if r != region => format!(
             "; the key's ARN is in region {r} but KMS was asked in {region}: give --region {r}"
@@ -236,10 +269,19 @@ where
              {detail}): cancel the deletion (aws kms cancel-key-deletion --key-id {key}) and \
              enable it, {OFFLINE}"
         )),
-        "NotFoundException" => refused(format!(
-            "KMS key {key} was not found in region {region} at {endpoint} ({action}){region_hint}; \
-             check the key id and the region (--region, $AWS_REGION)"
-        )),
+        "NotFoundException" => match arn_region(key) {
+            Some(r) if r != region => refused(format!(
+                "KMS key {key} is in region {r}, but KMS at {endpoint} was asked in region \
+                 {region} ({action}: {detail}); a KMS key answers only in its own region: give \
+                 --region {r} (or AWS_REGION={r}) with a KMS endpoint of {r}, or the ARN of a \
+                 key in {region}"
+            )),
+            _ => refused(format!(
+                "KMS key {key} was not found in region {region} at {endpoint} ({action}: \
+                 {detail}); check the key id: a key id or alias names a key only in the region \
+                 asked, so give the key's region (--region, AWS_REGION) or its full ARN"
+            )),
+        },
         "AccessDeniedException" => refused(format!(
             "access denied: these AWS credentials may not call {action} on KMS key {key} \
              ({detail}); allow {action} for them in the key policy or an IAM policy, with the \
@@ -275,7 +317,7 @@ where
 impl KmsWrap for AwsKms {
     fn encrypt(&self, key_id: &str, vault_id: &str, plaintext: &[u8; 32]) -> CryptoResult<Vec<u8>> {
         blocking(async {
-            let (client, endpoint, region) = self.client().await?;
+            let (client, endpoint, region) = self.client(key_id).await?;
             let call = Call {
                 action: "kms:Encrypt",
                 key_id,
@@ -348,5 +390,119 @@ impl KmsWrap for AwsKms {
         self.target
             .endpoint()
             .unwrap_or_else(|| "AWS KMS".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN_EU: &str =
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn call<'a>(key_id: &'a str, region: &str) -> Call<'a> {
+        Call {
+            action: "kms:Decrypt",
+            key_id,
+            endpoint: format!("AWS KMS ({region})"),
+            region: region.to_owned(),
+        }
+    }
+
+    fn message(e: CryptoError) -> (bool, String) {
+        match e {
+            CryptoError::Kms { refused, message } => (refused, message),
+            other => panic!("not a KMS error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_arn_is_asked_in_its_own_region_on_aws() {
+        assert_eq!(arn_region(ARN_EU), Some("eu-west-1"));
+        assert_eq!(arn_region("alias/vault"), None);
+        assert_eq!(arn_region("arn:aws:kms::111122223333:key/x"), None);
+        // AWS's endpoints: the ARN's region, whatever is configured.
+        let eu = Some("eu-west-1".to_owned());
+        assert_eq!(call_region(ARN_EU, None, Some("us-east-1")), eu);
+        assert_eq!(call_region(ARN_EU, None, None), eu);
+        // A key id or alias: the configured region (None: the AWS chain decides).
+        assert_eq!(
+            call_region("alias/v", None, Some("us-east-1")).as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(call_region("1234abcd", None, None), None);
+        // An endpoint set by hand decides what a region means: the configured one.
+        let custom = Some("http://127.0.0.1:4566");
+        assert_eq!(
+            call_region(ARN_EU, custom, Some("us-east-1")).as_deref(),
+            Some("us-east-1")
+        );
+    }
+
+    #[test]
+    fn not_found_in_another_region_names_both_regions_and_the_fix() {
+        // What AWS KMS answers when a key's ARN names another region than the endpoint's.
+        let (refused, m) = message(refusal(
+            &call(ARN_EU, "us-east-1"),
+            "NotFoundException",
+            "Invalid arn eu-west-1",
+        ));
+        assert!(
+            refused,
+            "a wrong region is a refusal (exit status as a wrong key)"
+        );
+        for part in [
+            ARN_EU,
+            "in region eu-west-1",
+            "asked in region us-east-1",
+            "--region eu-west-1",
+            "AWS_REGION=eu-west-1",
+            "kms:Decrypt",
+        ] {
+            assert!(m.contains(part), "{part:?} in {m}");
+        }
+    }
+
+    #[test]
+    fn not_found_of_a_key_id_names_the_region_asked_and_the_fix() {
+        let (refused, m) = message(refusal(
+            &call("alias/vault", "us-east-1"),
+            "NotFoundException",
+            "Alias arn:aws:kms:us-east-1:111122223333:alias/vault is not found.",
+        ));
+        assert!(refused);
+        for part in [
+            "alias/vault",
+            "not found in region us-east-1",
+            "--region",
+            "full ARN",
+        ] {
+            assert!(m.contains(part), "{part:?} in {m}");
+        }
+        // Not found in the ARN's own region: a wrong id, not a wrong region.
+        let (_, m) = message(refusal(&call(ARN_EU, "eu-west-1"), "NotFoundException", ""));
+        assert!(m.contains("not found in region eu-west-1"), "{m}");
+        assert!(!m.contains("asked in region"), "{m}");
+    }
+
+    #[test]
+    fn refusals_name_the_key_and_the_fix_and_outages_are_not_refusals() {
+        let c = call(ARN_EU, "eu-west-1");
+        let cases = [
+            ("DisabledException", true, "enable-key"),
+            ("KMSInvalidStateException", true, "cancel-key-deletion"),
+            (
+                "AccessDeniedException",
+                true,
+                "kms:EncryptionContext:s3cryptfs-vault",
+            ),
+            ("KMSInternalException", false, "try again later"),
+            ("ThrottlingException", false, "try again later"),
+        ];
+        for (code, want_refused, fix) in cases {
+            let (refused, m) = message(refusal(&c, code, "detail"));
+            assert_eq!(refused, want_refused, "{code}: {m}");
+            assert!(m.contains(ARN_EU) && m.contains(fix), "{code}: {m}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! connection of its own) and answers `DisabledException` for a disabled key and
 //! `KMSInvalidStateException` for one pending deletion, as KMS does; and a test can make it
 //! answer `AccessDeniedException` for an action, as a key policy without that action would.
+//! A key ARN of another region than the request's is `NotFoundException`, as on AWS.
 //! One request per connection (`Connection: close`), which every HTTP client handles.
 
 use std::collections::BTreeMap;
@@ -164,6 +165,21 @@ fn key_state(target: SocketAddr, key_id: &str) -> Option<String> {
     v["KeyMetadata"]["KeyState"].as_str().map(str::to_owned)
 }
 
+/// The region of a key ARN (`arn:aws:kms:REGION:...`).
+fn arn_region(key: &str) -> Option<&str> {
+    key.strip_prefix("arn:")?.split(':').nth(2)
+}
+
+/// Whether `key` is an ARN of another region than the one `request` is signed for: AWS KMS
+/// answers `NotFoundException` ("Invalid arn REGION") there, and moto serves any region.
+fn wrong_region(request: &Request, key: &str) -> bool {
+    let signed = request
+        .header("authorization")
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2));
+    matches!((arn_region(key), signed), (Some(k), Some(s)) if k != s)
+}
+
 fn serve(mut client: TcpStream, target: SocketAddr, state: &Mutex<State>) -> std::io::Result<()> {
     let request = read_request(&client)?;
     let op = request
@@ -187,6 +203,10 @@ fn serve(mut client: TcpStream, target: SocketAddr, state: &Mutex<State>) -> std
                  kms:{op} on resource: {key} because no resource-based policy allows the \
                  kms:{op} action"
             ),
+        ),
+        ("Encrypt" | "Decrypt", Some(key)) if wrong_region(&request, &key) => error_response(
+            "NotFoundException",
+            &format!("Invalid arn {}", arn_region(&key).unwrap_or_default()),
         ),
         ("Encrypt" | "Decrypt", Some(key)) => match key_state(target, &key).as_deref() {
             Some("Disabled") => error_response("DisabledException", &format!("{key} is disabled.")),

@@ -4,6 +4,7 @@
 mod cli_mount;
 mod fuse_dirstore;
 mod fuse_memory;
+mod fuse_names;
 mod fuse_requests;
 mod ops_backup;
 mod ops_helper;

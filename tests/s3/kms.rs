@@ -59,6 +59,13 @@ impl KmsVault {
             .to_owned()
     }
 
+    /// The ARN of key `key` (moto's: `arn:aws:kms:us-east-1:ACCOUNT:key/ID`).
+    pub fn key_arn(&self, key: &str) -> String {
+        let out = block_on(self.kms.describe_key().key_id(key).send()).expect("DescribeKey");
+        let arn = out.key_metadata().and_then(|m| m.arn()).expect("a key ARN");
+        arn.to_owned()
+    }
+
     pub fn set_enabled(&self, key: &str, enabled: bool) {
         if enabled {
             block_on(self.kms.enable_key().key_id(key).send()).expect("EnableKey");
@@ -252,4 +259,36 @@ fn kms_init_refusals_name_the_key() {
     // Without a KMS key id, `init --kms` says what is missing.
     let out = v.run(&["init", "--kms"], &[&format!("{}-2", v.url)]);
     out.assert_failed().assert_stderr_has(&["--kms-key-id"]);
+}
+
+/// A key whose ARN names another region than the one KMS is asked in (AWS KMS answers
+/// NotFoundException "Invalid arn REGION", played by the proxy): `init` and a tool run on a
+/// machine set to another region are refused as a wrong key would be, naming the key, both
+/// regions and the fix.
+#[test]
+fn kms_key_of_another_region_names_both_regions_and_the_fix() {
+    let v = KmsVault::new("kms-region");
+    let arn = v.key_arn(&v.create_key());
+    let eu = arn.replacen(":us-east-1:", ":eu-west-1:", 1);
+    assert_ne!(eu, arn, "moto's key ARN is in us-east-1: {arn}");
+    let out = v.run(&["init", "--kms-key-id", &eu], &[&v.url]);
+    out.assert_failed().assert_stderr_has(&[
+        &eu,
+        "in region eu-west-1",
+        "asked in region us-east-1",
+        "--region eu-west-1",
+    ]);
+    assert_eq!(code(&out), Some(3), "{}", out.describe());
+
+    v.run(&["init", "--kms-key-id", &arn], &[&v.url])
+        .assert_ok();
+    let out = v.run(&["ls", "--kms", "--region", "eu-west-1"], &[&v.url]);
+    out.assert_failed().assert_stderr_has(&[
+        &arn,
+        "in region us-east-1",
+        "asked in region eu-west-1",
+        "--region us-east-1",
+    ]);
+    assert_eq!(code(&out), Some(3), "{}", out.describe());
+    v.run(&["ls", "--kms"], &[&v.url]).assert_ok();
 }

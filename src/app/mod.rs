@@ -11,11 +11,14 @@
 //! - `error.rs`: [`AppError`], every command's error, and its message with the flag hints for
 //!   store errors (`config::hints`).
 //! - `exit.rs`: the exit statuses, one table, including mount(8)'s for the helper.
+//! - `alloc.rs`: glibc's allocator tuned for few-MiB buffers (fewer arenas, a fixed mmap
+//!   threshold), so freed buffers give their memory back.
 //! - `harden.rs`: no core dumps (unless asked for) and no passphrase left in the environment.
 //!
 //! Below the front nothing sees clap structs or knows an exit status: `mount` and `tools`
 //! take resolved settings and return their own errors.
 
+mod alloc;
 mod error;
 pub mod exit;
 mod harden;
@@ -40,6 +43,7 @@ pub use resolve::{Detach, MountPlan, PASSPHRASE_ENV, new_secret_source, secret_s
 pub fn main(argv: Vec<OsString>) -> i32 {
     // First, while the process has one thread: nothing else reads the environment yet. Core
     // dumps are suspended before the passphrase is in memory; resolving the config decides.
+    alloc::tune();
     harden::suspend_core_dumps();
     resolve::keep_env_passphrase(harden::take_env_secret(PASSPHRASE_ENV));
     if argv.first().is_some_and(|a| invoked_as_helper(a)) {

@@ -141,6 +141,14 @@ impl Fs {
         })
     }
 
+    /// [`Self::entry_from_head`] of a HEAD just made of the file at `path`, remembered for
+    /// listings that show the object unchanged later (`settled.rs`).
+    fn entry_headed(&self, path: &str, info: &ObjectInfo) -> FsResult<Entry> {
+        let entry = self.entry_from_head(info)?;
+        (self.ns.settled()).headed(path, info, &entry, SystemTime::now());
+        Ok(entry)
+    }
+
     /// The entry of a directory whose marker a HEAD describes: the marker's attribute record
     /// (a directory's, for this key, with no content), or in a vault that does not require
     /// records and a marker without one, its plaintext metadata.
@@ -236,7 +244,12 @@ impl Fs {
             Known::Present => {}
             Known::Refresh => match self.refresh_listing(path).await {
                 Ok(Known::Absent) => return Ok(Entry::Missing),
-                Ok(_) => {}
+                Ok(_) => {
+                    // Unchanged since a HEAD of it that is still remembered.
+                    if let Some(e) = self.ns.cached(path).await {
+                        return Ok(e);
+                    }
+                }
                 // Ask about the name itself instead.
                 Err(e) => log::debug!("refreshing the listing of {path:?}'s directory: {e}"),
             },
@@ -261,7 +274,7 @@ impl Fs {
             }
         }
         let entry = self.fetch_entry(path).await?;
-        self.ns.cache(path, entry.clone()).await;
+        self.ns.cache_fetched(path, entry.clone()).await;
         Ok(entry)
     }
 
@@ -269,9 +282,17 @@ impl Fs {
     /// what the fresh listing knows of `path`.
     async fn refresh_listing(&self, path: &str) -> FsResult<Known> {
         let dir = parent_of(path);
-        if self.list_names(dir, Some(1)).await?.is_none() {
+        let Some(listed) = self.list_names(dir, Some(1)).await? else {
             self.ns.listings().forget(dir);
             return Ok(Known::Unknown);
+        };
+        // Files the listing shows unchanged since their HEAD need no other: the lookups of a
+        // scan (`du`, rsync, `ls -l` after the TTL) find them cached.
+        for (name, obj) in &listed.files {
+            let p = join(dir, name);
+            if let Some(e) = self.ns.settled().listed(&p, obj) {
+                self.ns.cache_fetched(&p, e).await;
+            }
         }
         Ok(self.ns.listings().check(path))
     }
@@ -282,7 +303,7 @@ impl Fs {
         // Files are the common case (rsync stats every one): one HEAD answers them. Only a
         // miss asks about a directory marker.
         match self.store.head(&key).await {
-            Ok(info) => return self.entry_from_head(&info),
+            Ok(info) => return self.entry_headed(path, &info),
             Err(StoreError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -509,7 +530,13 @@ impl Fs {
                 Some(Entry::File { kind, version, .. }) if version.etag == obj.etag => {
                     names.insert(name, Some(kind));
                 }
-                _ => unknown.push((p, name, Some(obj.clone()))),
+                _ => match self.ns.settled().listed(&p, obj) {
+                    Some(e @ Entry::File { kind, .. }) => {
+                        self.ns.cache_fetched(&p, e).await;
+                        names.insert(name, Some(kind));
+                    }
+                    _ => unknown.push((p, name, Some(obj.clone()))),
+                },
             }
         }
         for (name, kind) in &names {
@@ -521,7 +548,7 @@ impl Fs {
         let heads: Vec<(String, String, FsResult<Option<Entry>>)> = stream::iter(unknown)
             .map(|(p, name, obj)| async move {
                 let entry = match obj {
-                    Some(obj) => self.listed_file_entry(&obj).await,
+                    Some(obj) => self.listed_file_entry(&p, &obj).await,
                     None => self.listed_dir_entry(&p).await,
                 };
                 (p, name, entry)
@@ -536,7 +563,7 @@ impl Fs {
                         Entry::File { kind, .. } => *kind,
                         _ => Kind::Dir,
                     };
-                    self.ns.cache(&p, e).await;
+                    self.ns.cache_fetched(&p, e).await;
                     names.insert(name, Some(kind));
                 }
                 Ok(None) => {
@@ -557,9 +584,13 @@ impl Fs {
 
     /// The entry of a file a listing found, from its HEAD (`None`: deleted since; `Err`: not
     /// known, so not cached).
-    async fn listed_file_entry(&self, obj: &crate::store::ObjectInfo) -> FsResult<Option<Entry>> {
+    async fn listed_file_entry(
+        &self,
+        path: &str,
+        obj: &crate::store::ObjectInfo,
+    ) -> FsResult<Option<Entry>> {
         match self.store.head(&obj.key).await {
-            Ok(info) => self.entry_from_head(&info).map(Some),
+            Ok(info) => self.entry_headed(path, &info).map(Some),
             Err(StoreError::NotFound { .. }) => Ok(None),
             // Never attributes without the record: the stat that follows asks again.
             Err(e) => Err(e.into()),

@@ -36,6 +36,7 @@ mod prefetch;
 pub mod read;
 mod rename;
 mod setattr;
+mod settled;
 mod status;
 mod upload;
 mod xattr;
@@ -77,6 +78,11 @@ pub struct FsOptions {
     pub dir_mode: u32,
     /// How long attributes and listings are trusted before asking the store again.
     pub metadata_ttl: Duration,
+    /// After the TTL, a file's attributes are reused without a HEAD while fresh listings show
+    /// its object unchanged, if it was last modified at least this long before the HEAD that
+    /// read them (`settled.rs`: larger than the skew between this machine's and the server's
+    /// clocks).
+    pub settled_after: Duration,
     /// Upper bound of decrypted blocks kept in memory.
     pub block_cache_bytes: u64,
     /// Where sealed staging files live (never plaintext).
@@ -95,6 +101,7 @@ impl FsOptions {
             file_mode: 0o644,
             dir_mode: 0o755,
             metadata_ttl: Duration::from_secs(1),
+            settled_after: DEFAULT_SETTLED_AFTER,
             block_cache_bytes: 64 * 1024 * 1024,
             staging_dir,
             read_only: false,
@@ -116,6 +123,9 @@ pub(crate) enum Handle {
         entries: Vec<DirEntry>,
     },
 }
+
+/// Default [`FsOptions::settled_after`].
+pub const DEFAULT_SETTLED_AFTER: Duration = Duration::from_secs(5);
 
 /// Largest plaintext file (S3's 5 TiB object limit, minus encryption overhead).
 pub const MAX_FILE_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024 - 256 * 1024 * 1024 * 1024;
@@ -181,7 +191,7 @@ impl Fs {
         let activity = Arc::new(Activity::default());
         let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes, activity.clone());
         let uploader = Uploader::new(sealed.clone(), staging.clone());
-        let ns = Namespace::new(opts.metadata_ttl);
+        let ns = Namespace::new(opts.metadata_ttl, opts.settled_after);
         let names = keymap::KeyMap::new(prefix, keys.name_cipher());
         Ok(Arc::new_cyclic(|me| Fs {
             store,

@@ -15,6 +15,7 @@ use super::attr::{Attr, Kind, StoredAttrs};
 use super::inode::{InodeTable, ROOT_INO};
 use super::listing::Listings;
 use super::read::RemoteVersion;
+use super::settled::Settled;
 
 /// Entries kept in the entry cache at most.
 const MAX_CACHED_ENTRIES: u64 = 200_000;
@@ -88,11 +89,15 @@ pub(crate) struct Namespace {
     entries: moka::future::Cache<String, Entry>,
     /// Names per directory, so that lookups of names that do not exist cost no request.
     listings: Listings,
+    /// Entries of files whose object had settled when it was read, for fresh listings that
+    /// show it unchanged (`settled.rs`).
+    settled: Settled,
 }
 
 impl Namespace {
-    pub fn new(metadata_ttl: Duration) -> Self {
+    pub fn new(metadata_ttl: Duration, settled_after: Duration) -> Self {
         Namespace {
+            settled: Settled::new(settled_after),
             inodes: Mutex::new(InodeTable::default()),
             entries: moka::future::Cache::builder()
                 .max_capacity(MAX_CACHED_ENTRIES)
@@ -173,8 +178,20 @@ impl Namespace {
         self.entries.get(path).await
     }
 
+    /// What this mount made of `path` (a change of its own): cached for the TTL, and what a
+    /// HEAD once said of it is no longer reused.
     pub async fn cache(&self, path: &str, entry: Entry) {
+        self.settled.forget(path);
         self.entries.insert(path.to_string(), entry).await;
+    }
+
+    /// What the store said of `path` (a HEAD, or a listing that found it unchanged).
+    pub async fn cache_fetched(&self, path: &str, entry: Entry) {
+        self.entries.insert(path.to_string(), entry).await;
+    }
+
+    pub fn settled(&self) -> &Settled {
+        &self.settled
     }
 
     pub fn listings(&self) -> &Listings {
@@ -187,7 +204,10 @@ impl Namespace {
         self.listings.added(path);
         match entry {
             Some(e) => self.cache(path, e).await,
-            None => self.entries.invalidate(path).await,
+            None => {
+                self.settled.forget(path);
+                self.entries.invalidate(path).await
+            }
         }
     }
 
@@ -210,6 +230,7 @@ impl Namespace {
         self.inodes().rename(from, to);
         self.listings.renamed(from, to);
         self.cache(from, Entry::Missing).await;
+        self.settled.forget(to);
         self.entries.invalidate(to).await;
     }
 
@@ -219,11 +240,13 @@ impl Namespace {
         self.inodes().rename(from, to);
         self.listings.renamed(from, to);
         self.entries.invalidate_all();
+        self.settled.forget_all();
     }
 
     /// Drop every cached entry and listing (tests; SIGHUP). Inodes stay: the kernel holds them.
     pub fn invalidate_caches(&self) {
         self.entries.invalidate_all();
+        self.settled.forget_all();
         self.listings.clear();
     }
 }

@@ -185,6 +185,7 @@ fn fs_options(s: &MountSettings) -> FsOptions {
         file_mode: s.file_mode,
         dir_mode: s.dir_mode,
         metadata_ttl: s.metadata_ttl,
+        settled_after: crate::fs::DEFAULT_SETTLED_AFTER,
         block_cache_bytes: s.block_cache_bytes,
         staging_dir: s.staging_dir.clone(),
         read_only: s.read_only,

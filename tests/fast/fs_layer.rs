@@ -566,3 +566,71 @@ async fn setattr_on_the_mount_root_works() {
     assert_eq!((a.perm, a.uid, a.gid, a.mtime), (0o700, 12, 34, when));
     assert_eq!(a.kind, Kind::Dir);
 }
+
+/// After the TTL, a fresh listing that shows a file's object unchanged since a HEAD of it
+/// reuses that HEAD's attributes (fs/settled.rs): `ls -l` again costs the LIST and no HEAD per
+/// file. A file another mount changed meanwhile (a chmod: a metadata-only copy, same ETag and
+/// size) is HEADed again and shows the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_l_after_the_ttl_heads_only_the_files_that_changed() {
+    use std::time::Duration;
+    let vault = MemVault::create(7, B as u32);
+    let mut opts = s3cryptfs::fs::FsOptions::for_current_user(vault.staging().to_path_buf());
+    opts.metadata_ttl = Duration::from_millis(200);
+    opts.settled_after = Duration::ZERO;
+    let fs = crate::common::memfs::fs_with(vault.mem.clone(), vault.keys.clone(), opts.clone());
+    let other = crate::common::memfs::fs_with(vault.mem.clone(), vault.keys.clone(), opts);
+    for i in 0..50 {
+        write_file(&fs, &format!("f{i:04}"), b"x").await;
+    }
+    // Settled: Last-Modified (to the second, as listings give it) lies before the HEADs.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let ls_l = |fs: Arc<Fs>| async move {
+        let mut perms = Vec::new();
+        for ent in fs.list_dir("").await.expect("list") {
+            let a = fs.lookup(1, OsStr::new(&ent.name)).await.expect("lookup");
+            perms.push((ent.name, a.perm));
+        }
+        perms
+    };
+    fs.invalidate_caches();
+    vault.mem.reset_stats();
+    let first = ls_l(fs.clone()).await;
+    assert_eq!(first.len(), 50);
+    let s = vault.mem.stats().expect("stats");
+    assert_eq!((s.requests(Op::List), s.requests(Op::Head)), (1, 50));
+
+    // Another mount changes one file's mode: a copy onto itself with a new record.
+    let ino = other
+        .lookup(1, OsStr::new("f0007"))
+        .await
+        .expect("lookup")
+        .ino;
+    vault.mem.reset_stats();
+    other
+        .setattr(ino, None, Some(0o600), None, None, None)
+        .await
+        .expect("chmod");
+    for _ in 0..100 {
+        if vault.mem.stats().expect("stats").requests(Op::Copy) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(vault.mem.stats().expect("stats").requests(Op::Copy), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the TTL
+
+    vault.mem.reset_stats();
+    let second = ls_l(fs.clone()).await;
+    let s = vault.mem.stats().expect("stats");
+    assert_eq!(
+        (s.requests(Op::List), s.requests(Op::Head)),
+        (1, 1),
+        "only the changed file is HEADed"
+    );
+    for ((name, before), (name2, after)) in first.iter().zip(&second) {
+        assert_eq!(name, name2);
+        let want = if name == "f0007" { 0o600 } else { *before };
+        assert_eq!(*after, want, "{name}");
+    }
+}

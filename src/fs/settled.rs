@@ -1,0 +1,263 @@
+//! Attributes of files whose object has not changed since this mount read them: a fresh
+//! listing that shows the same object answers a `stat` without a HEAD.
+//!
+//! The entry cache trusts what a HEAD said for `metadata_ttl` only; after that, `ls -l`, `du`
+//! and rsync would HEAD every file again although the directory's listing (one request per
+//! 1,000 names, taken anyway) already says whether each object changed. This cache keeps, per
+//! path, the entry a HEAD gave together with what a listing shows of that object (ETag, size,
+//! Last-Modified to the second), and gives the entry back when a later listing shows exactly
+//! those.
+//!
+//! Why that is safe. A record change without a content change (chmod, chown, utimens, a
+//! rename's copy) keeps the object's ETag and size on S3: the copy's Last-Modified is what
+//! moves. Listings give Last-Modified to the second, so a change made within the same second
+//! as the version this mount saw would look the same. An entry is therefore only kept when
+//! the object was last modified at least `settled_after` (plus the second of rounding) before
+//! the HEAD that read it: every change after that HEAD carries a later second. The argument
+//! holds while the server's clock is behind or ahead of this machine's by less than
+//! `settled_after` (5 s by default). Objects changed more recently are HEADed as before, as
+//! are all objects of a server whose listings carry no ETag or no Last-Modified.
+//! What is reused was authenticated when it was read (the record names this object's key and
+//! content); a read still checks the content against it. This mount's own changes to a path
+//! drop its entry.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::namespace::Entry;
+use crate::store::ObjectInfo;
+
+/// Files whose settled entries are kept at most (a few hundred bytes each).
+const MAX_SETTLED: u64 = 20_000;
+
+/// What a listing shows of one object version, and the entry its HEAD gave.
+#[derive(Clone)]
+struct Seen {
+    etag: String,
+    size: u64,
+    modified_secs: u64,
+    entry: Entry,
+}
+
+pub(crate) struct Settled {
+    seen: moka::sync::Cache<String, Seen>,
+    /// How long before the HEAD an object must have last changed for its entry to be kept.
+    settled_after: Duration,
+}
+
+/// Whole seconds since the epoch; `None` for a missing (epoch) or pre-epoch time.
+fn secs(t: SystemTime) -> Option<u64> {
+    t.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs())
+        .filter(|s| *s > 0)
+}
+
+impl Settled {
+    pub fn new(settled_after: Duration) -> Self {
+        Settled {
+            seen: moka::sync::Cache::builder()
+                .max_capacity(MAX_SETTLED)
+                .build(),
+            settled_after,
+        }
+    }
+
+    /// A HEAD at `now` of the object at `path` (`info`) gave `entry`: keep it if the object
+    /// had settled by then, else drop what was kept for `path`.
+    pub fn headed(&self, path: &str, info: &ObjectInfo, entry: &Entry, now: SystemTime) {
+        let settled = info
+            .last_modified
+            .checked_add(self.settled_after + Duration::from_secs(1))
+            .is_some_and(|t| t <= now);
+        match secs(info.last_modified) {
+            Some(modified_secs)
+                if settled && !info.etag.is_empty() && matches!(entry, Entry::File { .. }) =>
+            {
+                self.seen.insert(
+                    path.to_string(),
+                    Seen {
+                        etag: info.etag.clone(),
+                        size: info.size,
+                        modified_secs,
+                        entry: entry.clone(),
+                    },
+                );
+            }
+            _ => self.forget(path),
+        }
+    }
+
+    /// The entry kept for `path` if `listed` (a fresh listing's entry for it) shows the same
+    /// object version.
+    pub fn listed(&self, path: &str, listed: &ObjectInfo) -> Option<Entry> {
+        let seen = self.seen.get(path)?;
+        let same = !listed.etag.is_empty()
+            && listed.etag == seen.etag
+            && listed.size == seen.size
+            && secs(listed.last_modified) == Some(seen.modified_secs);
+        if same {
+            Some(seen.entry)
+        } else {
+            self.forget(path);
+            None
+        }
+    }
+
+    pub fn forget(&self, path: &str) {
+        self.seen.invalidate(path);
+    }
+
+    pub fn forget_all(&self) {
+        self.seen.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::attr::{Kind, StoredAttrs};
+    use crate::fs::read::RemoteVersion;
+    use crate::store::Metadata;
+
+    fn info(etag: &str, size: u64, modified: SystemTime) -> ObjectInfo {
+        ObjectInfo {
+            key: "v/f".into(),
+            size,
+            etag: etag.into(),
+            last_modified: modified,
+            metadata: None,
+            sse: None,
+        }
+    }
+
+    fn file(perm: u32) -> Entry {
+        Entry::File {
+            kind: Kind::File,
+            version: RemoteVersion {
+                key: "v/f".into(),
+                etag: "e1".into(),
+                plaintext_len: 1,
+                carried: Metadata::new(),
+                content_salt: None,
+            },
+            attrs: StoredAttrs {
+                perm,
+                uid: 1,
+                gid: 1,
+                mtime: UNIX_EPOCH,
+                ctime: UNIX_EPOCH,
+                xattrs: Default::default(),
+            },
+        }
+    }
+
+    fn perm(e: Option<Entry>) -> Option<u32> {
+        match e? {
+            Entry::File { attrs, .. } => Some(attrs.perm),
+            _ => None,
+        }
+    }
+
+    const T0: u64 = 1_800_000_000;
+
+    fn at(secs: u64, millis: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis)
+    }
+
+    #[test]
+    fn an_unchanged_object_in_a_listing_gives_back_its_entry() {
+        let s = Settled::new(Duration::from_secs(5));
+        s.headed(
+            "f",
+            &info("e1", 100, at(T0, 400)),
+            &file(0o600),
+            at(T0 + 10, 0),
+        );
+        // A listing gives Last-Modified to the second.
+        assert_eq!(
+            perm(s.listed("f", &info("e1", 100, at(T0, 0)))),
+            Some(0o600)
+        );
+        assert_eq!(
+            perm(s.listed("f", &info("e1", 100, at(T0, 999)))),
+            Some(0o600)
+        );
+        assert_eq!(perm(s.listed("g", &info("e1", 100, at(T0, 0)))), None);
+    }
+
+    #[test]
+    fn any_difference_in_the_listing_drops_the_entry() {
+        for changed in [
+            info("e2", 100, at(T0, 0)),
+            info("e1", 101, at(T0, 0)),
+            info("e1", 100, at(T0 + 1, 0)),
+            info("", 100, at(T0, 0)),
+        ] {
+            let s = Settled::new(Duration::from_secs(5));
+            s.headed(
+                "f",
+                &info("e1", 100, at(T0, 0)),
+                &file(0o600),
+                at(T0 + 10, 0),
+            );
+            assert_eq!(perm(s.listed("f", &changed)), None, "{changed:?}");
+            // Dropped, not only refused: the original version no longer answers either.
+            assert_eq!(perm(s.listed("f", &info("e1", 100, at(T0, 0)))), None);
+        }
+    }
+
+    #[test]
+    fn an_object_changed_shortly_before_its_head_is_not_kept() {
+        let s = Settled::new(Duration::from_secs(5));
+        // Modified 5.5 s before the HEAD: a change in that same second could follow unseen.
+        s.headed(
+            "f",
+            &info("e1", 100, at(T0, 500)),
+            &file(0o600),
+            at(T0 + 6, 0),
+        );
+        assert_eq!(perm(s.listed("f", &info("e1", 100, at(T0, 0)))), None);
+        // No ETag, or no Last-Modified: nothing to compare a listing with.
+        s.headed("f", &info("", 100, at(T0, 0)), &file(0o600), at(T0 + 60, 0));
+        assert_eq!(perm(s.listed("f", &info("", 100, at(T0, 0)))), None);
+        s.headed("f", &info("e1", 100, UNIX_EPOCH), &file(0o600), at(T0, 0));
+        assert_eq!(perm(s.listed("f", &info("e1", 100, UNIX_EPOCH))), None);
+    }
+
+    #[test]
+    fn a_newer_head_replaces_and_a_fresh_one_removes_what_was_kept() {
+        let s = Settled::new(Duration::from_secs(5));
+        s.headed(
+            "f",
+            &info("e1", 100, at(T0, 0)),
+            &file(0o600),
+            at(T0 + 10, 0),
+        );
+        s.headed(
+            "f",
+            &info("e1", 100, at(T0, 0)),
+            &file(0o644),
+            at(T0 + 20, 0),
+        );
+        assert_eq!(
+            perm(s.listed("f", &info("e1", 100, at(T0, 0)))),
+            Some(0o644)
+        );
+        // A HEAD of a version changed a moment ago forgets the older one.
+        s.headed(
+            "f",
+            &info("e1", 100, at(T0 + 19, 0)),
+            &file(0o600),
+            at(T0 + 20, 0),
+        );
+        assert_eq!(perm(s.listed("f", &info("e1", 100, at(T0, 0)))), None);
+        s.headed(
+            "f",
+            &info("e1", 100, at(T0, 0)),
+            &file(0o600),
+            at(T0 + 10, 0),
+        );
+        s.forget("f");
+        assert_eq!(perm(s.listed("f", &info("e1", 100, at(T0, 0)))), None);
+    }
+}

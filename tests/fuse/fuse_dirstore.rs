@@ -85,6 +85,17 @@ fn posix_semantics() {
     scenarios::entry_times(&root, &mut || m.remount());
 }
 
+/// Names of 252 to 255 bytes on a vault with plaintext names, where each name is a file
+/// name of the store directory too (longer than it can hold with its suffix): create, stat,
+/// rename, readdir, unlink, across a remount.
+#[test]
+fn names_of_252_to_255_bytes_with_plain_names() {
+    let v = CliVault::init_plain();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    scenarios::long_names(&root, &mut || m.remount());
+}
+
 /// Fifos, sockets and devices (issue 14): made by mkfifo, mknod and bind, kept across a
 /// remount with their type and device number, and copied by `rsync -a`.
 #[test]

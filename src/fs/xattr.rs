@@ -116,6 +116,20 @@ impl Fs {
         Ok(map)
     }
 
+    /// [`xattr_map`](Self::xattr_map) of the file `ino`: a damaged sidecar's error names the
+    /// file's object too (its store key, so no plaintext name with encrypted names).
+    async fn xattr_map_of(&self, ino: u64, area: &XattrArea) -> FsResult<Arc<XattrMap>> {
+        self.xattr_map(area)
+            .await
+            .map_err(|e| match (e, self.path_of(ino)) {
+                (FsError::Crypto { key, source }, Ok((path, _))) => FsError::Crypto {
+                    key: format!("{key} (the extended attributes of {})", self.key_of(&path)),
+                    source,
+                },
+                (e, _) => e,
+            })
+    }
+
     fn sidecar_key(&self, r: &SidecarRef) -> String {
         format!("{}{}", self.names.dir_prefix(""), r.object_name())
     }
@@ -124,7 +138,7 @@ impl Fs {
     pub async fn getxattr(&self, ino: u64, name: &[u8]) -> FsResult<Vec<u8>> {
         check_name(name)?;
         let (_, attrs) = self.attrs_for_xattrs(ino).await?;
-        let map = self.xattr_map(&attrs.xattrs).await?;
+        let map = self.xattr_map_of(ino, &attrs.xattrs).await?;
         map.get(name).cloned().ok_or(FsError::NoAttribute)
     }
 
@@ -132,7 +146,7 @@ impl Fs {
     /// the kernel lists them on a local file system.
     pub async fn listxattr(&self, ino: u64, privileged: bool) -> FsResult<Vec<u8>> {
         let (_, attrs) = self.attrs_for_xattrs(ino).await?;
-        let map = self.xattr_map(&attrs.xattrs).await?;
+        let map = self.xattr_map_of(ino, &attrs.xattrs).await?;
         let mut out = Vec::new();
         for name in map.keys() {
             if privileged || !name.starts_with(b"trusted.") {
@@ -264,7 +278,7 @@ impl Fs {
         self.check_writable()?;
         let (path, kind) = self.path_of(ino)?;
         let update = async |attrs: &mut StoredAttrs, kind: Kind| -> FsResult<XattrArea> {
-            let mut map = (*self.xattr_map(&attrs.xattrs).await?).clone();
+            let mut map = (*self.xattr_map_of(ino, &attrs.xattrs).await?).clone();
             f(kind, &mut map, &mut attrs.perm)?;
             let old = std::mem::replace(&mut attrs.xattrs, self.area_for(&map).await?);
             Ok(old)

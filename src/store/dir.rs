@@ -43,7 +43,7 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use self::layout::{LONG_NAME_FILE, ObjectPath};
-use self::object_file::{Header, ObjectFile, TempFile, sync_dir};
+use self::object_file::{Header, ObjectFile, TempFile, read_small, sync_dir};
 use super::memory::copy_onto_itself;
 use super::rules;
 use super::sse::SseMode;
@@ -349,10 +349,15 @@ impl Inner {
     /// Make sure a `%H…` directory names its component (it may be missing after a crash).
     fn ensure_long_name(&self, dir: &Path, component: &str) -> io::Result<()> {
         let path = dir.join(LONG_NAME_FILE);
-        match fs::read(&path) {
+        match read_small(&path, layout::MAX_LONG_COMPONENT) {
             Ok(bytes) if bytes == component.as_bytes() => return Ok(()),
+            // Missing, or damaged (wrong text, too long, not a plain file): written anew.
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::InvalidData
+                ) => {}
             Err(e) => return Err(e),
         }
         let mut tmp = TempFile::create_in(dir)?;

@@ -319,11 +319,18 @@ impl CliVault {
     /// and logging to `<tempdir>/mount.log`.
     #[cfg(feature = "fuse_tests")]
     pub fn mount(&self) -> CliMount {
+        self.mount_with(&[])
+    }
+
+    /// [`CliVault::mount`] with `extra` arguments first (e.g. `-o allow_other`).
+    #[cfg(feature = "fuse_tests")]
+    pub fn mount_with(&self, extra: &[&str]) -> CliMount {
         let mp = self.new_dir("mnt");
         let staging = self.staging_dir();
         let log = self.log_file();
-        let a = args([
-            OsStr::new("mount"),
+        let mut a = args([OsStr::new("mount")]);
+        a.extend(args(extra));
+        a.extend(args([
             OsStr::new("--key-file"),
             self.key_file.as_os_str(),
             OsStr::new("--staging-dir"),
@@ -332,7 +339,7 @@ impl CliVault {
             log.as_os_str(),
             OsStr::new(&self.url),
             mp.as_os_str(),
-        ]);
+        ]));
         let mut m = CliMount::start(mp, a);
         m.log_file = Some(log);
         m

@@ -6,6 +6,7 @@
 //!
 //! - `files`: sizes, the big file, random operations against a local file, truncation.
 //! - `trees`: generated trees through `cp -r` and `rsync`, concurrent writers.
+//! - `names`: names of 252 to 255 bytes.
 //! - `posix`: directories and their errors, rename, attributes, hard links, symlinks.
 //! - `tamper`: plaintext markers, tampered objects and the EIO they must give.
 //! - `times`: ctime, directory times after entry operations, `touch` of the root.
@@ -26,6 +27,7 @@ use super::data::{
 use super::{assert_errno, assert_errnos, fails, run_ok, run_ok_in};
 
 mod files;
+mod names;
 mod posix;
 mod tamper;
 mod times;
@@ -33,6 +35,7 @@ mod trees;
 mod xattrs;
 
 pub use files::*;
+pub use names::*;
 pub use posix::*;
 pub use tamper::*;
 pub use times::*;

@@ -1,7 +1,7 @@
 //! Reads, ETags and keys: ranges, empty and missing objects, If-Match, metadata,
 //! object/marker/child coexistence, unusual and long keys.
 
-use s3cryptfs::store::{ListRequest, PutOptions, StoreError};
+use s3cryptfs::store::{CopyOptions, ListRequest, PutOptions, StoreError};
 
 use crate::common::store::Backend;
 use crate::conformance::helpers::*;
@@ -208,4 +208,60 @@ pub(crate) async fn long_keys(b: &Backend) {
         put_with(store, "", b"", PutOptions::default()).await,
         Err(StoreError::InvalidArgument(_))
     ));
+}
+
+/// Key components around a file name's 255-byte limit (a local store must map them to names
+/// it can hold): files, directories with a child and a marker, ASCII and multi-byte UTF-8,
+/// copied and deleted, listed in byte order across pages and rolled up by a delimiter.
+pub(crate) async fn name_length_boundaries(b: &Backend) {
+    let store = &b.store;
+    let mut components: Vec<String> = (249..=256).map(|n| "n".repeat(n)).collect();
+    // 2-byte and 3-byte characters, 252 to 255 bytes in all.
+    components.push(format!("{}z", "é".repeat(127)));
+    components.push("é".repeat(126));
+    components.push(format!("{}yz", "日".repeat(84)));
+    components.push("日".repeat(85));
+    let mut keys = Vec::new();
+    for c in &components {
+        keys.extend([c.clone(), format!("{c}/"), format!("{c}/child")]);
+    }
+    for key in &keys {
+        put(store, key, key.as_bytes()).await;
+    }
+    for key in &keys {
+        assert_eq!(get(store, key).await, key.as_bytes(), "{key:?}");
+    }
+    let mut sorted = keys.clone();
+    sorted.sort();
+    for max_keys in [0, 1, 5] {
+        let (objects, _) = list_all(store, "", None, max_keys).await;
+        assert_eq!(objects, sorted, "byte order, {max_keys} keys a page");
+    }
+    let (objects, prefixes) = list_all(store, "", Some("/"), 2).await;
+    let mut files: Vec<String> = components.clone();
+    files.sort();
+    assert_eq!(objects, files);
+    let dirs: Vec<String> = files.iter().map(|c| format!("{c}/")).collect();
+    assert_eq!(prefixes, dirs);
+    let (objects, prefixes) = list_all(store, &dirs[3], Some("/"), 0).await;
+    assert_eq!(objects, vec![dirs[3].clone(), format!("{}child", dirs[3])]);
+    assert!(prefixes.is_empty());
+
+    let (src, dst) = (
+        &components[6],
+        format!("{}/{}", components[7], components[8]),
+    );
+    store
+        .copy(src, &dst, CopyOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("copy {src} -> {dst}: {e}"));
+    assert_eq!(get(store, &dst).await, src.as_bytes());
+    keys.push(dst);
+    for key in &keys {
+        store
+            .delete(key)
+            .await
+            .unwrap_or_else(|e| panic!("delete {key}: {e}"));
+    }
+    assert_eq!(list_all(store, "", None, 0).await, (vec![], vec![]));
 }

@@ -45,6 +45,7 @@ macro_rules! conformance_tests {
                 objects_markers_and_children_coexist,
                 unusual_keys,
                 long_keys,
+                name_length_boundaries,
                 pagination_over_many_keys,
                 delimiter_listings,
                 common_prefixes_across_pages,

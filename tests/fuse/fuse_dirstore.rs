@@ -85,6 +85,17 @@ fn posix_semantics() {
     scenarios::entry_times(&root, &mut || m.remount());
 }
 
+/// Names of 252 to 255 bytes on a vault with plaintext names, where each name is a file
+/// name of the store directory too (longer than it can hold with its suffix): create, stat,
+/// rename, readdir, unlink, across a remount.
+#[test]
+fn names_of_252_to_255_bytes_with_plain_names() {
+    let v = CliVault::init_plain();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    scenarios::long_names(&root, &mut || m.remount());
+}
+
 /// Fifos, sockets and devices (issue 14): made by mkfifo, mknod and bind, kept across a
 /// remount with their type and device number, and copied by `rsync -a`.
 #[test]
@@ -205,4 +216,137 @@ fn rsync_aax_round_trip_then_nothing_to_send() {
     let root = m.mountpoint.clone();
     let scratch = v.new_dir("scratch");
     scenarios::rsync_aax_roundtrip(&root, &scratch, &mut || m.remount());
+}
+
+/// The value of xattr `name` of `path`, or the errno.
+fn getxattr(path: &Path, name: &str) -> Result<Vec<u8>, i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    let n = std::ffi::CString::new(name).expect("name");
+    let mut buf = vec![0u8; 64 * 1024];
+    // SAFETY: NUL-terminated strings and a buffer of buf.len() bytes.
+    let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    buf.truncate(r as usize);
+    Ok(buf)
+}
+
+/// The sidecar object files of the store (xattrs too big for the attribute record).
+fn sidecar_files(store_dir: &Path) -> std::collections::BTreeSet<PathBuf> {
+    crate::common::files_below(&store_dir.join("objects"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("xattr"))
+        .collect()
+}
+
+/// Sidecars of large xattrs damaged in the store (a flipped byte, another file's sidecar, the
+/// file's own older sidecar in place of its current one) give EIO for that file's xattrs
+/// with an error line in the log, while its content and every other file's xattrs stay fine.
+#[test]
+fn tampered_swapped_or_older_xattr_sidecars_give_eio() {
+    let v = CliVault::init_plain();
+    let mut m = v.mount();
+    let root = m.mountpoint.clone();
+    let big = |b: u8| vec![b; 3000];
+    let mut sidecar_of = std::collections::HashMap::new();
+    for (i, name) in ["flipped", "swapped", "older", "donor", "fine"]
+        .iter()
+        .enumerate()
+    {
+        let p = root.join(name);
+        fs::write(&p, name.as_bytes()).expect("write");
+        let before = sidecar_files(&v.store_dir);
+        xattr_set(&p, "user.big", &big(i as u8));
+        let new: Vec<PathBuf> = sidecar_files(&v.store_dir)
+            .difference(&before)
+            .cloned()
+            .collect();
+        assert_eq!(new.len(), 1, "one sidecar for {name}: {new:?}");
+        sidecar_of.insert(*name, new[0].clone());
+    }
+    fs::write(root.join("inline"), b"inline").expect("write");
+    xattr_set(&root.join("inline"), "user.small", b"s");
+    // The older sidecar of "older", then its current one.
+    let older_bytes = fs::read(&sidecar_of["older"]).expect("read sidecar");
+    let before = sidecar_files(&v.store_dir);
+    xattr_set(&root.join("older"), "user.big", &big(9));
+    let now = sidecar_files(&v.store_dir);
+    let current: Vec<&PathBuf> = now.difference(&before).collect();
+    assert_eq!(current.len(), 1, "a new sidecar for older: {current:?}");
+    let older_current = current[0].clone();
+    m.unmount();
+
+    let read = |p: &Path| split_object_file(&fs::read(p).expect("read sidecar"));
+    let (mut body, header) = read(&sidecar_of["flipped"]);
+    let mid = body.len() / 2;
+    body[mid] ^= 1;
+    fs::write(&sidecar_of["flipped"], join_object_file(&body, header)).expect("flip");
+    let (donor_body, _) = read(&sidecar_of["donor"]);
+    let (_, header) = read(&sidecar_of["swapped"]);
+    fs::write(
+        &sidecar_of["swapped"],
+        join_object_file(&donor_body, header),
+    )
+    .expect("swap");
+    let (old_body, _) = split_object_file(&older_bytes);
+    let (_, header) = read(&older_current);
+    fs::write(&older_current, join_object_file(&old_body, header)).expect("roll back");
+
+    m.remount();
+    for name in ["flipped", "swapped", "older"] {
+        let p = root.join(name);
+        assert_eq!(getxattr(&p, "user.big"), Err(libc::EIO), "{name}");
+        assert_eq!(fs::read(&p).expect("content"), name.as_bytes(), "{name}");
+    }
+    assert_eq!(getxattr(&root.join("donor"), "user.big"), Ok(big(3)));
+    assert_eq!(getxattr(&root.join("fine"), "user.big"), Ok(big(4)));
+    assert_eq!(
+        getxattr(&root.join("inline"), "user.small"),
+        Ok(b"s".to_vec())
+    );
+    let log = m.log();
+    for (name, path) in [
+        ("flipped", &sidecar_of["flipped"]),
+        ("swapped", &sidecar_of["swapped"]),
+        ("older", &older_current),
+    ] {
+        let id = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("sidecar file name");
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("ERROR") && l.contains(id) && l.contains(name))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one error line naming {name} and its sidecar {id}; log:\n{log}"
+        );
+    }
+}
+
+fn xattr_set(p: &Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).expect("path");
+    let n = std::ffi::CString::new(name).expect("name");
+    // SAFETY: NUL-terminated strings and a value of value.len() bytes.
+    let r = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "setxattr {name} on {}: {}",
+        p.display(),
+        std::io::Error::last_os_error()
+    );
 }

@@ -10,3 +10,4 @@ mod ops_backup;
 mod ops_helper;
 mod ops_status;
 mod ops_systemd;
+mod permissions;

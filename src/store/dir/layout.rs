@@ -22,6 +22,8 @@ pub(super) const DIR_SUFFIX: &str = ".d";
 /// Inside a `%H…` directory: the component the directory stands for.
 pub(super) const LONG_NAME_FILE: &str = "%name";
 const LONG_PREFIX: &str = "%H";
+/// A component is part of a key, and a key is at most 1024 bytes: a longer `%name` is damage.
+pub(super) const MAX_LONG_COMPONENT: u64 = 1024;
 /// Longest escaped component, so that `<name>.obj` fits in 255 bytes.
 const MAX_ENCODED_LEN: usize = 255 - OBJECT_SUFFIX.len();
 

@@ -14,8 +14,9 @@
 //! `.`, so a temporary file left by a crash is never seen as an object.
 
 use std::fs::{self, File, OpenOptions};
+use std::io::Read as _;
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -90,6 +91,39 @@ fn corrupt(path: &Path, what: impl std::fmt::Display) -> io::Error {
     )
 }
 
+/// Open a file the store wrote, for reading: never through a symlink (a file of the store
+/// is never one, so a symlink put there points outside the root), never blocking on a fifo,
+/// and only if it is a regular file.
+pub(super) fn open_regular(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                corrupt(path, "a symlink where the store keeps a file")
+            } else {
+                e
+            }
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(corrupt(path, "not a regular file"));
+    }
+    Ok(file)
+}
+
+/// The whole of a small file the store wrote, refused past `limit` bytes.
+pub(super) fn read_small(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    open_regular(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(corrupt(path, format!("more than {limit} bytes")));
+    }
+    Ok(bytes)
+}
+
 /// An object file opened for reading, its header checked against its length.
 pub(super) struct ObjectFile {
     file: File,
@@ -98,7 +132,7 @@ pub(super) struct ObjectFile {
 
 impl ObjectFile {
     pub(super) fn open(path: &Path) -> io::Result<ObjectFile> {
-        let file = File::open(path)?;
+        let file = open_regular(path)?;
         let len = file.metadata()?.len();
         if len < TRAILER_LEN {
             return Err(corrupt(path, format!("only {len} bytes")));

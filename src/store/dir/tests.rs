@@ -280,3 +280,62 @@ proptest::proptest! {
         }
     }
 }
+
+/// A tampered store directory (a `%name` that is a symlink to an endless file, an object file
+/// that is a fifo or a symlink) makes listings skip the entry and reads fail, never hang or
+/// allocate without bound; the next write through the long directory repairs its `%name`.
+#[tokio::test]
+async fn tampered_long_names_and_special_files_are_refused() {
+    let (dir, store) = store();
+    let long_dir = "d".repeat(300);
+    let long_file = "f".repeat(300);
+    for key in [
+        format!("{long_dir}/k"),
+        long_file.clone(),
+        "plain".to_owned(),
+    ] {
+        store
+            .put(&key, Bytes::from_static(b"v"), PutOptions::default())
+            .await
+            .expect("put");
+    }
+    let objects = dir.path().join(OBJECTS_DIR);
+    let dir_path = layout::object_path(&objects, &format!("{long_dir}/k")).dirs[0]
+        .path
+        .clone();
+    let name_file = dir_path.join(layout::LONG_NAME_FILE);
+    fs::remove_file(&name_file).expect("rm %name");
+    std::os::unix::fs::symlink("/dev/zero", &name_file).expect("symlink %name");
+    let file_path = layout::object_path(&objects, &long_file).file;
+    fs::remove_file(&file_path).expect("rm object");
+    nix::unistd::mkfifo(&file_path, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let plain_path = layout::object_path(&objects, "plain").file;
+    let moved = dir.path().join("elsewhere");
+    fs::rename(&plain_path, &moved).expect("move object out");
+    std::os::unix::fs::symlink(&moved, &plain_path).expect("symlink object");
+
+    assert_eq!(keys(&store).await, Vec::<String>::new());
+    // The object itself is found by its hashed path, whatever `%name` says.
+    let got = store.get(&format!("{long_dir}/k"), None, None).await;
+    assert_eq!(got.expect("get").data, &b"v"[..]);
+    for key in [long_file.clone(), "plain".to_owned()] {
+        match store.get(&key, None, None).await {
+            Err(StoreError::Io { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::InvalidData, "{key}");
+            }
+            other => panic!("{key}: expected a corruption error, got {other:?}"),
+        }
+    }
+    store
+        .put(
+            &format!("{long_dir}/k2"),
+            Bytes::from_static(b"v"),
+            PutOptions::default(),
+        )
+        .await
+        .expect("put repairs the %name");
+    assert_eq!(
+        keys(&store).await,
+        vec![format!("{long_dir}/k"), format!("{long_dir}/k2")]
+    );
+}

@@ -10,7 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::layout::{self, DIR_SUFFIX, Decoded, LONG_NAME_FILE, OBJECT_SUFFIX};
-use super::object_file::ObjectFile;
+use super::object_file::{ObjectFile, read_small};
 use super::{Inner, io_error, is_not_found};
 use crate::store::list::{ListCursor, Walk};
 use crate::store::{ListPage, ListRequest, ObjectInfo, StoreResult};
@@ -129,10 +129,14 @@ impl Inner {
         Ok(entries)
     }
 
-    /// The component a hashed long name stands for, or `None` if it cannot be told (yet).
+    /// The component a hashed long name stands for, or `None` if it cannot be told (yet, or
+    /// ever: a damaged `%name` or header leaves the entry out, and the caller checks that the
+    /// component hashes to the name).
     fn long_component(&self, path: &Path, key_prefix: &str, is_dir: bool) -> Option<String> {
         if is_dir {
-            return String::from_utf8(fs::read(path.join(LONG_NAME_FILE)).ok()?).ok();
+            let name = read_small(&path.join(LONG_NAME_FILE), layout::MAX_LONG_COMPONENT);
+            let component = String::from_utf8(name.ok()?).ok()?;
+            return (!component.contains('/')).then_some(component);
         }
         let key = ObjectFile::open(path).ok()?.header.key;
         let component = key.strip_prefix(key_prefix)?;

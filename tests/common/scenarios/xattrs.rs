@@ -179,6 +179,10 @@ pub fn rsync_aax_roundtrip(root: &Path, scratch: &Path, remount: Remount<'_>) {
         setxattr(&p, "user.tag", format!("v{i}").as_bytes(), 0).expect("xattr");
     }
     setxattr(&src.join("a"), "user.big", &[7u8; 3000], 0).expect("big xattr");
+    // A name of 255 bytes (the most a directory entry holds), with an xattr of its own.
+    let long = src.join(format!("dir/{}", "é".repeat(127)) + "L");
+    std::fs::write(&long, b"long name").expect("write a 255-byte name");
+    setxattr(&long, "user.tag", b"long", 0).expect("xattr on a 255-byte name");
     run_ok(
         "setfacl",
         &[

@@ -145,7 +145,9 @@ impl Fs {
     /// listings that show the object unchanged later (`settled.rs`).
     fn entry_headed(&self, path: &str, info: &ObjectInfo) -> FsResult<Entry> {
         let entry = self.entry_from_head(info)?;
-        (self.ns.settled()).headed(path, info, &entry, SystemTime::now());
+        if matches!(entry, Entry::File { .. }) {
+            (self.ns.settled()).headed(path, info, &entry, SystemTime::now());
+        }
         Ok(entry)
     }
 

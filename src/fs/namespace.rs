@@ -91,7 +91,7 @@ pub(crate) struct Namespace {
     listings: Listings,
     /// Entries of files whose object had settled when it was read, for fresh listings that
     /// show it unchanged (`settled.rs`).
-    settled: Settled,
+    settled: Settled<Entry>,
 }
 
 impl Namespace {
@@ -190,7 +190,7 @@ impl Namespace {
         self.entries.insert(path.to_string(), entry).await;
     }
 
-    pub fn settled(&self) -> &Settled {
+    pub fn settled(&self) -> &Settled<Entry> {
         &self.settled
     }
 

@@ -23,7 +23,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::namespace::Entry;
 use crate::store::ObjectInfo;
 
 /// Files whose settled entries are kept at most (a few hundred bytes each).
@@ -31,15 +30,16 @@ const MAX_SETTLED: u64 = 20_000;
 
 /// What a listing shows of one object version, and the entry its HEAD gave.
 #[derive(Clone)]
-struct Seen {
+struct Seen<E> {
     etag: String,
     size: u64,
     modified_secs: u64,
-    entry: Entry,
+    entry: E,
 }
 
-pub(crate) struct Settled {
-    seen: moka::sync::Cache<String, Seen>,
+/// Entries `E` (the namespace's entries of files) by path.
+pub(crate) struct Settled<E> {
+    seen: moka::sync::Cache<String, Seen<E>>,
     /// How long before the HEAD an object must have last changed for its entry to be kept.
     settled_after: Duration,
 }
@@ -52,7 +52,7 @@ fn secs(t: SystemTime) -> Option<u64> {
         .filter(|s| *s > 0)
 }
 
-impl Settled {
+impl<E: Clone + Send + Sync + 'static> Settled<E> {
     pub fn new(settled_after: Duration) -> Self {
         Settled {
             seen: moka::sync::Cache::builder()
@@ -62,17 +62,15 @@ impl Settled {
         }
     }
 
-    /// A HEAD at `now` of the object at `path` (`info`) gave `entry`: keep it if the object
-    /// had settled by then, else drop what was kept for `path`.
-    pub fn headed(&self, path: &str, info: &ObjectInfo, entry: &Entry, now: SystemTime) {
+    /// A HEAD at `now` of the file object at `path` (`info`) gave `entry`: keep it if the
+    /// object had settled by then, else drop what was kept for `path`.
+    pub fn headed(&self, path: &str, info: &ObjectInfo, entry: &E, now: SystemTime) {
         let settled = info
             .last_modified
             .checked_add(self.settled_after + Duration::from_secs(1))
             .is_some_and(|t| t <= now);
         match secs(info.last_modified) {
-            Some(modified_secs)
-                if settled && !info.etag.is_empty() && matches!(entry, Entry::File { .. }) =>
-            {
+            Some(modified_secs) if settled && !info.etag.is_empty() => {
                 self.seen.insert(
                     path.to_string(),
                     Seen {
@@ -89,7 +87,7 @@ impl Settled {
 
     /// The entry kept for `path` if `listed` (a fresh listing's entry for it) shows the same
     /// object version.
-    pub fn listed(&self, path: &str, listed: &ObjectInfo) -> Option<Entry> {
+    pub fn listed(&self, path: &str, listed: &ObjectInfo) -> Option<E> {
         let seen = self.seen.get(path)?;
         let same = !listed.etag.is_empty()
             && listed.etag == seen.etag
@@ -115,9 +113,6 @@ impl Settled {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::attr::{Kind, StoredAttrs};
-    use crate::fs::read::RemoteVersion;
-    use crate::store::Metadata;
 
     fn info(etag: &str, size: u64, modified: SystemTime) -> ObjectInfo {
         ObjectInfo {
@@ -130,32 +125,13 @@ mod tests {
         }
     }
 
-    fn file(perm: u32) -> Entry {
-        Entry::File {
-            kind: Kind::File,
-            version: RemoteVersion {
-                key: "v/f".into(),
-                etag: "e1".into(),
-                plaintext_len: 1,
-                carried: Metadata::new(),
-                content_salt: None,
-            },
-            attrs: StoredAttrs {
-                perm,
-                uid: 1,
-                gid: 1,
-                mtime: UNIX_EPOCH,
-                ctime: UNIX_EPOCH,
-                xattrs: Default::default(),
-            },
-        }
+    /// The tests keep a file's mode as its entry.
+    fn file(perm: u32) -> u32 {
+        perm
     }
 
-    fn perm(e: Option<Entry>) -> Option<u32> {
-        match e? {
-            Entry::File { attrs, .. } => Some(attrs.perm),
-            _ => None,
-        }
+    fn perm(e: Option<u32>) -> Option<u32> {
+        e
     }
 
     const T0: u64 = 1_800_000_000;

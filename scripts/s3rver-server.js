@@ -9,7 +9,60 @@
 // it out): the ETags of listed objects are dropped from every listing before it is encoded.
 'use strict';
 
+const crypto = require('crypto');
+const fs = require('fs');
+const path = require('path');
+const { Readable, Transform } = require('stream');
+const { pipeline } = require('stream/promises');
 const S3rver = require('s3rver');
+const FilesystemStore = require('s3rver/lib/stores/filesystem');
+
+// s3rver 3.7 answers a PutObject (and an UploadPart) as soon as its MD5 pass has seen the body,
+// before the file holding it is written out, and writes that file in place: a GET or a
+// server-side copy right after the answer can read a short object (the tests saw EIO for a
+// file renamed just after it was written, on a loaded machine). These two replace them: the
+// answer waits until the file is complete, written beside the old one and renamed over it, so a
+// reader sees the old object or the new one, never a part.
+async function writeHashed(content, file) {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  const md5 = crypto.createHash('md5');
+  let size = 0;
+  const hash = new Transform({
+    transform(chunk, encoding, callback) {
+      md5.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const source = Buffer.isBuffer(content) ? Readable.from([content]) : content;
+  const partial = `${file}.writing-${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
+  try {
+    await pipeline(source, hash, fs.createWriteStream(partial));
+    await fs.promises.rename(partial, file);
+  } catch (err) {
+    await fs.promises.rm(partial, { force: true });
+    throw err;
+  }
+  return [size, md5.digest('hex')];
+}
+
+FilesystemStore.prototype.putObject = async function putObject(object) {
+  const file = this.getResourcePath(object.bucket, object.key, 'object');
+  const [size, md5] = await writeHashed(object.content, file);
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size, md5 };
+};
+
+FilesystemStore.prototype.putPart = async function putPart(bucket, uploadId, partNumber, content) {
+  const file = path.join(
+    this.getResourcePath(bucket, undefined, 'uploads'),
+    uploadId,
+    partNumber.toString(),
+  );
+  const [size, md5] = await writeHashed(content, file);
+  await fs.promises.writeFile(`${file}.md5`, md5);
+  return { size, md5 };
+};
 
 const [port, directory] = process.argv.slice(2);
 if (!port || !directory) {

@@ -32,9 +32,9 @@ pub use dir::DirStore;
 pub use error::{S3Setting, StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use object_store::{
-    CompletedPart, CopyOptions, DynStore, GetOutput, ListPage, ListRequest, MAX_PARTS,
-    MAX_SINGLE_PUT, MIN_PART_SIZE, Metadata, MetadataDirective, ObjectInfo, ObjectStore,
-    PendingUpload, PutOptions, PutOutput,
+    CompletedPart, CopyOptions, DeleteFailure, DynStore, GetOutput, ListPage, ListRequest,
+    MAX_DELETE_BATCH, MAX_PARTS, MAX_SINGLE_PUT, MIN_PART_SIZE, Metadata, MetadataDirective,
+    ObjectInfo, ObjectStore, PendingUpload, PutOptions, PutOutput,
 };
 pub use options::{StoreOptions, open, open_store};
 pub use plain::PlainDirStore;

@@ -121,7 +121,7 @@ impl S3Vault {
 
     /// `s3cryptfs COMMAND... --key-file KEY BUCKET_ARGS URL`, for the commands that open the
     /// store (`key rotate`, `verify`, `ls`, ...).
-    #[cfg(feature = "ceph_tests")]
+    #[cfg(any(feature = "ceph_tests", feature = "s3_tests"))]
     pub fn run(&self, command: &[&str]) -> super::cli::CliOutput {
         let mut a = args(command);
         a.extend(args([OsStr::new("--key-file"), self.key_file.as_os_str()]));
@@ -132,13 +132,30 @@ impl S3Vault {
 
     /// `s3cryptfs mount` with the bucket arguments, at `<tempdir>/mnt`.
     pub fn mount(&self) -> CliMount {
-        let mp = self.dir.path().join("mnt");
-        let staging = self.dir.path().join("staging");
+        self.mount_with("mnt", "staging", "mount.log", &[])
+    }
+
+    /// Another mount of the same vault, as another machine would have it: at
+    /// `<tempdir>/NAME`, with its own staging directory and log, and `extra` mount flags.
+    #[cfg(feature = "s3_tests")]
+    pub fn mount_named(&self, name: &str, extra: &[&str]) -> CliMount {
+        self.mount_with(
+            name,
+            &format!("{name}-staging"),
+            &format!("{name}.log"),
+            extra,
+        )
+    }
+
+    fn mount_with(&self, name: &str, staging: &str, log: &str, extra: &[&str]) -> CliMount {
+        let mp = self.dir.path().join(name);
+        let staging = self.dir.path().join(staging);
         fs::create_dir_all(&mp).expect("mountpoint");
         fs::create_dir_all(&staging).expect("staging");
-        let log = self.dir.path().join("mount.log");
+        let log = self.dir.path().join(log);
         let mut a = args([OsStr::new("mount"), OsStr::new("--key-file")]);
         a.push(self.key_file.clone().into());
+        a.extend(args(extra));
         a.extend(args([OsStr::new("--staging-dir"), staging.as_os_str()]));
         a.extend(args([OsStr::new("--log-file"), log.as_os_str()]));
         a.extend(self.bucket_args.iter().cloned());

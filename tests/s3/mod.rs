@@ -11,6 +11,8 @@ mod fuse_s3rver;
 mod kms;
 #[cfg(feature = "fuse_tests")]
 mod kms_mount;
+#[cfg(feature = "fuse_tests")]
+mod multi_mount;
 mod store_conformance;
 mod store_s3;
 mod tools_doctor;

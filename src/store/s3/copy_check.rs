@@ -24,14 +24,13 @@ impl S3Store {
             return Ok(());
         };
         let md5_etags = matches!(self.sse, SseMode::None | SseMode::S3);
-        if !md5_etags || wanted.contains('-') || rules::etag_matches(wanted, etag) {
+        // A copy onto itself (a metadata change) is not judged: it replaced the only version
+        // there, so nothing could be undone, and servers answer it with ETags of their own.
+        if src == dst || !md5_etags || wanted.contains('-') || rules::etag_matches(wanted, etag) {
             return Ok(());
         }
-        // A copy onto itself has already replaced the only version there: nothing to undo.
-        if src != dst {
-            if let Err(e) = self.delete(dst).await {
-                log::warn!("{dst}: cannot delete a copy of another version of {src}: {e}");
-            }
+        if let Err(e) = self.delete(dst).await {
+            log::warn!("{dst}: cannot delete a copy of another version of {src}: {e}");
         }
         log::warn!(
             "{} copied another version of {src} than the one asked for (it ignores \

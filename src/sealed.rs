@@ -503,11 +503,13 @@ impl SealedStore {
         }
         opts.metadata
             .extend(carried.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let out = self
-            .store
-            .put(key, body, opts)
-            .await
-            .map_err(precondition)?;
+        // With If-Match, a 404 says the version it replaces was deleted: changed, as a 412.
+        let refused = if opts.if_match.is_some() {
+            version_gone
+        } else {
+            precondition
+        };
+        let out = self.store.put(key, body, opts).await.map_err(refused)?;
         Ok(ObjectVersion {
             key: key.to_string(),
             etag: out.etag,

@@ -344,9 +344,12 @@ impl Fs {
 
     /// The shared open-file state of `ino`, loaded from the store if not open yet.
     async fn get_or_open_file(&self, ino: u64, path: &str) -> FsResult<Arc<OpenFile>> {
-        if let Some(of) = self.open_file(ino) {
-            return Ok(of);
-        }
+        // A version that lost a conflict stays stale for the handles that had it open (their
+        // release may still be on its way); a new open starts from what the store holds now.
+        let stale = match self.open_file(ino) {
+            Some(of) if !of.state.lock().await.stale => return Ok(of),
+            other => other,
+        };
         let entry = self.resolve(path).await?;
         let state = match entry {
             Entry::File {
@@ -371,10 +374,14 @@ impl Fs {
             Entry::Missing => return Err(FsError::NotFound),
         };
         let mut open = self.lock_open();
-        let of = open
-            .entry(ino)
-            .or_insert_with(|| Arc::new(OpenFile::new(state, 0)))
-            .clone();
+        let of = match open.get(&ino) {
+            Some(cur) if stale.as_ref().is_none_or(|s| !Arc::ptr_eq(cur, s)) => cur.clone(),
+            _ => {
+                let of = Arc::new(OpenFile::new(state, 0));
+                open.insert(ino, of.clone());
+                of
+            }
+        };
         Ok(of)
     }
 

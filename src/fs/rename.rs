@@ -1,7 +1,7 @@
 //! rename(2): files by server-side copy + delete (never-uploaded files by a local rename,
 //! pending attribute changes folded into the copy), directories by copying every object below
-//! them and then deleting the sources, so an interruption leaves every object under the old or
-//! the new name (or both) and renaming again finishes the job.
+//! them and then deleting the sources (in DeleteObjects batches), so an interruption leaves
+//! every object under the old or the new name (or both) and renaming again finishes the job.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -300,6 +300,41 @@ impl Fs {
         Ok((moves, names.into_iter().collect()))
     }
 
+    /// The copies of a directory move: when one failed (another client changed or removed a
+    /// source meanwhile), the copies made are deleted again, so the tree stays whole under
+    /// its old name and nothing is stored twice, and the rename fails with that error.
+    async fn undo_failed_copies(
+        &self,
+        from: &str,
+        to: &str,
+        copies: Vec<(String, FsResult<()>)>,
+    ) -> FsResult<()> {
+        let mut made = Vec::new();
+        let mut first_error = None;
+        for (dest, r) in copies {
+            match r {
+                Ok(()) => made.push(dest),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        let Some(error) = first_error else {
+            return Ok(());
+        };
+        log::warn!(
+            "renaming {from} to {to} failed ({error}): removing the {} copies made",
+            made.len()
+        );
+        match self.store.delete_many(&made).await {
+            Ok(failed) => {
+                for f in failed {
+                    log::error!("cannot remove the copy {} again: {}", f.key, f.error);
+                }
+            }
+            Err(e) => log::error!("cannot remove the copies under {to} again: {e}"),
+        }
+        Err(error)
+    }
+
     async fn resolve_cached(&self, path: &str) -> Option<Entry> {
         self.ns.cached(path).await
     }
@@ -362,27 +397,30 @@ impl Fs {
         for (key, content) in name_objects {
             self.store.put(&key, content, PutOptions::default()).await?;
         }
-        let copies: Vec<FsResult<()>> = stream::iter(moves)
-            .map(|(key, dest)| async move { self.copy_resealed(&key, &dest).await })
-            .buffer_unordered(16)
-            .collect()
-            .await;
-        for r in copies {
-            r?;
-        }
-        if !has_marker {
-            self.put_dir_marker(to, attrs).await?;
-        }
-        let deletes: Vec<FsResult<()>> = stream::iter(keys)
-            .map(|(key, _, _)| async move {
-                self.store.delete(&key).await?;
-                Ok(())
+        let copies: Vec<(String, FsResult<()>)> = stream::iter(moves)
+            .map(|(key, dest)| async move {
+                let r = self.copy_resealed(&key, &dest).await;
+                (dest, r)
             })
             .buffer_unordered(16)
             .collect()
             .await;
-        for r in deletes {
-            r?;
+        self.undo_failed_copies(from, to, copies).await?;
+        if !has_marker {
+            self.put_dir_marker(to, attrs).await?;
+        }
+        // The sources go in DeleteObjects batches of up to 1,000 keys (single deletes on a
+        // server without it). A key left behind is still a complete copy: the rename fails and
+        // running it again finishes it.
+        let sources: Vec<String> = keys.into_iter().map(|(key, _, _)| key).collect();
+        let failed = self.store.delete_many(&sources).await?;
+        if let Some(first) = failed.into_iter().next() {
+            log::error!(
+                "renaming {from} to {to}: cannot delete the old {}: {}",
+                first.key,
+                first.error
+            );
+            return Err(first.error.into());
         }
         self.delete_name_object(from).await?;
         // Open files below follow the move.

@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    CompletedPart, CopyOptions, DynStore, GetOutput, ListPage, ListRequest, ObjectInfo,
-    ObjectStore, PendingUpload, PutOptions, PutOutput, StatsSnapshot, StoreError, StoreResult,
+    CompletedPart, CopyOptions, DeleteFailure, DynStore, GetOutput, ListPage, ListRequest,
+    ObjectInfo, ObjectStore, PendingUpload, PutOptions, PutOutput, StatsSnapshot, StoreError,
+    StoreResult,
 };
 
 type CopyHook = Box<dyn Fn(u64, &str) + Send + Sync>;
@@ -238,6 +239,10 @@ impl ObjectStore for FaultyStore {
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
         self.inner.delete(key).await
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<DeleteFailure>> {
+        self.inner.delete_many(keys).await
     }
 
     fn stats(&self) -> Option<StatsSnapshot> {

@@ -25,9 +25,9 @@ use super::list::{ListCursor, Walk};
 use super::rules;
 use super::sse::{ObjectSse, SseMode};
 use super::{
-    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, Metadata, MetadataDirective,
-    ObjectInfo, ObjectStore, Op, PendingUpload, PutOptions, PutOutput, RequestStats, StatsSnapshot,
-    StoreError, StoreResult,
+    CompletedPart, CopyOptions, DeleteFailure, GetOutput, ListPage, ListRequest, MAX_DELETE_BATCH,
+    Metadata, MetadataDirective, ObjectInfo, ObjectStore, Op, PendingUpload, PutOptions, PutOutput,
+    RequestStats, StatsSnapshot, StoreError, StoreResult,
 };
 
 /// An in-process object store with S3 semantics.
@@ -444,6 +444,28 @@ impl ObjectStore for MemoryStore {
         rules::check_key(key)?;
         self.state().objects.remove(key);
         Ok(())
+    }
+
+    /// DeleteObjects as S3 answers it: one request per [`MAX_DELETE_BATCH`] keys, an invalid
+    /// key failing alone.
+    async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<DeleteFailure>> {
+        let mut failed = Vec::new();
+        for chunk in keys.chunks(MAX_DELETE_BATCH) {
+            self.shared.stats.record(Op::DeleteBatch, 0);
+            let mut state = self.state();
+            for key in chunk {
+                match rules::check_key(key) {
+                    Ok(()) => {
+                        state.objects.remove(key);
+                    }
+                    Err(error) => failed.push(DeleteFailure {
+                        key: key.clone(),
+                        error,
+                    }),
+                }
+            }
+        }
+        Ok(failed)
     }
 
     fn stats(&self) -> Option<StatsSnapshot> {

@@ -34,9 +34,9 @@ pub use dir::DirStore;
 pub use error::{S3Setting, StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use object_store::{
-    CompletedPart, CopyOptions, DynStore, GetOutput, ListPage, ListRequest, MAX_PARTS,
-    MAX_SINGLE_PUT, MIN_PART_SIZE, Metadata, MetadataDirective, ObjectInfo, ObjectStore,
-    PendingUpload, PutOptions, PutOutput,
+    CompletedPart, CopyOptions, DeleteFailure, DynStore, GetOutput, ListPage, ListRequest,
+    MAX_DELETE_BATCH, MAX_PARTS, MAX_SINGLE_PUT, MIN_PART_SIZE, Metadata, MetadataDirective,
+    ObjectInfo, ObjectStore, PendingUpload, PutOptions, PutOutput,
 };
 pub use options::{StoreOptions, open, open_store};
 pub use pager::{MAX_EMPTY_PAGES, MAX_LIST_PAGES, Pager};

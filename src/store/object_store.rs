@@ -25,6 +25,8 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PARTS: u32 = 10_000;
 /// Largest object a single PUT or CopyObject may create.
 pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+/// Most keys one DeleteObjects request may name.
+pub const MAX_DELETE_BATCH: usize = 1000;
 
 /// What HEAD (and GET) say about an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +112,13 @@ pub struct ListPage {
     pub next_continuation_token: Option<String>,
 }
 
+/// A key [`ObjectStore::delete_many`] did not delete, and why.
+#[derive(Debug)]
+pub struct DeleteFailure {
+    pub key: String,
+    pub error: super::StoreError,
+}
+
 /// A multipart upload neither completed nor aborted (a crash while a large file was being
 /// written leaves one; its parts are stored, and billed, until it is aborted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +187,23 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput>;
     /// Deleting a missing key succeeds, as in S3.
     async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Delete `keys`: in requests of at most [`MAX_DELETE_BATCH`] keys where the store has a
+    /// batch request (S3's DeleteObjects), else one [`Self::delete`] per key (this default).
+    /// A missing key counts as deleted. Returns the keys that were not deleted, each with its
+    /// error; `Err` when a whole request failed, after which any key asked for may or may not
+    /// be gone (deleting again is safe).
+    async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<DeleteFailure>> {
+        let mut failed = Vec::new();
+        for key in keys {
+            if let Err(error) = self.delete(key).await {
+                failed.push(DeleteFailure {
+                    key: key.clone(),
+                    error,
+                });
+            }
+        }
+        Ok(failed)
+    }
     /// Request counters, where the store keeps them (the memory store does).
     fn stats(&self) -> Option<StatsSnapshot> {
         None

@@ -17,11 +17,13 @@
 //! - Where the server refuses a server-side copy (Ceph RGW 16 with SSE-C and SSE-KMS),
 //!   `client_copy` copies through this process instead.
 
+mod batch_delete;
 mod checks;
 mod client;
 mod client_copy;
 mod conditional_put;
 mod convert;
+mod copy_check;
 mod copy_refusal;
 mod echo;
 mod errors;
@@ -54,8 +56,9 @@ use futures::StreamExt;
 use super::rules;
 use super::sse::{SSE_C_ALGORITHM, SseCKey, SseEcho};
 use super::{
-    CompletedPart, CopyOptions, GetOutput, ListPage, ListRequest, MetadataDirective, ObjectInfo,
-    ObjectStore, Op, PendingUpload, PutOptions, PutOutput, StatsSnapshot, StoreError, StoreResult,
+    CompletedPart, CopyOptions, DeleteFailure, GetOutput, ListPage, ListRequest, MetadataDirective,
+    ObjectInfo, ObjectStore, Op, PendingUpload, PutOptions, PutOutput, StatsSnapshot, StoreError,
+    StoreResult,
 };
 use client::{UploadState, unsigned_payload};
 use convert::{
@@ -755,10 +758,13 @@ impl ObjectStore for S3Store {
             }
         })?;
         self.check_sse("CopyObject", dst, out.sse_echo(), true)?;
-        let etag = out.copy_object_result().and_then(|r| r.e_tag());
-        Ok(PutOutput {
-            etag: required_etag("CopyObject", dst, etag)?,
-        })
+        let etag = required_etag(
+            "CopyObject",
+            dst,
+            out.copy_object_result().and_then(|r| r.e_tag()),
+        )?;
+        self.check_copied_version(src, dst, &opts, &etag).await?;
+        Ok(PutOutput { etag })
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
@@ -772,6 +778,10 @@ impl ObjectStore for S3Store {
             .await
             .map(|_| ())
             .map_err(|e| errors::map(&Request::new("DeleteObject", key, self), e))
+    }
+
+    async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<DeleteFailure>> {
+        self.delete_objects(keys).await
     }
 
     fn stats(&self) -> Option<StatsSnapshot> {

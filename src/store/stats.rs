@@ -5,6 +5,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// How many operations [`RequestStats`] counts.
+const OPS: usize = 11;
+
 /// The operations counted by [`RequestStats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -18,10 +21,12 @@ pub enum Op {
     List,
     Copy,
     Delete,
+    /// One DeleteObjects request (up to 1,000 keys).
+    DeleteBatch,
 }
 
 impl Op {
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; OPS] = [
         Op::Head,
         Op::Get,
         Op::Put,
@@ -32,6 +37,7 @@ impl Op {
         Op::List,
         Op::Copy,
         Op::Delete,
+        Op::DeleteBatch,
     ];
     fn index(self) -> usize {
         self as usize
@@ -50,6 +56,7 @@ impl Op {
             Op::List => "list",
             Op::Copy => "copy",
             Op::Delete => "delete",
+            Op::DeleteBatch => "delete_batch",
         }
     }
 }
@@ -58,8 +65,8 @@ impl Op {
 /// for GET).
 #[derive(Debug, Default)]
 pub struct RequestStats {
-    requests: [AtomicU64; 10],
-    bytes: [AtomicU64; 10],
+    requests: [AtomicU64; OPS],
+    bytes: [AtomicU64; OPS],
 }
 
 impl RequestStats {
@@ -85,8 +92,8 @@ impl RequestStats {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    requests: [u64; 10],
-    bytes: [u64; 10],
+    requests: [u64; OPS],
+    bytes: [u64; OPS],
 }
 
 impl StatsSnapshot {
@@ -102,7 +109,7 @@ impl StatsSnapshot {
     /// Counters since `earlier`.
     pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
         let mut s = *self;
-        for i in 0..10 {
+        for i in 0..OPS {
             s.requests[i] -= earlier.requests[i];
             s.bytes[i] -= earlier.bytes[i];
         }

@@ -139,16 +139,47 @@ impl S3Vault {
         run_cli_env(&a, &self.env)
     }
 
-    /// The `s3cryptfs mount` command line with the bucket arguments, at `<tempdir>/mnt`
-    /// (made), logging to `<tempdir>/mount.log`.
-    fn mount_args(&self) -> (PathBuf, PathBuf, Vec<OsString>) {
-        let mp = self.dir.path().join("mnt");
-        let staging = self.dir.path().join("staging");
+    /// `s3cryptfs mount` with the bucket arguments, at `<tempdir>/mnt`.
+    pub fn mount(&self) -> CliMount {
+        self.mount_with("mnt", "staging", "mount.log", &[])
+    }
+
+    /// Another mount of the same vault, as another machine would have it: at
+    /// `<tempdir>/NAME`, with its own staging directory and log, and `extra` mount flags.
+    #[cfg(feature = "s3_tests")]
+    pub fn mount_named(&self, name: &str, extra: &[&str]) -> CliMount {
+        self.mount_with(
+            name,
+            &format!("{name}-staging"),
+            &format!("{name}.log"),
+            extra,
+        )
+    }
+
+    fn mount_with(&self, name: &str, staging: &str, log: &str, extra: &[&str]) -> CliMount {
+        let (mp, log, a) = self.mount_args(name, staging, log, extra);
+        let mut m = CliMount::start_env(mp, a, self.env.clone());
+        m.log_file = Some(log);
+        m
+    }
+
+    /// The `s3cryptfs mount` command line with the bucket arguments and `extra` flags, at
+    /// `<tempdir>/NAME` (made), staging in `<tempdir>/STAGING`, logging to `<tempdir>/LOG`.
+    fn mount_args(
+        &self,
+        name: &str,
+        staging: &str,
+        log: &str,
+        extra: &[&str],
+    ) -> (PathBuf, PathBuf, Vec<OsString>) {
+        let mp = self.dir.path().join(name);
+        let staging = self.dir.path().join(staging);
         fs::create_dir_all(&mp).expect("mountpoint");
         fs::create_dir_all(&staging).expect("staging");
-        let log = self.dir.path().join("mount.log");
+        let log = self.dir.path().join(log);
         let mut a = args([OsStr::new("mount"), OsStr::new("--key-file")]);
         a.push(self.key_file.clone().into());
+        a.extend(args(extra));
         a.extend(args([OsStr::new("--staging-dir"), staging.as_os_str()]));
         a.extend(args([OsStr::new("--log-file"), log.as_os_str()]));
         a.extend(self.bucket_args.iter().cloned());
@@ -157,18 +188,10 @@ impl S3Vault {
         (mp, log, a)
     }
 
-    /// `s3cryptfs mount` with the bucket arguments, at `<tempdir>/mnt`.
-    pub fn mount(&self) -> CliMount {
-        let (mp, log, a) = self.mount_args();
-        let mut m = CliMount::start_env(mp, a, self.env.clone());
-        m.log_file = Some(log);
-        m
-    }
-
     /// The same `s3cryptfs mount` where it must fail: what it answered.
     #[cfg(feature = "s3_tests")]
     pub fn mount_fails(&self) -> super::cli::CliOutput {
-        let (mp, _, a) = self.mount_args();
+        let (mp, _, a) = self.mount_args("mnt", "staging", "mount.log", &[]);
         let out = run_cli_env(&a, &self.env);
         assert!(
             !super::is_mounted(&mp),

@@ -22,7 +22,9 @@ use super::s3server::{EnforceSseC, MotoServer};
 /// nothing.
 #[derive(Clone, Copy, Debug)]
 pub struct Quirks {
-    /// `x-amz-copy-source-if-match` is honoured (moto ignores it: a stale copy succeeds).
+    /// `x-amz-copy-source-if-match` is honoured. moto and s3rver ignore it, but S3Store checks
+    /// the copy's ETag against it where ETags are MD5s (`src/store/s3/copy_check.rs`), so a
+    /// stale copy fails on them too.
     pub copy_source_if_match: bool,
     /// If-Match is checked at CompleteMultipartUpload (moto checks only If-None-Match there).
     pub if_match_at_completion: bool,
@@ -53,7 +55,7 @@ impl Quirks {
     /// What moto 5.1's server does.
     #[cfg(feature = "s3_tests")]
     pub const MOTO: Quirks = Quirks {
-        copy_source_if_match: false,
+        copy_source_if_match: true,
         if_match_at_completion: false,
         no_such_upload_everywhere: false,
         newline_in_keys: false,
@@ -64,7 +66,7 @@ impl Quirks {
     /// What s3rver 3.7's server (behind scripts/s3rver-server.js) does.
     #[cfg(feature = "s3_tests")]
     pub const S3RVER: Quirks = Quirks {
-        copy_source_if_match: false,
+        copy_source_if_match: true,
         if_match_at_completion: false,
         no_such_upload_everywhere: false,
         newline_in_keys: false,

@@ -1,6 +1,9 @@
-//! Conditional writes (and races between them), deletes, and CopyObject.
+//! Conditional writes (and races between them), deletes (one key and many), and CopyObject.
 
-use s3cryptfs::store::{CopyOptions, DynStore, MetadataDirective, PutOptions, StoreError};
+use futures::stream::{self, StreamExt};
+use s3cryptfs::store::{
+    CopyOptions, DynStore, MAX_DELETE_BATCH, MetadataDirective, Op, PutOptions, StoreError,
+};
 
 use crate::common::store::Backend;
 use crate::conformance::helpers::*;
@@ -103,6 +106,54 @@ pub(crate) async fn racing_conditional_writes(b: &Backend) {
     let (body, etag) = single_winner(race(store, &swappers, &swap).await);
     assert_eq!(get(store, "race").await, body);
     assert_eq!(store.head("race").await.expect("head").etag, etag);
+}
+
+/// `delete_many` of more keys than one DeleteObjects takes: every key goes (missing ones
+/// count as deleted), an invalid key fails alone and is named, keys not asked for stay, and the
+/// requests are batches of at most 1,000 keys (moto and s3rver have DeleteObjects too; the
+/// fallback to single deletes for servers without it is `src/store/s3/hostile_tests.rs`'s),
+/// or single deletes where the store has no batch request (the directory store).
+pub(crate) async fn batch_deletes(b: &Backend) {
+    let store = &b.store;
+    let n = MAX_DELETE_BATCH + 3;
+    let keys: Vec<String> = (0..n).map(|i| format!("many/{i:05}")).collect();
+    stream::iter(&keys)
+        .for_each_concurrent(16, |k| async move {
+            put(store, k, k.as_bytes()).await;
+        })
+        .await;
+    put(store, "many-kept", b"kept").await;
+    put(store, "many/kept/below", b"kept").await;
+    let mut asked = keys.clone();
+    asked.push("many/never-was".into());
+    asked.push(String::new());
+    let before = store.stats().expect("counting");
+    let failed = store.delete_many(&asked).await.expect("delete_many");
+    let d = store.stats().expect("counting").since(&before);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].key, "", "{failed:?}");
+    assert!(
+        matches!(failed[0].error, StoreError::InvalidArgument(_)),
+        "{failed:?}"
+    );
+    let (mut left, _) = list_all(store, "many", None, 0).await;
+    left.sort();
+    assert_eq!(left, strings(&["many-kept", "many/kept/below"]));
+    // One request per key where deletes are single (the invalid key's may be counted too).
+    let valid = (n + 1) as u64;
+    let (batches, singles) = (d.requests(Op::DeleteBatch), d.requests(Op::Delete));
+    assert!(
+        (batches == 2 && singles == 0) || (batches <= 1 && (valid..=valid + 1).contains(&singles)),
+        "{n} keys deleted with {batches} DeleteObjects and {singles} DeleteObject requests"
+    );
+    println!("{n} keys deleted with {batches} DeleteObjects and {singles} DeleteObject requests");
+    assert!(
+        store
+            .delete_many(&[])
+            .await
+            .expect("nothing to delete")
+            .is_empty()
+    );
 }
 
 pub(crate) async fn deletes(b: &Backend) {

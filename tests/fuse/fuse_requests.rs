@@ -241,3 +241,32 @@ fn a_file_made_elsewhere_shows_after_the_ttl() {
         .collect();
     assert!(names.contains(&"theirs".to_string()), "{names:?}");
 }
+
+/// A directory rename of N objects is N server-side copies and ceil(N / 1000) DeleteObjects
+/// batches for the sources, not N DeleteObject requests.
+#[test]
+fn renaming_a_directory_deletes_its_sources_in_batches() {
+    let mem = MemoryStore::new();
+    let store: DynStore = mem.clone();
+    let m = mount_in_process_with(store, false);
+    let dir = m.path("from");
+    std::fs::create_dir(&dir).expect("mkdir");
+    // 1,499 files and the directory's marker: 1,500 objects, two batches.
+    for i in 0..1499 {
+        std::fs::write(dir.join(format!("f{i:04}")), format!("{i}")).expect("write");
+    }
+    mem.reset_stats();
+    std::fs::rename(&dir, m.path("to")).expect("rename the directory");
+    let s = mem.stats().expect("stats");
+    let line = show("rename a directory of 1,500 objects", &s);
+    assert_eq!(s.requests(Op::Copy), 1500, "{line}");
+    assert_eq!(s.requests(Op::DeleteBatch), 2, "{line}");
+    assert_eq!(s.requests(Op::Delete), 0, "{line}");
+    assert!(!dir.exists());
+    assert_eq!(
+        std::fs::read_dir(m.path("to")).expect("readdir").count(),
+        1499
+    );
+    assert_eq!(std::fs::read(m.path("to/f1234")).expect("read"), b"1234");
+    assert!(mem.keys().iter().all(|k| !k.contains("from/")));
+}

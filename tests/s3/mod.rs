@@ -13,6 +13,8 @@ mod hostile_s3;
 mod kms;
 #[cfg(feature = "fuse_tests")]
 mod kms_mount;
+#[cfg(feature = "fuse_tests")]
+mod multi_mount;
 mod store_conformance;
 mod store_s3;
 mod tools_doctor;

@@ -16,6 +16,7 @@ crate::fast::store_conformance::backend_tests!(
         etags_follow_content,
         bad_continuation_token,
         deletes,
+        batch_deletes,
         copy_with_metadata_directives,
         copy_onto_itself,
         sse_c_objects_answer_only_to_their_key,

@@ -37,18 +37,21 @@ impl Uploader {
     }
 
     /// The PUT options of an upload of `state` to `key`: `metadata` (its attribute metadata),
-    /// and `If-Match` on the version it derives from when that lives at the same key. A
+    /// and `If-Match` on the version it derives from when that lives at the same key, else
+    /// `If-None-Match: *` (a new file, or a conflict copy: no object should be at `key`, and
+    /// one another client stored there meanwhile is a conflict, never silently replaced). A
     /// multipart upload adds its sealer's crypto metadata; `SealedStore::put_sealed` does that
     /// itself.
     pub fn put_options(&self, key: &str, state: &FileState, metadata: Metadata) -> PutOptions {
+        let if_match = state
+            .base
+            .as_ref()
+            .filter(|b| b.key == key)
+            .map(|b| b.etag.clone());
         PutOptions {
             metadata,
-            if_match: state
-                .base
-                .as_ref()
-                .filter(|b| b.key == key)
-                .map(|b| b.etag.clone()),
-            if_none_match: false,
+            if_none_match: if_match.is_none(),
+            if_match,
         }
     }
 
@@ -109,12 +112,15 @@ impl Uploader {
     }
 }
 
-/// A failed PUT: a failed `If-Match` means another client replaced the object.
+/// A failed PUT: a failed `If-Match` means another client replaced (or deleted) the object.
 pub fn map_put_err(key: &str, e: StoreError) -> UploadError {
     match e {
-        StoreError::PreconditionFailed { .. } => UploadError::Conflict {
-            key: key.to_string(),
-        },
+        // 404: the version an If-Match named was deleted (a write creates no other 404).
+        StoreError::PreconditionFailed { .. } | StoreError::NotFound { .. } => {
+            UploadError::Conflict {
+                key: key.to_string(),
+            }
+        }
         other => UploadError::Store(other),
     }
 }

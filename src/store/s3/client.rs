@@ -33,6 +33,8 @@ pub struct S3Store {
     pub(super) copy_refusals_logged: Mutex<HashSet<CopyRefusal>>,
     /// Whether the server takes a PUT's If-Match only unquoted (see `conditional_put`).
     pub(super) unquoted_if_match: AtomicBool,
+    /// Whether the server answered DeleteObjects with NotImplemented (`batch_delete`).
+    pub(super) no_delete_objects: AtomicBool,
     /// Sources above this are copied with UploadPartCopy (`part_copy`).
     pub(super) max_copy_object_bytes: u64,
     pub(super) copy_part_bytes: u64,
@@ -74,6 +76,7 @@ impl S3Store {
             uploads: Mutex::new(HashMap::new()),
             copy_refusals_logged: Mutex::new(HashSet::new()),
             unquoted_if_match: AtomicBool::new(false),
+            no_delete_objects: AtomicBool::new(false),
             max_copy_object_bytes: settings.max_copy_object_bytes,
             copy_part_bytes: settings.copy_part_bytes.max(crate::store::MIN_PART_SIZE),
         })

@@ -327,3 +327,77 @@ async fn listing_entries_without_etag_are_completed_by_a_head() {
     assert_eq!(got, [("p/a", "\"from-head\""), ("p/b", "\"listed\"")]);
     assert!(page.objects.iter().all(|o| o.metadata.is_none()));
 }
+
+fn delete_result(errors: &[(&str, &str)]) -> Answer {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">",
+    );
+    for (key, code) in errors {
+        xml.push_str(&format!(
+            "<Error><Key>{key}</Key><Code>{code}</Code><Message>no</Message></Error>"
+        ));
+    }
+    xml.push_str("</DeleteResult>");
+    Answer::Fixed {
+        status: "200 OK",
+        headers: vec![("Content-Type".to_owned(), "application/xml".to_owned())],
+        body: xml.into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn batch_delete_errors_count_only_for_keys_asked_for() {
+    let script: Script = Arc::new(|line: &str| {
+        assert!(line.starts_with("POST /bucket/?delete"), "{line}");
+        delete_result(&[
+            ("p/b", "AccessDenied"),
+            ("p/c", "NoSuchKey"),
+            ("p/never-asked", "InternalError"),
+            ("", "InternalError"),
+        ])
+    });
+    let store = store_at(hostile_server(script).await).await;
+    let keys: Vec<String> = ["p/a", "p/b", "p/c"].map(String::from).to_vec();
+    let failed = store.delete_many(&keys).await.expect("the request worked");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].key, "p/b");
+    assert!(
+        matches!(failed[0].error, StoreError::AccessDenied { .. }),
+        "{failed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_without_batch_delete_gets_single_deletes_from_then_on() {
+    let batches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let singles = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (b, s) = (batches.clone(), singles.clone());
+    let script: Script = Arc::new(move |line: &str| {
+        use std::sync::atomic::Ordering::SeqCst;
+        if line.starts_with("POST ") {
+            b.fetch_add(1, SeqCst);
+            return Answer::Fixed {
+                status: "501 Not Implemented",
+                headers: vec![("Content-Type".to_owned(), "application/xml".to_owned())],
+                body: b"<Error><Code>NotImplemented</Code><Message>no</Message></Error>".to_vec(),
+            };
+        }
+        assert!(line.starts_with("DELETE /bucket/p/"), "{line}");
+        s.fetch_add(1, SeqCst);
+        Answer::Fixed {
+            status: "204 No Content",
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    });
+    let store = store_at(hostile_server(script).await).await;
+    let keys: Vec<String> = (0..5).map(|i| format!("p/{i}")).collect();
+    assert!(store.delete_many(&keys).await.expect("fallback").is_empty());
+    assert!(store.delete_many(&keys).await.expect("fallback").is_empty());
+    let seen = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!((seen(&batches), seen(&singles)), (1, 10));
+    let stats = store.stats().expect("stats");
+    assert_eq!(stats.requests(Op::DeleteBatch), 1);
+    assert_eq!(stats.requests(Op::Delete), 10);
+}

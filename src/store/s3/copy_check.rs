@@ -1,0 +1,44 @@
+//! CopyObject's `x-amz-copy-source-if-match`, checked where the server ignores it.
+//!
+//! Some servers (moto, s3rver) copy whatever version the source holds, whatever ETag the
+//! request named. A rename that copies a version another client has just replaced would then
+//! store the new body under the old version's attribute record: an object that no longer
+//! opens. Where an ETag is the MD5 of the body (no SSE-C or SSE-KMS, a single-part source),
+//! a copy whose ETag is not the one asked for is such a version: it is deleted again and the
+//! copy fails with `PreconditionFailed`, as S3 itself would have refused it.
+
+use super::client::S3Store;
+use crate::store::{CopyOptions, ObjectStore, SseMode, StoreError, StoreResult, rules};
+
+impl S3Store {
+    /// Whether the copy of `src` to `dst` (ETag `etag`) is of the version `opts` asked for,
+    /// as far as ETags can tell; refuses (and deletes) it when it is not.
+    pub(super) async fn check_copied_version(
+        &self,
+        src: &str,
+        dst: &str,
+        opts: &CopyOptions,
+        etag: &str,
+    ) -> StoreResult<()> {
+        let Some(wanted) = &opts.source_if_match else {
+            return Ok(());
+        };
+        let md5_etags = matches!(self.sse, SseMode::None | SseMode::S3);
+        // A copy onto itself (a metadata change) is not judged: it replaced the only version
+        // there, so nothing could be undone, and servers answer it with ETags of their own.
+        if src == dst || !md5_etags || wanted.contains('-') || rules::etag_matches(wanted, etag) {
+            return Ok(());
+        }
+        if let Err(e) = self.delete(dst).await {
+            log::warn!("{dst}: cannot delete a copy of another version of {src}: {e}");
+        }
+        log::warn!(
+            "{} copied another version of {src} than the one asked for (it ignores \
+             x-amz-copy-source-if-match): the copy is refused",
+            self.endpoint
+        );
+        Err(StoreError::PreconditionFailed {
+            key: src.to_owned(),
+        })
+    }
+}

@@ -2,12 +2,13 @@
 //! Local files are created private (0600/0700) and get their final mode only once complete,
 //! and an existing destination entry is replaced, never written through: `get` works
 //! relative to directories it holds open and follows no symlink below the destination, and a
-//! name from the vault that is not one path component is refused.
+//! name from the vault that is not one path component is refused. Extended attributes (ACLs
+//! among them) are written onto files before their mode, onto directories last (`xattrs.rs`).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use super::files::{
     vault_path,
 };
 use super::progress::Progress;
+use super::xattrs;
 use super::{Access, Target, ToolError, ToolResult, open_target};
 use crate::fs::{Attr, Fs, Kind};
 
@@ -143,6 +145,8 @@ impl Place {
 }
 
 async fn get_file(fs: &Arc<Fs>, vpath: &str, attr: &Attr, place: &Place) -> ToolResult<u64> {
+    // While the listing's inode is known (a release may forget it).
+    let xattrs = xattrs::load(fs, attr.ino, vpath).await?;
     place.clear()?;
     let flags =
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
@@ -173,6 +177,8 @@ async fn get_file(fs: &Arc<Fs>, vpath: &str, attr: &Attr, place: &Place) -> Tool
             UnlinkatFlags::NoRemoveDir,
         );
     })?;
+    // Before the mode: an access ACL sets the group bits, the chmod after it the same mask.
+    xattrs::apply(file.as_fd(), &place.shown, &xattrs)?;
     file.set_permissions(fs::Permissions::from_mode(attr.perm & 0o7777))
         .map_err(ToolError::io(format!("chmod {shown}")))?;
     let ts = timespec(attr.mtime);
@@ -249,7 +255,7 @@ pub async fn get_with_progress(
     let dest_is_dir = fs::metadata(dest).map(|m| m.is_dir()).unwrap_or(false);
     let mut report = TransferReport::default();
     let mut stack = Vec::new();
-    let mut dirs: Vec<(Arc<OwnedFd>, Attr, PathBuf)> = Vec::new();
+    let mut dirs: Vec<(Arc<OwnedFd>, Attr, PathBuf, String)> = Vec::new();
     match src.rsplit('/').next() {
         Some(name) if !src.is_empty() && dest_is_dir => {
             let dir = Arc::new(open_user_dir(dest)?);
@@ -269,7 +275,7 @@ pub async fn get_with_progress(
                 let dir = Arc::new(open_user_dir(dest)?);
                 queue_children(fs, src, &dir, dest, &mut stack, &mut report).await?;
                 report.directories += 1;
-                dirs.push((dir, attr, dest.to_path_buf()));
+                dirs.push((dir, attr, dest.to_path_buf(), src.to_owned()));
             }
             _ => {
                 return Err(ToolError::Usage(format!(
@@ -296,7 +302,7 @@ pub async fn get_with_progress(
                         .await;
                     if r.is_ok() {
                         report.directories += 1;
-                        dirs.push((dir, attr, place.shown.clone()));
+                        dirs.push((dir, attr, place.shown.clone(), vpath.clone()));
                     }
                     r
                 }
@@ -328,10 +334,24 @@ pub async fn get_with_progress(
     // Children first: a directory's time would change as entries are added to it. Through
     // the descriptors opened above, so a directory renamed or replaced meanwhile is not
     // looked up again by path.
-    for (dir, attr, shown) in dirs.into_iter().rev() {
+    // Their extended attributes (a default ACL among them) last too, so entries restored
+    // into them did not inherit it: each entry got its own.
+    for (dir, attr, shown, vpath) in dirs.into_iter().rev() {
         let ts = timespec(attr.mtime);
-        let r = fchmod(&*dir, Mode::from_bits_truncate(attr.perm & 0o7777))
-            .map_err(errno_io(format!("chmod {}", shown.display())))
+        let xattrs = match xattrs::load_path(fs, &vpath).await {
+            Ok(x) => x,
+            Err(e) => {
+                report
+                    .failures
+                    .push((shown.display().to_string(), e.to_string()));
+                Vec::new()
+            }
+        };
+        let r = xattrs::apply(dir.as_fd(), &shown, &xattrs)
+            .and_then(|()| {
+                fchmod(&*dir, Mode::from_bits_truncate(attr.perm & 0o7777))
+                    .map_err(errno_io(format!("chmod {}", shown.display())))
+            })
             .and_then(|()| {
                 futimens(&*dir, &ts, &ts)
                     .map_err(errno_io(format!("setting the time of {}", shown.display())))

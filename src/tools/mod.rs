@@ -30,6 +30,7 @@ pub mod put;
 pub mod rewrap;
 pub mod upgrade;
 pub mod verify;
+mod xattrs;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;

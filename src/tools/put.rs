@@ -1,5 +1,6 @@
 //! `put`: files into a vault, recursively, through the file system layer (see `files.rs`);
-//! it records the local owner, mode and mtime, and symlinks as symlinks.
+//! it records the local owner, mode, mtime and extended attributes (ACLs among them, `xattrs.rs`),
+//! and symlinks as symlinks.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -11,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::files::{CHUNK, TransferReport, finish, join, resolve, unlocked_fs, vault_path};
 use super::progress::Progress;
+use super::xattrs;
 use super::{Access, Target, ToolError, ToolResult, open_target};
 use crate::fs::{Fs, FsError, Kind};
 
@@ -68,6 +70,11 @@ async fn put_file(
             offset += n as u64;
         }
         // While the file is open and dirty, attributes ride along with the upload.
+        let xattrs = xattrs::read_local(local).map_err(ToolError::io(format!(
+            "reading the extended attributes of {}",
+            local.display()
+        )))?;
+        xattrs::store(fs, attr.ino, vpath, &xattrs).await?;
         fs.setattr(
             attr.ino,
             None,
@@ -219,7 +226,7 @@ pub async fn put_with_progress(
                                         .push((child.display().to_string(), e.to_string())),
                                 }
                             }
-                            dirs.push((ino, vpath.clone(), meta));
+                            dirs.push((ino, vpath.clone(), meta, local.clone()));
                             Ok(())
                         }
                         Err(e) => Err(e),
@@ -244,7 +251,16 @@ pub async fn put_with_progress(
         }
     }
     progress.finish();
-    for (ino, vpath, meta) in dirs.into_iter().rev() {
+    // Children first, as `get` does; a directory's extended attributes (a default ACL among
+    // them) last, so the entries put into it did not inherit it: each has its own.
+    for (ino, vpath, meta, local) in dirs.into_iter().rev() {
+        let xattrs = xattrs::read_local(&local).map_err(ToolError::io(format!(
+            "reading the extended attributes of {}",
+            local.display()
+        )));
+        if let Err(e) = async { xattrs::store(fs, ino, &vpath, &xattrs?).await }.await {
+            report.failures.push((vpath.clone(), e.to_string()));
+        }
         let r = fs
             .setattr(
                 ino,

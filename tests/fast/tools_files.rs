@@ -316,3 +316,112 @@ async fn get_writes_nothing_outside_its_destination() {
         b"inside"
     );
 }
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    let n = std::ffi::CString::new(name).expect("name");
+    // SAFETY: NUL-terminated strings, `value` is `value.len()` bytes.
+    let r = unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "setxattr {name} on {} (the test needs a local file system with extended attributes \
+         and ACLs, such as ext4 or tmpfs): {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Every extended attribute of `path`, sorted, as `getfattr -d -m -` would dump them.
+fn xattrs_of(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    let mut list = vec![0u8; 65536];
+    // SAFETY: NUL-terminated path, `list` is writable for its length.
+    let n = unsafe { libc::llistxattr(p.as_ptr(), list.as_mut_ptr().cast(), list.len()) };
+    assert!(n >= 0, "listxattr {}", path.display());
+    list.truncate(n as usize);
+    let mut out: Vec<(String, Vec<u8>)> = list
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|name| {
+            let cname = std::ffi::CString::new(name).expect("name");
+            let mut v = vec![0u8; 65536];
+            // SAFETY: NUL-terminated strings, `v` is writable for its length.
+            let len = unsafe {
+                libc::lgetxattr(p.as_ptr(), cname.as_ptr(), v.as_mut_ptr().cast(), v.len())
+            };
+            assert!(len >= 0, "getxattr {}", path.display());
+            v.truncate(len as usize);
+            (String::from_utf8_lossy(name).into_owned(), v)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A POSIX ACL in the kernel's xattr form: owner rw-, user 1000 r--, group r--, mask r--,
+/// other ---.
+fn acl_xattr() -> Vec<u8> {
+    let mut v = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in [
+        (0x01u16, 6u16, u32::MAX),
+        (0x02, 4, 1000),
+        (0x04, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
+        v.extend_from_slice(&tag.to_le_bytes());
+        v.extend_from_slice(&perm.to_le_bytes());
+        v.extend_from_slice(&id.to_le_bytes());
+    }
+    v
+}
+
+/// `put` stores the extended attributes and ACLs of files and directories in their records,
+/// and `get` writes them onto what it restores: the same names and values, and modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_then_get_keeps_extended_attributes_and_acls() {
+    let local = tempfile::tempdir().expect("tempdir");
+    let tree = local.path().join("x");
+    std::fs::create_dir_all(tree.join("sub")).expect("mkdir");
+    let file = tree.join("sub/f.txt");
+    std::fs::write(&file, b"with attributes").expect("write");
+    std::fs::write(tree.join("plain.txt"), b"none").expect("write");
+    set_xattr(&file, "user.note", b"kept\0with a NUL and \xff");
+    set_xattr(&file, "system.posix_acl_access", &acl_xattr());
+    set_xattr(&tree.join("sub"), "system.posix_acl_default", &acl_xattr());
+    set_xattr(&tree.join("sub"), "user.dir", b"d");
+
+    let vault = MemVault::init(&secret(), 65536).await;
+    let fs = vault.fs();
+    let report = put(&fs, &tree, "").await.expect("put");
+    assert!(report.failures.is_empty(), "{report:?}");
+    let out = local.path().join("out");
+    let report = get(&fs, "x", &out).await.expect("get");
+    assert!(report.failures.is_empty(), "{report:?}");
+
+    for rel in ["sub/f.txt", "sub", "plain.txt"] {
+        let want = xattrs_of(&tree.join(rel));
+        assert_eq!(xattrs_of(&out.join(rel)), want, "{rel}");
+        assert_eq!(mode(&out.join(rel)), mode(&tree.join(rel)), "{rel}");
+    }
+    let names = |rel: &str| -> Vec<String> {
+        xattrs_of(&out.join(rel))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    assert_eq!(names("sub/f.txt"), ["system.posix_acl_access", "user.note"]);
+    assert_eq!(names("sub"), ["system.posix_acl_default", "user.dir"]);
+    assert!(names("plain.txt").is_empty());
+}

@@ -10,4 +10,4 @@ mod ops_backup;
 mod ops_helper;
 mod ops_status;
 mod ops_systemd;
-mod permissions;
+pub(crate) mod permissions;

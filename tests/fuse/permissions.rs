@@ -6,7 +6,7 @@
 //! owner, group and ACL must be the same, before and after a remount.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::CliVault;
@@ -34,8 +34,13 @@ fn run_table(dir: &Path, what: &str) -> String {
     stdout
 }
 
-#[test]
-fn other_users_get_the_access_checks_of_a_local_file_system() {
+/// Runs the table on the local directory `local`, then on `mountpoint` (a mount with
+/// `allow_other`), then lists both again after `remount`: the answers must be the same.
+pub fn mount_answers_as_the_local_file_system(
+    local: &Path,
+    mountpoint: &Path,
+    remount: impl FnOnce() -> PathBuf,
+) {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     assert_eq!(
@@ -48,13 +53,7 @@ fn other_users_get_the_access_checks_of_a_local_file_system() {
             "{tool} is needed (util-linux, acl)"
         );
     }
-    let v = CliVault::init_plain();
-    // Other users must reach both directories.
-    std::fs::set_permissions(v.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let local = v.new_dir("local");
-    let mut m = v.mount_with(&["-o", "allow_other"]);
-
-    let want = run_table(&local, "all");
+    let want = run_table(local, "all");
     let rows: Vec<&str> = want.lines().filter(|l| l.contains(": ")).collect();
     let allowed = rows.iter().filter(|l| l.contains(": 0 ")).count();
     assert!(
@@ -66,12 +65,26 @@ fn other_users_get_the_access_checks_of_a_local_file_system() {
         want.contains("t/suid-w -rwxrwxrwx") && want.contains("t/sgid/dir drwxr-sr-x 2000 1000"),
         "the local file system clears setuid on write and passes a setgid directory's group:\n{want}"
     );
-    let got = run_table(&m.mountpoint, "all");
+    let got = run_table(mountpoint, "all");
     assert_eq!(got, want, "the mount answers as the local file system does");
-    m.remount();
+    let mountpoint = remount();
     assert_eq!(
-        run_table(&m.mountpoint, "list"),
-        run_table(&local, "list"),
+        run_table(&mountpoint, "list"),
+        run_table(local, "list"),
         "modes, owners and ACLs after remount"
     );
+}
+
+#[test]
+fn other_users_get_the_access_checks_of_a_local_file_system() {
+    let v = CliVault::init_plain();
+    // Other users must reach both directories.
+    std::fs::set_permissions(v.dir(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let local = v.new_dir("local");
+    let mut m = v.mount_with(&["-o", "allow_other"]);
+    let mp = m.mountpoint.clone();
+    mount_answers_as_the_local_file_system(&local, &mp, || {
+        m.remount();
+        m.mountpoint.clone()
+    });
 }

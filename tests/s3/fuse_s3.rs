@@ -322,3 +322,21 @@ fn s3_xattrs_acls_and_rsync_aax() {
     let scratch = tempfile::tempdir().expect("scratch");
     scenarios::rsync_aax_roundtrip(&root, scratch.path(), &mut || m.remount());
 }
+
+/// The permission table of `fuse::permissions` on an `allow_other` mount of an s3:// vault:
+/// other uids get the answers a local file system gives, before and after a remount.
+#[test]
+fn s3_mount_gives_other_users_the_access_checks_of_a_local_file_system() {
+    use std::os::unix::fs::PermissionsExt;
+    let v = S3Vault::init_plain(moto(), "fuse-s3-perms", &[]);
+    // Other users must reach both directories.
+    fs::set_permissions(v.dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let local = v.dir.path().join("local");
+    fs::create_dir(&local).expect("mkdir");
+    let mut m = v.mount_named("perm-mnt", &["-o", "allow_other"]);
+    let mp = m.mountpoint.clone();
+    crate::fuse::permissions::mount_answers_as_the_local_file_system(&local, &mp, || {
+        m.remount();
+        m.mountpoint.clone()
+    });
+}

@@ -320,7 +320,6 @@ impl Fs {
             return Err(FsError::IsDir);
         }
         let file = self.get_or_open_file(ino, &path).await?;
-        file.handles.fetch_add(1, Ordering::SeqCst);
         if flags & libc::O_TRUNC != 0 && writable {
             let mut st = file.state.lock().await;
             if st.size != 0 || st.base.is_some() {
@@ -342,12 +341,25 @@ impl Fs {
         }))
     }
 
-    /// The shared open-file state of `ino`, loaded from the store if not open yet.
+    /// The shared open-file state of `ino`, loaded from the store if not open yet, with one
+    /// more handle reference for the caller (dropped with `drop_handle_ref`). The reference is
+    /// taken under the open-table lock while the entry is still the table's: a release that
+    /// drops the last reference at the same time (FUSE sends it after `close` returned, so
+    /// rsync's `utimes` of the file it just closed races it) would otherwise remove the entry
+    /// from under the caller, whose changes no rename or flush would then see.
     async fn get_or_open_file(&self, ino: u64, path: &str) -> FsResult<Arc<OpenFile>> {
         // A version that lost a conflict stays stale for the handles that had it open (their
         // release may still be on its way); a new open starts from what the store holds now.
         let stale = match self.open_file(ino) {
-            Some(of) if !of.state.lock().await.stale => return Ok(of),
+            Some(of) if !of.state.lock().await.stale => {
+                let open = self.lock_open();
+                if open.get(&ino).is_some_and(|cur| Arc::ptr_eq(cur, &of)) {
+                    of.handles.fetch_add(1, Ordering::SeqCst);
+                    return Ok(of);
+                }
+                // Released and dropped meanwhile (with nothing left to store): load afresh.
+                None
+            }
             other => other,
         };
         let entry = self.resolve(path).await?;
@@ -382,6 +394,7 @@ impl Fs {
                 of
             }
         };
+        of.handles.fetch_add(1, Ordering::SeqCst);
         Ok(of)
     }
 

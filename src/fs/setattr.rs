@@ -66,7 +66,6 @@ impl Fs {
             // attributes must not be overwritten by a metadata copy, and attribute-only
             // changes are deferred so that rsync's chmod + utimes + rename cost one copy.
             let file = self.get_or_open_file(ino, &path).await?;
-            file.handles.fetch_add(1, Ordering::SeqCst);
             let result = async {
                 let mut st = file.state.lock().await;
                 if let Some(sz) = size {

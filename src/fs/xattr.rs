@@ -6,7 +6,6 @@
 //! except for a file with unwritten content, whose change goes with that content at close.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -292,7 +291,6 @@ impl Fs {
         }
         if kind == Kind::File {
             let file = self.get_or_open_file(ino, &path).await?;
-            file.handles.fetch_add(1, Ordering::SeqCst);
             let result = async {
                 let mut st = file.state.lock().await;
                 let old = update(&mut st.attrs, kind).await?;

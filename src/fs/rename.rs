@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
@@ -64,6 +64,11 @@ impl Fs {
             (Entry::Dir { .. }, Entry::Dir { .. }) if self.dir_has_children(&to).await? => {
                 return Err(FsError::NotEmpty);
             }
+            // What this mount remembers as absent may be a directory another mount made
+            // since, with files in it: the store is asked (the copies would replace them).
+            (Entry::Dir { .. }, Entry::Missing) if self.dir_has_children(&to).await? => {
+                return Err(FsError::NotEmpty);
+            }
             _ => {}
         }
         if matches!(src, Entry::Dir { .. }) && is_below(&to, &from) {
@@ -87,7 +92,6 @@ impl Fs {
     }
 
     async fn rename_file(&self, from: &str, to: &str) -> FsResult<()> {
-        let from_key = self.key_of(from);
         let to_key = self.key_of(to);
         let src_ino = self.ns.ino_of(from);
         let dst_ino = self.ns.ino_of(to);
@@ -133,8 +137,7 @@ impl Fs {
             let record = record_for(st.kind, &st.attrs, None, [0; 32]);
             self.put_name_object(to).await?;
             let version = self.sealed.copy(&base, &to_key, None, Some(record)).await?;
-            self.store.delete(&from_key).await?;
-            self.delete_name_object(from).await?;
+            self.delete_moved_source(from, &base.etag).await?;
             st.base = Some(version);
             st.path = to.to_string();
             st.attrs_dirty = false;
@@ -153,12 +156,12 @@ impl Fs {
         attrs.ctime = std::time::SystemTime::now();
         let record = record_for(kind, &attrs, None, [0; 32]);
         self.put_name_object(to).await?;
-        let version = self
+        let copied = self
             .sealed
             .copy(&version, &to_key, None, Some(record))
             .await?;
-        self.store.delete(&from_key).await?;
-        self.delete_name_object(from).await?;
+        self.delete_moved_source(from, &version.etag).await?;
+        let version = copied;
         self.finish_rename(from, to).await;
         self.ns
             .cache(
@@ -178,11 +181,12 @@ impl Fs {
     /// `key` is sealed again for `dest` into the copy. An object without a valid record is
     /// copied as it is: it stays unreadable (or, in a vault without the records marker,
     /// legacy) under its new name, never vouched for.
-    async fn copy_resealed(&self, key: &str, dest: &str) -> FsResult<()> {
+    /// Copy `key` to `dest` with its record sealed for `dest`; the ETag of the source copied.
+    async fn copy_resealed(&self, key: &str, dest: &str) -> FsResult<String> {
         let info = self.store.head(key).await?;
         let metadata = self.resealed_metadata(key, dest, &info)?;
         let opts = CopyOptions {
-            source_if_match: Some(info.etag),
+            source_if_match: Some(info.etag.clone()),
             source_size: Some(info.size),
             metadata,
         };
@@ -193,7 +197,7 @@ impl Fs {
                 StoreError::PreconditionFailed { key } => FsError::Conflict { key },
                 e => e.into(),
             })?;
-        Ok(())
+        Ok(info.etag)
     }
 
     /// The metadata of a server-side copy of `key` (as `info`, a HEAD, shows it) to `dest`:
@@ -307,18 +311,22 @@ impl Fs {
         &self,
         from: &str,
         to: &str,
-        copies: Vec<(String, FsResult<()>)>,
-    ) -> FsResult<()> {
+        copies: Vec<(String, String, FsResult<String>)>,
+    ) -> FsResult<HashMap<String, String>> {
         let mut made = Vec::new();
+        let mut copied = HashMap::new();
         let mut first_error = None;
-        for (dest, r) in copies {
+        for (source, dest, r) in copies {
             match r {
-                Ok(()) => made.push(dest),
+                Ok(etag) => {
+                    made.push(dest);
+                    copied.insert(source, etag);
+                }
                 Err(e) => first_error = first_error.or(Some(e)),
             }
         }
         let Some(error) = first_error else {
-            return Ok(());
+            return Ok(copied);
         };
         log::warn!(
             "renaming {from} to {to} failed ({error}): removing the {} copies made",
@@ -333,6 +341,81 @@ impl Fs {
             Err(e) => log::error!("cannot remove the copies under {to} again: {e}"),
         }
         Err(error)
+    }
+
+    /// The source of a file rename, once copied as the version with `etag`: deleted only if
+    /// it still is that version. One another client wrote since the copy stays (under the old
+    /// name, as if written just after the rename), so no acknowledged write is lost.
+    async fn delete_moved_source(&self, from: &str, etag: &str) -> FsResult<()> {
+        match self.store.delete_if_match(&self.key_of(from), etag).await {
+            Ok(()) => self.delete_name_object(from).await,
+            Err(StoreError::PreconditionFailed { key }) => {
+                log::warn!(
+                    "renamed {from}, but another client wrote it since the copy: its new version \
+                     stays at {key}"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every object below `prefix` (key, listed ETag or "" where the server gave none, size).
+    async fn list_below(&self, prefix: &str) -> FsResult<Vec<(String, String, u64)>> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        let mut pager = Pager::new(prefix);
+        loop {
+            let page = self
+                .store
+                .list(&ListRequest {
+                    prefix: prefix.to_owned(),
+                    delimiter: None,
+                    continuation_token: token.take(),
+                    max_keys: 1000,
+                })
+                .await?;
+            pager.check(&page)?;
+            keys.extend(page.objects.into_iter().map(|o| (o.key, o.etag, o.size)));
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => return Ok(keys),
+            }
+        }
+    }
+
+    /// The sources of a directory move to delete once copied: the keys first listed (`keys`)
+    /// that are still there, less those another client wrote since their copy (`copied`: the
+    /// ETag each copy read), which stay under the old name. Listed again just before the
+    /// delete, so the window for a write to be lost is this listing's, not the copies'; a
+    /// server whose listing gives no ETag cannot narrow it (docs/SEMANTICS.md).
+    async fn unchanged_sources(
+        &self,
+        from: &str,
+        from_prefix: &str,
+        keys: &[(String, String, u64)],
+        copied: &HashMap<String, String>,
+    ) -> FsResult<Vec<String>> {
+        let first: HashSet<&str> = keys.iter().map(|(k, _, _)| k.as_str()).collect();
+        let mut sources = Vec::new();
+        for (key, etag, _) in self.list_below(from_prefix).await? {
+            if !first.contains(key.as_str()) {
+                continue;
+            }
+            // An empty ETag: the server's listing gives none (s3rver), nothing to compare.
+            let changed = copied
+                .get(&key)
+                .is_some_and(|read| !etag.is_empty() && unquoted(read) != unquoted(&etag));
+            if changed {
+                log::warn!(
+                    "renamed {from}, but another client wrote {key} since its copy: that \
+                     version stays under the old name"
+                );
+            } else {
+                sources.push(key);
+            }
+        }
+        Ok(sources)
     }
 
     async fn resolve_cached(&self, path: &str) -> Option<Entry> {
@@ -367,26 +450,7 @@ impl Fs {
         }
         let from_prefix = self.dir_prefix(from);
         let to_prefix = self.dir_prefix(to);
-        let mut keys = Vec::new();
-        let mut token = None;
-        let mut pager = Pager::new(&from_prefix);
-        loop {
-            let page = self
-                .store
-                .list(&ListRequest {
-                    prefix: from_prefix.clone(),
-                    delimiter: None,
-                    continuation_token: token.take(),
-                    max_keys: 1000,
-                })
-                .await?;
-            pager.check(&page)?;
-            keys.extend(page.objects.into_iter().map(|o| (o.key, o.etag, o.size)));
-            match page.next_continuation_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
-        }
+        let keys = self.list_below(&from_prefix).await?;
         if matches!(dst, Entry::Dir { .. }) {
             self.store.delete(&to_prefix).await?;
         }
@@ -397,22 +461,24 @@ impl Fs {
         for (key, content) in name_objects {
             self.store.put(&key, content, PutOptions::default()).await?;
         }
-        let copies: Vec<(String, FsResult<()>)> = stream::iter(moves)
+        let copies: Vec<(String, String, FsResult<String>)> = stream::iter(moves)
             .map(|(key, dest)| async move {
                 let r = self.copy_resealed(&key, &dest).await;
-                (dest, r)
+                (key, dest, r)
             })
             .buffer_unordered(16)
             .collect()
             .await;
-        self.undo_failed_copies(from, to, copies).await?;
+        let copied = self.undo_failed_copies(from, to, copies).await?;
         if !has_marker {
             self.put_dir_marker(to, attrs).await?;
         }
         // The sources go in DeleteObjects batches of up to 1,000 keys (single deletes on a
         // server without it). A key left behind is still a complete copy: the rename fails and
         // running it again finishes it.
-        let sources: Vec<String> = keys.into_iter().map(|(key, _, _)| key).collect();
+        let sources = self
+            .unchanged_sources(from, &from_prefix, &keys, &copied)
+            .await?;
         let failed = self.store.delete_many(&sources).await?;
         if let Some(first) = failed.into_iter().next() {
             log::error!(
@@ -443,4 +509,9 @@ impl Fs {
         self.ns.moved_dir(from, to);
         Ok(())
     }
+}
+
+/// An ETag without the quotes S3 puts around it (listings and HEADs may differ in that).
+fn unquoted(etag: &str) -> &str {
+    etag.trim().trim_matches('"')
 }

@@ -460,11 +460,22 @@ impl Inner {
         Ok(PutOutput { etag })
     }
 
-    fn delete(&self, key: &str) -> StoreResult<()> {
+    /// DeleteObject, only while the object's ETag is `if_match` when one is given.
+    fn delete(&self, key: &str, if_match: Option<&str>) -> StoreResult<()> {
         rules::check_key(key)?;
         let path = layout::object_path(&self.objects, key);
         let remaining = {
             let guard = self.lock();
+            if let Some(wanted) = if_match {
+                match self.open_object(key) {
+                    Ok(file) if !rules::etag_matches(wanted, &file.header.etag) => {
+                        return Err(StoreError::PreconditionFailed { key: key.into() });
+                    }
+                    Ok(_) => {}
+                    Err(StoreError::NotFound { .. }) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
             match fs::remove_file(&path.file) {
                 Ok(()) => {}
                 Err(e) if is_not_found(&e) => return Ok(()),
@@ -656,7 +667,14 @@ impl ObjectStore for DirStore {
     async fn delete(&self, key: &str) -> StoreResult<()> {
         self.inner.stats.record(Op::Delete, 0);
         let key = key.to_owned();
-        self.run(move |inner| inner.delete(&key)).await
+        self.run(move |inner| inner.delete(&key, None)).await
+    }
+
+    async fn delete_if_match(&self, key: &str, etag: &str) -> StoreResult<()> {
+        self.inner.stats.record(Op::Delete, 0);
+        let key = key.to_owned();
+        let etag = etag.to_owned();
+        self.run(move |inner| inner.delete(&key, Some(&etag))).await
     }
 
     fn stats(&self) -> Option<StatsSnapshot> {

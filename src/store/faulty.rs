@@ -38,6 +38,7 @@ pub struct FaultyStore {
     /// Copies numbered above this fail (`u64::MAX`: none).
     fail_copies_after: AtomicU64,
     before_copy: Mutex<Option<CopyHook>>,
+    after_copy: Mutex<Option<CopyHook>>,
     before_list: Mutex<Option<ListHook>>,
     gets: Mutex<Vec<GetRecord>>,
     /// While set, every write (PUT, multipart calls, copy) fails as if the server were down.
@@ -53,6 +54,7 @@ impl FaultyStore {
             copies: AtomicU64::new(0),
             fail_copies_after: AtomicU64::new(u64::MAX),
             before_copy: Mutex::new(None),
+            after_copy: Mutex::new(None),
             before_list: Mutex::new(None),
             gets: Mutex::new(Vec::new()),
             writes_down: std::sync::atomic::AtomicBool::new(false),
@@ -103,6 +105,12 @@ impl FaultyStore {
     /// Run `hook(copy_number, source_key)` before each copy is forwarded (numbers from 1).
     pub fn before_copy(&self, hook: impl Fn(u64, &str) + Send + Sync + 'static) {
         *self.lock_hook() = Some(Box::new(hook));
+    }
+
+    /// Run `hook(copy_number, source_key)` after each copy succeeded (another client writing
+    /// the source between a rename's copy and its delete, say).
+    pub fn after_copy(&self, hook: impl Fn(u64, &str) + Send + Sync + 'static) {
+        *self.after_copy.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(hook));
     }
 
     /// Run `hook(request)` before each LIST is forwarded.
@@ -234,11 +242,19 @@ impl ObjectStore for FaultyStore {
         if let Some(hook) = &*self.lock_hook() {
             hook(n, src);
         }
-        self.inner.copy(src, dst, opts).await
+        let out = self.inner.copy(src, dst, opts).await?;
+        if let Some(hook) = &*self.after_copy.lock().unwrap_or_else(|p| p.into_inner()) {
+            hook(n, src);
+        }
+        Ok(out)
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
         self.inner.delete(key).await
+    }
+
+    async fn delete_if_match(&self, key: &str, etag: &str) -> StoreResult<()> {
+        self.inner.delete_if_match(key, etag).await
     }
 
     async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<DeleteFailure>> {

@@ -446,6 +446,22 @@ impl ObjectStore for MemoryStore {
         Ok(())
     }
 
+    async fn delete_if_match(&self, key: &str, etag: &str) -> StoreResult<()> {
+        self.shared.stats.record(Op::Delete, 0);
+        rules::check_key(key)?;
+        let mut state = self.state();
+        match state.objects.get(key) {
+            None => Ok(()),
+            Some(object) if !rules::etag_matches(etag, &object.etag) => {
+                Err(StoreError::PreconditionFailed { key: key.into() })
+            }
+            Some(_) => {
+                state.objects.remove(key);
+                Ok(())
+            }
+        }
+    }
+
     /// DeleteObjects as S3 answers it: one request per [`MAX_DELETE_BATCH`] keys, an invalid
     /// key failing alone.
     async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<DeleteFailure>> {

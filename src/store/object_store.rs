@@ -187,6 +187,12 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput>;
     /// Deleting a missing key succeeds, as in S3.
     async fn delete(&self, key: &str) -> StoreResult<()>;
+    /// Delete `key` only while its ETag is `etag` (DeleteObject with If-Match): another
+    /// ETag is `PreconditionFailed` and the object stays; a missing key succeeds. Used by
+    /// renames, so that a version another client wrote between the copy and the delete of
+    /// the source is kept. A server that ignores the condition deletes unconditionally
+    /// (docs/SERVERS.md says which).
+    async fn delete_if_match(&self, key: &str, etag: &str) -> StoreResult<()>;
     /// Delete `keys`: in requests of at most [`MAX_DELETE_BATCH`] keys where the store has a
     /// batch request (S3's DeleteObjects), else one [`Self::delete`] per key (this default).
     /// A missing key counts as deleted. Returns the keys that were not deleted, each with its

@@ -384,6 +384,10 @@ impl ObjectStore for PlainDirStore {
         Err(self.read_only(key))
     }
 
+    async fn delete_if_match(&self, key: &str, _etag: &str) -> StoreResult<()> {
+        Err(self.read_only(key))
+    }
+
     fn stats(&self) -> Option<StatsSnapshot> {
         Some(self.stats.snapshot())
     }

@@ -184,6 +184,35 @@ pub(crate) async fn deletes(b: &Backend) {
     );
 }
 
+/// DeleteObject with If-Match (what a rename deletes its source with): another version of
+/// the key stays, the version named goes, a missing key is no error.
+pub(crate) async fn conditional_deletes(b: &Backend) {
+    let store = &b.store;
+    let old = put(store, "cd/k", b"copied").await;
+    let new = put(store, "cd/k", b"written since").await;
+    assert_ne!(old, new);
+    assert!(
+        matches!(
+            store.delete_if_match("cd/k", &old).await,
+            Err(StoreError::PreconditionFailed { .. })
+        ),
+        "a delete conditional on a replaced version must be refused"
+    );
+    assert_eq!(get(store, "cd/k").await, b"written since");
+    store
+        .delete_if_match("cd/k", &new)
+        .await
+        .expect("the version named is deleted");
+    assert!(matches!(
+        store.head("cd/k").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .delete_if_match("cd/k", &new)
+        .await
+        .expect("a conditional delete of a missing key succeeds");
+}
+
 // ---- copy ----
 
 pub(crate) async fn copy_with_metadata_directives(b: &Backend) {

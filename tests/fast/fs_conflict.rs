@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::sync::Arc;
 
 use s3cryptfs::fs::{Fs, FsError};
+use s3cryptfs::store::{DynStore, faulty::FaultyStore};
 
 use crate::common::memfs::MemVault;
 
@@ -129,4 +130,76 @@ async fn second_close_keeps_a_conflict_copy() {
 async fn second_close_of_a_streamed_file_keeps_a_conflict_copy() {
     // 40 MiB written front to back: both uploads stream their parts while written.
     both_write(40 << 20, true).await;
+}
+
+/// Another client writes `key` (as `hook_key` names it) right after the rename's copy of it,
+/// before the source is deleted: `rename` runs through `fs`, whose store calls the hook.
+fn write_after_copy(v: &MemVault, n: u64) -> (Arc<Fs>, Arc<std::sync::Mutex<Option<String>>>) {
+    let faulty = FaultyStore::new(v.mem.clone());
+    let mem = v.mem.clone();
+    let written = Arc::new(std::sync::Mutex::new(None));
+    let seen = written.clone();
+    faulty.after_copy(move |copy, key| {
+        if copy == n {
+            mem.raw_put(key, b"written by another client since the copy".to_vec());
+            *seen.lock().expect("lock") = Some(key.to_owned());
+        }
+    });
+    let store: DynStore = faulty;
+    (v.fs_over(store), written)
+}
+
+/// A file rename copies, then deletes the source only if it is still the version copied: what
+/// another client wrote in between stays under the old name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_between_a_file_renames_copy_and_delete_is_kept() {
+    let v = MemVault::create(7, 4096);
+    let (fs, written) = write_after_copy(&v, 1);
+    put(&fs, "a", b"renamed").await;
+    fs.rename(1, OsStr::new("a"), 1, OsStr::new("b"), 0)
+        .await
+        .expect("rename");
+    let key = written.lock().expect("lock").clone().expect("the hook ran");
+    assert_eq!(
+        v.mem.raw_get(&key).as_deref(),
+        Some(&b"written by another client since the copy"[..]),
+        "the version written after the copy was deleted with the source"
+    );
+    assert_eq!(read(&fs, "b").await, b"renamed");
+}
+
+/// The same for a directory rename: the sources are listed again before their batch delete,
+/// and one written since its copy stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_between_a_directory_renames_copy_and_delete_is_kept() {
+    let v = MemVault::create(7, 4096);
+    let (fs, written) = write_after_copy(&v, 2);
+    let d = fs
+        .mkdir(1, OsStr::new("d"), 0o755, 0, 0)
+        .await
+        .expect("mkdir");
+    for name in ["x", "y", "z"] {
+        let (_, fh) = fs
+            .create(d.ino, OsStr::new(name), 0o644, libc::O_WRONLY, 0, 0)
+            .await
+            .expect("create");
+        fs.write(fh, 0, name.as_bytes()).await.expect("write");
+        fs.release(fh).await.expect("release");
+    }
+    fs.rename(1, OsStr::new("d"), 1, OsStr::new("e"), 0)
+        .await
+        .expect("rename");
+    let key = written.lock().expect("lock").clone().expect("the hook ran");
+    assert_eq!(
+        v.mem.raw_get(&key).as_deref(),
+        Some(&b"written by another client since the copy"[..]),
+        "the object written after its copy was deleted with the other sources"
+    );
+    let left: Vec<String> = v
+        .mem
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("d/"))
+        .collect();
+    assert_eq!(left, vec![key], "every other source is deleted");
 }

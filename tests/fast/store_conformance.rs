@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
                 conditional_puts,
                 racing_conditional_writes,
                 deletes,
+                conditional_deletes,
                 batch_deletes,
                 copy_with_metadata_directives,
                 copy_onto_itself,

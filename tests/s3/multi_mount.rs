@@ -309,12 +309,13 @@ fn record(root: &Path, id: String, op: Op, data: &[u8], hold: Duration) -> Recor
     }
 }
 
-/// Renames of the random round (of directories and of files) run alone (`dir_moves` held for
-/// writing), the other operations side by side (held for reading): a rename copies the
-/// object(s), then deletes the sources by key, and an overwrite by another mount landing
-/// between a copy and its delete is deleted with them (docs/SEMANTICS.md, "Consistency with
-/// other clients"; a CI run with seed 1592605207 lost such a write to a file rename).
-/// Round 2 keeps a write open across a directory rename, which is safe.
+/// Directory renames of the random round run alone (`dir_moves` held for writing), every other
+/// operation side by side (held for reading): a directory rename lists its sources again
+/// before deleting them and keeps those changed since their copy, but an overwrite landing
+/// between that listing and the delete is deleted with them (docs/SEMANTICS.md, "Consistency
+/// with other clients"). File renames delete their source only if it is still the version
+/// copied, so they run side by side. Round 2 keeps a write open across a directory rename,
+/// which is safe.
 fn worker(root: &Path, mount: usize, seed: u64, ops: usize, dir_moves: &RwLock<()>) -> Vec<Record> {
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(mount as u64 * 0x9E37_79B9));
     (0..ops)
@@ -323,7 +324,7 @@ fn worker(root: &Path, mount: usize, seed: u64, ops: usize, dir_moves: &RwLock<(
             let id = format!("m{mount}-op{n}");
             let data = payload(seed, &id, &mut rng);
             let hold = Duration::from_millis(rng.gen_range(0..60));
-            if matches!(op, Op::RenameDir { .. } | Op::Rename { .. }) {
+            if matches!(op, Op::RenameDir { .. }) {
                 let _alone = dir_moves.write().unwrap_or_else(|p| p.into_inner());
                 record(root, id, op, &data, hold)
             } else {

@@ -203,3 +203,43 @@ async fn a_write_between_a_directory_renames_copy_and_delete_is_kept() {
         .collect();
     assert_eq!(left, vec![key], "every other source is deleted");
 }
+
+/// A directory renamed onto a name this mount last saw absent, which another mount has made
+/// and filled since: `ENOTEMPTY`, as `rename(2)` answers for a non-empty target, and the other
+/// mount's file is untouched (the rename's copies used to replace it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_is_not_renamed_onto_one_another_mount_filled() {
+    let v = MemVault::create(7, 4096);
+    let (a, b) = (v.fs(), v.fs());
+    let src = a
+        .mkdir(1, OsStr::new("src"), 0o755, 0, 0)
+        .await
+        .expect("mkdir");
+    let (_, fh) = a
+        .create(src.ino, OsStr::new("f"), 0o644, libc::O_WRONLY, 0, 0)
+        .await
+        .expect("create");
+    a.write(fh, 0, b"mount a").await.expect("write");
+    a.release(fh).await.expect("release");
+    // `a` lists the root: it now knows `dst` as absent.
+    assert_eq!(names(&a).await, vec!["src".to_owned()]);
+    let dst = b
+        .mkdir(1, OsStr::new("dst"), 0o755, 0, 0)
+        .await
+        .expect("mkdir");
+    let (_, fh) = b
+        .create(dst.ino, OsStr::new("f"), 0o644, libc::O_WRONLY, 0, 0)
+        .await
+        .expect("create");
+    b.write(fh, 0, b"mount b").await.expect("write");
+    b.release(fh).await.expect("release");
+    let r = a
+        .rename(1, OsStr::new("src"), 1, OsStr::new("dst"), 0)
+        .await;
+    assert!(matches!(r, Err(FsError::NotEmpty)), "{r:?}");
+    b.invalidate_caches();
+    let attr = b.lookup(dst.ino, OsStr::new("f")).await.expect("lookup");
+    let fh = b.open(attr.ino, libc::O_RDONLY).await.expect("open");
+    assert_eq!(&b.read(fh, 0, 100).await.expect("read")[..], b"mount b");
+    b.release(fh).await.expect("release");
+}

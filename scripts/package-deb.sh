@@ -19,7 +19,8 @@
 #
 # With --fast and without --dpkg-deb, cargo-deb is used if it is installed and the dpkg-deb
 # fallback otherwise (installing cargo-deb takes ~5 minutes on 2 cores). The .deb is written
-# to target/debian/. The fallback differs from cargo-deb only in the Depends line: cargo-deb
+# to target/debian/ ($CARGO_TARGET_DIR/debian/ when that is set, where the binaries are
+# then taken from too). The fallback differs from cargo-deb only in the Depends line: cargo-deb
 # computes the libc version from the binary ($auto), the fallback writes plain
 # "libc6, libgcc-s1".
 set -euo pipefail
@@ -77,15 +78,16 @@ fi
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
 [ -n "$version" ] || die "no version in Cargo.toml"
 arch=$(dpkg --print-architecture)
-deb="target/debian/${PACKAGE}_${version}-1_${arch}.deb"
-mkdir -p target/debian
+target_dir=${CARGO_TARGET_DIR:-target}
+deb="$target_dir/debian/${PACKAGE}_${version}-1_${arch}.deb"
+mkdir -p "$target_dir/debian"
 
 if [ "$fast" = yes ]; then
-    profile_dir=target/debug
+    profile_dir=$target_dir/debug
     [ -x "$profile_dir/s3cryptfs" ] ||
         die "$profile_dir/s3cryptfs is not built; run cargo build first (--fast packages it as it is)"
 else
-    profile_dir=target/release
+    profile_dir=$target_dir/release
 fi
 
 if [ "$builder" = auto ]; then

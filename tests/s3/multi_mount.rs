@@ -46,21 +46,11 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::fuse_s3::moto;
 use crate::common::cli::{CliMount, run_cli};
-use crate::common::s3server::MotoServer;
-use crate::common::s3vault::{S3Target, S3Vault, aws_env};
+use crate::common::s3vault::S3Vault;
 use crate::common::scenarios;
 use crate::common::wait_until;
-
-fn moto() -> S3Target {
-    let server = MotoServer::shared();
-    S3Target {
-        endpoint: server.endpoint().to_owned(),
-        client: server.client(),
-        server,
-        env: aws_env("test", "test"),
-    }
-}
 
 fn status_json(m: &CliMount) -> Value {
     let out = run_cli(

@@ -11,13 +11,28 @@ use s3cryptfs::store::{DynStore, faulty::FaultyStore};
 use crate::common::memfs::MemVault;
 
 async fn put(fs: &Arc<Fs>, name: &str, data: &[u8]) {
+    put_in(fs, 1, name, data).await;
+}
+
+/// Create `name` in directory `parent` with `data`, closed.
+async fn put_in(fs: &Arc<Fs>, parent: u64, name: &str, data: &[u8]) {
     let (_, fh) = fs
-        .create(1, OsStr::new(name), 0o644, libc::O_WRONLY, 0, 0)
+        .create(parent, OsStr::new(name), 0o644, libc::O_WRONLY, 0, 0)
         .await
         .expect("create");
     fs.write(fh, 0, data).await.expect("write");
     fs.flush(fh).await.expect("flush");
     fs.release(fh).await.expect("release");
+}
+
+/// Make directory `dir` with one file `f` holding `data`; its inode.
+async fn dir_with_file(fs: &Arc<Fs>, dir: &str, data: &[u8]) -> u64 {
+    let d = fs
+        .mkdir(1, OsStr::new(dir), 0o755, 0, 0)
+        .await
+        .expect("mkdir");
+    put_in(fs, d.ino, "f", data).await;
+    d.ino
 }
 
 async fn open_w(fs: &Arc<Fs>, name: &str) -> u64 {
@@ -149,6 +164,17 @@ fn write_after_copy(v: &MemVault, n: u64) -> (Arc<Fs>, Arc<std::sync::Mutex<Opti
     (v.fs_over(store), written)
 }
 
+/// The key the hook of [`write_after_copy`] wrote, checked to still hold what it wrote.
+fn kept(v: &MemVault, written: &std::sync::Mutex<Option<String>>) -> String {
+    let key = written.lock().expect("lock").clone().expect("the hook ran");
+    assert_eq!(
+        v.mem.raw_get(&key).as_deref(),
+        Some(&b"written by another client since the copy"[..]),
+        "the version written after the copy was deleted with the source(s)"
+    );
+    key
+}
+
 /// A file rename copies, then deletes the source only if it is still the version copied: what
 /// another client wrote in between stays under the old name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,12 +185,7 @@ async fn a_write_between_a_file_renames_copy_and_delete_is_kept() {
     fs.rename(1, OsStr::new("a"), 1, OsStr::new("b"), 0)
         .await
         .expect("rename");
-    let key = written.lock().expect("lock").clone().expect("the hook ran");
-    assert_eq!(
-        v.mem.raw_get(&key).as_deref(),
-        Some(&b"written by another client since the copy"[..]),
-        "the version written after the copy was deleted with the source"
-    );
+    let key = kept(&v, &written);
     assert_eq!(read(&fs, "b").await, b"renamed");
 }
 
@@ -174,27 +195,14 @@ async fn a_write_between_a_file_renames_copy_and_delete_is_kept() {
 async fn a_write_between_a_directory_renames_copy_and_delete_is_kept() {
     let v = MemVault::create(7, 4096);
     let (fs, written) = write_after_copy(&v, 2);
-    let d = fs
-        .mkdir(1, OsStr::new("d"), 0o755, 0, 0)
-        .await
-        .expect("mkdir");
-    for name in ["x", "y", "z"] {
-        let (_, fh) = fs
-            .create(d.ino, OsStr::new(name), 0o644, libc::O_WRONLY, 0, 0)
-            .await
-            .expect("create");
-        fs.write(fh, 0, name.as_bytes()).await.expect("write");
-        fs.release(fh).await.expect("release");
+    let d = dir_with_file(&fs, "d", b"f").await;
+    for name in ["x", "y"] {
+        put_in(&fs, d, name, name.as_bytes()).await;
     }
     fs.rename(1, OsStr::new("d"), 1, OsStr::new("e"), 0)
         .await
         .expect("rename");
-    let key = written.lock().expect("lock").clone().expect("the hook ran");
-    assert_eq!(
-        v.mem.raw_get(&key).as_deref(),
-        Some(&b"written by another client since the copy"[..]),
-        "the object written after its copy was deleted with the other sources"
-    );
+    let key = kept(&v, &written);
     let left: Vec<String> = v
         .mem
         .keys()
@@ -211,34 +219,16 @@ async fn a_write_between_a_directory_renames_copy_and_delete_is_kept() {
 async fn a_directory_is_not_renamed_onto_one_another_mount_filled() {
     let v = MemVault::create(7, 4096);
     let (a, b) = (v.fs(), v.fs());
-    let src = a
-        .mkdir(1, OsStr::new("src"), 0o755, 0, 0)
-        .await
-        .expect("mkdir");
-    let (_, fh) = a
-        .create(src.ino, OsStr::new("f"), 0o644, libc::O_WRONLY, 0, 0)
-        .await
-        .expect("create");
-    a.write(fh, 0, b"mount a").await.expect("write");
-    a.release(fh).await.expect("release");
+    dir_with_file(&a, "src", b"mount a").await;
     // `a` lists the root: it now knows `dst` as absent.
     assert_eq!(names(&a).await, vec!["src".to_owned()]);
-    let dst = b
-        .mkdir(1, OsStr::new("dst"), 0o755, 0, 0)
-        .await
-        .expect("mkdir");
-    let (_, fh) = b
-        .create(dst.ino, OsStr::new("f"), 0o644, libc::O_WRONLY, 0, 0)
-        .await
-        .expect("create");
-    b.write(fh, 0, b"mount b").await.expect("write");
-    b.release(fh).await.expect("release");
+    let dst = dir_with_file(&b, "dst", b"mount b").await;
     let r = a
         .rename(1, OsStr::new("src"), 1, OsStr::new("dst"), 0)
         .await;
     assert!(matches!(r, Err(FsError::NotEmpty)), "{r:?}");
     b.invalidate_caches();
-    let attr = b.lookup(dst.ino, OsStr::new("f")).await.expect("lookup");
+    let attr = b.lookup(dst, OsStr::new("f")).await.expect("lookup");
     let fh = b.open(attr.ino, libc::O_RDONLY).await.expect("open");
     assert_eq!(&b.read(fh, 0, 100).await.expect("read")[..], b"mount b");
     b.release(fh).await.expect("release");

@@ -49,11 +49,28 @@ async function writeHashed(root, content, file) {
   return [size, md5.digest('hex')];
 }
 
+// s3rver writes an object's body, then its metadata and MD5 files: two PUTs of one key at once
+// can leave one writer's body with the other's ETag and metadata. Here the writes of one key
+// take turns (a multipart completion writes through putObject too).
+const writing = new Map();
+async function inTurn(id, work) {
+  const mine = (writing.get(id) || Promise.resolve()).then(work, work);
+  const done = mine.catch(() => {});
+  writing.set(id, done);
+  try {
+    return await mine;
+  } finally {
+    if (writing.get(id) === done) writing.delete(id);
+  }
+}
+
 FilesystemStore.prototype.putObject = async function putObject(object) {
-  const file = this.getResourcePath(object.bucket, object.key, 'object');
-  const [size, md5] = await writeHashed(this.rootDirectory, object.content, file);
-  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
-  return { size, md5 };
+  return inTurn(`${object.bucket}/${object.key}`, async () => {
+    const file = this.getResourcePath(object.bucket, object.key, 'object');
+    const [size, md5] = await writeHashed(this.rootDirectory, object.content, file);
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size, md5 };
+  });
 };
 
 FilesystemStore.prototype.putPart = async function putPart(bucket, uploadId, partNumber, content) {

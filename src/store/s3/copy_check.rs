@@ -11,7 +11,7 @@
 //! `If-Match` on GET and HEAD: s3rver answers with whatever version is there. The answer
 //! carries that version's ETag, so a read of another version than the one asked for fails with
 //! `PreconditionFailed` as it would on S3: a reader of an open file then sees the file changed
-//! (and opens it again) instead of blocks of the new version that its old header cannot open.
+//! (`ESTALE`) instead of blocks of the new version that its old header cannot open (EIO).
 
 use super::client::S3Store;
 use crate::store::{CopyOptions, ObjectInfo, ObjectStore, SseMode, StoreError, StoreResult, rules};

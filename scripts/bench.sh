@@ -2,12 +2,13 @@
 # The benchmark suite (docs/BENCHMARKS.md): one S3 server on 127.0.0.1, each contender mounted
 # on it in turn, one fixed workload, a markdown table on stdout.
 #
-#   scripts/bench.sh [--server ceph|moto] [--size MIB] [--only NAME[,NAME...]] [--repeat N]
+#   scripts/bench.sh [--server ceph|moto|s3rver] [--size MIB] [--only NAME[,NAME...]] [--repeat N]
 #                    [--out DIR] [--keep]
 #
 #   --server   ceph: a one-node Ceph RGW (scripts/ceph-test-server.sh; the default when Ceph is
 #              installed) or moto (python3 -m moto.server; its ranged GETs are slow, so it
-#              understates every client that reads in ranges)
+#              understates every client that reads in ranges) or s3rver (Node.js, behind
+#              scripts/s3rver-server.js: listings without ETags, no conditional requests)
 #   --size     size of the big file in MiB (default 1024; e.g. 64 for a quick run)
 #   --only     contenders to run: s3cryptfs, s3cryptfs-plain, rclone-off, rclone-writes, s3fs,
 #              raw (default: all but s3cryptfs-plain, the s3cryptfs vault with plaintext names)
@@ -108,6 +109,18 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# Waits until the server (PID, NAME) at $ENDPOINT answers HTTP (any status).
+wait_http() {
+    local i
+    for i in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', ${ENDPOINT##*:}), 1)" \
+            2>/dev/null && return 0
+        kill -0 "$1" 2>/dev/null || die "$2 exited (see $WORK/logs/$2.log)"
+        sleep 0.2
+    done
+    die "$2 did not answer on $ENDPOINT (see $WORK/logs/$2.log)"
+}
+
 start_server() {
     local port
     port=$(free_port)
@@ -130,18 +143,35 @@ start_server() {
             "$ROOT/scripts/s3-test-server.sh" --install >&2 || die "cannot install moto"
             say "starting moto on 127.0.0.1:$port"
             python3 -m moto.server -H 127.0.0.1 -p "$port" >"$WORK/logs/moto.log" 2>&1 &
-            MOTO_PID=$!
+            SERVER_PID=$!
             ENDPOINT=http://127.0.0.1:$port
-            local i
-            for i in $(seq 100); do
-                python3 -c "import urllib.request as u; u.urlopen('$ENDPOINT/', timeout=1)" \
-                    2>/dev/null && break
-                kill -0 "$MOTO_PID" 2>/dev/null || die "moto exited (see $WORK/logs/moto.log)"
-                sleep 0.2
-            done
+            wait_http "$SERVER_PID" moto
             SERVER_DESC="moto $(python3 -c 'import moto; print(moto.__version__)')"
             ;;
-        *) die "--server must be ceph or moto" ;;
+        s3rver)
+            "$ROOT/scripts/s3rver-test-server.sh" --install >&2 || die "cannot install s3rver"
+            local modules=${S3CRYPTFS_S3RVER_DIR:-$HOME/.cache/s3cryptfs/s3rver}/node_modules
+            say "starting s3rver on 127.0.0.1:$port"
+            # Its objects live on a tmpfs, as Ceph's OSD lives in memory here: dropping the
+            # page cache between phases must not send the server to the disk.
+            mkdir -p "$WORK/s3rver-data"
+            mount -t tmpfs -o "size=$((SIZE_MIB * 4 + 1024))m" bench-s3rver "$WORK/s3rver-data" ||
+                die "cannot mount a tmpfs for s3rver"
+            # The wrapper exits when its stdin closes: a FIFO this script holds open keeps it
+            # alive, and lets it die with the script.
+            mkfifo "$WORK/s3rver.stdin"
+            exec {S3RVER_STDIN}<>"$WORK/s3rver.stdin"
+            NODE_PATH=$modules \
+                node --openssl-legacy-provider "$ROOT/scripts/s3rver-server.js" "$port" \
+                "$WORK/s3rver-data" <"$WORK/s3rver.stdin" >"$WORK/logs/s3rver.log" 2>&1 &
+            SERVER_PID=$!
+            ACCESS_KEY=S3RVER SECRET_KEY=S3RVER
+            ENDPOINT=http://127.0.0.1:$port
+            wait_http "$SERVER_PID" s3rver
+            SERVER_DESC="s3rver $(sed -n 's/^ *"version": "\(.*\)",/\1/p' \
+                "$modules/s3rver/package.json") (listings without ETags)"
+            ;;
+        *) die "--server must be ceph, moto or s3rver" ;;
     esac
     export AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY AWS_REGION=us-east-1
     export AWS_EC2_METADATA_DISABLED=true BENCH_ENDPOINT=$ENDPOINT
@@ -150,11 +180,12 @@ start_server() {
 }
 
 stop_server() {
-    if [ -n "${MOTO_PID:-}" ]; then
-        kill "$MOTO_PID" 2>/dev/null
-        wait "$MOTO_PID" 2>/dev/null
+    if [ -n "${SERVER_PID:-}" ]; then
+        kill "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
     fi
     [ -n "${CEPH_SCRIPT:-}" ] && "$CEPH_SCRIPT" stop "$WORK/ceph" >/dev/null 2>&1
+    mountpoint -q "$WORK/s3rver-data" 2>/dev/null && umount "$WORK/s3rver-data"
 }
 
 s3raw() { python3 "$HERE/s3raw.py" "$@"; }

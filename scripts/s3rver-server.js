@@ -16,6 +16,7 @@ const { Readable, Transform } = require('stream');
 const { pipeline } = require('stream/promises');
 const S3rver = require('s3rver');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
+const S3Error = require('s3rver/lib/models/error');
 
 // s3rver 3.7 answers a PutObject (and an UploadPart) as soon as its MD5 pass has seen the body,
 // before the file holding it is written out, and writes that file in place: a GET or a
@@ -23,7 +24,9 @@ const FilesystemStore = require('s3rver/lib/stores/filesystem');
 // file renamed just after it was written, on a loaded machine). These two replace them: the
 // answer waits until the file is complete, written beside the old one and renamed over it, so a
 // reader sees the old object or the new one, never a part.
-async function writeHashed(content, file) {
+// The partial file goes in the data directory's root (a file there is no bucket): beside the
+// object, its longer name would lower the longest key segment s3rver can hold below its own.
+async function writeHashed(root, content, file) {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const md5 = crypto.createHash('md5');
   let size = 0;
@@ -35,7 +38,7 @@ async function writeHashed(content, file) {
     },
   });
   const source = Buffer.isBuffer(content) ? Readable.from([content]) : content;
-  const partial = `${file}.writing-${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
+  const partial = path.join(root, `.writing-${process.pid}-${crypto.randomBytes(6).toString('hex')}`);
   try {
     await pipeline(source, hash, fs.createWriteStream(partial));
     await fs.promises.rename(partial, file);
@@ -46,11 +49,28 @@ async function writeHashed(content, file) {
   return [size, md5.digest('hex')];
 }
 
+// s3rver writes an object's body, then its metadata and MD5 files: two PUTs of one key at once
+// can leave one writer's body with the other's ETag and metadata. Here the writes of one key
+// take turns (a multipart completion writes through putObject too).
+const writing = new Map();
+async function inTurn(id, work) {
+  const mine = (writing.get(id) || Promise.resolve()).then(work, work);
+  const done = mine.catch(() => {});
+  writing.set(id, done);
+  try {
+    return await mine;
+  } finally {
+    if (writing.get(id) === done) writing.delete(id);
+  }
+}
+
 FilesystemStore.prototype.putObject = async function putObject(object) {
-  const file = this.getResourcePath(object.bucket, object.key, 'object');
-  const [size, md5] = await writeHashed(object.content, file);
-  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
-  return { size, md5 };
+  return inTurn(`${object.bucket}/${object.key}`, async () => {
+    const file = this.getResourcePath(object.bucket, object.key, 'object');
+    const [size, md5] = await writeHashed(this.rootDirectory, object.content, file);
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size, md5 };
+  });
 };
 
 FilesystemStore.prototype.putPart = async function putPart(bucket, uploadId, partNumber, content) {
@@ -59,9 +79,35 @@ FilesystemStore.prototype.putPart = async function putPart(bucket, uploadId, par
     uploadId,
     partNumber.toString(),
   );
-  const [size, md5] = await writeHashed(content, file);
+  const [size, md5] = await writeHashed(this.rootDirectory, content, file);
   await fs.promises.writeFile(`${file}.md5`, md5);
   return { size, md5 };
+};
+
+// s3rver 3.7 completes a multipart upload by streaming its part files one after the other; a
+// part number never uploaded makes that stream fail outside any handler, which kills the whole
+// server. S3 answers InvalidPart: so does this, and the rest is s3rver's own (it neither checks
+// part ETags nor part sizes).
+const completeUpload = FilesystemStore.prototype.putObjectMultipart;
+FilesystemStore.prototype.putObjectMultipart = async function putObjectMultipart(
+  bucket,
+  uploadId,
+  parts,
+) {
+  const dir = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  for (const part of parts) {
+    const exists = await fs.promises.access(path.join(dir, String(part.number))).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      throw new S3Error('InvalidPart', 'One or more of the specified parts could not be found.', {
+        UploadId: uploadId,
+        PartNumber: part.number,
+      });
+    }
+  }
+  return completeUpload.call(this, bucket, uploadId, parts);
 };
 
 const [port, directory] = process.argv.slice(2);

@@ -192,7 +192,8 @@ impl S3Store {
                 out.last_modified(),
                 out.metadata(),
             )
-            .map(|info| out.with_sse_of(info)),
+            .map(|info| out.with_sse_of(info))
+            .and_then(|info| copy_check::read_version(key, if_match, info)),
             Err(e) => Err(errors::map(&Request::new("HeadObject", key, self), e)),
         };
         (info, attempts)
@@ -283,7 +284,12 @@ impl ObjectStore for S3Store {
             (Some(_), Some(content_range)) => content_range_total(content_range),
             (Some(_), None) | (None, _) => out.content_length().and_then(|n| u64::try_from(n).ok()),
         };
-        let expected_len = out.content_length().and_then(|n| u64::try_from(n).ok());
+        // A range of an empty object holds no bytes, whatever else the answer says (s3rver
+        // announces one byte of it and sends none).
+        let empty = range.is_some() && size == Some(0);
+        let expected_len = (!empty)
+            .then(|| out.content_length().and_then(|n| u64::try_from(n).ok()))
+            .flatten();
         // Everything in this answer is input: the body must be the range asked for, and never
         // longer than it (or than the size announced, for a whole-object GET).
         let limit = match (&range, out.content_range()) {
@@ -324,7 +330,9 @@ impl ObjectStore for S3Store {
             out.last_modified(),
             out.metadata(),
         )
-        .map(|info| out.with_sse_of(info));
+        .map(|info| out.with_sse_of(info))
+        .and_then(|info| copy_check::read_version(key, if_match, info));
+        let limit = if empty { 0 } else { limit };
         let body = collect_body(out.body, expected_len, limit).await;
         let bytes_read = body.as_ref().map_or(0, |b| b.len() as u64);
         self.record_attempts(Op::Get, attempts, bytes_read);

@@ -39,6 +39,46 @@ pub struct Quirks {
     /// ListMultipartUploads reports when each upload began (moto reports one fixed date,
     /// 2010-11-10, for every upload).
     pub upload_initiated: bool,
+    /// `If-None-Match: *` and `If-Match` are honoured on PutObject and at
+    /// CompleteMultipartUpload (s3rver ignores both: the write happens).
+    pub conditional_writes: bool,
+    /// A range whose last byte is byte 0 is answered right: `bytes=0-0` is one byte, and any
+    /// range of an empty object is refused or empty (s3rver answers `bytes=0-0` with the whole
+    /// object, and cuts a range of an empty object to byte 0, announcing a byte it never sends).
+    pub range_ending_at_byte_0: bool,
+    /// ListObjectsV2 with a delimiter counts common prefixes against max-keys and lists each
+    /// once (s3rver counts objects only, and repeats a common prefix on every page that
+    /// reaches into it).
+    pub max_keys_with_delimiter: bool,
+    /// Listings are in UTF-8 byte order (s3rver lists the keys below `a/` before `a`, and its
+    /// continuation then skips `a`).
+    pub sorted_listings: bool,
+    /// A delimiter rolls up keys with more than one delimiter after the prefix (s3rver rolls
+    /// up only keys one level down: `x/` is missing from the listing of `""` when `x/` holds
+    /// nothing but `x/y/z`).
+    pub deep_common_prefixes: bool,
+    /// A delimiter other than `/` rolls keys up right (s3rver: `c/` rolls up at `a/c`, `b`
+    /// misses `b`). s3cryptfs lists with `/` only.
+    pub other_delimiters: bool,
+    /// Keys are kept as they are (s3rver stores each key as a file path: `a/./b` is `a/b`, a
+    /// key with an empty segment is refused).
+    pub verbatim_key_segments: bool,
+    /// The longest segment (between slashes) a key can end with: S3 has no limit but the
+    /// key's 1,024 bytes; s3rver stores it as a file name with a 22-byte suffix, so 233.
+    pub max_key_segment: usize,
+    /// CompleteMultipartUpload checks part sizes, order and ETags (s3rver checks none of
+    /// them), and AbortMultipartUpload and ListMultipartUploads are implemented (s3rver
+    /// answers 405 and 501).
+    pub multipart_checks: bool,
+    /// A multipart object's ETag ends in `-N`, its part count (s3rver gives the MD5 of the
+    /// whole body, as for a single PUT).
+    pub multipart_etags: bool,
+    /// ListObjectsV2 entries carry ETags (s3rver's, behind scripts/s3rver-server.js, do not:
+    /// the store HEADs each such entry).
+    pub listing_etags: bool,
+    /// SSE-S3 and SSE-KMS are supported (s3rver stores the object without them and does not
+    /// confirm them).
+    pub sse_s3_kms: bool,
 }
 
 impl Quirks {
@@ -50,6 +90,18 @@ impl Quirks {
         newline_in_keys: true,
         echoes_sse_c: true,
         upload_initiated: true,
+        conditional_writes: true,
+        range_ending_at_byte_0: true,
+        max_keys_with_delimiter: true,
+        sorted_listings: true,
+        other_delimiters: true,
+        deep_common_prefixes: true,
+        verbatim_key_segments: true,
+        max_key_segment: 1024,
+        multipart_checks: true,
+        multipart_etags: true,
+        listing_etags: true,
+        sse_s3_kms: true,
     };
 
     /// What moto 5.1's server does.
@@ -61,6 +113,7 @@ impl Quirks {
         newline_in_keys: false,
         echoes_sse_c: false,
         upload_initiated: false,
+        ..Quirks::S3
     };
 
     /// What s3rver 3.7's server (behind scripts/s3rver-server.js) does.
@@ -69,9 +122,21 @@ impl Quirks {
         copy_source_if_match: true,
         if_match_at_completion: false,
         no_such_upload_everywhere: false,
-        newline_in_keys: false,
+        newline_in_keys: true,
         echoes_sse_c: false,
         upload_initiated: false,
+        conditional_writes: false,
+        range_ending_at_byte_0: false,
+        max_keys_with_delimiter: false,
+        sorted_listings: false,
+        other_delimiters: false,
+        deep_common_prefixes: false,
+        verbatim_key_segments: false,
+        max_key_segment: 233,
+        multipart_checks: false,
+        multipart_etags: false,
+        listing_etags: false,
+        sse_s3_kms: false,
     };
 }
 

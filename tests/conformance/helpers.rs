@@ -6,6 +6,8 @@ use s3cryptfs::store::{
     CompletedPart, DynStore, ListPage, ListRequest, Metadata, PutOptions, StoreError,
 };
 
+use crate::common::store::Quirks;
+
 // ---- helpers ----
 
 pub(crate) async fn put(store: &DynStore, key: &str, body: &[u8]) -> String {
@@ -56,6 +58,19 @@ pub(crate) async fn list_pages(
     delimiter: Option<&str>,
     max_keys: usize,
 ) -> Vec<ListPage> {
+    list_pages_on(&Quirks::S3, store, prefix, delimiter, max_keys).await
+}
+
+/// [`list_pages`] on a backend with `quirks`: where max-keys with a delimiter counts objects
+/// only, a page may hold more common prefixes than that.
+pub(crate) async fn list_pages_on(
+    quirks: &Quirks,
+    store: &DynStore,
+    prefix: &str,
+    delimiter: Option<&str>,
+    max_keys: usize,
+) -> Vec<ListPage> {
+    let ignored = delimiter.is_some() && !quirks.max_keys_with_delimiter;
     let mut req = ListRequest {
         prefix: prefix.into(),
         delimiter: delimiter.map(Into::into),
@@ -65,7 +80,12 @@ pub(crate) async fn list_pages(
     let mut pages = Vec::new();
     loop {
         let page = store.list(&req).await.expect("list");
-        let entries = page.objects.len() + page.common_prefixes.len();
+        let prefixes = if ignored {
+            0
+        } else {
+            page.common_prefixes.len()
+        };
+        let entries = page.objects.len() + prefixes;
         let limit = if max_keys == 0 {
             1000
         } else {
@@ -92,11 +112,32 @@ pub(crate) async fn list_all(
     delimiter: Option<&str>,
     max_keys: usize,
 ) -> (Vec<String>, Vec<String>) {
+    list_all_on(&Quirks::S3, store, prefix, delimiter, max_keys).await
+}
+
+/// [`list_all`] on a backend with `quirks` (see [`list_pages_on`]). Where listings are not in
+/// byte order, or repeat common prefixes across pages, what the listing holds is compared:
+/// sorted, each common prefix once, and never an object twice.
+pub(crate) async fn list_all_on(
+    quirks: &Quirks,
+    store: &DynStore,
+    prefix: &str,
+    delimiter: Option<&str>,
+    max_keys: usize,
+) -> (Vec<String>, Vec<String>) {
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
-    for page in list_pages(store, prefix, delimiter, max_keys).await {
+    for page in list_pages_on(quirks, store, prefix, delimiter, max_keys).await {
         objects.extend(page.objects.into_iter().map(|o| o.key));
         prefixes.extend(page.common_prefixes);
+    }
+    if !quirks.sorted_listings || !quirks.max_keys_with_delimiter {
+        objects.sort();
+        let listed = objects.len();
+        objects.dedup();
+        assert_eq!(objects.len(), listed, "an object listed twice");
+        prefixes.sort();
+        prefixes.dedup();
     }
     (objects, prefixes)
 }

@@ -58,7 +58,7 @@ pub(crate) async fn pagination_over_many_keys(b: &Backend) {
         .cloned()
         .collect();
     assert_eq!(objects, expected);
-    let (objects, prefixes) = list_all(store, "k/", Some("/"), 3).await;
+    let (objects, prefixes) = list_all_on(&b.quirks, store, "k/", Some("/"), 3).await;
     assert_eq!(
         objects.len(),
         keys.iter().filter(|k| k.starts_with("k/0")).count()
@@ -104,12 +104,26 @@ pub(crate) async fn delimiter_listings(b: &Backend) {
     ];
     for (prefix, delimiter, objects, prefixes) in cases {
         for max_keys in [0, 1, 2] {
-            let got = list_all(store, prefix, *delimiter, max_keys).await;
-            assert_eq!(
-                got,
-                (strings(objects), strings(prefixes)),
-                "prefix {prefix:?} delimiter {delimiter:?} max_keys {max_keys}"
-            );
+            let got = list_all_on(&b.quirks, store, prefix, *delimiter, max_keys).await;
+            let case = format!("prefix {prefix:?} delimiter {delimiter:?} max_keys {max_keys}");
+            match delimiter {
+                Some(d) if *d != "/" && !b.quirks.other_delimiters => {
+                    // s3rver rolls such a delimiter up wrongly (`a/c` for `c/`, no `b` for
+                    // `b`): the objects are right (all of them in one page; its continuation
+                    // skips some, see `sorted_listings`), and of its common prefixes the store
+                    // passes on only those the request could have asked for.
+                    for k in &got.0 {
+                        assert!(objects.contains(&k.as_str()), "{case}: {k:?}");
+                    }
+                    if max_keys == 0 {
+                        assert_eq!(got.0, strings(objects), "{case}");
+                    }
+                    for p in &got.1 {
+                        assert!(prefixes.contains(&p.as_str()), "{case}: {p:?}");
+                    }
+                }
+                _ => assert_eq!(got, (strings(objects), strings(prefixes)), "{case}"),
+            }
         }
     }
 }
@@ -129,6 +143,16 @@ pub(crate) async fn common_prefixes_across_pages(b: &Backend) {
         expected.push(format!("p/{i}/*"));
     }
     for max_keys in 1..=5 {
+        if !b.quirks.max_keys_with_delimiter {
+            // Common prefixes repeat across pages here: what the pages hold, each entry once.
+            let (objects, prefixes) =
+                list_all_on(&b.quirks, store, "p/", Some("/"), max_keys).await;
+            let mut entries = objects;
+            entries.extend(prefixes.into_iter().map(|p| format!("{p}*")));
+            entries.sort_by(|a, b| a.trim_end_matches('*').cmp(b.trim_end_matches('*')));
+            assert_eq!(entries, expected, "max_keys {max_keys}");
+            continue;
+        }
         let mut entries = Vec::new();
         for page in list_pages(store, "p/", Some("/"), max_keys).await {
             let mut page_entries: Vec<String> = page.objects.into_iter().map(|o| o.key).collect();
@@ -140,7 +164,7 @@ pub(crate) async fn common_prefixes_across_pages(b: &Backend) {
         }
         assert_eq!(entries, expected, "max_keys {max_keys}");
     }
-    let pages = list_pages(store, "p/", Some("/"), 12).await;
+    let pages = list_pages_on(&b.quirks, store, "p/", Some("/"), 12).await;
     assert_eq!(pages.len(), 1, "an exactly full page is not truncated");
 }
 

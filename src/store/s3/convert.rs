@@ -41,12 +41,16 @@ impl std::fmt::Display for BodyError {
 /// buffer is the caller's alone, so the read path decrypts it in place.
 ///
 /// The body may hold at most `limit` bytes (the requested range, or the size the server
-/// announced): reading stops with [`BodyError::TooLong`] at the first byte beyond it.
+/// announced): reading stops with [`BodyError::TooLong`] at the first byte beyond it. With a
+/// limit of 0 there is nothing to read, and the body is not read at all.
 pub(super) async fn collect_body(
     mut body: ByteStream,
     expected_len: Option<u64>,
     limit: u64,
 ) -> Result<Bytes, BodyError> {
+    if limit == 0 {
+        return Ok(Bytes::new());
+    }
     let reserve = expected_len
         .unwrap_or(0)
         .min(limit)

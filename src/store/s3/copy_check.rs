@@ -1,14 +1,20 @@
-//! CopyObject's `x-amz-copy-source-if-match`, checked where the server ignores it.
+//! Conditions some servers ignore, checked by the store from their answers.
 //!
-//! Some servers (moto, s3rver) copy whatever version the source holds, whatever ETag the
-//! request named. A rename that copies a version another client has just replaced would then
-//! store the new body under the old version's attribute record: an object that no longer
-//! opens. Where an ETag is the MD5 of the body (no SSE-C or SSE-KMS, a single-part source),
-//! a copy whose ETag is not the one asked for is such a version: it is deleted again and the
-//! copy fails with `PreconditionFailed`, as S3 itself would have refused it.
+//! CopyObject's `x-amz-copy-source-if-match`: some servers (moto, s3rver) copy whatever
+//! version the source holds, whatever ETag the request named. A rename that copies a version
+//! another client has just replaced would then store the new body under the old version's
+//! attribute record: an object that no longer opens. Where an ETag is the MD5 of the body (no
+//! SSE-C or SSE-KMS, a single-part source), a copy whose ETag is not the one asked for is such
+//! a version: it is deleted again and the copy fails with `PreconditionFailed`, as S3 itself
+//! would have refused it.
+//!
+//! `If-Match` on GET and HEAD: s3rver answers with whatever version is there. The answer
+//! carries that version's ETag, so a read of another version than the one asked for fails with
+//! `PreconditionFailed` as it would on S3: a reader of an open file then sees the file changed
+//! (`ESTALE`) instead of blocks of the new version that its old header cannot open (EIO).
 
 use super::client::S3Store;
-use crate::store::{CopyOptions, ObjectStore, SseMode, StoreError, StoreResult, rules};
+use crate::store::{CopyOptions, ObjectInfo, ObjectStore, SseMode, StoreError, StoreResult, rules};
 
 impl S3Store {
     /// Whether the copy of `src` to `dst` (ETag `etag`) is of the version `opts` asked for,
@@ -40,5 +46,53 @@ impl S3Store {
         Err(StoreError::PreconditionFailed {
             key: src.to_owned(),
         })
+    }
+}
+
+/// `info`, the answer to a GET or HEAD sent with `If-Match: if_match`, unless it describes
+/// another version (a server that ignored the condition): then `PreconditionFailed`.
+pub(super) fn read_version(
+    key: &str,
+    if_match: Option<&str>,
+    info: ObjectInfo,
+) -> StoreResult<ObjectInfo> {
+    match if_match {
+        Some(wanted) if !rules::etag_matches(wanted, &info.etag) => {
+            Err(StoreError::PreconditionFailed {
+                key: key.to_owned(),
+            })
+        }
+        _ => Ok(info),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(etag: &str) -> ObjectInfo {
+        ObjectInfo {
+            key: "k".into(),
+            size: 1,
+            etag: etag.into(),
+            last_modified: std::time::UNIX_EPOCH,
+            metadata: None,
+            sse: None,
+        }
+    }
+
+    #[test]
+    fn a_read_answered_with_another_version_is_refused() {
+        assert!(read_version("k", None, info("\"a\"")).is_ok());
+        assert!(read_version("k", Some("\"a\""), info("\"a\"")).is_ok());
+        assert!(
+            read_version("k", Some("a"), info("\"a\"")).is_ok(),
+            "quotes do not matter"
+        );
+        assert!(read_version("k", Some("*"), info("\"a\"")).is_ok());
+        assert!(matches!(
+            read_version("k", Some("\"a\""), info("\"b\"")),
+            Err(StoreError::PreconditionFailed { key }) if key == "k"
+        ));
     }
 }

@@ -776,34 +776,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn delete(&self, key: &str) -> StoreResult<()> {
-        rules::check_key(key)?;
-        self.stats.record(Op::Delete, 0);
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| errors::map(&Request::new("DeleteObject", key, self), e))
+        self.delete_object(key, None).await
     }
 
     async fn delete_if_match(&self, key: &str, etag: &str) -> StoreResult<()> {
-        rules::check_key(key)?;
-        self.stats.record(Op::Delete, 0);
-        let sent = self
-            .client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .if_match(etag)
-            .send()
-            .await;
-        match sent.map_err(|e| errors::map(&Request::new("DeleteObject", key, self), e)) {
-            // S3 answers If-Match on a missing key with 404: nothing left to delete.
-            Err(StoreError::NotFound { .. }) => Ok(()),
-            other => other.map(|_| ()),
-        }
+        self.delete_object(key, Some(etag)).await
     }
 
     async fn delete_many(&self, keys: &[String]) -> StoreResult<Vec<DeleteFailure>> {

@@ -42,6 +42,9 @@ pub struct Quirks {
     /// `If-None-Match: *` and `If-Match` are honoured on PutObject and at
     /// CompleteMultipartUpload (s3rver ignores both: the write happens).
     pub conditional_writes: bool,
+    /// If-Match is honoured on DeleteObject (s3rver, and Ceph RGW 16.2, ignore it: the
+    /// delete happens).
+    pub conditional_deletes: bool,
     /// A range whose last byte is byte 0 is answered right: `bytes=0-0` is one byte, and any
     /// range of an empty object is refused or empty (s3rver answers `bytes=0-0` with the whole
     /// object, and cuts a range of an empty object to byte 0, announcing a byte it never sends).
@@ -91,6 +94,7 @@ impl Quirks {
         echoes_sse_c: true,
         upload_initiated: true,
         conditional_writes: true,
+        conditional_deletes: true,
         range_ending_at_byte_0: true,
         max_keys_with_delimiter: true,
         sorted_listings: true,
@@ -126,6 +130,7 @@ impl Quirks {
         echoes_sse_c: false,
         upload_initiated: false,
         conditional_writes: false,
+        conditional_deletes: false,
         range_ending_at_byte_0: false,
         max_keys_with_delimiter: false,
         sorted_listings: false,

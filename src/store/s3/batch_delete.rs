@@ -1,5 +1,5 @@
 //! DeleteObjects: many keys deleted in requests of up to 1,000 (quiet mode: the server names
-//! only the keys it failed on).
+//! only the keys it failed on); and the conditional DeleteObject renames delete sources with.
 //!
 //! The answer is input like any other: an error entry naming a key this request did not ask
 //! for is logged and ignored, never reported as this caller's failure nor taken as a sign that
@@ -112,6 +112,26 @@ impl S3Store {
             );
         }
         Ok(Some(failed))
+    }
+
+    /// DeleteObject ([`ObjectStore::delete`]), with If-Match when `if_match` is given
+    /// ([`ObjectStore::delete_if_match`]: a missing key is then no error either).
+    pub(super) async fn delete_object(&self, key: &str, if_match: Option<&str>) -> StoreResult<()> {
+        rules::check_key(key)?;
+        self.stats.record(Op::Delete, 0);
+        let sent = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_if_match(if_match.map(str::to_owned))
+            .send()
+            .await;
+        match sent.map_err(|e| errors::map(&Request::new("DeleteObject", key, self), e)) {
+            // S3 answers If-Match on a missing key with 404: nothing left to delete.
+            Err(StoreError::NotFound { .. }) if if_match.is_some() => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 
     /// One DeleteObject per key, a few in flight at once: the keys that failed.

@@ -10,14 +10,14 @@
 //! - an upload reserves each part's (or a small object's) body before sealing it, and the
 //!   reservation travels with the body until the request is done (`Bytes` own it);
 //! - a sequential writer's part buffers only ever *try* ([`MemoryBudget::try_buffer`]): they
-//!   may hold at most three quarters of the budget, and without room the part is staged
+//!   may hold about three quarters of the budget, and without room the part is staged
 //!   (sealed on local disk) instead.
 //!
 //! Why this never deadlocks: everything but part buffers is either evictable (the cache) or
 //! held by work that finishes without asking for more memory (a GET, a part upload). Part
-//! buffers may sit in idle open files, so they are kept to three quarters, and one waiting
-//! acquisition is clamped to the remaining quarter: it is always granted once work in flight
-//! ends. The one holder that reads while holding, an upload sealing blocks of a file's stored
+//! buffers may sit in idle open files, so they are kept to the budget less one largest
+//! request (a quarter and a little more), and one waiting acquisition is clamped to that
+//! largest request: it is always granted once work in flight ends. The one holder that reads while holding, an upload sealing blocks of a file's stored
 //! version, fetches those blocks with [`MemoryBudget::overdraw`], which never waits (so its
 //! few blocks may pass the limit rather than wait for memory the upload itself holds).
 
@@ -108,12 +108,18 @@ impl MemoryBudget {
         waiting.saturating_sub(free) * UNIT
     }
 
-    /// Permits for one acquisition of `bytes`: at most a quarter of the budget (see the module
+    /// The largest single waiting acquisition: a quarter of the budget and a little more, so
+    /// that an 8 MiB part or fetch with its tags fits whole in the smallest budget.
+    fn max_request(&self) -> u64 {
+        self.0.limit / 4 + self.0.limit / 64
+    }
+
+    /// Permits for one acquisition of `bytes`: at most [`Self::max_request`] (see the module
     /// comment), at least one.
     fn permits(&self, bytes: u64) -> u64 {
         bytes
             .div_ceil(UNIT)
-            .clamp(1, (self.0.limit / 4 / UNIT).max(1))
+            .clamp(1, (self.max_request() / UNIT).max(1))
     }
 
     fn reclaim(&self, bytes: u64) {
@@ -175,10 +181,11 @@ impl MemoryBudget {
         self.grant(permits, bytes, false)
     }
 
-    /// Reserve `bytes` for a part buffer if part buffers hold less than three quarters of
-    /// the budget and the memory is free (or the cache gives it back); never waits.
+    /// Reserve `bytes` for a part buffer if part buffers stay within the budget less one
+    /// largest request (about three quarters) and the memory is free (or the cache gives it
+    /// back); never waits.
     pub fn try_buffer(&self, bytes: u64) -> Option<Reservation> {
-        let cap = self.0.limit - self.0.limit / 4;
+        let cap = self.0.limit - self.max_request();
         if self.0.buffers.load(Ordering::SeqCst) + bytes > cap {
             return None;
         }
@@ -226,11 +233,12 @@ impl Reservation {
     }
 
     fn release(&self, permits: u64, bytes: u64) {
-        self.inner.sem.add_permits(permits as usize);
+        // Uncounted before the permits are free: whoever takes them next counts them again.
         self.inner.used.fetch_sub(bytes, Ordering::SeqCst);
         if self.buffer {
             self.inner.buffers.fetch_sub(bytes, Ordering::SeqCst);
         }
+        self.inner.sem.add_permits(permits as usize);
     }
 
     /// `data` as `Bytes` that hold this reservation until the last of them is dropped.

@@ -1288,7 +1288,7 @@ _s3cryptfs() {
             return 0
             ;;
         s3cryptfs__subcmd__mount)
-            opts="-c -f -o -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --foreground --allow-other --allow-root --read-only --uid --gid --file-mode --dir-mode --metadata-ttl --block-cache-mib --staging-dir --log-file --metrics-addr --metrics-allow-remote --log-level --allow-core-dumps --help --version"
+            opts="-c -f -o -h -V --key-file --passphrase-file --accept-config-rollback --kms --kms-endpoint --config --endpoint --region --path-style --sse --sse-kms-key-id --sse-c-key-file --allow-sse-c-over-http --foreground --allow-other --allow-root --read-only --uid --gid --file-mode --dir-mode --metadata-ttl --block-cache-mib --memory-limit --staging-dir --log-file --metrics-addr --metrics-allow-remote --log-level --allow-core-dumps --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1359,6 +1359,10 @@ _s3cryptfs() {
                     return 0
                     ;;
                 --block-cache-mib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory-limit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

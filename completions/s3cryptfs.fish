@@ -92,7 +92,8 @@ complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l gid -d 'Gr
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l file-mode -d 'Mode of files that carry no mode of their own [default: 0644]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l dir-mode -d 'Mode of directories that carry no mode of their own [default: 0755]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l metadata-ttl -d 'How long attributes and listings are cached, in seconds [default: 1]' -r
-complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l block-cache-mib -d 'Memory for decrypted blocks, in MiB [default: 256]' -r
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l block-cache-mib -d 'Memory for decrypted blocks, in MiB, within --memory-limit [default: 64]' -r
+complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l memory-limit -d 'Memory for the block cache, reads in flight and upload buffers of all open files together, e.g. 256M or 1G (at least 32M) [default: 64M]' -r
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l staging-dir -d 'Directory for (encrypted) staging files [default: $S3CRYPTFS_STAGING_DIR, else /var/cache/s3cryptfs/staging for root, else ~/.cache/s3cryptfs/staging]' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l log-file -d 'Once detached, append logs to this file (default: discard; -f logs to stderr)' -r -F
 complete -c s3cryptfs -n "__fish_s3cryptfs_using_subcommand mount" -l metrics-addr -d 'Serve Prometheus metrics at http://IP:PORT/metrics (off by default; loopback only)' -r

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Mode, Overrides};
+use crate::config::{ByteSize, Mode, Overrides};
 
 mod args;
 pub mod helper;
@@ -181,7 +181,7 @@ pub struct MountArgs {
     /// How long attributes and listings are cached, in seconds [default: 1]
     #[arg(long, value_name = "SECS", help_heading = "Cache")]
     pub metadata_ttl: Option<u64>,
-    /// Memory for decrypted blocks, in MiB [default: 256]
+    /// Memory for decrypted blocks, in MiB, within --memory-limit [default: 64]
     #[arg(
         long,
         value_name = "MIB",
@@ -189,6 +189,10 @@ pub struct MountArgs {
         help_heading = "Cache"
     )]
     pub block_cache_mib: Option<u64>,
+    /// Memory for the block cache, reads in flight and upload buffers of all open files
+    /// together, e.g. 256M or 1G (at least 32M) [default: 64M]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Cache")]
+    pub memory_limit: Option<ByteSize>,
     /// Directory for (encrypted) staging files [default: $S3CRYPTFS_STAGING_DIR, else
     /// /var/cache/s3cryptfs/staging for root, else ~/.cache/s3cryptfs/staging]
     #[arg(long, value_name = "DIR", help_heading = "Cache")]
@@ -260,6 +264,10 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
     Mode::parse(s)
 }
 
+fn parse_size(s: &str) -> Result<ByteSize, String> {
+    ByteSize::parse(s)
+}
+
 impl InitArgs {
     pub fn overrides(&self, global: &GlobalArgs) -> Overrides {
         let mut o = Overrides {
@@ -309,6 +317,7 @@ impl MountArgs {
             options: self.options.clone(),
             metadata_ttl_secs: self.metadata_ttl,
             block_cache_mib: self.block_cache_mib,
+            memory_limit: self.memory_limit,
             staging_dir: self.staging_dir.clone(),
             log_level: global.log_level,
             allow_core_dumps: global.allow_core_dumps,

@@ -42,6 +42,7 @@ pub struct Overrides {
     pub options: Vec<String>,
     pub metadata_ttl_secs: Option<u64>,
     pub block_cache_mib: Option<u64>,
+    pub memory_limit: Option<ByteSize>,
     pub staging_dir: Option<PathBuf>,
     pub log_level: Option<LogLevel>,
     pub log_file: Option<PathBuf>,
@@ -170,6 +171,17 @@ impl MountConfig {
             return Err(ConfigError::invalid(
                 "cache.block_cache_mib",
                 "is larger than any machine's memory",
+            ));
+        }
+        let limit = self.cache.memory_limit.0;
+        if !(MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&limit) {
+            return Err(ConfigError::invalid(
+                "cache.memory_limit",
+                format!(
+                    "{limit} bytes: must be between {} MiB and {} TiB",
+                    MIN_MEMORY_LIMIT >> 20,
+                    MAX_MEMORY_LIMIT >> 40
+                ),
             ));
         }
         if self.cache.metadata_ttl_secs > 365 * 24 * 3600 {
@@ -354,6 +366,9 @@ impl MountConfig {
         if let Some(mib) = o.block_cache_mib {
             self.cache.block_cache_mib = mib;
         }
+        if let Some(limit) = o.memory_limit {
+            self.cache.memory_limit = limit;
+        }
         set(&mut self.cache.staging_dir, o.staging_dir.clone());
         if let Some(level) = o.log_level {
             self.logging.level = level;
@@ -461,6 +476,7 @@ impl MountConfig {
             dir_mode: m.dir_mode.map_or(0o755, |x| x.0),
             metadata_ttl: Duration::from_secs(self.cache.metadata_ttl_secs),
             block_cache_bytes: self.cache.block_cache_mib * 1024 * 1024,
+            memory_limit: self.cache.memory_limit.0,
             staging_dir: match &self.cache.staging_dir {
                 Some(d) => d.clone(),
                 None => default_staging_dir()?,
@@ -551,6 +567,7 @@ pub struct MountSettings {
     pub dir_mode: u32,
     pub metadata_ttl: Duration,
     pub block_cache_bytes: u64,
+    pub memory_limit: u64,
     pub staging_dir: PathBuf,
     pub log_level: LogLevel,
     pub log_file: Option<PathBuf>,
@@ -593,8 +610,9 @@ pub mod hints;
 mod options;
 pub use error::{ConfigError, ConfigResult};
 pub use file::{
-    CacheSection, DEFAULT_BLOCK_CACHE_MIB, DEFAULT_METADATA_TTL_SECS, EncryptionSection, LogLevel,
-    LoggingSection, Mode, MountConfig, MountSection, SseMode, SseSection, StoreSection,
+    ByteSize, CacheSection, DEFAULT_BLOCK_CACHE_MIB, DEFAULT_MEMORY_LIMIT,
+    DEFAULT_METADATA_TTL_SECS, EncryptionSection, LogLevel, LoggingSection, MAX_MEMORY_LIMIT,
+    MIN_MEMORY_LIMIT, Mode, MountConfig, MountSection, SseMode, SseSection, StoreSection,
 };
 use options::{KERNEL_FLAGS, check_private_file};
 pub use options::{

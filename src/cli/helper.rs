@@ -9,7 +9,8 @@
 //! background: the helper returns once the mount answers.
 //!
 //! - helper options naming flags: `config=`, `key_file=`, `passphrase_file=`, `log_file=`,
-//!   `log_level=`, `staging_dir=`, `metadata_ttl=`, `block_cache_mib=`, and for s3://
+//!   `log_level=`, `staging_dir=`, `metadata_ttl=`, `block_cache_mib=`, `memory_limit=`,
+//!   and for s3://
 //!   stores `endpoint=`, `region=`, `path_style`, `sse=`, `sse_kms_key_id=`,
 //!   `sse_c_key_file=`;
 //! - mount options: everything `s3cryptfs mount -o` takes (`ro`, `rw`, `allow_other`,
@@ -46,7 +47,7 @@ answers.
 
   -o OPTIONS  config=PATH, key_file=PATH, passphrase_file=PATH, log_file=PATH,
               log_level=LEVEL, staging_dir=DIR, metadata_ttl=SECS, block_cache_mib=MIB,
-              endpoint=URL, region=R, path_style, sse=MODE, sse_kms_key_id=ID,
+              memory_limit=SIZE, endpoint=URL, region=R, path_style, sse=MODE, sse_kms_key_id=ID,
               sse_c_key_file=PATH, accept_config_rollback, kms, kms_endpoint=URL,
               and every option of
               `s3cryptfs mount -o` (ro, rw, allow_other, uid=N, ...).
@@ -72,6 +73,7 @@ pub const HELPER_OPTIONS: &[(&str, &str)] = &[
     ("staging_dir", "--staging-dir"),
     ("metadata_ttl", "--metadata-ttl"),
     ("block_cache_mib", "--block-cache-mib"),
+    ("memory_limit", "--memory-limit"),
     ("endpoint", "--endpoint"),
     ("region", "--region"),
     ("sse", "--sse"),

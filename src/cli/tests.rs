@@ -131,6 +131,8 @@ fn bad_flag_values_are_usage_errors() {
     for args in [
         &["mount", "--file-mode", "rwx", "mem://", "/m"][..],
         &["mount", "--block-cache-mib", "0", "mem://", "/m"],
+        &["mount", "--memory-limit", "lots", "mem://", "/m"],
+        &["mount", "--memory-limit", "-1M", "mem://", "/m"],
         &["mount", "--sse", "bogus", "mem://", "/m"],
         &["init", "--block-size", "big", "mem://"],
     ] {
@@ -231,4 +233,29 @@ mod tools {
             assert!(parse(args).is_err(), "{args:?}");
         }
     }
+}
+
+#[test]
+fn memory_limit_takes_sizes_and_wins_over_the_config() {
+    let cli = parse(&["mount", "--memory-limit", "256M", "mem://", "/m"]).expect("mount");
+    let Command::Mount(a) = cli.command else {
+        panic!("not mount")
+    };
+    let o = a.overrides(&cli.global);
+    assert_eq!(o.memory_limit, Some(crate::config::ByteSize(256 << 20)));
+    let file =
+        crate::config::MountConfig::parse("[cache]\nmemory_limit = \"1G\"\n", Path::new("c.toml"))
+            .expect("config");
+    assert_eq!(file.cache.memory_limit.0, 1 << 30);
+    let merged = file.merge(&o).expect("merge");
+    assert_eq!(merged.cache.memory_limit.0, 256 << 20);
+    // Too small is refused at the merge, naming the field.
+    let cli = parse(&["mount", "--memory-limit", "1M", "mem://", "/m"]).expect("parses");
+    let Command::Mount(a) = cli.command else {
+        panic!("not mount")
+    };
+    let e = crate::config::MountConfig::default()
+        .merge(&a.overrides(&cli.global))
+        .expect_err("too small");
+    assert!(e.to_string().contains("cache.memory_limit"), "{e}");
 }

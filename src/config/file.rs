@@ -16,6 +16,14 @@ pub const DEFAULT_METADATA_TTL_SECS: u64 = 1;
 /// read-ahead window (32 MiB), so a sequential reader's prefetched blocks survive until read,
 /// and small enough that the daemon stays well under 256 MiB of RSS.
 pub const DEFAULT_BLOCK_CACHE_MIB: u64 = 64;
+/// Default `cache.memory_limit`: the block cache, the fetches in flight and the upload part
+/// buffers together. With it the daemon's peak RSS stays under 96 MiB while a 1 GiB file is
+/// written or read (docs/BENCHMARKS.md).
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+/// Smallest `cache.memory_limit`: four 8 MiB parts or fetch chunks.
+pub const MIN_MEMORY_LIMIT: u64 = 32 * 1024 * 1024;
+/// Largest `cache.memory_limit` (1 TiB).
+pub const MAX_MEMORY_LIMIT: u64 = 1 << 40;
 
 /// The config file. Every field is optional; see `packaging/s3cryptfs.example.toml`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -130,6 +138,61 @@ impl<'de> Deserialize<'de> for Mode {
     }
 }
 
+/// A number of bytes, written as plain bytes or with a binary suffix: `268435456`, `256M`,
+/// `256MiB`, `1G`, `512K`, `1T` (K, M, G, T are powers of 1024; case and a trailing `B` or
+/// `iB` do not matter). In the config file a bare integer is bytes too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(s: &str) -> Result<ByteSize, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, suffix) = t.split_at(split);
+        let unit = match suffix.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => Some(1u64),
+            "k" | "kb" | "kib" => Some(1 << 10),
+            "m" | "mb" | "mib" => Some(1 << 20),
+            "g" | "gb" | "gib" => Some(1 << 30),
+            "t" | "tb" | "tib" => Some(1 << 40),
+            _ => None,
+        };
+        match (digits.parse::<u64>(), unit) {
+            (Ok(n), Some(unit)) => n
+                .checked_mul(unit)
+                .map(ByteSize)
+                .ok_or_else(|| format!("{s:?} is too large")),
+            _ => Err(format!(
+                "{s:?} is not a size; expected bytes or a number with K, M, G or T, such as \"256M\""
+            )),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a size such as \"256M\" or a number of bytes")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(s).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<ByteSize, E> {
+                u64::try_from(n)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("{n} is not a size")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(n))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MountSection {
@@ -165,6 +228,8 @@ pub struct MountSection {
 pub struct CacheSection {
     pub metadata_ttl_secs: u64,
     pub block_cache_mib: u64,
+    /// The memory budget of the block cache, fetches in flight and upload part buffers.
+    pub memory_limit: ByteSize,
     pub staging_dir: Option<PathBuf>,
 }
 
@@ -173,6 +238,7 @@ impl Default for CacheSection {
         CacheSection {
             metadata_ttl_secs: DEFAULT_METADATA_TTL_SECS,
             block_cache_mib: DEFAULT_BLOCK_CACHE_MIB,
+            memory_limit: ByteSize(DEFAULT_MEMORY_LIMIT),
             staging_dir: None,
         }
     }

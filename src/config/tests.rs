@@ -104,6 +104,28 @@ fn exclusive_and_invalid_values() {
 }
 
 #[test]
+fn memory_limit_is_a_size_with_a_floor() {
+    assert_eq!(parse("").expect("empty").cache.memory_limit.0, 64 << 20);
+    for (text, bytes) in [
+        ("\"256M\"", 256u64 << 20),
+        ("\"1G\"", 1 << 30),
+        ("\"48MiB\"", 48 << 20),
+        ("\"65536k\"", 64 << 20),
+        ("33554432", 32 << 20),
+    ] {
+        let c = parse(&format!("[cache]\nmemory_limit = {text}\n")).expect(text);
+        assert_eq!(c.cache.memory_limit.0, bytes, "{text}");
+    }
+    for bad in ["\"lots\"", "\"16M\"", "-5", "\"2T\"", "\"99999999999999T\""] {
+        let e = parse(&format!("[cache]\nmemory_limit = {bad}\n")).expect_err(bad);
+        assert!(e.to_string().contains("memory_limit"), "{bad}: {e}");
+    }
+    assert_eq!(ByteSize::parse("512").expect("bytes"), ByteSize(512));
+    assert!(ByteSize::parse("").is_err());
+    assert!(ByteSize::parse("1.5G").is_err());
+}
+
+#[test]
 fn settings_need_url_and_mountpoint() {
     let c = MountConfig::default();
     assert!(

@@ -9,8 +9,9 @@
 //!   object metadata.
 //! - `lookup`: resolving names against the store, listings; `names`: mkdir/rmdir, create,
 //!   unlink, symlinks; `rename`; `setattr`.
-//! - `read`: ranged GETs of covering blocks through the sealed-object seam, block cache.
-//!   `prefetch`: the read-ahead policy.
+//! - `read`: ranged GETs of covering blocks through the sealed-object seam, block cache
+//!   (`block_cache`). `prefetch`: the read-ahead policy. `memory`: the one memory budget of
+//!   the cache, the fetches in flight and the upload buffers (`--memory-limit`).
 //! - `upload`: open-file state, sealed local staging, upload on close/fsync (whole or
 //!   streamed while written). `conflict`: another client replaced a file this mount was
 //!   writing; this mount's version is kept as a conflict copy.
@@ -21,6 +22,7 @@
 mod acl;
 mod activity;
 pub mod attr;
+mod block_cache;
 mod conflict;
 mod dir_times;
 pub mod error;
@@ -30,6 +32,7 @@ pub mod keymap;
 mod lifetime_tests;
 mod listing;
 mod lookup;
+mod memory;
 mod names;
 mod namespace;
 mod prefetch;
@@ -64,7 +67,7 @@ use namespace::Namespace;
 pub use namespace::{DirEntry, NamespaceError};
 use prefetch::ReadAhead;
 use read::{BlockReader, RemoteVersion};
-pub use status::{CacheStatus, FsStatus, RequestCount};
+pub use status::{CacheStatus, FsStatus, MemoryStatus, RequestCount};
 pub(crate) use upload::OpenFile;
 use upload::{FileState, StagingArea, Uploader};
 
@@ -85,13 +88,17 @@ pub struct FsOptions {
     pub settled_after: Duration,
     /// Upper bound of decrypted blocks kept in memory.
     pub block_cache_bytes: u64,
+    /// The memory budget of the block cache, fetches in flight and upload part buffers and
+    /// bodies, across all open files (`--memory-limit`).
+    pub memory_limit: u64,
     /// Where sealed staging files live (never plaintext).
     pub staging_dir: PathBuf,
     pub read_only: bool,
 }
 
 impl FsOptions {
-    /// Defaults for tests and embedders: the current user, 0644/0755, 1 s TTL, 64 MiB cache.
+    /// Defaults for tests and embedders: the current user, 0644/0755, 1 s TTL, 64 MiB cache
+    /// within a 64 MiB memory budget.
     pub fn for_current_user(staging_dir: PathBuf) -> Self {
         // SAFETY: getuid/getgid have no preconditions and cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -103,6 +110,7 @@ impl FsOptions {
             metadata_ttl: Duration::from_secs(1),
             settled_after: DEFAULT_SETTLED_AFTER,
             block_cache_bytes: 64 * 1024 * 1024,
+            memory_limit: 64 * 1024 * 1024,
             staging_dir,
             read_only: false,
         }
@@ -189,7 +197,12 @@ impl Fs {
         // One seam for reading and writing sealed objects: its opener cache is shared.
         let sealed = SealedStore::new(store.clone(), keys.clone());
         let activity = Arc::new(Activity::default());
-        let reader = BlockReader::new(sealed.clone(), opts.block_cache_bytes, activity.clone());
+        let reader = BlockReader::new(
+            sealed.clone(),
+            opts.block_cache_bytes,
+            memory::MemoryBudget::new(opts.memory_limit),
+            activity.clone(),
+        );
         let uploader = Uploader::new(sealed.clone(), staging.clone());
         let ns = Namespace::new(opts.metadata_ttl, opts.settled_after);
         let names = keymap::KeyMap::new(prefix, keys.name_cipher());

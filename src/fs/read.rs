@@ -13,6 +13,10 @@
 //! it is large, so the chunks of a read-ahead decrypt on every core) into one buffer, so a read
 //! within a chunk is answered with a slice of it instead of a copy. The cache weighs the
 //! bytes it holds exactly: a run is one allocation, evicted whole.
+//!
+//! Memory: a fetch reserves its size in the [`MemoryBudget`] before its GET (waiting if the
+//! budget is spent and the cache has nothing left to give back) and the cache keeps that
+//! reservation with the run, so the cache and the fetches in flight stay within the budget.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -23,7 +27,10 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 
 use super::activity::Activity;
+use super::block_cache::ByteLru;
+use super::memory::MemoryBudget;
 use crate::crypto::CryptoError;
+use crate::crypto::format::sealed_run_len;
 use crate::sealed::{SealedError, SealedStore};
 use crate::store::StoreError;
 
@@ -96,10 +103,26 @@ pub const FETCH_CHUNK_BYTES: u64 = 8 * 1024 * 1024;
 /// Parallel GETs per read.
 const FETCH_PARALLELISM: usize = 8;
 
+/// How a fetch reserves its memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fetch {
+    /// Wait for room in the budget (every read).
+    Wait,
+    /// Never wait: for a caller that holds memory while it reads (an upload sealing blocks
+    /// of the stored version), which waiting could deadlock.
+    Overdraw,
+}
+
 pub struct BlockReader {
     sealed: SealedStore,
     block_size: u32,
-    chunks: moka::future::Cache<ChunkKey, ChunkRuns>,
+    /// Runs by chunk, least recently used given back first (to its capacity, and whenever
+    /// someone waits for memory). Not moka's TinyLFU admission: read-ahead inserts blocks
+    /// that have never been read yet, and a frequency filter would turn them away once the
+    /// cache is full, so a long sequential read would fetch everything twice.
+    chunks: Arc<ByteLru<ChunkKey, ChunkRuns>>,
+    /// The budget of the cache, fetches in flight and upload buffers (`--memory-limit`).
+    memory: MemoryBudget,
     /// Chunks being fetched: a reader that needs blocks of a chunk the read-ahead is already
     /// fetching waits for it instead of fetching again.
     inflight: std::sync::Mutex<HashMap<ChunkKey, watch::Receiver<()>>>,
@@ -125,40 +148,49 @@ impl Drop for InflightGuard<'_> {
 }
 
 impl BlockReader {
-    pub fn new(sealed: SealedStore, cache_bytes: u64, activity: Arc<Activity>) -> Self {
+    /// A reader whose cache holds at most `cache_bytes` and gives memory back to `memory`
+    /// when anyone waits for it.
+    pub fn new(
+        sealed: SealedStore,
+        cache_bytes: u64,
+        memory: MemoryBudget,
+        activity: Arc<Activity>,
+    ) -> Self {
         let block_size = sealed.block_size();
+        let chunks = Arc::new(ByteLru::new(cache_bytes.min(memory.limit())));
+        let weak = Arc::downgrade(&chunks);
+        memory.set_reclaim(move |bytes| {
+            if let Some(c) = weak.upgrade() {
+                c.shrink(bytes);
+            }
+        });
         BlockReader {
             activity,
             sealed,
             block_size,
-            // LRU, not moka's default TinyLFU admission: read-ahead inserts blocks that have
-            // never been read yet, and a frequency filter would turn them away once the cache
-            // is full, so a long sequential read would fetch everything twice.
-            chunks: moka::future::Cache::builder()
-                .weigher(|_k: &ChunkKey, v: &ChunkRuns| {
-                    let bytes: usize = v.iter().map(|r| r.data.len()).sum();
-                    u32::try_from(bytes.max(1)).unwrap_or(u32::MAX)
-                })
-                .max_capacity(cache_bytes.max(1))
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .build(),
+            chunks,
+            memory,
             inflight: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The memory budget this reader's cache and fetches count against.
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.memory
     }
 
     pub fn block_size(&self) -> u32 {
         self.block_size
     }
 
-    /// Let the cache apply its pending inserts and evictions, so [`Self::cached_bytes`] is
-    /// current.
-    pub async fn settle_cache(&self) {
-        self.chunks.run_pending_tasks().await;
-    }
-
     /// Bytes of decrypted blocks the cache holds now.
     pub fn cached_bytes(&self) -> u64 {
-        self.chunks.weighted_size()
+        self.chunks.bytes()
+    }
+
+    /// The most the cache holds (its capacity, within the memory budget).
+    pub fn cache_capacity(&self) -> u64 {
+        self.chunks.capacity()
     }
 
     fn blocks_per_chunk(&self) -> u64 {
@@ -175,19 +207,29 @@ impl BlockReader {
 
     /// Runs covering blocks `first..=last` of `v`, in order, from the cache or fetched (the
     /// missing blocks of each chunk in one GET, up to [`FETCH_PARALLELISM`] chunks at once).
-    async fn runs(&self, v: &RemoteVersion, first: u64, last: u64) -> ReadResult<Vec<Run>> {
-        let per_chunk = self.blocks_per_chunk();
-        let wanted = (first / per_chunk..=last / per_chunk).map(|chunk| {
-            let from = first.max(chunk * per_chunk);
-            let to = (last + 1).min((chunk + 1) * per_chunk);
-            (chunk, from..to)
-        });
-        let per_chunk_runs: Vec<Vec<Run>> = stream::iter(wanted)
-            .map(|(chunk, want)| self.chunk_runs(v, chunk, want))
+    async fn runs(
+        &self,
+        v: &RemoteVersion,
+        first: u64,
+        last: u64,
+        mode: Fetch,
+    ) -> ReadResult<Vec<Run>> {
+        let per_chunk_runs: Vec<Vec<Run>> = stream::iter(self.wanted(first, last))
+            .map(|(chunk, want)| self.chunk_runs(v, chunk, want, mode))
             .buffered(FETCH_PARALLELISM)
             .try_collect()
             .await?;
         Ok(per_chunk_runs.into_iter().flatten().collect())
+    }
+
+    /// The chunks blocks `first..=last` span, each with the blocks wanted of it.
+    fn wanted(&self, first: u64, last: u64) -> impl Iterator<Item = (u64, Range<u64>)> + use<> {
+        let per_chunk = self.blocks_per_chunk();
+        (first / per_chunk..=last / per_chunk).map(move |chunk| {
+            let from = first.max(chunk * per_chunk);
+            let to = (last + 1).min((chunk + 1) * per_chunk);
+            (chunk, from..to)
+        })
     }
 
     /// Runs covering blocks `want` of chunk `chunk`, fetching the blocks no run holds,
@@ -197,11 +239,12 @@ impl BlockReader {
         v: &RemoteVersion,
         chunk: u64,
         want: Range<u64>,
+        mode: Fetch,
     ) -> ReadResult<Vec<Run>> {
         let key = self.chunk_key(v, chunk);
         let mut first_look = true;
         loop {
-            let have = self.chunks.get(&key).await.unwrap_or_default();
+            let have = self.chunks.get(&key).unwrap_or_default();
             let missing = gaps(&have, &want);
             if std::mem::take(&mut first_look) {
                 self.activity.cache_lookup(missing.is_empty());
@@ -235,7 +278,7 @@ impl BlockReader {
                     let fetched = futures::future::try_join_all(
                         missing
                             .into_iter()
-                            .map(|blocks| self.fetch_run(v, &key, blocks)),
+                            .map(|blocks| self.fetch_run(v, &key, blocks, mode)),
                     )
                     .await?;
                     // Not read back from the cache: a small cache may have evicted them already.
@@ -251,9 +294,15 @@ impl BlockReader {
 
     /// Decrypted blocks `first..=last` of `v`, one `Bytes` each (slices of the cached runs,
     /// not copies), from the cache or fetched.
-    pub async fn blocks(&self, v: &RemoteVersion, first: u64, last: u64) -> ReadResult<Vec<Bytes>> {
+    pub async fn blocks(
+        &self,
+        v: &RemoteVersion,
+        first: u64,
+        last: u64,
+        mode: Fetch,
+    ) -> ReadResult<Vec<Bytes>> {
         let bs = self.block_size as u64;
-        let runs = self.runs(v, first, last).await?;
+        let runs = self.runs(v, first, last, mode).await?;
         let mut out = Vec::with_capacity((last - first + 1) as usize);
         for index in first..=last {
             let Some(run) = runs.iter().find(|r| r.first <= index && index < r.end()) else {
@@ -267,14 +316,25 @@ impl BlockReader {
     }
 
     /// Fill the cache with the blocks of plaintext bytes `range` of `v` (read-ahead; runs in
-    /// the background, errors only logged: the foreground read reports its own).
+    /// the background, errors only logged: the foreground read reports its own). At most half
+    /// the memory budget is read ahead at once, so that the read-ahead does not push its own
+    /// blocks out of the cache before they are read; each chunk's runs are let go as soon as
+    /// it is cached.
     pub async fn prefetch(&self, v: &RemoteVersion, range: Range<u64>) {
-        let end = range.end.min(v.plaintext_len);
+        let end = range
+            .end
+            .min(v.plaintext_len)
+            .min(range.start.saturating_add(self.memory.limit() / 2));
         if range.start >= end {
             return;
         }
         let bs = self.block_size as u64;
-        if let Err(e) = self.runs(v, range.start / bs, (end - 1) / bs).await {
+        let fetched = stream::iter(self.wanted(range.start / bs, (end - 1) / bs))
+            .map(|(chunk, want)| self.chunk_runs(v, chunk, want, Fetch::Wait))
+            .buffer_unordered(FETCH_PARALLELISM)
+            .try_for_each(|_| std::future::ready(Ok(())))
+            .await;
+        if let Err(e) = fetched {
             log::debug!("read-ahead of {} failed: {e}", v.key);
         }
     }
@@ -286,8 +346,15 @@ impl BlockReader {
         v: &RemoteVersion,
         chunk: &ChunkKey,
         blocks: Range<u64>,
+        mode: Fetch,
     ) -> ReadResult<Run> {
         let (first, last) = (blocks.start, blocks.end - 1);
+        // The GET's body, decrypted in place: its encrypted size is what the run holds.
+        let bytes = sealed_run_len(last - first + 1, self.block_size);
+        let held = match mode {
+            Fetch::Wait => self.memory.acquire(bytes).await,
+            Fetch::Overdraw => self.memory.overdraw(bytes),
+        };
         let data = self.sealed.read_blocks(v, blocks).await?;
         let run = Run {
             first,
@@ -295,16 +362,19 @@ impl BlockReader {
             data,
         };
         let added = run.clone();
-        self.chunks
-            .entry(chunk.clone())
-            .and_upsert_with(|old| {
+        self.chunks.upsert(
+            chunk.clone(),
+            |old| {
                 let runs = match old {
-                    Some(entry) => merged(&entry.into_value(), added),
+                    Some(runs) => merged(runs, added),
                     None => vec![added],
                 };
-                std::future::ready(Arc::new(runs))
-            })
-            .await;
+                let bytes = runs.iter().map(|r| r.data.len() as u64).sum();
+                (Arc::new(runs), bytes)
+            },
+            held,
+            self.memory.shortfall(),
+        );
         Ok(run)
     }
 
@@ -316,7 +386,9 @@ impl BlockReader {
         }
         let end = (offset + len).min(v.plaintext_len);
         let bs = self.block_size as u64;
-        let runs = self.runs(v, offset / bs, (end - 1) / bs).await?;
+        let runs = self
+            .runs(v, offset / bs, (end - 1) / bs, Fetch::Wait)
+            .await?;
         let pieces: Vec<Bytes> = runs
             .iter()
             .filter_map(|run| {

@@ -25,11 +25,22 @@ pub struct RequestCount {
 pub struct CacheStatus {
     /// Bytes held now.
     pub bytes: u64,
-    /// The most it holds (`--block-cache-mib`).
+    /// The most it holds (`--block-cache-mib`, at most `--memory-limit`).
     pub capacity: u64,
     /// Reads of one chunk answered from the cache, and those that fetched blocks.
     pub hits: u64,
     pub misses: u64,
+}
+
+/// The memory budget (`--memory-limit`): what the block cache, the fetches in flight and the
+/// upload part buffers and bodies hold together.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryStatus {
+    pub limit: u64,
+    /// Bytes held now.
+    pub in_use: u64,
+    /// The most held at once since the mount.
+    pub high_water: u64,
 }
 
 /// A report of the file system.
@@ -50,13 +61,13 @@ pub struct FsStatus {
     /// Requests by kind, where the store counts them.
     pub requests: Vec<RequestCount>,
     pub cache: CacheStatus,
+    #[serde(default)]
+    pub memory: MemoryStatus,
 }
 
 impl Fs {
     /// The report; see the module comment.
     pub async fn status(&self) -> FsStatus {
-        // The cache counts its size lazily: bring it up to date first.
-        self.reader.settle_cache().await;
         let files: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
         let mut pending: Vec<PendingFile> = files
             .iter()
@@ -95,9 +106,14 @@ impl Fs {
             staged_bytes: self.staging.staged_bytes(),
             cache: CacheStatus {
                 bytes: self.reader.cached_bytes(),
-                capacity: self.opts.block_cache_bytes,
+                capacity: self.reader.cache_capacity(),
                 hits: counts.cache_hits,
                 misses: counts.cache_misses,
+            },
+            memory: MemoryStatus {
+                limit: self.reader.memory().limit(),
+                in_use: self.reader.memory().in_use(),
+                high_water: self.reader.memory().high_water(),
             },
             pending,
             counts,

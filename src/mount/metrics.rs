@@ -245,6 +245,24 @@ pub fn render(s: &MountStatus) -> String {
         &one(f.cache.capacity),
     );
     metric(
+        "memory_limit_bytes",
+        "gauge",
+        "The memory budget of the block cache, reads in flight and upload buffers.",
+        &one(f.memory.limit),
+    );
+    metric(
+        "memory_bytes",
+        "gauge",
+        "Bytes the block cache, reads in flight and upload buffers hold now.",
+        &one(f.memory.in_use),
+    );
+    metric(
+        "memory_high_water_bytes",
+        "gauge",
+        "The most bytes they held at once since the mount.",
+        &one(f.memory.high_water),
+    );
+    metric(
         "cache_hits_total",
         "counter",
         "Reads of a chunk answered from the block cache.",

@@ -187,6 +187,7 @@ fn fs_options(s: &MountSettings) -> FsOptions {
         metadata_ttl: s.metadata_ttl,
         settled_after: crate::fs::DEFAULT_SETTLED_AFTER,
         block_cache_bytes: s.block_cache_bytes,
+        memory_limit: s.memory_limit,
         staging_dir: s.staging_dir.clone(),
         read_only: s.read_only,
     }

@@ -153,6 +153,13 @@ pub fn render_text(s: &MountStatus) -> String {
         bytes(f.cache.bytes),
         bytes(f.cache.capacity)
     );
+    let _ = writeln!(
+        out,
+        "  memory:     {} of {}, at most {} so far",
+        bytes(f.memory.in_use),
+        bytes(f.memory.limit),
+        bytes(f.memory.high_water)
+    );
     out
 }
 

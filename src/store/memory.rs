@@ -280,6 +280,9 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn put(&self, key: &str, body: Bytes, opts: PutOptions) -> StoreResult<PutOutput> {
+        // Kept as a copy of its own: a caller's body may hold its memory budget until every
+        // reference to it is gone, and a real store sends the bytes and drops them.
+        let body = Bytes::copy_from_slice(&body);
         self.shared.stats.record(Op::Put, body.len() as u64);
         rules::check_key(key)?;
         rules::check_single_put_size(key, body.len() as u64)?;
@@ -330,7 +333,9 @@ impl ObjectStore for MemoryStore {
         let mut state = self.state();
         let upload = Self::upload(&mut state, key, upload_id)?;
         rules::check_part_sse(key, &upload.sse, &self.sse.object_sse())?;
-        upload.parts.insert(part_number, Part { data: body, md5 });
+        // A copy of its own, as in `put`.
+        let data = Bytes::copy_from_slice(&body);
+        upload.parts.insert(part_number, Part { data, md5 });
         Ok(rules::etag_from_md5(&md5))
     }
 

@@ -9,13 +9,15 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::crypto::ObjectSealer;
 use crate::crypto::format::{block_count, block_plaintext_len, sealed_run_len};
 use crate::sealed::SealedStore;
 use crate::store::{DynStore, Metadata, PutOptions, StoreError};
 
 use super::super::attr::record_for;
-use super::super::read::BlockReader;
+use super::super::read::{BlockReader, Fetch};
 use super::error::{UploadError, UploadResult};
 use super::file::FileState;
 use super::staging::StagingArea;
@@ -83,7 +85,9 @@ impl Uploader {
     }
 
     /// Seal the logical blocks `blocks` of `state` in order, after the header if `header` is
-    /// given: one part's body (or a whole object's).
+    /// given: one part's body (or a whole object's). The body is reserved in the memory
+    /// budget first (waiting for room) and holds its reservation until it is dropped; blocks
+    /// of the stored version are fetched without waiting for memory, which this upload holds.
     pub async fn seal_blocks(
         &self,
         key: &str,
@@ -92,23 +96,27 @@ impl Uploader {
         reader: &BlockReader,
         blocks: Range<u64>,
         header: Option<&[u8]>,
-    ) -> UploadResult<Vec<u8>> {
+    ) -> UploadResult<Bytes> {
         let bs = reader.block_size();
         let size = state.size;
         let n_blocks = block_count(size, bs);
         let blocks = blocks.start..blocks.end.min(n_blocks);
         let head = header.unwrap_or_default();
         let run = sealed_run_len(blocks.end.saturating_sub(blocks.start), bs);
-        let mut body = Vec::with_capacity(head.len() + run as usize);
+        let len = head.len() as u64 + run;
+        let held = reader.memory().acquire(len).await;
+        let mut body = Vec::with_capacity(len as usize);
         body.extend_from_slice(head);
         for index in blocks {
-            let block = state.logical_block(index, reader).await?;
+            let block = state
+                .logical_block_with(index, reader, Fetch::Overdraw)
+                .await?;
             let len = block_plaintext_len(index, size, bs) as usize;
             sealer
                 .seal_block_onto(index, &block[..len], index + 1 == n_blocks, &mut body)
                 .map_err(|e| UploadError::crypto(key, e))?;
         }
-        Ok(body)
+        Ok(held.attach(body))
     }
 }
 

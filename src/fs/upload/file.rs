@@ -15,7 +15,8 @@ use crate::store::MAX_PARTS;
 
 use super::super::activity::FileActivity;
 use super::super::attr::{Kind, StoredAttrs};
-use super::super::read::{BlockReader, RemoteVersion};
+use super::super::memory::MemoryBudget;
+use super::super::read::{BlockReader, Fetch, RemoteVersion};
 use super::error::{UploadError, UploadResult};
 use super::part_buffer::{MAX_BUFFERED_PARTS, PartBuffer, blocks_per_part};
 use super::part_stream::PartStream;
@@ -23,6 +24,15 @@ use super::staging::{StagingArea, StagingFile};
 
 /// Base blocks fetched together when an overlay needs one.
 const BASE_FETCH_RUN_BLOCKS: u64 = 32;
+
+/// Where [`FileState::write_buffered`] put a write.
+enum Buffered {
+    Written,
+    /// Not a sequential write into a streamed part: it goes to staging.
+    NotEligible,
+    /// A new part buffer would pass the memory budget's share of part buffers.
+    NoMemory,
+}
 
 /// The mutable state of one open (or dirty) file, shared by all its handles.
 pub struct FileState {
@@ -122,6 +132,16 @@ impl FileState {
 
     /// The logical content of block `index`, `block_size` bytes (zeros past the end).
     pub async fn logical_block(&self, index: u64, reader: &BlockReader) -> UploadResult<Vec<u8>> {
+        self.logical_block_with(index, reader, Fetch::Wait).await
+    }
+
+    /// [`Self::logical_block`], fetching a block of the base as `mode` says.
+    pub async fn logical_block_with(
+        &self,
+        index: u64,
+        reader: &BlockReader,
+        mode: Fetch,
+    ) -> UploadResult<Vec<u8>> {
         let bs = reader.block_size() as u64;
         if let Some(part) = self.parts.iter().find(|p| p.holds_block(index)) {
             return Ok(part.block(index).to_vec());
@@ -139,7 +159,7 @@ impl FileState {
                 // so the next ones come from the block cache instead of a GET each.
                 let last_base = (self.base_valid_len - 1) / bs;
                 let run_end = (index + BASE_FETCH_RUN_BLOCKS - 1).min(last_base);
-                let got = reader.blocks(base, index, run_end).await?;
+                let got = reader.blocks(base, index, run_end, mode).await?;
                 let valid = (self.base_valid_len - start).min(bs) as usize;
                 if let Some(b) = got.first() {
                     let n = valid.min(b.len());
@@ -202,8 +222,23 @@ impl FileState {
             // One multipart part at a time: each lands in its buffer or in staging.
             let seg_end = end.min((pos / part_bytes + 1) * part_bytes);
             let seg = &data[(pos - offset) as usize..(seg_end - offset) as usize];
-            if !self.write_buffered(pos, seg, reader.block_size(), area)? {
-                self.write_staged(pos, seg, reader, area).await?;
+            loop {
+                match self.write_buffered(pos, seg, reader.block_size(), reader.memory(), area)? {
+                    Buffered::Written => break,
+                    // Without memory for a buffer, wait for this file's oldest part upload,
+                    // which gives its buffer back; with none in flight, stage the bytes.
+                    Buffered::NoMemory
+                        if self.stream.as_ref().is_some_and(|s| s.inflight() > 0) =>
+                    {
+                        if let Some(s) = self.stream.as_mut() {
+                            s.reap_one(self.staging.as_mut()).await;
+                        }
+                    }
+                    Buffered::NoMemory | Buffered::NotEligible => {
+                        self.write_staged(pos, seg, reader, area).await?;
+                        break;
+                    }
+                }
             }
             pos = seg_end;
             // Per segment: staging a buffered part stops at the size.
@@ -217,19 +252,20 @@ impl FileState {
     }
 
     /// Write `data` (within one part) into that part's buffer, starting one if the write
-    /// continues a file that streams. False when the bytes must go to staging instead.
+    /// continues a file that streams and the memory budget has room for it.
     fn write_buffered(
         &mut self,
         offset: u64,
         data: &[u8],
         block_size: u32,
+        memory: &MemoryBudget,
         area: &StagingArea,
-    ) -> UploadResult<bool> {
+    ) -> UploadResult<Buffered> {
         let bpp = blocks_per_part(block_size);
         let part = offset / (bpp * block_size as u64) + 1;
         if let Some(b) = self.parts.iter_mut().find(|b| u64::from(b.part) == part) {
             b.write(offset, data);
-            return Ok(true);
+            return Ok(Buffered::Written);
         }
         let first_block = (part - 1) * bpp;
         let next_streamed = self.stream.as_ref().map_or(2, |s| u64::from(s.next_part));
@@ -244,17 +280,27 @@ impl FileState {
                 .as_ref()
                 .is_some_and(|s| s.has_any(first_block..first_block + bpp));
         if !eligible {
-            return Ok(false);
+            return Ok(Buffered::NotEligible);
         }
         if self.parts.len() >= MAX_BUFFERED_PARTS {
             // The oldest did not leave (the stream is stuck on an earlier part): stage it.
             let oldest = self.parts.remove(0);
             self.stage_part(&oldest, area, block_size)?;
         }
-        let mut b = PartBuffer::new(part as u32, first_block, bpp, block_size as usize);
+        let len = PartBuffer::len(bpp, block_size as usize);
+        let Some(held) = memory.try_buffer(len) else {
+            return Ok(Buffered::NoMemory);
+        };
+        let mut b = PartBuffer::new(
+            part as u32,
+            first_block,
+            bpp,
+            block_size as usize,
+            Some(held),
+        );
         b.write(offset, data);
         self.parts.push(b);
-        Ok(true)
+        Ok(Buffered::Written)
     }
 
     /// Move every buffered part into staging (before anything but a sequential write).

@@ -19,6 +19,8 @@ use bytes::Bytes;
 use crate::crypto::ObjectSealer;
 use crate::crypto::format::sealed_block_len;
 
+use super::super::memory::Reservation;
+
 use super::error::{UploadError, UploadResult};
 
 /// Parts buffered per file at most: the one being filled and a full one waiting to leave.
@@ -46,20 +48,34 @@ pub struct PartBuffer {
     block_size: usize,
     /// `blocks` slots of one sealed block each; bytes never written are zeros.
     buf: Vec<u8>,
+    /// Its memory in the budget, held until the sealed body is sent.
+    held: Option<Reservation>,
 }
 
 impl PartBuffer {
-    /// An all-zero part `part` of `blocks` blocks starting at block `first_block`.
-    pub fn new(part: u32, first_block: u64, blocks: u64, block_size: usize) -> Self {
-        let slot = sealed_block_len(block_size as u32) as usize;
+    /// An all-zero part `part` of `blocks` blocks starting at block `first_block`, counted
+    /// by `held` in the memory budget.
+    pub fn new(
+        part: u32,
+        first_block: u64,
+        blocks: u64,
+        block_size: usize,
+        held: Option<Reservation>,
+    ) -> Self {
         PartBuffer {
             part,
             first_block,
             blocks,
             block_size,
             // Zeroed pages come from the allocator (calloc/mmap) without a memset.
-            buf: vec![0u8; blocks as usize * slot],
+            buf: vec![0u8; Self::len(blocks, block_size) as usize],
+            held,
         }
+    }
+
+    /// The bytes a buffer of `blocks` blocks takes.
+    pub fn len(blocks: u64, block_size: usize) -> u64 {
+        blocks * sealed_block_len(block_size as u32)
     }
 
     fn slot(&self) -> usize {
@@ -112,7 +128,10 @@ impl PartBuffer {
                 .map_err(|e| UploadError::crypto(key, e))?;
             tag.copy_from_slice(&t);
         }
-        Ok(Bytes::from(self.buf))
+        Ok(match self.held {
+            Some(held) => held.attach(self.buf),
+            None => Bytes::from(self.buf),
+        })
     }
 }
 
@@ -136,7 +155,7 @@ mod tests {
         let (_cfg, keys) =
             VaultConfig::create(&Secret::KeyFile(Zeroizing::new([3u8; 32])), 4096).unwrap();
         let sealer = ObjectSealer::new(&keys).unwrap();
-        let mut part = PartBuffer::new(2, 8, 4, 4096);
+        let mut part = PartBuffer::new(2, 8, 4, 4096, None);
         assert_eq!(part.byte_range(), 8 * 4096..12 * 4096);
         let data: Vec<u8> = (0..3 * 4096 + 100).map(|i| (i % 251) as u8).collect();
         part.write(8 * 4096 + 50, &data);

@@ -121,10 +121,10 @@ impl Uploader {
             }
             let body = match state.parts.iter().position(|b| b.part == part) {
                 Some(i) => PartBody::Buffered(state.parts.remove(i)),
-                None => PartBody::Sealed(Bytes::from(
+                None => PartBody::Sealed(
                     self.seal_blocks(key, &stream.sealer, state, reader, blocks, None)
                         .await?,
-                )),
+                ),
             };
             stream.spawn(self.store(), part, body);
             stream.next_part += 1;
@@ -282,10 +282,8 @@ impl Uploader {
         }
         let blocks = stream.part_blocks(part);
         let head = (part == 1).then_some(header);
-        let body = self
-            .seal_blocks(key, &stream.sealer, state, reader, blocks, head)
-            .await?;
-        Ok(Bytes::from(body))
+        self.seal_blocks(key, &stream.sealer, state, reader, blocks, head)
+            .await
     }
 }
 

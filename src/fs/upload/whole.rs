@@ -3,7 +3,6 @@
 //! parts in flight at once. A failed upload leaves the file's content where it was (staged or
 //! based on its old version), so the next flush or the background retry starts over.
 
-use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::crypto::format::{block_count, ciphertext_len};
@@ -43,7 +42,7 @@ impl Uploader {
                 .await?;
             let version = self
                 .sealed
-                .put_sealed(key, &sealer, Bytes::from(body), size, opts)
+                .put_sealed(key, &sealer, body, size, opts)
                 .await?;
             return Ok((version.etag, version.carried, salt));
         }
@@ -73,7 +72,7 @@ impl Uploader {
                     let part_number = (p + 1) as u32;
                     let etag = self
                         .store()
-                        .upload_part(key, upload_id, part_number, Bytes::from(body))
+                        .upload_part(key, upload_id, part_number, body)
                         .await?;
                     Ok(CompletedPart { part_number, etag })
                 }

@@ -166,6 +166,9 @@ pub struct CacheSection {
     pub metadata_ttl_secs: u64,
     pub block_cache_mib: u64,
     pub staging_dir: Option<PathBuf>,
+    /// Keep the attributes of unchanged files on local disk across mounts, in
+    /// `STAGING_DIR/attr-cache/` (sealed records under keyed names; docs/SEMANTICS.md).
+    pub attr_cache: bool,
 }
 
 impl Default for CacheSection {
@@ -174,6 +177,7 @@ impl Default for CacheSection {
             metadata_ttl_secs: DEFAULT_METADATA_TTL_SECS,
             block_cache_mib: DEFAULT_BLOCK_CACHE_MIB,
             staging_dir: None,
+            attr_cache: true,
         }
     }
 }

@@ -188,6 +188,7 @@ fn fs_options(s: &MountSettings) -> FsOptions {
         settled_after: crate::fs::DEFAULT_SETTLED_AFTER,
         block_cache_bytes: s.block_cache_bytes,
         staging_dir: s.staging_dir.clone(),
+        attr_cache_dir: s.attr_cache_dir.clone(),
         read_only: s.read_only,
     }
 }

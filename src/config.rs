@@ -457,6 +457,10 @@ impl MountConfig {
             .filter(|o| KERNEL_FLAGS.iter().any(|(k, _)| k == o))
             .cloned()
             .collect();
+        let staging_dir = match &self.cache.staging_dir {
+            Some(d) => d.clone(),
+            None => default_staging_dir()?,
+        };
         Ok(MountSettings {
             fsname: m.fsname.clone().unwrap_or_else(|| store_url.to_string()),
             store_url,
@@ -477,10 +481,11 @@ impl MountConfig {
             metadata_ttl: Duration::from_secs(self.cache.metadata_ttl_secs),
             block_cache_bytes: self.cache.block_cache_mib * 1024 * 1024,
             memory_limit: self.cache.memory_limit.0,
-            staging_dir: match &self.cache.staging_dir {
-                Some(d) => d.clone(),
-                None => default_staging_dir()?,
-            },
+            staging_dir: staging_dir.clone(),
+            attr_cache_dir: self
+                .cache
+                .attr_cache
+                .then(|| staging_dir.join(ATTR_CACHE_DIR)),
             log_level: self.logging.level,
             log_file: self.logging.file.clone(),
             rollback: self.rollback_settings(),
@@ -497,6 +502,9 @@ fn url_error(e: StoreError) -> String {
         other => other.to_string(),
     }
 }
+
+/// The attribute cache's directory below the staging directory.
+pub const ATTR_CACHE_DIR: &str = "attr-cache";
 
 fn set<T>(field: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
@@ -569,6 +577,8 @@ pub struct MountSettings {
     pub block_cache_bytes: u64,
     pub memory_limit: u64,
     pub staging_dir: PathBuf,
+    /// Where attributes are kept across mounts (`[cache] attr_cache`); `None`: off.
+    pub attr_cache_dir: Option<PathBuf>,
     pub log_level: LogLevel,
     pub log_file: Option<PathBuf>,
     pub rollback: RollbackSettings,

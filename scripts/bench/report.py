@@ -31,6 +31,8 @@ METRICS = [
     ("rsync_s", "rsync 2,000 files / 197 MiB, durable (s)", LOWER, 1),
     ("rsync2_s", "rsync no-change after remount (s)", LOWER, 2),
     ("rsync2_sent", "rsync no-change: files re-sent", LOWER, 0),
+    ("rsync3_s", "rsync no-change after a second remount (s)", LOWER, 2),
+    ("rsync3_sent", "rsync no-change, second remount: files re-sent", LOWER, 0),
     ("sha_s", "`sha256sum -c` of the tree, cold (s)", LOWER, 1),
     ("sha_bad", "`sha256sum -c`: files failing", LOWER, 0),
     ("du_s", "`du -s` of the tree (s)", LOWER, 3),

@@ -145,6 +145,12 @@ pub fn mount(global: &GlobalArgs, args: &MountArgs, detach: Detach) -> AppResult
         "staging dir {}",
         s.staging_dir.display()
     )))?;
+    if let Some(dir) = &s.attr_cache_dir {
+        s.attr_cache_dir = Some(
+            std::path::absolute(dir)
+                .map_err(AppError::io(format!("attribute cache {}", dir.display())))?,
+        );
+    }
     if let Some(dir) = &s.rollback.state_dir {
         s.rollback.state_dir = Some(
             std::path::absolute(dir)

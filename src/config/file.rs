@@ -231,6 +231,9 @@ pub struct CacheSection {
     /// The memory budget of the block cache, fetches in flight and upload part buffers.
     pub memory_limit: ByteSize,
     pub staging_dir: Option<PathBuf>,
+    /// Keep the attributes of unchanged files on local disk across mounts, in
+    /// `STAGING_DIR/attr-cache/` (sealed records under keyed names; docs/SEMANTICS.md).
+    pub attr_cache: bool,
 }
 
 impl Default for CacheSection {
@@ -240,6 +243,7 @@ impl Default for CacheSection {
             block_cache_mib: DEFAULT_BLOCK_CACHE_MIB,
             memory_limit: ByteSize(DEFAULT_MEMORY_LIMIT),
             staging_dir: None,
+            attr_cache: true,
         }
     }
 }

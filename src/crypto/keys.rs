@@ -34,6 +34,8 @@ pub const DEFAULT_BLOCK_SIZE: u32 = 65536;
 
 const INFO_GENERATION_WRAP: &[u8] = b"s3cryptfs v1 generation wrap";
 const INFO_CONFIG_MAC: &[u8] = b"s3cryptfs v1 config mac";
+/// HKDF info of the key of a machine's local attribute cache of the vault.
+const INFO_LOCAL_CACHE: &[u8] = b"s3cryptfs v1 local attribute cache";
 const MAC_DOMAIN: &[u8] = b"s3cryptfs v1 config";
 /// Tag of the config counter in the MAC input (only when the counter is above 0).
 const MAC_COUNTER_TAG: &[u8] = b"counter";
@@ -577,6 +579,12 @@ impl VaultKeys {
 
     pub fn vault_id(&self) -> [u8; 16] {
         self.vault_id
+    }
+
+    /// The key of this machine's attribute cache of the vault (`fs/attr_cache.rs`): it names
+    /// the cache's entries and authenticates its file. Never stored.
+    pub(crate) fn local_cache_key(&self) -> SecretKey {
+        kdf::hkdf_sha256(&*self.vmk, &self.vault_id, &[INFO_LOCAL_CACHE])
     }
 
     pub fn block_size(&self) -> u32 {

@@ -145,10 +145,40 @@ impl Fs {
     /// listings that show the object unchanged later (`settled.rs`).
     fn entry_headed(&self, path: &str, info: &ObjectInfo) -> FsResult<Entry> {
         let entry = self.entry_from_head(info)?;
-        if matches!(entry, Entry::File { .. }) {
-            (self.ns.settled()).headed(path, info, &entry, SystemTime::now());
+        if let Entry::File { version, .. } = &entry {
+            let now = SystemTime::now();
+            (self.ns.settled()).headed(path, info, &entry, now);
+            // Only authenticated records go to disk, never plaintext metadata of old writers.
+            if let Some(cache) = &self.attr_cache
+                && version.content_salt.is_some()
+            {
+                cache.headed(info, now);
+            }
         }
         Ok(entry)
+    }
+
+    /// The entry of the file at `path` if `obj` (a fresh listing's entry for it) shows its
+    /// object unchanged since a HEAD of this mount (`settled.rs`) or, after a remount, one
+    /// kept on disk (`attr_cache.rs`), whose record must authenticate again.
+    fn settled_entry(&self, path: &str, obj: &ObjectInfo) -> Option<Entry> {
+        if let Some(e) = self.ns.settled().listed(path, obj) {
+            return Some(e);
+        }
+        let cache = self.attr_cache.as_ref()?;
+        let info = cache.listed(obj)?;
+        match self.entry_from_head(&info) {
+            Ok(e @ Entry::File { .. }) => Some(e),
+            Ok(_) => None,
+            Err(e) => {
+                log::warn!(
+                    "{}: its cached attributes do not authenticate ({e}); asking the store",
+                    obj.key
+                );
+                cache.forget(&obj.key);
+                None
+            }
+        }
     }
 
     /// The entry of a directory whose marker a HEAD describes: the marker's attribute record
@@ -292,7 +322,7 @@ impl Fs {
         // scan (`du`, rsync, `ls -l` after the TTL) find them cached.
         for (name, obj) in &listed.files {
             let p = join(dir, name);
-            if let Some(e) = self.ns.settled().listed(&p, obj) {
+            if let Some(e) = self.settled_entry(&p, obj) {
                 self.ns.cache_fetched(&p, e).await;
             }
         }
@@ -532,7 +562,7 @@ impl Fs {
                 Some(Entry::File { kind, version, .. }) if version.etag == obj.etag => {
                     names.insert(name, Some(kind));
                 }
-                _ => match self.ns.settled().listed(&p, obj) {
+                _ => match self.settled_entry(&p, obj) {
                     Some(e @ Entry::File { kind, .. }) => {
                         self.ns.cache_fetched(&p, e).await;
                         names.insert(name, Some(kind));

@@ -22,6 +22,7 @@
 mod acl;
 mod activity;
 pub mod attr;
+mod attr_cache;
 mod block_cache;
 mod conflict;
 mod dir_times;
@@ -93,6 +94,9 @@ pub struct FsOptions {
     pub memory_limit: u64,
     /// Where sealed staging files live (never plaintext).
     pub staging_dir: PathBuf,
+    /// Where the attributes [`Self::settled_after`] allows to reuse are kept across mounts
+    /// (`attr_cache.rs`, one subdirectory per vault); `None`: in memory only.
+    pub attr_cache_dir: Option<PathBuf>,
     pub read_only: bool,
 }
 
@@ -112,6 +116,7 @@ impl FsOptions {
             block_cache_bytes: 64 * 1024 * 1024,
             memory_limit: 64 * 1024 * 1024,
             staging_dir,
+            attr_cache_dir: None,
             read_only: false,
         }
     }
@@ -164,6 +169,8 @@ pub struct Fs {
     root_attrs: Mutex<Option<attr::StoredAttrs>>,
     /// Counters for status reports and metrics (`activity.rs`, `status.rs`).
     activity: Arc<Activity>,
+    /// Settled attributes kept on local disk across mounts.
+    attr_cache: Option<Arc<attr_cache::AttrCache>>,
     /// Opened xattr sidecars and the default ACLs of directories (`xattr.rs`).
     xattr_caches: xattr_cache::XattrCaches,
     /// Directory times changed by entry operations, not yet in the directories' markers.
@@ -206,6 +213,12 @@ impl Fs {
         let uploader = Uploader::new(sealed.clone(), staging.clone());
         let ns = Namespace::new(opts.metadata_ttl, opts.settled_after);
         let names = keymap::KeyMap::new(prefix, keys.name_cipher());
+        let attr_cache = (opts.attr_cache_dir.as_deref()).and_then(|dir| {
+            attr_cache::AttrCache::open(dir, &keys, opts.settled_after)
+                .map_err(|e| log::warn!("no attribute cache in {}: {e}", dir.display()))
+                .ok()
+                .map(Arc::new)
+        });
         Ok(Arc::new_cyclic(|me| Fs {
             store,
             names,
@@ -222,6 +235,7 @@ impl Fs {
             mounted_at: SystemTime::now(),
             root_attrs: Mutex::new(None),
             activity,
+            attr_cache,
             xattr_caches: xattr_cache::XattrCaches::default(),
             dir_times: dir_times::DirTimes::default(),
             dir_owners: dir_times::DirOwners::default(),
@@ -669,6 +683,9 @@ impl Fs {
         }
         if let Err(e) = self.write_all_dir_times().await {
             first_err.get_or_insert(e);
+        }
+        if let Some(cache) = &self.attr_cache {
+            cache.flush();
         }
         match first_err {
             Some(e) => Err(e),

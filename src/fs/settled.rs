@@ -52,6 +52,35 @@ fn secs(t: SystemTime) -> Option<u64> {
         .filter(|s| *s > 0)
 }
 
+/// The Last-Modified second of the object a HEAD at `now` described (`info`) if it may be
+/// reused while listings show it unchanged: it has an ETag and a Last-Modified, and had not
+/// changed for `settled_after` (plus the second of rounding) when the HEAD read it.
+pub(crate) fn settled_second(
+    info: &ObjectInfo,
+    settled_after: Duration,
+    now: SystemTime,
+) -> Option<u64> {
+    let settled = info
+        .last_modified
+        .checked_add(settled_after + Duration::from_secs(1))
+        .is_some_and(|t| t <= now);
+    secs(info.last_modified).filter(|_| settled && !info.etag.is_empty())
+}
+
+/// Whether a listing's entry (`listed`) shows the object version with this ETag, size and
+/// Last-Modified second.
+pub(crate) fn shows_version(
+    listed: &ObjectInfo,
+    etag: &str,
+    size: u64,
+    modified_secs: u64,
+) -> bool {
+    !listed.etag.is_empty()
+        && listed.etag == etag
+        && listed.size == size
+        && secs(listed.last_modified) == Some(modified_secs)
+}
+
 impl<E: Clone + Send + Sync + 'static> Settled<E> {
     pub fn new(settled_after: Duration) -> Self {
         Settled {
@@ -65,12 +94,8 @@ impl<E: Clone + Send + Sync + 'static> Settled<E> {
     /// A HEAD at `now` of the file object at `path` (`info`) gave `entry`: keep it if the
     /// object had settled by then, else drop what was kept for `path`.
     pub fn headed(&self, path: &str, info: &ObjectInfo, entry: &E, now: SystemTime) {
-        let settled = info
-            .last_modified
-            .checked_add(self.settled_after + Duration::from_secs(1))
-            .is_some_and(|t| t <= now);
-        match secs(info.last_modified) {
-            Some(modified_secs) if settled && !info.etag.is_empty() => {
+        match settled_second(info, self.settled_after, now) {
+            Some(modified_secs) => {
                 self.seen.insert(
                     path.to_string(),
                     Seen {
@@ -89,11 +114,7 @@ impl<E: Clone + Send + Sync + 'static> Settled<E> {
     /// object version.
     pub fn listed(&self, path: &str, listed: &ObjectInfo) -> Option<E> {
         let seen = self.seen.get(path)?;
-        let same = !listed.etag.is_empty()
-            && listed.etag == seen.etag
-            && listed.size == seen.size
-            && secs(listed.last_modified) == Some(seen.modified_secs);
-        if same {
+        if shows_version(listed, &seen.etag, seen.size, seen.modified_secs) {
             Some(seen.entry)
         } else {
             self.forget(path);

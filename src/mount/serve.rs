@@ -189,6 +189,7 @@ fn fs_options(s: &MountSettings) -> FsOptions {
         block_cache_bytes: s.block_cache_bytes,
         memory_limit: s.memory_limit,
         staging_dir: s.staging_dir.clone(),
+        attr_cache_dir: s.attr_cache_dir.clone(),
         read_only: s.read_only,
     }
 }

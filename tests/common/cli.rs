@@ -490,6 +490,26 @@ impl CliMount {
         self.mount();
     }
 
+    /// Requests of `kind` (`head`, `list`, `put`, ...) this mount's daemon sent so far, as
+    /// `s3cryptfs status --json` reports them.
+    pub fn requests(&self, kind: &str) -> u64 {
+        let out = run_cli(
+            &[
+                OsStr::new("status"),
+                OsStr::new("--json"),
+                self.mountpoint.as_os_str(),
+            ],
+            &[],
+        );
+        out.assert_ok();
+        let json: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.describe()));
+        (json["requests"].as_array().into_iter().flatten())
+            .find(|r| r["kind"] == kind)
+            .and_then(|r| r["requests"].as_u64())
+            .unwrap_or_else(|| panic!("no {kind} count in {json:#}"))
+    }
+
     /// Pids of the daemon(s) serving this mount.
     pub fn daemon_pids(&self) -> Vec<u32> {
         daemon_pids(&self.mountpoint)

@@ -1,8 +1,9 @@
 //! The mount over `s3://` against moto's S3 server (started on 127.0.0.1 by
 //! `common/s3server.rs`; a missing moto fails the test): `init` and `mount` through the
 //! command line with `--endpoint` and `--path-style`, files small and large (200 MiB, streamed),
-//! directories, rename over a file, attributes across a remount, `cp -r` + `diff -r`, and a
-//! mount with `--sse s3` whose objects then carry SSE-S3.
+//! directories, rename over a file, attributes across a remount, `cp -r` + `diff -r`, a
+//! mount with `--sse s3` whose objects then carry SSE-S3, and the attribute cache on disk
+//! sparing a remount's no-change rsync its HEADs.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -339,4 +340,51 @@ fn s3_mount_gives_other_users_the_access_checks_of_a_local_file_system() {
         m.remount();
         m.mountpoint.clone()
     });
+}
+
+/// The attribute cache on disk: once a mount has HEADed files whose objects had settled, a
+/// later mount's `ls -l` and no-change `rsync -a` of them send no HEAD and re-send nothing,
+/// and show the same attributes.
+#[test]
+fn remount_rsync_heads_no_unchanged_file() {
+    const FILES: u64 = 40;
+    let v = S3Vault::init(moto(), "attr-cache", &[]);
+    let mut m = v.mount();
+    let src = tempfile::tempdir().expect("source dir");
+    for i in 0..FILES {
+        fs::write(src.path().join(format!("f{i:02}")), format!("file {i}")).expect("write");
+    }
+    let src_arg = format!("{}/", src.path().display());
+    let dest = format!("{}/", m.path("tree").display());
+    run_ok("rsync", &["-a", &src_arg, &dest]);
+    // Objects are kept once last modified 5 s (and the second of rounding) before a HEAD.
+    std::thread::sleep(Duration::from_millis(6500));
+    let ls = |m: &common::cli::CliMount| {
+        let out = run_ok(
+            "ls",
+            &[
+                "-l",
+                "--time-style=full-iso",
+                &m.path("tree").to_string_lossy(),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    m.remount();
+    let first = ls(&m);
+    let heads = m.requests("head");
+    assert!(heads >= FILES, "the first mount HEADs every file: {heads}");
+
+    for _ in 0..2 {
+        m.remount();
+        let again = ls(&m);
+        assert_eq!(again, first);
+        let out = run_ok("rsync", &["-a", "--itemize-changes", &src_arg, &dest]);
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.trim().is_empty(), "the no-change rsync sent: {out}");
+        // What is left are the lookups of the directory itself (its name, its marker).
+        let heads = m.requests("head");
+        assert!(heads < 5, "{heads} HEADs after remount");
+        assert_eq!(m.requests("put") + m.requests("copy"), 0);
+    }
 }

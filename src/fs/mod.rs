@@ -22,7 +22,9 @@ mod acl;
 mod activity;
 pub mod attr;
 mod conflict;
+mod dir_handle;
 mod dir_times;
+mod dirstream;
 pub mod error;
 pub mod inode;
 pub mod keymap;
@@ -119,8 +121,9 @@ pub(crate) enum Handle {
         /// Where this handle reads sequentially, for the read-ahead.
         seq: Mutex<ReadAhead>,
     },
+    /// A directory being read, one listing page at a time (`dirstream.rs`).
     Dir {
-        entries: Vec<DirEntry>,
+        stream: Box<tokio::sync::Mutex<dir_handle::DirStream>>,
     },
 }
 

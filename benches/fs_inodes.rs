@@ -151,7 +151,7 @@ fn walk(rt: &tokio::runtime::Runtime, fs: &Arc<Fs>, dirs: usize, forgets: bool, 
             let name = format!("d{d:04}");
             let dir = fs.lookup(1, OsStr::new(&name)).await.expect("lookup dir");
             let fh = fs.opendir(dir.ino).await.expect("opendir");
-            let entries = fs.readdir(fh).expect("readdir");
+            let entries = fs.readdir(fh).await.expect("readdir");
             fs.releasedir(fh);
             let mut looked_up = Vec::with_capacity(entries.len());
             for e in &entries {

@@ -195,7 +195,7 @@ fn small_files(c: &mut Criterion) {
     let ls = || {
         rt.block_on(async {
             let fh = e.fs.opendir(dir).await.expect("opendir");
-            let entries = e.fs.readdir(fh).expect("readdir");
+            let entries = e.fs.readdir(fh).await.expect("readdir");
             let mut files = 0;
             for entry in entries.iter().filter(|d| d.name != "." && d.name != "..") {
                 e.fs.lookup(dir, OsStr::new(&entry.name))

@@ -524,30 +524,33 @@ impl fuser::Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.fs.readdir(fh.0) {
-            Ok(e) => e,
-            Err(e) => {
-                reply.error(to_errno("readdir", &e));
-                return;
-            }
-        };
         // Offsets: 1 = ".", 2 = "..", 3.. = entries; each entry carries the offset of the next.
-        let mut idx = offset;
-        loop {
-            let full = match idx {
-                0 => reply.add(ino, 1, FileType::Directory, "."),
-                1 => reply.add(INodeNo(1), 2, FileType::Directory, ".."),
-                n => match entries.get((n - 2) as usize) {
-                    Some(e) => reply.add(INodeNo(e.ino), n + 1, file_type(e.kind), &e.name),
-                    None => break,
-                },
-            };
-            if full {
-                break;
-            }
-            idx += 1;
-        }
-        reply.ok();
+        // The page holding the entries asked for may have to be listed first.
+        let from = offset.saturating_sub(2) as usize;
+        let fs = self.fs.clone();
+        self.spawn(
+            "readdir",
+            async move { fs.readdir_page(fh.0, from).await },
+            move |r| {
+                let (start, page) = match r {
+                    Ok(p) => p,
+                    Err(e) => return reply.error(e),
+                };
+                if offset == 0 && reply.add(ino, 1, FileType::Directory, ".") {
+                    return reply.ok();
+                }
+                if offset <= 1 && reply.add(INodeNo(1), 2, FileType::Directory, "..") {
+                    return reply.ok();
+                }
+                for (i, e) in page.iter().enumerate().skip(from.saturating_sub(start)) {
+                    let next = (start + i) as u64 + 3;
+                    if reply.add(INodeNo(e.ino), next, file_type(e.kind), &e.name) {
+                        break;
+                    }
+                }
+                reply.ok();
+            },
+        );
     }
 
     fn releasedir(

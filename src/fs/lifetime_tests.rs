@@ -10,7 +10,7 @@ use super::{Fs, FsOptions};
 use crate::crypto::{Secret, VaultConfig};
 use crate::store::{DynStore, MemoryStore};
 
-fn fs() -> (Arc<Fs>, tempfile::TempDir) {
+pub(super) fn fs() -> (Arc<Fs>, tempfile::TempDir) {
     let store: DynStore = MemoryStore::new();
     let (_cfg, keys) =
         VaultConfig::create(&Secret::KeyFile(Zeroizing::new([3u8; 32])), 4096).expect("vault");
@@ -20,7 +20,7 @@ fn fs() -> (Arc<Fs>, tempfile::TempDir) {
     (fs, staging)
 }
 
-async fn write_file(fs: &Arc<Fs>, parent: u64, name: &str) -> u64 {
+pub(super) async fn write_file(fs: &Arc<Fs>, parent: u64, name: &str) -> u64 {
     let (attr, fh) = fs
         .create(parent, OsStr::new(name), 0o644, libc::O_WRONLY, 0, 0)
         .await

@@ -25,7 +25,7 @@ use super::listing::Known;
 use super::namespace::{DirEntry, Entry};
 use super::read::RemoteVersion;
 use super::upload::FileState;
-use super::{Fs, Handle, OpenFile};
+use super::{Fs, OpenFile};
 
 /// The vault's own directory at the mount root; hidden and protected.
 pub const VAULT_DIR: &str = ".s3cryptfs";
@@ -36,13 +36,39 @@ const MAX_KEY_LEN: usize = 1024;
 
 /// What one LIST of a directory found, and the files in it that exist only locally so far.
 #[derive(Default)]
-struct Listed {
+pub(super) struct Listed {
     /// Names in the store (kind `None`: a file whose kind its HEAD tells).
     names: std::collections::BTreeMap<String, Option<Kind>>,
     /// The listing entries of the stored files, with their names.
     files: Vec<(String, crate::store::ObjectInfo)>,
     /// Files being written for the first time, with their kinds.
-    pending: Vec<(String, Kind)>,
+    pub(super) pending: Vec<(String, Kind)>,
+}
+
+impl Listed {
+    /// Add the next page of the same listing (a file wins over a directory of the same name).
+    fn merge(&mut self, page: Listed) {
+        for (name, kind) in page.names {
+            match kind {
+                None => {
+                    self.names.insert(name, None);
+                }
+                Some(_) => {
+                    self.names.entry(name).or_insert(kind);
+                }
+            }
+        }
+        self.files.extend(page.files);
+        self.pending.extend(page.pending);
+    }
+
+    /// Every name listed, stored or pending.
+    pub(super) fn known_names(&self) -> std::collections::HashSet<String> {
+        (self.names.keys())
+            .chain(self.pending.iter().map(|(name, _)| name))
+            .cloned()
+            .collect()
+    }
 }
 
 impl Fs {
@@ -379,29 +405,6 @@ impl Fs {
         self.attr_of_entry(ino, &entry)
     }
 
-    /// List directory `ino` once (one paginated LIST with delimiter) and keep the entries in a
-    /// handle; attributes of the files are fetched in parallel and cached, so the `stat` of
-    /// every entry that follows (`ls -l`, rsync) costs no request.
-    pub async fn opendir(&self, ino: u64) -> FsResult<u64> {
-        let (path, kind) = self.path_of(ino)?;
-        if kind != Kind::Dir {
-            return Err(FsError::NotDir);
-        }
-        let entries = self.list_dir(&path).await?;
-        Ok(self.new_fh(Handle::Dir { entries }))
-    }
-
-    pub fn readdir(&self, fh: u64) -> FsResult<Vec<DirEntry>> {
-        match &*self.handle(fh)? {
-            Handle::Dir { entries } => Ok(entries.clone()),
-            Handle::File { .. } => Err(FsError::NotDir),
-        }
-    }
-
-    pub fn releasedir(&self, fh: u64) {
-        self.lock_handles().remove(&fh);
-    }
-
     /// The names in directory `path` with their kinds and inode numbers.
     pub async fn list_dir(&self, path: &str) -> FsResult<Vec<DirEntry>> {
         // Without a page limit the listing always runs to its end.
@@ -412,85 +415,104 @@ impl Fs {
     /// files, kind unknown until their HEAD) and its files' listing entries. `None` when it
     /// takes more than `max_pages` pages. A complete listing is kept in `self.listings`.
     async fn list_names(&self, path: &str, max_pages: Option<usize>) -> FsResult<Option<Listed>> {
-        let prefix = self.dir_prefix(path);
         let generation = self.ns.listings().generation();
         let started = std::time::Instant::now();
         let mut listed = Listed::default();
-        let (names_map, files) = (&mut listed.names, &mut listed.files);
         let mut token = None;
         let mut pages = 0;
-        let mut pager = Pager::new(&prefix);
-        // Shortened names: (hash, listed key, the object when a file).
-        let mut long: Vec<(String, String, Option<ObjectInfo>)> = Vec::new();
+        let mut pager = Pager::new(&self.dir_prefix(path));
         loop {
             if max_pages.is_some_and(|m| pages >= m) {
                 return Ok(None);
             }
             pages += 1;
-            let page = self
-                .store
-                .list(&ListRequest {
-                    prefix: prefix.clone(),
-                    delimiter: Some("/".into()),
-                    continuation_token: token.take(),
-                    max_keys: 1000,
-                })
-                .await?;
-            pager.check(&page)?;
-            for cp in page.common_prefixes {
-                let below = cp.strip_prefix(prefix.as_str()).unwrap_or("");
-                let segment = below.strip_suffix('/').unwrap_or(below);
-                if path.is_empty() && segment == VAULT_DIR {
-                    continue;
-                }
-                match self.names.listed(path, segment) {
-                    Decoded::Name(name) => {
-                        names_map.entry(name).or_insert(Some(Kind::Dir));
-                    }
-                    Decoded::Long(hash) => long.push((hash, cp, None)),
-                    Decoded::NameObject => self.names.hide(&cp, "a name object's name"),
-                    Decoded::Bad(why) => self.names.hide(&cp, &why),
-                }
-            }
-            for obj in page.objects {
-                let Some(segment) = obj.key.strip_prefix(prefix.as_str()) else {
-                    log::warn!("listing {prefix:?}: skipping {:?}: not below it", obj.key);
-                    continue;
-                };
-                if segment.is_empty() {
-                    continue; // this directory's own marker
-                }
-                match self.names.listed(path, segment) {
-                    Decoded::Name(name) => {
-                        names_map.insert(name.clone(), None);
-                        files.push((name, obj));
-                    }
-                    Decoded::Long(hash) => long.push((hash, obj.key.clone(), Some(obj))),
-                    Decoded::NameObject => {}
-                    Decoded::Bad(why) => self.names.hide(&obj.key, &why),
-                }
-            }
-            match page.next_continuation_token {
+            let (page, next) = self.list_page(path, token.take(), &mut pager).await?;
+            listed.merge(page);
+            match next {
                 Some(t) => token = Some(t),
                 None => break,
             }
         }
+        listed.pending = self.pending_in(path).await;
+        self.ns
+            .listings()
+            .put(path, listed.known_names(), started, generation);
+        Ok(Some(listed))
+    }
+
+    /// One page of the LIST of directory `path` from `token` (the first page for `None`),
+    /// checked by `pager`, its shortened names resolved; with the next page's token.
+    pub(super) async fn list_page(
+        &self,
+        path: &str,
+        token: Option<String>,
+        pager: &mut Pager,
+    ) -> FsResult<(Listed, Option<String>)> {
+        let prefix = pager.prefix().to_owned();
+        let mut listed = Listed::default();
+        let (names_map, files) = (&mut listed.names, &mut listed.files);
+        // Shortened names: (hash, listed key, the object when a file).
+        let mut long: Vec<(String, String, Option<ObjectInfo>)> = Vec::new();
+        let page = self
+            .store
+            .list(&ListRequest {
+                prefix: prefix.clone(),
+                delimiter: Some("/".into()),
+                continuation_token: token,
+                max_keys: 1000,
+            })
+            .await?;
+        pager.check(&page)?;
+        for cp in page.common_prefixes {
+            let below = cp.strip_prefix(prefix.as_str()).unwrap_or("");
+            let segment = below.strip_suffix('/').unwrap_or(below);
+            if path.is_empty() && segment == VAULT_DIR {
+                continue;
+            }
+            match self.names.listed(path, segment) {
+                Decoded::Name(name) => {
+                    names_map.entry(name).or_insert(Some(Kind::Dir));
+                }
+                Decoded::Long(hash) => long.push((hash, cp, None)),
+                Decoded::NameObject => self.names.hide(&cp, "a name object's name"),
+                Decoded::Bad(why) => self.names.hide(&cp, &why),
+            }
+        }
+        for obj in page.objects {
+            let Some(segment) = obj.key.strip_prefix(prefix.as_str()) else {
+                log::warn!("listing {prefix:?}: skipping {:?}: not below it", obj.key);
+                continue;
+            };
+            if segment.is_empty() {
+                continue; // this directory's own marker
+            }
+            match self.names.listed(path, segment) {
+                Decoded::Name(name) => {
+                    names_map.insert(name.clone(), None);
+                    files.push((name, obj));
+                }
+                Decoded::Long(hash) => long.push((hash, obj.key.clone(), Some(obj))),
+                Decoded::NameObject => {}
+                Decoded::Bad(why) => self.names.hide(&obj.key, &why),
+            }
+        }
         self.resolve_long_names(path, long, &mut listed).await?;
-        // Files being written for the first time exist only locally, but they exist.
+        Ok((listed, page.next_continuation_token))
+    }
+
+    /// Files being written for the first time in directory `path`: they exist only locally,
+    /// but they exist.
+    pub(super) async fn pending_in(&self, path: &str) -> Vec<(String, Kind)> {
+        let mut pending = Vec::new();
         let open: Vec<Arc<OpenFile>> = self.lock_open().values().cloned().collect();
         for of in open {
             let st = of.state.lock().await;
             if !st.unlinked && !st.path.is_empty() && parent_of(&st.path) == path {
                 let name = st.path[if path.is_empty() { 0 } else { path.len() + 1 }..].to_string();
-                listed.pending.push((name, st.kind));
+                pending.push((name, st.kind));
             }
         }
-        let known = (listed.names.keys())
-            .chain(listed.pending.iter().map(|(name, _)| name))
-            .cloned()
-            .collect();
-        self.ns.listings().put(path, known, started, generation);
-        Ok(Some(listed))
+        pending
     }
 
     /// The names of shortened entries a listing found, from their name objects (one GET each,
@@ -544,14 +566,20 @@ impl Fs {
         path: &str,
         max_pages: Option<usize>,
     ) -> FsResult<Option<Vec<DirEntry>>> {
-        let Some(Listed {
+        let Some(listed) = self.list_names(path, max_pages).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.entries_of(path, listed).await))
+    }
+
+    /// The entries of (part of) a listing of directory `path`, numbered, with the attributes
+    /// of the files and directories not cached yet fetched and cached.
+    pub(super) async fn entries_of(&self, path: &str, listed: Listed) -> Vec<DirEntry> {
+        let Listed {
             mut names,
             files,
             pending,
-        }) = self.list_names(path, max_pages).await?
-        else {
-            return Ok(None);
-        };
+        } = listed;
         // Attributes of files and directories not cached yet: HEADs in parallel (of the object,
         // of the directory's marker), cached for the stats to come.
         let mut unknown: Vec<(String, String, Option<crate::store::ObjectInfo>)> = Vec::new();
@@ -611,7 +639,7 @@ impl Fs {
             names.insert(name, Some(kind));
         }
         let names = (names.into_iter()).map(|(name, kind)| (name, kind.unwrap_or(Kind::File)));
-        Ok(Some(self.ns.number(path, names, &|i| self.is_open(i))))
+        self.ns.number(path, names, &|i| self.is_open(i))
     }
 
     /// The entry of a file a listing found, from its HEAD (`None`: deleted since; `Err`: not

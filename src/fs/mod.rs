@@ -25,7 +25,9 @@ pub mod attr;
 mod attr_cache;
 mod block_cache;
 mod conflict;
+mod dir_handle;
 mod dir_times;
+mod dirstream;
 pub mod error;
 pub mod inode;
 pub mod keymap;
@@ -132,8 +134,9 @@ pub(crate) enum Handle {
         /// Where this handle reads sequentially, for the read-ahead.
         seq: Mutex<ReadAhead>,
     },
+    /// A directory being read, one listing page at a time (`dirstream.rs`).
     Dir {
-        entries: Vec<DirEntry>,
+        stream: Box<tokio::sync::Mutex<dir_handle::DirStream>>,
     },
 }
 

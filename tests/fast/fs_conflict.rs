@@ -60,7 +60,7 @@ async fn read(fs: &Arc<Fs>, name: &str) -> Vec<u8> {
 async fn names(fs: &Arc<Fs>) -> Vec<String> {
     fs.invalidate_caches();
     let fh = fs.opendir(1).await.expect("opendir");
-    let entries = fs.readdir(fh).expect("readdir");
+    let entries = fs.readdir(fh).await.expect("readdir");
     fs.releasedir(fh);
     let mut v: Vec<String> = entries
         .into_iter()

@@ -492,6 +492,7 @@ impl CliMount {
 
     /// Requests of `kind` (`head`, `list`, `put`, ...) this mount's daemon sent so far, as
     /// `s3cryptfs status --json` reports them.
+    #[cfg(feature = "s3_tests")]
     pub fn requests(&self, kind: &str) -> u64 {
         let out = run_cli(
             &[

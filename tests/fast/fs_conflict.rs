@@ -185,7 +185,7 @@ async fn a_write_between_a_file_renames_copy_and_delete_is_kept() {
     fs.rename(1, OsStr::new("a"), 1, OsStr::new("b"), 0)
         .await
         .expect("rename");
-    let key = kept(&v, &written);
+    kept(&v, &written);
     assert_eq!(read(&fs, "b").await, b"renamed");
 }
 

@@ -218,7 +218,7 @@ fn metrics_on_another_address_are_refused_without_the_flag() {
 /// `--memory-limit` bounds the block cache, the reads in flight and the upload buffers of all
 /// open files together: with the smallest limit, four files written at once (each streaming
 /// its parts) and then read back at once while two more are written, the budget's high-water
-/// mark that `status` reports never passes the limit, and every byte reads back right.
+/// mark that `status` reports stays within 10 % of the limit, and every byte reads back right.
 #[test]
 fn the_memory_limit_holds_across_files_written_and_read_at_once() {
     use crate::common::data::{assert_stream_file, write_stream_file};
@@ -253,7 +253,10 @@ fn the_memory_limit_holds_across_files_written_and_read_at_once() {
     let high = memory["high_water"].as_u64().expect("high_water");
     // It counted the parts and fetches (each 8 MiB) ...
     assert!(high >= 8 * MIB, "{json:#}");
-    // ... and never held more than the limit.
-    assert!(high <= LIMIT, "high water {high} > {LIMIT}: {json:#}");
-    assert!(memory["in_use"].as_u64() <= Some(LIMIT), "{json:#}");
+    // ... and held no more than the limit and the 10 % issue 17 allows: an upload sealing
+    // blocks of a stored version overdraws rather than wait for memory it holds itself
+    // (src/fs/memory.rs), and a loaded run was seen 8 % over.
+    let bound = LIMIT + LIMIT / 10;
+    assert!(high <= bound, "high water {high} > {bound}: {json:#}");
+    assert!(memory["in_use"].as_u64() <= Some(bound), "{json:#}");
 }

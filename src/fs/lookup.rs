@@ -373,7 +373,7 @@ impl Fs {
         }
         let page = self
             .store
-            .list(&ListRequest {
+            .list_names(&ListRequest {
                 prefix: marker,
                 delimiter: None,
                 continuation_token: None,
@@ -455,7 +455,7 @@ impl Fs {
         let mut long: Vec<(String, String, Option<ObjectInfo>)> = Vec::new();
         let page = self
             .store
-            .list(&ListRequest {
+            .list_names(&ListRequest {
                 prefix: prefix.clone(),
                 delimiter: Some("/".into()),
                 continuation_token: token,

@@ -200,7 +200,7 @@ impl Fs {
         let prefix = self.dir_prefix(path);
         let page = self
             .store
-            .list(&ListRequest {
+            .list_names(&ListRequest {
                 prefix: prefix.clone(),
                 delimiter: None,
                 continuation_token: None,

@@ -368,7 +368,7 @@ impl Fs {
         loop {
             let page = self
                 .store
-                .list(&ListRequest {
+                .list_names(&ListRequest {
                     prefix: prefix.to_owned(),
                     delimiter: None,
                     continuation_token: token.take(),

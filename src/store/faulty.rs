@@ -230,6 +230,13 @@ impl ObjectStore for FaultyStore {
         self.inner.list(req).await
     }
 
+    async fn list_names(&self, req: &ListRequest) -> StoreResult<ListPage> {
+        if let Some(hook) = &*self.before_list.lock().unwrap_or_else(|p| p.into_inner()) {
+            hook(req);
+        }
+        self.inner.list_names(req).await
+    }
+
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {
         self.gate_writes(dst).await?;
         let n = self.copies.fetch_add(1, Ordering::SeqCst) + 1;

@@ -178,6 +178,13 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// of them, however many pages the server takes), oldest first.
     async fn list_uploads(&self, prefix: &str) -> StoreResult<Vec<PendingUpload>>;
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage>;
+    /// [`Self::list`] for a caller that needs keys and sizes but not ETags: an entry the
+    /// server listed without ETag keeps an empty one instead of costing a HEAD (S3Store; the
+    /// other stores list ETags anyway). The file system lists directories this way and takes
+    /// an empty ETag as "unknown".
+    async fn list_names(&self, req: &ListRequest) -> StoreResult<ListPage> {
+        self.list(req).await
+    }
     /// Server-side copy (objects up to `MAX_SINGLE_PUT`). A missing source is `NotFound`, a
     /// source whose ETag is not `source_if_match` is `PreconditionFailed`, and copying an
     /// object onto itself needs `MetadataDirective::Replace` (`InvalidArgument` otherwise), as

@@ -51,7 +51,6 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart as SdkCompletedPart, MetadataDirective as SdkDirective,
 };
 use bytes::Bytes;
-use futures::StreamExt;
 
 use super::rules;
 use super::sse::{SSE_C_ALGORITHM, SseCKey, SseEcho};
@@ -199,9 +198,6 @@ impl S3Store {
         (info, attempts)
     }
 }
-
-/// HEADs in flight for listing entries that came without ETag or size.
-const LISTING_HEADS_IN_FLIGHT: usize = 16;
 
 /// Most bytes a whole-object GET takes when the server announces no Content-Length. Callers
 /// that read file data ask for ranges; whole-object GETs are for small objects (the vault
@@ -606,106 +602,11 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self, req: &ListRequest) -> StoreResult<ListPage> {
-        self.stats.record(Op::List, 0);
-        let max_keys = match req.max_keys {
-            0 => 1000,
-            n => n.min(1000),
-        };
-        let result = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .set_prefix((!req.prefix.is_empty()).then(|| req.prefix.clone()))
-            .set_delimiter(req.delimiter.clone().filter(|d| !d.is_empty()))
-            .set_continuation_token(req.continuation_token.clone())
-            .max_keys(max_keys as i32)
-            .send()
-            .await;
-        let shown = if req.prefix.is_empty() {
-            format!("s3://{}/", self.bucket)
-        } else {
-            req.prefix.clone()
-        };
-        let out =
-            result.map_err(|e| errors::map(&Request::new("ListObjectsV2", &shown, self), e))?;
-        let delimiter = req.delimiter.as_deref().filter(|d| !d.is_empty());
-        // Entries whose ETag or size the server left out (both are optional in practice) are
-        // asked for with a HEAD each, so one such entry never fails the whole listing.
-        let mut objects = Vec::with_capacity(out.contents().len());
-        let mut incomplete = Vec::new();
-        for o in out.contents() {
-            let Some(key) = o.key() else {
-                log::warn!("{shown}: listing skips an entry without Key");
-                continue;
-            };
-            if let Some(problem) = listed::key_problem(key, &req.prefix, delimiter) {
-                log::warn!("{shown}: listing skips the key {key:?}: {problem}");
-                continue;
-            }
-            match object_info(key, o.size(), o.e_tag(), o.last_modified(), None) {
-                Ok(info) => objects.push(Some(info)),
-                Err(_) => {
-                    incomplete.push((objects.len(), key.to_owned()));
-                    objects.push(None);
-                }
-            }
-        }
-        let heads = futures::stream::iter(incomplete)
-            .map(|(slot, key)| async move { (slot, self.head(&key).await, key) })
-            .buffer_unordered(LISTING_HEADS_IN_FLIGHT)
-            .collect::<Vec<_>>()
-            .await;
-        for (slot, head, key) in heads {
-            match head {
-                Ok(mut info) => {
-                    // A listing carries no user metadata; keep that contract.
-                    info.metadata = None;
-                    info.sse = None;
-                    objects[slot] = Some(info);
-                }
-                Err(StoreError::NotFound { .. }) => {}
-                Err(e) if e.is_transient() => return Err(e),
-                Err(e) => log::warn!("{shown}: listing skips {key:?}: {e}"),
-            }
-        }
-        let objects: Vec<ObjectInfo> = objects.into_iter().flatten().collect();
-        let mut common_prefixes = Vec::with_capacity(out.common_prefixes().len());
-        for p in out.common_prefixes().iter().filter_map(|p| p.prefix()) {
-            match listed::prefix_problem(p, &req.prefix, delimiter) {
-                None => common_prefixes.push(p.to_owned()),
-                Some(problem) => {
-                    log::warn!("{shown}: listing skips the common prefix {p:?}: {problem}")
-                }
-            }
-        }
-        let next_continuation_token = if out.is_truncated().unwrap_or(false) {
-            let token = out
-                .next_continuation_token()
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| {
-                    malformed(
-                        "ListObjectsV2",
-                        &shown,
-                        "a truncated page without NextContinuationToken",
-                    )
-                })?;
-            // A server that hands back the token it was given would be listed forever.
-            if req.continuation_token.as_deref() == Some(token) {
-                return Err(malformed(
-                    "ListObjectsV2",
-                    &shown,
-                    "the same NextContinuationToken as the request's",
-                ));
-            }
-            Some(token.to_owned())
-        } else {
-            None
-        };
-        Ok(ListPage {
-            objects,
-            common_prefixes,
-            next_continuation_token,
-        })
+        self.list_page(req, true).await
+    }
+
+    async fn list_names(&self, req: &ListRequest) -> StoreResult<ListPage> {
+        self.list_page(req, false).await
     }
 
     async fn copy(&self, src: &str, dst: &str, opts: CopyOptions) -> StoreResult<PutOutput> {

@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
                 delimiter_listings,
                 common_prefixes_across_pages,
                 bad_continuation_token,
+                names_only_listings,
                 conditional_puts,
                 racing_conditional_writes,
                 deletes,

@@ -12,10 +12,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Instant;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use s3cryptfs::store::s3::S3Settings;
 
 use super::find_in_path;
-use super::s3test::free_port;
+use super::s3test::{create_bucket, free_port, sdk_client, store_settings};
 
 const INSTALL_HINT: &str = "the Ceph tests run against a one-node Ceph cluster (RADOS Gateway): \
      install it with `scripts/ceph-test-server.sh --install` (Debian packages ceph-mon ceph-osd \
@@ -135,20 +135,19 @@ impl CephServer {
     /// A plain SDK client of the gateway with the test user's keys, independent of
     /// `s3cryptfs` and without any SSE setting.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                &self.access_key,
-                &self.secret_key,
-                None,
-                None,
-                "ceph-test",
-            ))
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        sdk_client(&self.endpoint, &self.access_key, &self.secret_key)
+    }
+
+    /// Settings for an `S3Store` on `bucket` of the gateway (`s3test::store_settings`).
+    pub fn settings(&self, bucket: &str) -> S3Settings {
+        store_settings(&self.endpoint, bucket, &self.access_key, &self.secret_key)
+    }
+
+    /// Creates a fresh bucket whose name starts with `hint`.
+    pub async fn bucket(&self, hint: &str) -> String {
+        create_bucket(&self.client(), hint)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

@@ -21,17 +21,15 @@ use aws_sdk_s3::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextMut,
     BeforeTransmitInterceptorContextRef,
 };
-use aws_sdk_s3::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
+use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 use aws_sdk_s3::primitives::SdkBody;
 use aws_smithy_runtime_api::client::orchestrator::Metadata as OperationMetadata;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use s3cryptfs::store::s3::{S3Retry, S3Settings, S3Timeouts};
+use s3cryptfs::store::s3::S3Settings;
 
-use super::s3test::create_bucket;
+use super::s3test::{create_bucket, sdk_client, store_settings};
 
 pub use super::s3test::free_port;
 
@@ -231,49 +229,17 @@ impl TestServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Settings for an `S3Store` on `bucket` of this server: static test credentials, path-style,
-    /// a fixed region (so the AWS chain never looks for IMDS), and quick retries.
+    /// Settings for an `S3Store` on `bucket` of this server (`s3test::store_settings`).
     pub fn settings(&self, bucket: &str) -> S3Settings {
-        let mut s = S3Settings::new(bucket, "");
-        s.endpoint = Some(self.endpoint.clone());
-        s.region = Some("us-east-1".into());
-        s.path_style = true;
-        // A local test server speaks plain http; SSE-C tests send their keys over it.
-        s.allow_sse_c_over_http = true;
         let (access_key, secret_key) = self.kind.credentials();
-        s.access_key_id = Some(access_key.into());
-        s.secret_access_key = Some(secret_key.into());
-        s.retry = S3Retry {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-        };
-        s.timeouts = S3Timeouts {
-            connect: Duration::from_secs(5),
-            read: Some(Duration::from_secs(60)),
-            attempt: None,
-            operation: None,
-        };
-        s
+        store_settings(&self.endpoint, bucket, access_key, secret_key)
     }
 
     /// A plain SDK client of this server, independent of `S3Store` (to create buckets and to
     /// look at objects from outside).
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                self.kind.credentials().0,
-                self.kind.credentials().1,
-                None,
-                None,
-                "test",
-            ))
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        let (access_key, secret_key) = self.kind.credentials();
+        sdk_client(&self.endpoint, access_key, secret_key)
     }
 
     /// Creates a fresh bucket whose name starts with `hint`.

@@ -22,8 +22,8 @@
 # (for `--sse kms --sse-kms-key-id testkey-1`). One S3 user with fixed keys (TEST_ACCESS_KEY,
 # TEST_SECRET_KEY below). Starts in about 7 s on 2 cores (most of it radosgw's own start-up).
 #
-# What this RGW (16.2.15, Debian bookworm) does, checked with boto3 and by tests/ceph/fuse_ceph.rs
-# (README.md, "Test servers"):
+# What this RGW (16.2.15, Debian bookworm) does, checked with boto3 and by tests/ceph/ (the
+# store conformance suite asserts each point; docs/SERVERS.md has the whole list):
 #   - enforces SSE-C: GET/HEAD without the key, or with a wrong one, answers 400; HEAD with
 #     the key echoes its MD5;
 #   - SSE-KMS works with the test keys (x-amz-server-side-encryption: aws:kms and the key id
@@ -36,9 +36,14 @@
 #     SSE-C key or none (the same key works; s3cryptfs does not use UploadPartCopy). Where
 #     CopyObject is refused, s3cryptfs copies through the client instead;
 #   - If-Match on PutObject matches only the unquoted ETag (the quoted form always gives
-#     412); s3cryptfs retries unquoted once a HEAD shows the condition holds. If-Match and
-#     If-None-Match on CompleteMultipartUpload are ignored, and so is
-#     x-amz-copy-source-if-match on CopyObject.
+#     412, and so does If-Match on a missing key); s3cryptfs retries unquoted once a HEAD
+#     shows the condition holds. If-Match and If-None-Match on CompleteMultipartUpload are
+#     ignored, and so are x-amz-copy-source-if-match on CopyObject and If-Match on
+#     DeleteObject;
+#   - CompleteMultipartUpload refuses a part list without every uploaded part (InvalidPart),
+#     and answers 500 to an unknown or aborted upload id;
+#   - S3 keys are RADOS object names: `osd max object name len` is raised to 2048 below so
+#     that 1,024-byte keys fit (with 460, a 512-byte key failed with 500).
 set -euo pipefail
 
 PACKAGES=(ceph-mon ceph-osd radosgw ceph-common)
@@ -170,7 +175,7 @@ paxos min wait = 0.01
 osd data = $dir/osd/\$name
 osd objectstore = memstore
 memstore device bytes = 4294967296
-osd max object name len = 460
+osd max object name len = 2048
 osd max object namespace len = 64
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
@@ -253,7 +258,7 @@ case "${1:-}" in
         stop_cluster "$(cd "$2" 2>/dev/null && pwd || echo "$2")"
         ;;
     -h | --help)
-        sed -n '2,41p' "$0"
+        sed -n '2,46p' "$0"
         ;;
     *)
         die "usage: $0 --install | start DIR [PORT] | stop DIR (see --help)"

@@ -8,7 +8,8 @@
 //! - `fuse` (`--features fuse_tests`): every test that mounts through the kernel.
 //! - `s3` (`--features s3_tests`): tests against moto's S3 server; the s3:// mounts among them
 //!   need `fuse_tests` too.
-//! - `ceph` (`--features ceph_tests`, which turns on `fuse_tests`): mounts against Ceph RGW.
+//! - `ceph` (`--features ceph_tests`, which turns on `fuse_tests`): mounts against Ceph RGW,
+//!   and the stores' conformance suite on it.
 //!
 //! A tier that is on never skips a test at run time: a missing /dev/fuse, moto or Ceph fails
 //! the test saying what to install. `scripts/test.sh` (CI) turns every tier on.

@@ -5,16 +5,25 @@
 //! A backend that cannot be set up fails the test (saying how to install what is missing); it
 //! is never skipped.
 
+#[cfg(any(feature = "s3_tests", feature = "ceph_tests"))]
+use std::any::Any;
 use std::sync::Arc;
 
 #[cfg(feature = "s3_tests")]
 use aws_sdk_s3::config::SharedInterceptor;
-#[cfg(feature = "s3_tests")]
+#[cfg(any(feature = "s3_tests", feature = "ceph_tests"))]
 use s3cryptfs::store::S3Store;
+#[cfg(any(feature = "s3_tests", feature = "ceph_tests"))]
+use s3cryptfs::store::s3::S3Settings;
 use s3cryptfs::store::{DirStore, DynStore, MemoryStore, SseMode};
 
+#[cfg(feature = "ceph_tests")]
+use super::ceph::{CephServer, KMS_KEY_ID};
 #[cfg(feature = "s3_tests")]
 use super::s3server::{EnforceSseC, MotoServer};
+
+/// The KMS key id the SSE-KMS tests ask for where the server takes any id.
+const ANY_KMS_KEY_ID: &str = "test-key-id";
 
 /// Where a backend's behaviour differs from S3's for a reason outside this project (the test
 /// server's limits). Every field is `true` for S3 itself; the suite asserts S3's behaviour
@@ -22,20 +31,45 @@ use super::s3server::{EnforceSseC, MotoServer};
 /// nothing.
 #[derive(Clone, Copy, Debug)]
 pub struct Quirks {
-    /// `x-amz-copy-source-if-match` is honoured. moto and s3rver ignore it, but S3Store checks
-    /// the copy's ETag against it where ETags are MD5s (`src/store/s3/copy_check.rs`), so a
-    /// stale copy fails on them too.
+    /// `x-amz-copy-source-if-match` is honoured. moto, s3rver and Ceph RGW 16.2 ignore it, but
+    /// S3Store checks the copy's ETag against it where ETags are MD5s
+    /// (`src/store/s3/copy_check.rs`), so a stale copy fails on them too.
     pub copy_source_if_match: bool,
-    /// If-Match is checked at CompleteMultipartUpload (moto checks only If-None-Match there).
+    /// If-Match is checked at CompleteMultipartUpload (moto checks only If-None-Match there;
+    /// Ceph RGW 16.2 checks neither).
     pub if_match_at_completion: bool,
+    /// `If-None-Match: *` is checked at CompleteMultipartUpload where [`Quirks::conditional_writes`]
+    /// holds (Ceph RGW 16.2 checks it on PutObject only: the completion replaces the object).
+    pub if_none_match_at_completion: bool,
+    /// PutObject with If-Match on a missing key is 404 (Ceph RGW 16.2 answers 412; s3cryptfs
+    /// takes either as "the object changed").
+    pub if_match_on_missing_is_404: bool,
     /// UploadPart and CompleteMultipartUpload of an unknown, aborted or foreign upload id are
-    /// 404 NoSuchUpload (moto answers 500, which the store reports as transient).
+    /// 404 NoSuchUpload (moto answers 500, which the store reports as transient; Ceph RGW 16.2
+    /// answers 500 "This multipart completion is already in progress" to the completion).
     pub no_such_upload_everywhere: bool,
+    /// CompleteMultipartUpload may leave out parts that were uploaded; they are dropped (Ceph
+    /// RGW 16.2 answers InvalidPart unless every uploaded part is listed). s3cryptfs completes
+    /// with every part it uploaded.
+    pub complete_with_part_subset: bool,
     /// Keys may hold a newline (moto's routes do not match `\n`).
     pub newline_in_keys: bool,
     /// HEAD and GET echo the SSE-C key MD5, and writes confirm it (moto does neither; its
     /// SSE-C clients run with `verify_sse` off, and `EnforceSseC` plays the server's refusals).
     pub echoes_sse_c: bool,
+    /// A read or copy with the wrong SSE-C key is 403 AccessDenied (Ceph RGW 16.2 answers 400
+    /// InvalidArgument, "The calculated MD5 hash of the key did not match", as to one without
+    /// a key; the store tries the next key on either).
+    pub wrong_sse_c_key_is_403: bool,
+    /// A read that sends an SSE-C key for an object stored without SSE-C is refused with 400
+    /// (Ceph RGW 16.2 ignores the key and serves the object, saying it has no SSE).
+    pub sse_c_key_on_plain_object_refused: bool,
+    /// CopyObject copies SSE-C and SSE-KMS objects (Ceph RGW 16.2 answers 501 NotImplemented:
+    /// S3Store then copies through the client, GET + PUT, `src/store/s3/client_copy.rs`).
+    pub copies_sse_objects: bool,
+    /// The copy of a multipart object is a single-part object with an MD5 ETag (Ceph RGW 16.2
+    /// gives the copy the source's `-N` ETag).
+    pub copy_etags_are_md5: bool,
     /// ListMultipartUploads reports when each upload began (moto reports one fixed date,
     /// 2010-11-10, for every upload).
     pub upload_initiated: bool,
@@ -53,6 +87,9 @@ pub struct Quirks {
     /// once (s3rver counts objects only, and repeats a common prefix on every page that
     /// reaches into it).
     pub max_keys_with_delimiter: bool,
+    /// A continuation token the server did not issue is refused (Ceph RGW 16.2 takes any
+    /// token as the key to list after).
+    pub checks_continuation_tokens: bool,
     /// Listings are in UTF-8 byte order (s3rver lists the keys below `a/` before `a`, and its
     /// continuation then skips `a`).
     pub sorted_listings: bool,
@@ -79,9 +116,11 @@ pub struct Quirks {
     /// ListObjectsV2 entries carry ETags (s3rver's, behind scripts/s3rver-server.js, do not:
     /// the store HEADs each such entry).
     pub listing_etags: bool,
-    /// SSE-S3 and SSE-KMS are supported (s3rver stores the object without them and does not
-    /// confirm them).
-    pub sse_s3_kms: bool,
+    /// SSE-S3 is supported (s3rver and Ceph RGW 16.2, which has no SSE-S3, store the object
+    /// without it and do not confirm it).
+    pub sse_s3: bool,
+    /// SSE-KMS is supported (s3rver stores the object without it and does not confirm it).
+    pub sse_kms: bool,
 }
 
 impl Quirks {
@@ -89,14 +128,22 @@ impl Quirks {
     pub const S3: Quirks = Quirks {
         copy_source_if_match: true,
         if_match_at_completion: true,
+        if_none_match_at_completion: true,
+        if_match_on_missing_is_404: true,
         no_such_upload_everywhere: true,
+        complete_with_part_subset: true,
         newline_in_keys: true,
         echoes_sse_c: true,
+        wrong_sse_c_key_is_403: true,
+        sse_c_key_on_plain_object_refused: true,
+        copies_sse_objects: true,
+        copy_etags_are_md5: true,
         upload_initiated: true,
         conditional_writes: true,
         conditional_deletes: true,
         range_ending_at_byte_0: true,
         max_keys_with_delimiter: true,
+        checks_continuation_tokens: true,
         sorted_listings: true,
         other_delimiters: true,
         deep_common_prefixes: true,
@@ -105,7 +152,8 @@ impl Quirks {
         multipart_checks: true,
         multipart_etags: true,
         listing_etags: true,
-        sse_s3_kms: true,
+        sse_s3: true,
+        sse_kms: true,
     };
 
     /// What moto 5.1's server does.
@@ -141,7 +189,27 @@ impl Quirks {
         multipart_checks: false,
         multipart_etags: false,
         listing_etags: false,
-        sse_s3_kms: false,
+        sse_s3: false,
+        sse_kms: false,
+        ..Quirks::S3
+    };
+
+    /// What Ceph 16.2's RADOS Gateway (scripts/ceph-test-server.sh) does.
+    #[cfg(feature = "ceph_tests")]
+    pub const CEPH: Quirks = Quirks {
+        if_match_at_completion: false,
+        if_none_match_at_completion: false,
+        if_match_on_missing_is_404: false,
+        no_such_upload_everywhere: false,
+        complete_with_part_subset: false,
+        wrong_sse_c_key_is_403: false,
+        sse_c_key_on_plain_object_refused: false,
+        copies_sse_objects: false,
+        copy_etags_are_md5: false,
+        conditional_deletes: false,
+        checks_continuation_tokens: false,
+        sse_s3: false,
+        ..Quirks::S3
     };
 }
 
@@ -149,13 +217,14 @@ impl Quirks {
 enum Clients {
     Memory(Arc<MemoryStore>),
     Dir(DirStore),
-    #[cfg(feature = "s3_tests")]
+    #[cfg(any(feature = "s3_tests", feature = "ceph_tests"))]
     S3 {
-        server: Arc<MotoServer>,
-        bucket: String,
-        enforce: SharedInterceptor,
+        /// The settings of every client (bucket, endpoint, credentials, interceptors).
+        settings: Box<S3Settings>,
         /// [`Quirks::echoes_sse_c`] of the server.
         echoes_sse_c: bool,
+        /// Keeps the server running while the backend lives.
+        _server: Arc<dyn Any + Send + Sync>,
     },
 }
 
@@ -164,6 +233,8 @@ pub struct Backend {
     /// A client without SSE.
     pub store: DynStore,
     pub quirks: Quirks,
+    /// The KMS key id SSE-KMS clients ask for (one the server knows).
+    pub kms_key_id: &'static str,
     clients: Clients,
     _dir: Option<tempfile::TempDir>,
 }
@@ -180,21 +251,20 @@ impl Clients {
         match self {
             Clients::Memory(store) => store.with_sse(sse),
             Clients::Dir(store) => Arc::new(store.with_sse(sse)),
-            #[cfg(feature = "s3_tests")]
+            #[cfg(any(feature = "s3_tests", feature = "ceph_tests"))]
             Clients::S3 {
-                server,
-                bucket,
-                enforce,
+                settings,
                 echoes_sse_c,
+                _server,
             } => {
-                let mut settings = server.settings(bucket);
-                settings.interceptors.push(enforce.clone());
+                let mut settings = S3Settings::clone(settings);
                 if matches!(sse, SseMode::C { .. }) && !echoes_sse_c {
                     settings.verify_sse = false;
                 }
+                let endpoint = settings.endpoint.clone().unwrap_or_default();
                 let store = S3Store::connect(settings, sse)
                     .await
-                    .unwrap_or_else(|e| panic!("connect to {}: {e}", server.endpoint()));
+                    .unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));
                 Arc::new(store)
             }
         }
@@ -207,6 +277,7 @@ pub async fn memory() -> Backend {
     Backend {
         store: store.clone(),
         quirks: Quirks::S3,
+        kms_key_id: ANY_KMS_KEY_ID,
         clients: Clients::Memory(store),
         _dir: None,
     }
@@ -219,6 +290,7 @@ pub async fn dir() -> Backend {
     Backend {
         store: Arc::new(store.with_sse(SseMode::None)),
         quirks: Quirks::S3,
+        kms_key_id: ANY_KMS_KEY_ID,
         clients: Clients::Dir(store),
         _dir: Some(dir),
     }
@@ -228,29 +300,54 @@ pub async fn dir() -> Backend {
 /// the test fails saying how to install moto if it cannot start).
 #[cfg(feature = "s3_tests")]
 pub async fn s3() -> Backend {
-    s3_backend(MotoServer::shared(), Quirks::MOTO).await
+    moto_backend(MotoServer::shared(), Quirks::MOTO).await
 }
 
 /// An `S3Store` on a fresh bucket of the s3rver server the tests share, whose listings carry no
 /// ETags (started on first use; the test fails saying how to install s3rver if it cannot).
 #[cfg(feature = "s3_tests")]
 pub async fn s3rver() -> Backend {
-    s3_backend(MotoServer::shared_s3rver(), Quirks::S3RVER).await
+    moto_backend(MotoServer::shared_s3rver(), Quirks::S3RVER).await
 }
 
+/// moto and s3rver do not enforce SSE-C: `EnforceSseC` refuses what S3 would.
 #[cfg(feature = "s3_tests")]
-async fn s3_backend(server: Arc<MotoServer>, quirks: Quirks) -> Backend {
+async fn moto_backend(server: Arc<MotoServer>, quirks: Quirks) -> Backend {
     let bucket = server.bucket("conformance").await;
-    let enforce = SharedInterceptor::new(EnforceSseC::default());
+    let mut settings = server.settings(&bucket);
+    settings
+        .interceptors
+        .push(SharedInterceptor::new(EnforceSseC::default()));
+    s3_backend(settings, server, quirks, ANY_KMS_KEY_ID).await
+}
+
+/// An `S3Store` on a fresh bucket of the Ceph RADOS Gateway the tests share (started on first
+/// use; the test fails saying how to install Ceph if it cannot start). RGW enforces SSE-C and
+/// does SSE-KMS with the test cluster's keys itself.
+#[cfg(feature = "ceph_tests")]
+pub async fn ceph() -> Backend {
+    let server = CephServer::shared();
+    let bucket = server.bucket("conformance").await;
+    let settings = server.settings(&bucket);
+    s3_backend(settings, server, Quirks::CEPH, KMS_KEY_ID).await
+}
+
+#[cfg(any(feature = "s3_tests", feature = "ceph_tests"))]
+async fn s3_backend(
+    settings: S3Settings,
+    server: Arc<dyn Any + Send + Sync>,
+    quirks: Quirks,
+    kms_key_id: &'static str,
+) -> Backend {
     let clients = Clients::S3 {
-        server,
-        bucket,
-        enforce,
+        settings: Box::new(settings),
         echoes_sse_c: quirks.echoes_sse_c,
+        _server: server,
     };
     Backend {
         store: clients.open(SseMode::None).await,
         quirks,
+        kms_key_id,
         clients,
         _dir: None,
     }

@@ -1,6 +1,7 @@
 //! The store conformance tests, one file per concern, each an `async fn(&Backend)`.
-//! `fast::store_conformance` instantiates them for the local stores and `s3::store_conformance`
-//! for S3Store on moto and s3rver; the suite's functions are re-exported here for that macro.
+//! `fast::store_conformance` instantiates them for the local stores, `s3::store_conformance`
+//! for S3Store on moto and s3rver, and `ceph::store_conformance` for S3Store on Ceph RGW; the
+//! suite's functions are re-exported here for that macro.
 
 pub(crate) mod helpers;
 pub(crate) mod listing;

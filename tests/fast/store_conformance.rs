@@ -1,7 +1,8 @@
 //! One conformance suite for every `ObjectStore`: each test is an `async fn(&Backend)` (in
 //! `tests/conformance/`, one file per concern) and `conformance_tests!` below instantiates all
-//! of them for one backend of `common/store.rs`: here for MemoryStore and DirStore, and in
-//! `s3::store_conformance` for S3Store on moto's S3 server and on s3rver over HTTP. The
+//! of them for one backend of `common/store.rs`: here for MemoryStore and DirStore, in
+//! `s3::store_conformance` for S3Store on moto's S3 server and on s3rver over HTTP, and in
+//! `ceph::store_conformance` for S3Store on Ceph's RADOS Gateway. The
 //! expectations are S3's (ListObjectsV2, conditional requests, multipart limits, CopyObject,
 //! SSE), so a new backend is added with one constructor and one `conformance_tests!` line; where
 //! a test server legitimately differs from S3, its [`Quirks`] say how, and the test asserts that
@@ -72,7 +73,7 @@ macro_rules! conformance_tests {
     };
 }
 
-#[cfg(feature = "s3_tests")]
+#[cfg(any(feature = "s3_tests", feature = "ceph_tests"))]
 pub(crate) use conformance_tests;
 
 conformance_tests!(memory);

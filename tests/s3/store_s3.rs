@@ -24,6 +24,7 @@ use s3cryptfs::store::{
 };
 
 use crate::common::s3server::{self, Capture, MotoServer};
+use crate::common::s3test::store_settings;
 
 // ---- fixtures ----
 
@@ -318,12 +319,8 @@ async fn connect_blocking_serves_the_callers_runtime() {
 /// Nothing listens: the store fails fast with a transient connection error.
 #[tokio::test]
 async fn unreachable_endpoint_fails_fast_and_transient() {
-    let mut settings = S3Settings::new("bucket", "");
-    settings.endpoint = Some(format!("http://127.0.0.1:{}", s3server::free_port()));
-    settings.region = Some("us-east-1".into());
-    settings.path_style = true;
-    settings.access_key_id = Some("testing".into());
-    settings.secret_access_key = Some("testing".into());
+    let endpoint = format!("http://127.0.0.1:{}", s3server::free_port());
+    let mut settings = store_settings(&endpoint, "bucket", "testing", "testing");
     settings.retry = S3Retry {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(50),

@@ -169,7 +169,7 @@ impl Fs {
 
     /// [`Self::entry_from_head`] of a HEAD just made of the file at `path`, remembered for
     /// listings that show the object unchanged later (`settled.rs`).
-    fn entry_headed(&self, path: &str, info: &ObjectInfo) -> FsResult<Entry> {
+    pub(super) fn entry_headed(&self, path: &str, info: &ObjectInfo) -> FsResult<Entry> {
         let entry = self.entry_from_head(info)?;
         if let Entry::File { version, .. } = &entry {
             let now = SystemTime::now();

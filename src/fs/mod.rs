@@ -511,6 +511,25 @@ impl Fs {
     /// following rename, so closing a read-only handle after `fchmod` costs nothing.
     async fn sync_file_with(&self, file: &OpenFile, attrs_too: bool) -> FsResult<()> {
         let mut st = file.state.lock().await;
+        self.sync_locked(&mut st, attrs_too).await
+    }
+
+    /// `flush` or `fsync` of a handle. A handle whose file lost a conflict fails every time,
+    /// not only the first: its data is at the conflict name, not at the file's name, and the
+    /// `close` that was told may not have been the application's (a forked child closing the
+    /// descriptor it inherited sends a flush too, and nobody reads its error). Checked under
+    /// the state's lock, so a flush that conflicts while this call waits is seen.
+    async fn sync_handle(&self, file: &OpenFile, attrs_too: bool) -> FsResult<()> {
+        let mut st = file.state.lock().await;
+        if st.stale {
+            return Err(FsError::Conflict {
+                key: self.key_of(&st.path),
+            });
+        }
+        self.sync_locked(&mut st, attrs_too).await
+    }
+
+    async fn sync_locked(&self, st: &mut FileState, attrs_too: bool) -> FsResult<()> {
         if !st.needs_sync() {
             return Ok(());
         }
@@ -518,9 +537,9 @@ impl Fs {
             if !attrs_too {
                 return Ok(());
             }
-            return self.sync_attrs(&mut st).await;
+            return self.sync_attrs(st).await;
         }
-        self.upload_locked(&mut st).await
+        self.upload_locked(st).await
     }
 
     /// Upload the content of a locked file state and cache the new version.
@@ -587,7 +606,7 @@ impl Fs {
     pub async fn flush(&self, fh: u64) -> FsResult<()> {
         let handle = self.handle(fh)?;
         match &*handle {
-            Handle::File { file, .. } => self.sync_file_with(file, false).await,
+            Handle::File { file, .. } => self.sync_handle(file, false).await,
             Handle::Dir { .. } => Ok(()),
         }
     }
@@ -596,7 +615,7 @@ impl Fs {
     pub async fn fsync(&self, fh: u64) -> FsResult<()> {
         let handle = self.handle(fh)?;
         match &*handle {
-            Handle::File { file, .. } => self.sync_file(file).await,
+            Handle::File { file, .. } => self.sync_handle(file, true).await,
             Handle::Dir { .. } => Ok(()),
         }
     }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 
 use crate::crypto::format::metadata::crypto_metadata;
+use crate::crypto::format::record::AttrRecord;
 use crate::crypto::names::{MAX_FULL_SEGMENT_LEN, Segment, classify};
 use crate::store::{
     CopyOptions, ListRequest, MetadataDirective, ObjectInfo, Pager, PutOptions, StoreError,
@@ -20,7 +21,11 @@ use crate::store::{
 use super::attr::{StoredAttrs, record_for};
 use super::inode::{is_below, parent_of};
 use super::lookup::VAULT_DIR;
+use super::read::RemoteVersion;
 use super::{Entry, Fs, FsError, FsResult, OpenFile};
+
+/// Copies a file rename tries while its source keeps changing under it.
+const COPY_ATTEMPTS: u32 = 3;
 
 /// The copies of a directory move (source key, destination key) and the name objects to PUT.
 type DirMove = (Vec<(String, String)>, Vec<(String, Bytes)>);
@@ -136,9 +141,17 @@ impl Fs {
             // own.
             let record = record_for(st.kind, &st.attrs, None, [0; 32]);
             self.put_name_object(to).await?;
-            let version = self.sealed.copy(&base, &to_key, None, Some(record)).await?;
-            self.delete_moved_source(from, &base.etag).await?;
-            st.base = Some(version);
+            let (moved, version) = self
+                .copy_latest(from, base.clone(), record, &to_key)
+                .await?;
+            self.delete_moved_source(from, &moved.etag).await?;
+            // Another client's version moved instead of this one: the handles keep their base,
+            // so their next upload to the new name conflicts rather than replacing it.
+            st.base = Some(if moved.etag == base.etag {
+                version
+            } else {
+                base
+            });
             st.path = to.to_string();
             st.attrs_dirty = false;
             drop(st);
@@ -156,11 +169,8 @@ impl Fs {
         attrs.ctime = std::time::SystemTime::now();
         let record = record_for(kind, &attrs, None, [0; 32]);
         self.put_name_object(to).await?;
-        let copied = self
-            .sealed
-            .copy(&version, &to_key, None, Some(record))
-            .await?;
-        self.delete_moved_source(from, &version.etag).await?;
+        let (moved, copied) = self.copy_latest(from, version, record, &to_key).await?;
+        self.delete_moved_source(from, &moved.etag).await?;
         let version = copied;
         self.finish_rename(from, to).await;
         self.ns
@@ -341,6 +351,55 @@ impl Fs {
             Err(e) => log::error!("cannot remove the copies under {to} again: {e}"),
         }
         Err(error)
+    }
+
+    /// Copy the file at `from`, as `version` with attribute record `record`, to `to_key`.
+    /// When `from` is no longer that version (another client wrote it since), the version it
+    /// holds now is copied instead, with its own attributes, as if the rename came just after
+    /// that write: S3 refuses the first copy and leaves the target alone, but a server that
+    /// ignores `x-amz-copy-source-if-match` has already replaced the target by then (and the
+    /// store deleted that copy again, `store/s3/copy_check.rs`), so failing the rename would
+    /// lose the target's old content for nothing. Returns the version copied and the copy.
+    async fn copy_latest(
+        &self,
+        from: &str,
+        mut version: RemoteVersion,
+        mut record: AttrRecord,
+        to_key: &str,
+    ) -> FsResult<(RemoteVersion, RemoteVersion)> {
+        let key = self.key_of(from);
+        for _ in 0..COPY_ATTEMPTS {
+            match self
+                .sealed
+                .copy(&version, to_key, None, Some(record.clone()))
+                .await
+            {
+                Ok(copy) => return Ok((version, copy)),
+                Err(e) => match FsError::from(e) {
+                    FsError::Conflict { .. } => {}
+                    other => return Err(other),
+                },
+            }
+            let info = self.store.head(&key).await?;
+            let Entry::File {
+                kind,
+                version: latest,
+                mut attrs,
+            } = self.entry_headed(from, &info)?
+            else {
+                return Err(FsError::NotFound);
+            };
+            // Still the version copied: the server's answer misled the store's check (s3rver
+            // sometimes answers a copy with another ETag than the copy has), so the same copy
+            // is tried again, with this mount's attributes.
+            if latest.etag != version.etag {
+                log::warn!("{key} changed while it was renamed: moving its latest version");
+                attrs.ctime = std::time::SystemTime::now();
+                record = record_for(kind, &attrs, None, [0; 32]);
+                version = latest;
+            }
+        }
+        Err(FsError::Conflict { key })
     }
 
     /// The source of a file rename, once copied as the version with `etag`: deleted only if

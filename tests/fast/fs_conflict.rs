@@ -105,6 +105,16 @@ async fn both_write(len: usize, streamed: bool) {
             "second close: {lost:?}"
         );
         assert_eq!(lost.errno(), libc::ESTALE);
+        // Every later flush and fsync of the stale handle says so too: the close that was
+        // told may have been a forked child's, and the application's fsync comes after it.
+        assert_eq!(
+            two.fsync(fb).await.map_err(|e| e.errno()),
+            Err(libc::ESTALE)
+        );
+        assert_eq!(
+            two.flush(fb).await.map_err(|e| e.errno()),
+            Err(libc::ESTALE)
+        );
         // A write through the stale handle must not overwrite the winner either.
         assert!(
             two.write(fb, 0, b"late").await.is_err(),
@@ -232,4 +242,45 @@ async fn a_directory_is_not_renamed_onto_one_another_mount_filled() {
     let fh = b.open(attr.ino, libc::O_RDONLY).await.expect("open");
     assert_eq!(&b.read(fh, 0, 100).await.expect("read")[..], b"mount b");
     b.release(fh).await.expect("release");
+}
+
+/// Another client rewrites a file between the rename's look at it and its copy: the rename
+/// moves the version there now, as if it came just after that write, instead of failing. On
+/// a server that ignores `x-amz-copy-source-if-match` the target was already replaced by the
+/// time the store saw the wrong version copied, so failing lost the target's old content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rewritten_before_its_renames_copy_moves_as_rewritten() {
+    let v = MemVault::create(7, 4096);
+    let faulty = FaultyStore::new(v.mem.clone());
+    let store: DynStore = faulty.clone();
+    let fs = v.fs_over(store);
+    put(&fs, "a", b"first").await;
+    put(&fs, "b", b"target").await;
+    let other = v.fs();
+    faulty.before_copy(move |copy, _| {
+        if copy != 1 {
+            return;
+        }
+        let other = other.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                let fh = open_w(&other, "a").await;
+                other.write(fh, 0, b"second").await.expect("write");
+                other.flush(fh).await.expect("the other client's close");
+                other.release(fh).await.expect("release");
+            })
+        });
+    });
+    fs.rename(1, OsStr::new("a"), 1, OsStr::new("b"), 0)
+        .await
+        .expect("the rename moves the version written meanwhile");
+    let fresh = v.fs();
+    assert_eq!(read(&fresh, "b").await, b"second");
+    assert!(
+        matches!(
+            fresh.lookup(1, OsStr::new("a")).await,
+            Err(FsError::NotFound)
+        ),
+        "the source is left"
+    );
 }

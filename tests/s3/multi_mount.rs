@@ -4,6 +4,8 @@
 //! `two_writers_of_one_file_keep_both_versions`: both open one file, both write, both close:
 //! the second `close` fails with ESTALE, its data is kept as `NAME.conflict-HOST-TIME`, `status`
 //! names it, and `unmount` exits 0 with nothing left unstored.
+//! `a_conflict_told_to_another_close_fails_the_fsync_too`: the same when another descriptor's
+//! close (a forked child's) met the conflict first: the application's `fsync` still fails.
 //!
 //! `three_mounts_random_namespace_stress`: three mounts run seeded random create / write /
 //! rename / unlink / mkdir / rmdir / directory renames over a small set of shared names, after
@@ -75,6 +77,27 @@ fn wait_visible(m: &CliMount, rel: &str) {
     );
 }
 
+/// `rel` in `m`, opened for writing and truncated.
+fn open_trunc(m: &CliMount, rel: &str) -> fs::File {
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(m.path(rel))
+        .unwrap_or_else(|e| panic!("open {rel}: {e}"))
+}
+
+/// The one conflict copy of `name` that `m` lists next to it.
+fn conflict_copy(m: &CliMount, name: &str) -> String {
+    let names: Vec<String> = fs::read_dir(&m.mountpoint)
+        .expect("list the mount")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    let prefix = format!("{name}.conflict-");
+    let copies: Vec<&String> = names.iter().filter(|n| n.starts_with(&prefix)).collect();
+    assert_eq!(copies.len(), 1, "{names:?}");
+    copies[0].clone()
+}
+
 #[test]
 fn two_writers_of_one_file_keep_both_versions() {
     let v = S3Vault::init(moto(), "two-writers", &[]);
@@ -82,15 +105,8 @@ fn two_writers_of_one_file_keep_both_versions() {
     let mut b = v.mount_named("b", &[]);
     fs::write(a.path("s.txt"), b"first").expect("write s.txt");
     wait_visible(&b, "s.txt");
-    let open = |m: &CliMount| {
-        OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(m.path("s.txt"))
-            .expect("open s.txt")
-    };
-    let mut fa = open(&a);
-    let mut fb = open(&b);
+    let mut fa = open_trunc(&a, "s.txt");
+    let mut fb = open_trunc(&b, "s.txt");
     fa.write_all(b"from a").expect("write a");
     fb.write_all(b"from b").expect("write b");
     fa.sync_all().expect("a's fsync: the first to store wins");
@@ -104,16 +120,7 @@ fn two_writers_of_one_file_keep_both_versions() {
     );
     drop(fb);
     // b's version is kept next to the file, named for the conflict.
-    let names: Vec<String> = fs::read_dir(&b.mountpoint)
-        .expect("list b")
-        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
-        .collect();
-    let copies: Vec<&String> = names
-        .iter()
-        .filter(|n| n.starts_with("s.txt.conflict-"))
-        .collect();
-    assert_eq!(copies.len(), 1, "{names:?}");
-    let copy = copies[0];
+    let copy = &conflict_copy(&b, "s.txt");
     let host_time = &copy["s.txt.conflict-".len()..];
     let time = host_time.rsplit('-').next().unwrap_or_default();
     assert!(
@@ -135,6 +142,38 @@ fn two_writers_of_one_file_keep_both_versions() {
     assert_eq!(fs::read(c.path(copy)).expect("read copy"), b"from b");
     assert_eq!(fs::read(c.path("s.txt")).expect("read s.txt"), b"from a");
     c.unmount();
+}
+
+/// The conflict is told to whichever `close` of the handle comes first, and that need not be
+/// the application's: a child forked while the file was open closes its copy of the
+/// descriptor (at exec or exit), and that close sends a flush, which uploads and meets the
+/// conflict. The application's own `fsync` after it must fail too, not find nothing left to
+/// upload and succeed (round 1 of the stress test saw that when another test forked).
+#[test]
+fn a_conflict_told_to_another_close_fails_the_fsync_too() {
+    let v = S3Vault::init(moto(), "other-close", &[]);
+    let mut a = v.mount_named("a", &[]);
+    let mut b = v.mount_named("b", &[]);
+    fs::write(a.path("s.txt"), b"first").expect("write s.txt");
+    wait_visible(&b, "s.txt");
+    let mut fa = open_trunc(&a, "s.txt");
+    let mut fb = open_trunc(&b, "s.txt");
+    fa.write_all(b"from a").expect("write a");
+    fb.write_all(b"from b").expect("write b");
+    fa.sync_all().expect("a's fsync: the first to store wins");
+    drop(fa);
+    // What a forked child does to its inherited descriptor: close it.
+    drop(fb.try_clone().expect("dup b's descriptor"));
+    let err = fb
+        .sync_all()
+        .expect_err("b's fsync must fail: its data is not at the name");
+    assert_eq!(err.raw_os_error(), Some(libc::ESTALE), "b's fsync: {err}");
+    drop(fb);
+    let copy = conflict_copy(&b, "s.txt");
+    assert_eq!(fs::read(b.path(&copy)).expect("read copy"), b"from b");
+    assert_eq!(fs::read(b.path("s.txt")).expect("read s.txt"), b"from a");
+    b.unmount();
+    a.unmount();
 }
 
 // ---- the stress test ----

@@ -473,6 +473,8 @@ impl ObjectStore for S3Store {
                 None => (None, false, Vec::new()),
             }
         };
+        self.check_completion_conditions(key, if_match.as_deref(), if_none_match)
+            .await?;
         let completed = CompletedMultipartUpload::builder()
             .set_parts(Some(
                 parts

@@ -35,12 +35,6 @@ pub struct Quirks {
     /// S3Store checks the copy's ETag against it where ETags are MD5s
     /// (`src/store/s3/copy_check.rs`), so a stale copy fails on them too.
     pub copy_source_if_match: bool,
-    /// If-Match is checked at CompleteMultipartUpload (moto checks only If-None-Match there;
-    /// Ceph RGW 16.2 checks neither).
-    pub if_match_at_completion: bool,
-    /// `If-None-Match: *` is checked at CompleteMultipartUpload where [`Quirks::conditional_writes`]
-    /// holds (Ceph RGW 16.2 checks it on PutObject only: the completion replaces the object).
-    pub if_none_match_at_completion: bool,
     /// PutObject with If-Match on a missing key is 404 (Ceph RGW 16.2 answers 412; s3cryptfs
     /// takes either as "the object changed").
     pub if_match_on_missing_is_404: bool,
@@ -127,8 +121,6 @@ impl Quirks {
     /// What S3 does.
     pub const S3: Quirks = Quirks {
         copy_source_if_match: true,
-        if_match_at_completion: true,
-        if_none_match_at_completion: true,
         if_match_on_missing_is_404: true,
         no_such_upload_everywhere: true,
         complete_with_part_subset: true,
@@ -160,7 +152,6 @@ impl Quirks {
     #[cfg(feature = "s3_tests")]
     pub const MOTO: Quirks = Quirks {
         copy_source_if_match: true,
-        if_match_at_completion: false,
         no_such_upload_everywhere: false,
         newline_in_keys: false,
         echoes_sse_c: false,
@@ -172,7 +163,6 @@ impl Quirks {
     #[cfg(feature = "s3_tests")]
     pub const S3RVER: Quirks = Quirks {
         copy_source_if_match: true,
-        if_match_at_completion: false,
         no_such_upload_everywhere: false,
         newline_in_keys: true,
         echoes_sse_c: false,
@@ -197,8 +187,6 @@ impl Quirks {
     /// What Ceph 16.2's RADOS Gateway (scripts/ceph-test-server.sh) does.
     #[cfg(feature = "ceph_tests")]
     pub const CEPH: Quirks = Quirks {
-        if_match_at_completion: false,
-        if_none_match_at_completion: false,
         if_match_on_missing_is_404: false,
         no_such_upload_everywhere: false,
         complete_with_part_subset: false,

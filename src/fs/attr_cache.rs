@@ -60,18 +60,41 @@ struct Rec {
     size: u64,
     modified_secs: u64,
     modified_nanos: u32,
-    /// The `s3cryptfs-*` entries of the object's metadata.
-    metadata: Metadata,
+    /// The `s3cryptfs-*` entries of the object's metadata, as the file holds them
+    /// ([`encode_metadata`]): a map of strings would take three times the memory.
+    metadata: Box<[u8]>,
 }
 
 impl Rec {
     fn encoded_len(&self) -> usize {
-        ENTRY_OVERHEAD
-            + self.etag.len()
-            + (self.metadata.iter())
-                .map(|(k, v)| 1 + k.len() + 2 + v.len())
-                .sum::<usize>()
+        ENTRY_OVERHEAD - 1 + self.etag.len() + self.metadata.len()
     }
+}
+
+/// Metadata as the file holds it: a count, then each key (a length byte) and value (two
+/// length bytes). The caller checked that the lengths fit.
+fn encode_metadata(metadata: &Metadata) -> Box<[u8]> {
+    let mut out = vec![metadata.len() as u8];
+    for (k, v) in metadata {
+        out.push(k.len() as u8);
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.into_boxed_slice()
+}
+
+/// Read encoded metadata from `r`; `None` when it is not well formed.
+fn decode_metadata(r: &mut Reader<'_>) -> Option<Metadata> {
+    let mut metadata = Metadata::new();
+    for _ in 0..r.u8()? {
+        let k_len = usize::from(r.u8()?);
+        let k = String::from_utf8(r.take(k_len)?.to_vec()).ok()?;
+        let v_len = usize::from(u16::from_be_bytes(r.take(2)?.try_into().ok()?));
+        let v = String::from_utf8(r.take(v_len)?.to_vec()).ok()?;
+        metadata.insert(k, v);
+    }
+    Some(metadata)
 }
 
 #[derive(Default)]
@@ -155,17 +178,11 @@ impl AttrCache {
     }
 
     fn id(&self, key: &str) -> [u8; 32] {
-        let mut m = Vec::with_capacity(ID_DOMAIN.len() + key.len());
-        m.extend_from_slice(ID_DOMAIN);
-        m.extend_from_slice(key.as_bytes());
-        kdf::hmac_sha256(&self.key, &m)
+        kdf::hmac_sha256_parts(&self.key, &[ID_DOMAIN, key.as_bytes()])
     }
 
     fn file_mac(&self, body: &[u8]) -> [u8; 32] {
-        let mut m = Vec::with_capacity(FILE_DOMAIN.len() + body.len());
-        m.extend_from_slice(FILE_DOMAIN);
-        m.extend_from_slice(body);
-        kdf::hmac_sha256(&self.key, &m)
+        kdf::hmac_sha256_parts(&self.key, &[FILE_DOMAIN, body])
     }
 
     /// A HEAD at `now` returned `info` (a file object whose record authenticated): keep it if
@@ -194,7 +211,7 @@ impl AttrCache {
             modified_secs,
             modified_nanos: (info.last_modified.duration_since(UNIX_EPOCH))
                 .map_or(0, |d| d.subsec_nanos()),
-            metadata,
+            metadata: encode_metadata(&metadata),
         };
         if st.entries.get(&id).is_some_and(|old| {
             Rec {
@@ -215,7 +232,8 @@ impl AttrCache {
         let id = self.id(&listed.key);
         let mut st = self.lock();
         let rec = st.entries.get(&id)?;
-        if !shows_version(listed, &rec.etag, rec.size, rec.modified_secs) {
+        let metadata = decode_metadata(&mut Reader(&rec.metadata));
+        if !shows_version(listed, &rec.etag, rec.size, rec.modified_secs) || metadata.is_none() {
             st.remove(&id);
             return None;
         }
@@ -224,9 +242,15 @@ impl AttrCache {
             size: rec.size,
             etag: rec.etag.clone(),
             last_modified: UNIX_EPOCH + Duration::new(rec.modified_secs, rec.modified_nanos),
-            metadata: Some(rec.metadata.clone()),
+            metadata,
             sse: None,
         })
+    }
+
+    /// Entries kept and their bytes (as the file holds them).
+    pub fn usage(&self) -> (u64, u64) {
+        let st = self.lock();
+        (st.entries.len() as u64, st.bytes as u64)
     }
 
     /// Drop the entry of `key` (it did not authenticate).
@@ -303,13 +327,7 @@ impl AttrCache {
             out.extend_from_slice(&rec.size.to_be_bytes());
             out.extend_from_slice(&rec.modified_secs.to_be_bytes());
             out.extend_from_slice(&rec.modified_nanos.to_be_bytes());
-            out.push(rec.metadata.len() as u8);
-            for (k, v) in &rec.metadata {
-                out.push(k.len() as u8);
-                out.extend_from_slice(k.as_bytes());
-                out.extend_from_slice(&(v.len() as u16).to_be_bytes());
-                out.extend_from_slice(v.as_bytes());
-            }
+            out.extend_from_slice(&rec.metadata);
         }
         out.extend_from_slice(&(st.entries.len() as u32).to_be_bytes());
         let mac = self.file_mac(&out);
@@ -356,14 +374,9 @@ impl AttrCache {
             let size = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
             let modified_secs = u64::from_be_bytes(r.take(8)?.try_into().ok()?);
             let modified_nanos = u32::from_be_bytes(r.take(4)?.try_into().ok()?);
-            let mut metadata = Metadata::new();
-            for _ in 0..r.u8()? {
-                let k_len = usize::from(r.u8()?);
-                let k = String::from_utf8(r.take(k_len)?.to_vec()).ok()?;
-                let v_len = usize::from(u16::from_be_bytes(r.take(2)?.try_into().ok()?));
-                let v = String::from_utf8(r.take(v_len)?.to_vec()).ok()?;
-                metadata.insert(k, v);
-            }
+            let before = r.0;
+            decode_metadata(&mut r)?;
+            let metadata = before[..before.len() - r.0.len()].into();
             if modified_nanos >= 1_000_000_000 {
                 return None;
             }

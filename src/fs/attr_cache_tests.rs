@@ -222,7 +222,9 @@ fn the_cache_is_bounded() {
         size: 1000,
         modified_secs: 1_800_000_000,
         modified_nanos: 0,
-        metadata: [("s3cryptfs-attr".to_string(), "x".repeat(2000))].into(),
+        metadata: super::encode_metadata(
+            &[("s3cryptfs-attr".to_string(), "x".repeat(2000))].into(),
+        ),
     };
     for i in 0..super::MAX_ENTRIES + 10 {
         st.insert(cache.id(&format!("k{i}")), rec.clone());

@@ -14,7 +14,10 @@
 //! last reference went while a file was open on them. Numbers come from a counter and are
 //! never reused, so a number the kernel still holds can never name another object.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use super::attr::Kind;
 
@@ -23,61 +26,223 @@ pub const ROOT_INO: u64 = 1;
 /// Unreferenced inodes kept at most; beyond it the oldest are freed.
 const MAX_UNREFERENCED: usize = 16_384;
 
+/// A name in 24 bytes: up to [`INLINE_NAME`] bytes inline, longer ones on the heap (a name on
+/// the heap costs 32 bytes more, a third of what an inode costs in all).
+#[derive(Debug)]
+enum Name {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Heap(Box<str>),
+}
+
+const INLINE_NAME: usize = 22;
+
+impl Name {
+    fn new(name: &str) -> Name {
+        match u8::try_from(name.len()) {
+            Ok(len) if name.len() <= INLINE_NAME => {
+                let mut bytes = [0; INLINE_NAME];
+                bytes[..name.len()].copy_from_slice(name.as_bytes());
+                Name::Inline { len, bytes }
+            }
+            _ => Name::Heap(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole characters of a `&str` were copied in.
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Name::Heap(s) => s,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Name::Inline { .. } => 0,
+            Name::Heap(s) => s.len().next_multiple_of(16).max(16) + 16,
+        }
+    }
+}
+
+/// One inode. The table holds one per inode the kernel holds (a million after `ls -lR` of a
+/// million files, when the kernel keeps them), so it is kept small: 72 bytes with a name of
+/// up to 22 bytes, and a slot in each of the two indexes (docs/BENCHMARKS.md, "Size").
 #[derive(Debug)]
 struct Node {
+    ino: u64,
     parent: u64,
-    name: String,
-    kind: Kind,
     /// References the kernel holds (lookup replies not yet forgotten).
     lookups: u64,
     /// Inodes whose parent this is, named or not: they keep this one alive.
-    below: u64,
-    /// Named children (directories only).
-    children: HashMap<String, u64>,
+    below: u32,
+    name: Name,
+    kind: Kind,
     /// Still reachable by its name (false after unlink, rmdir or being renamed over).
     linked: bool,
     /// Another kind of object took the name: the number resolves no more.
     replaced: bool,
 }
 
+/// The nodes in a slab (a vector of slots, freed slots reused; its growth is a `realloc` of
+/// one mapping, which moves no pages), found by number and by `(parent, name)` through two
+/// hash tables of slot indexes. This costs about a third of a map of numbers to nodes that
+/// each hold a map of their children's names: no name is stored twice, no per-directory map,
+/// and growing an index moves 4-byte slots, not nodes.
 #[derive(Debug)]
 pub struct InodeTable {
     next: u64,
-    nodes: HashMap<u64, Node>,
+    slots: Vec<Option<Node>>,
+    free: Vec<u32>,
+    /// Every node's slot, by `ino`.
+    by_ino: HashTable<u32>,
+    /// Linked nodes' slots, by `(parent, name)`.
+    by_name: HashTable<u32>,
+    hasher: std::hash::RandomState,
     /// Inodes that may be unreferenced, oldest first (checked again when swept).
     unreferenced: VecDeque<u64>,
 }
 
+fn node(slots: &[Option<Node>], slot: u32) -> &Node {
+    slots[slot as usize]
+        .as_ref()
+        .expect("an index names an occupied slot")
+}
+
 impl Default for InodeTable {
     fn default() -> Self {
-        let mut nodes = HashMap::new();
-        nodes.insert(
-            ROOT_INO,
-            Node {
-                parent: ROOT_INO,
-                name: String::new(),
-                kind: Kind::Dir,
-                lookups: 0,
-                below: 0,
-                children: HashMap::new(),
-                linked: true,
-                replaced: false,
-            },
-        );
-        InodeTable {
-            next: ROOT_INO + 1,
-            nodes,
+        let mut t = InodeTable {
+            next: ROOT_INO,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_ino: HashTable::new(),
+            by_name: HashTable::new(),
+            hasher: std::hash::RandomState::new(),
             unreferenced: VecDeque::new(),
+        };
+        t.insert_node(ROOT_INO, "", Kind::Dir);
+        // The root is nobody's child: no name to be found by.
+        t.unlink_name(ROOT_INO);
+        if let Some(root) = t.get_mut(ROOT_INO) {
+            root.linked = true;
         }
+        t
     }
 }
 
 impl InodeTable {
+    fn slot_of(&self, ino: u64) -> Option<u32> {
+        let slots = &self.slots;
+        self.by_ino
+            .find(self.hasher.hash_one(ino), |&s| node(slots, s).ino == ino)
+            .copied()
+    }
+
+    fn get(&self, ino: u64) -> Option<&Node> {
+        self.slot_of(ino).map(|s| node(&self.slots, s))
+    }
+
+    fn get_mut(&mut self, ino: u64) -> Option<&mut Node> {
+        let s = self.slot_of(ino)?;
+        self.slots[s as usize].as_mut()
+    }
+
+    fn child(&self, parent: u64, name: &str) -> Option<u64> {
+        let slots = &self.slots;
+        let hash = self.hasher.hash_one((parent, name));
+        self.by_name
+            .find(hash, |&s| {
+                let n = node(slots, s);
+                n.parent == parent && n.name.as_str() == name
+            })
+            .map(|&s| node(slots, s).ino)
+    }
+
+    /// Put a new node (linked, by its name too) in a slot.
+    fn insert_node(&mut self, parent: u64, name: &str, kind: Kind) -> u64 {
+        let ino = self.next;
+        self.next += 1;
+        let n = Node {
+            ino,
+            parent,
+            lookups: 0,
+            below: 0,
+            name: Name::new(name),
+            kind,
+            linked: true,
+            replaced: false,
+        };
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(n);
+                s
+            }
+            None => {
+                self.slots.push(Some(n));
+                u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 inodes")
+            }
+        };
+        let Self {
+            slots,
+            by_ino,
+            hasher,
+            ..
+        } = self;
+        by_ino.insert_unique(hasher.hash_one(ino), slot, |&s| {
+            hasher.hash_one(node(slots, s).ino)
+        });
+        self.link_name(slot);
+        ino
+    }
+
+    /// Make the node in `slot` findable by its `(parent, name)`.
+    fn link_name(&mut self, slot: u32) {
+        let Self {
+            slots,
+            by_name,
+            hasher,
+            ..
+        } = self;
+        let n = node(slots, slot);
+        let hash = hasher.hash_one((n.parent, n.name.as_str()));
+        by_name.insert_unique(hash, slot, |&s| {
+            let n = node(slots, s);
+            hasher.hash_one((n.parent, n.name.as_str()))
+        });
+    }
+
+    /// Take `ino` out of the name index (if it is there under its name).
+    fn unlink_name(&mut self, ino: u64) {
+        let Some(n) = self.get(ino) else { return };
+        let hash = self.hasher.hash_one((n.parent, n.name.as_str()));
+        let slots = &self.slots;
+        if let Ok(entry) = self
+            .by_name
+            .find_entry(hash, |&s| node(slots, s).ino == ino)
+        {
+            entry.remove();
+        }
+    }
+
+    /// Remove `ino`'s node from the table; its slot is reused.
+    fn remove_node(&mut self, ino: u64) -> Option<Node> {
+        self.unlink_name(ino);
+        let slots = &self.slots;
+        let entry = self
+            .by_ino
+            .find_entry(self.hasher.hash_one(ino), |&s| node(slots, s).ino == ino)
+            .ok()?;
+        let (slot, _) = entry.remove();
+        self.free.push(slot);
+        self.slots[slot as usize].take()
+    }
+
     /// The path of `ino` (relative to the mount root, "" for the root) and its kind. An
     /// unlinked inode keeps the path it had; an inode whose name now holds another kind of
     /// object has none.
     pub fn path_of(&self, ino: u64) -> Option<(String, Kind)> {
-        let node = self.nodes.get(&ino)?;
+        let node = self.get(ino)?;
         if node.replaced {
             return None;
         }
@@ -87,7 +252,7 @@ impl InodeTable {
         while at != ROOT_INO {
             names.push(cur.name.as_str());
             at = cur.parent;
-            cur = self.nodes.get(&at)?;
+            cur = self.get(at)?;
         }
         names.reverse();
         Some((names.join("/"), node.kind))
@@ -100,7 +265,7 @@ impl InodeTable {
             return Some(ino);
         }
         for name in path.split('/') {
-            ino = *self.nodes.get(&ino)?.children.get(name)?;
+            ino = self.child(ino, name)?;
         }
         Some(ino)
     }
@@ -120,11 +285,11 @@ impl InodeTable {
         };
         let existing = self.child(parent, name);
         let ino = match existing {
-            Some(ino) if self.nodes.get(&ino).is_some_and(|n| n.kind == kind) => ino,
+            Some(ino) if self.get(ino).is_some_and(|n| n.kind == kind) => ino,
             _ => {
                 if let Some(old) = existing {
                     self.detach(old);
-                    if let Some(n) = self.nodes.get_mut(&old) {
+                    if let Some(n) = self.get_mut(old) {
                         n.replaced = true;
                     }
                     self.unreferenced.push_back(old);
@@ -133,7 +298,7 @@ impl InodeTable {
             }
         };
         if counted {
-            if let Some(n) = self.nodes.get_mut(&ino) {
+            if let Some(n) = self.get_mut(ino) {
                 n.lookups += 1;
             }
         } else if existing != Some(ino) {
@@ -142,47 +307,22 @@ impl InodeTable {
         ino
     }
 
-    fn child(&self, parent: u64, name: &str) -> Option<u64> {
-        self.nodes.get(&parent)?.children.get(name).copied()
-    }
-
     fn insert_child(&mut self, parent: u64, name: &str, kind: Kind) -> u64 {
-        let ino = self.next;
-        self.next += 1;
-        self.nodes.insert(
-            ino,
-            Node {
-                parent,
-                name: name.to_string(),
-                kind,
-                lookups: 0,
-                below: 0,
-                children: HashMap::new(),
-                linked: true,
-                replaced: false,
-            },
-        );
-        if let Some(p) = self.nodes.get_mut(&parent) {
-            p.children.insert(name.to_string(), ino);
-            p.below += 1;
+        let ino = self.insert_node(parent, name, kind);
+        if let Some(p) = self.get_mut(parent) {
+            p.below = p.below.saturating_add(1);
         }
         ino
     }
 
     /// Take `ino`'s name from its parent; the inode stays for whoever still holds it.
     fn detach(&mut self, ino: u64) {
-        let Some(node) = self.nodes.get_mut(&ino) else {
-            return;
-        };
-        if !node.linked {
+        if !self.get(ino).is_some_and(|n| n.linked) {
             return;
         }
-        node.linked = false;
-        let (parent, name) = (node.parent, node.name.clone());
-        if let Some(p) = self.nodes.get_mut(&parent)
-            && p.children.get(&name) == Some(&ino)
-        {
-            p.children.remove(&name);
+        self.unlink_name(ino);
+        if let Some(n) = self.get_mut(ino) {
+            n.linked = false;
         }
     }
 
@@ -211,16 +351,19 @@ impl InodeTable {
             None => self.intern(dir, Kind::Dir, false),
         };
         self.detach(ino);
-        let Some(node) = self.nodes.get_mut(&ino) else {
+        let Some(slot) = self.slot_of(ino) else {
+            return;
+        };
+        let Some(node) = self.slots[slot as usize].as_mut() else {
             return;
         };
         let old_parent = node.parent;
         node.parent = new_parent;
-        node.name = name.to_string();
+        node.name = Name::new(name);
         node.linked = true;
-        if let Some(p) = self.nodes.get_mut(&new_parent) {
-            p.children.insert(name.to_string(), ino);
-            p.below += 1;
+        self.link_name(slot);
+        if let Some(p) = self.get_mut(new_parent) {
+            p.below = p.below.saturating_add(1);
         }
         self.drop_below(old_parent);
     }
@@ -228,7 +371,7 @@ impl InodeTable {
     /// The kernel dropped `n` references to `ino`. Frees it (and parents left with nothing)
     /// unless `is_open` says a file is open on it. Returns how many inodes were freed.
     pub fn forget(&mut self, ino: u64, n: u64, is_open: &dyn Fn(u64) -> bool) -> usize {
-        let Some(node) = self.nodes.get_mut(&ino) else {
+        let Some(node) = self.get_mut(ino) else {
             log::debug!("forget of inode {ino}, which is not in the table");
             return 0;
         };
@@ -247,20 +390,16 @@ impl InodeTable {
     /// Free `ino` (and then parents left with nothing) if nothing holds it.
     pub fn free_if_unused(&mut self, ino: u64, is_open: &dyn Fn(u64) -> bool) -> usize {
         let unused = |n: &Node| n.lookups == 0 && n.below == 0;
-        match self.nodes.get(&ino) {
+        match self.get(ino) {
             Some(n) if ino != ROOT_INO && unused(n) && !is_open(ino) => {}
             _ => return 0,
         }
         let mut freed = 0;
         let mut at = ino;
-        loop {
-            self.detach(at);
-            let Some(node) = self.nodes.remove(&at) else {
-                break;
-            };
+        while let Some(node) = self.remove_node(at) {
             freed += 1;
             let parent = node.parent;
-            let Some(p) = self.nodes.get_mut(&parent) else {
+            let Some(p) = self.get_mut(parent) else {
                 break;
             };
             p.below = p.below.saturating_sub(1);
@@ -273,7 +412,7 @@ impl InodeTable {
     }
 
     fn drop_below(&mut self, ino: u64) {
-        if let Some(n) = self.nodes.get_mut(&ino) {
+        if let Some(n) = self.get_mut(ino) {
             n.below = n.below.saturating_sub(1);
             if n.below == 0 && n.lookups == 0 {
                 self.unreferenced.push_back(ino);
@@ -291,7 +430,7 @@ impl InodeTable {
             let Some(ino) = self.unreferenced.pop_front() else {
                 break;
             };
-            match self.nodes.get(&ino) {
+            match self.get(ino) {
                 Some(n) if n.lookups == 0 && n.below == 0 && is_open(ino) => {
                     self.unreferenced.push_back(ino);
                 }
@@ -309,15 +448,27 @@ impl InodeTable {
 
     /// The kernel's lookup count of `ino` (tests).
     pub fn lookups(&self, ino: u64) -> Option<u64> {
-        self.nodes.get(&ino).map(|n| n.lookups)
+        self.get(ino).map(|n| n.lookups)
     }
 
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.by_ino.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.by_ino.is_empty()
+    }
+
+    /// Bytes the table holds on the heap, about (its slab, indexes and names).
+    pub fn heap_bytes(&self) -> usize {
+        let names: usize = (self.slots.iter().flatten())
+            .map(|n| n.name.heap_bytes())
+            .sum();
+        self.slots.capacity() * std::mem::size_of::<Option<Node>>()
+            + (self.by_ino.capacity() + self.by_name.capacity()) * 5 * 8 / 7
+            + self.free.capacity() * 4
+            + self.unreferenced.capacity() * 8
+            + names
     }
 }
 
@@ -432,6 +583,41 @@ mod tests {
         // The newest stay, so a stat right after readdir sees the listed number.
         let last = format!("d/f{}", MAX_UNREFERENCED * 2 - 1);
         assert!(t.ino_of(&last).is_some());
+    }
+
+    #[test]
+    fn a_table_of_many_inodes_stays_small() {
+        // What `ls -lR` of a vault leaves when the kernel keeps every inode it looked up.
+        let mut t = InodeTable::default();
+        for d in 0..100 {
+            for f in 0..1000 {
+                t.intern(&format!("d{d:04}/f{f:06}"), Kind::File, true);
+            }
+        }
+        assert_eq!(t.len(), 100_101);
+        let per_inode = t.heap_bytes() / t.len();
+        assert!(per_inode <= 128, "{per_inode} bytes per inode");
+        assert!(std::mem::size_of::<Option<Node>>() <= 72);
+        assert_eq!(
+            t.ino_of("d0042/f000017")
+                .and_then(|i| path(&t, i))
+                .as_deref(),
+            Some("d0042/f000017")
+        );
+        // Freed slots are reused, numbers are not.
+        let f = t.ino_of("d0000/f000000").expect("interned");
+        assert_eq!(t.forget(f, 1, &closed), 1);
+        let g = t.intern("d0000/f000000", Kind::File, true);
+        assert!(g > f);
+        assert_eq!(t.slots.len(), 100_101);
+        // Names past the inline length, and renames between the two forms.
+        let long = "a name longer than twenty-two bytes";
+        let l = t.intern(&format!("d0001/{long}"), Kind::File, true);
+        assert_eq!(path(&t, l), Some(format!("d0001/{long}")));
+        t.rename(&format!("d0001/{long}"), "d0001/short");
+        assert_eq!(t.ino_of("d0001/short"), Some(l));
+        t.rename("d0001/short", &format!("d0002/{long}"));
+        assert_eq!(t.ino_of(&format!("d0002/{long}")), Some(l));
     }
 
     #[test]

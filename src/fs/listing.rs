@@ -211,6 +211,15 @@ impl Listings {
         dirs.retain(|d, _| d != path && !is_below(d, path));
     }
 
+    /// Listings kept and the bytes of their names, about.
+    pub fn usage(&self) -> (u64, u64) {
+        let dirs = self.lock();
+        let bytes = (dirs.iter())
+            .map(|(dir, l)| dir.len() + 64 + l.names.iter().map(|n| n.len() + 40).sum::<usize>())
+            .sum::<usize>();
+        (dirs.len() as u64, bytes as u64)
+    }
+
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.lock().clear();

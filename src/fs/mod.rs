@@ -70,7 +70,7 @@ use namespace::Namespace;
 pub use namespace::{DirEntry, NamespaceError};
 use prefetch::ReadAhead;
 use read::{BlockReader, RemoteVersion};
-pub use status::{CacheStatus, FsStatus, MemoryStatus, RequestCount};
+pub use status::{CacheStatus, FsStatus, MemoryStatus, MetadataCache, RequestCount};
 pub(crate) use upload::OpenFile;
 use upload::{FileState, StagingArea, Uploader};
 

@@ -17,8 +17,11 @@ use super::listing::Listings;
 use super::read::RemoteVersion;
 use super::settled::Settled;
 
-/// Entries kept in the entry cache at most.
-const MAX_CACHED_ENTRIES: u64 = 200_000;
+/// Bytes of entries kept in the entry cache at most, each weighed by what it holds (about
+/// 40,000 files' entries; with the default TTL of 1 s it holds far fewer).
+pub(crate) const MAX_CACHED_BYTES: u64 = 32 << 20;
+/// What one cached entry costs besides its path and what [`Entry::heap_bytes`] counts.
+const CACHED_OVERHEAD: usize = 160;
 
 /// What the store holds at a path (cached for `metadata_ttl`).
 #[derive(Clone, Debug)]
@@ -35,6 +38,25 @@ pub(crate) enum Entry {
 }
 
 impl Entry {
+    /// Bytes this entry holds, about: its own size, its strings and its metadata map (a
+    /// B-tree node of some 540 bytes however few entries it has).
+    pub fn heap_bytes(&self) -> usize {
+        let own = std::mem::size_of::<Entry>();
+        match self {
+            Entry::File { version, .. } => {
+                let map = if version.carried.is_empty() {
+                    0
+                } else {
+                    544 + (version.carried.iter())
+                        .map(|(k, v)| k.len() + v.len() + 32)
+                        .sum::<usize>()
+                };
+                own + version.key.len() + version.etag.len() + map
+            }
+            Entry::Dir { .. } | Entry::Missing => own,
+        }
+    }
+
     /// The attributes of inode `ino` holding this entry; `None` when it is missing.
     pub fn attr(&self, ino: u64) -> Option<Attr> {
         match self {
@@ -97,10 +119,14 @@ pub(crate) struct Namespace {
 impl Namespace {
     pub fn new(metadata_ttl: Duration, settled_after: Duration) -> Self {
         Namespace {
-            settled: Settled::new(settled_after),
+            settled: Settled::new(settled_after, Entry::heap_bytes),
             inodes: Mutex::new(InodeTable::default()),
             entries: moka::future::Cache::builder()
-                .max_capacity(MAX_CACHED_ENTRIES)
+                .max_capacity(MAX_CACHED_BYTES)
+                .weigher(|path: &String, entry: &Entry| {
+                    let bytes = CACHED_OVERHEAD + path.len() + entry.heap_bytes();
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
                 .time_to_live(metadata_ttl.max(Duration::from_millis(1)))
                 .build(),
             listings: Listings::new(metadata_ttl),
@@ -167,6 +193,28 @@ impl Namespace {
     /// Inodes in the table (the root included).
     pub fn inode_count(&self) -> usize {
         self.inodes().len()
+    }
+
+    /// What the inode table, the entry cache, the settled entries and the listings hold:
+    /// (name, entries, bytes).
+    pub async fn usage(&self) -> Vec<(&'static str, u64, u64)> {
+        let (inodes, inode_bytes) = {
+            let t = self.inodes();
+            (t.len() as u64, t.heap_bytes() as u64)
+        };
+        self.entries.run_pending_tasks().await;
+        let (settled, settled_bytes) = self.settled.usage();
+        let (dirs, listing_bytes) = self.listings.usage();
+        vec![
+            ("inodes", inodes, inode_bytes),
+            (
+                "entries",
+                self.entries.entry_count(),
+                self.entries.weighted_size(),
+            ),
+            ("settled", settled, settled_bytes),
+            ("listings", dirs, listing_bytes),
+        ]
     }
 
     /// The kernel's lookup count of `ino`, `None` when it is not in the table.
@@ -248,5 +296,50 @@ impl Namespace {
         self.entries.invalidate_all();
         self.settled.forget_all();
         self.listings.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    /// A file entry whose metadata holds `n` bytes.
+    fn file(n: usize) -> Entry {
+        Entry::File {
+            kind: Kind::File,
+            version: RemoteVersion {
+                key: "k".repeat(100),
+                etag: "\"e\"".into(),
+                plaintext_len: 1,
+                carried: [("s3cryptfs-key".to_string(), "x".repeat(n))].into(),
+                content_salt: None,
+            },
+            attrs: StoredAttrs {
+                perm: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: SystemTime::UNIX_EPOCH,
+                xattrs: Default::default(),
+                ctime: SystemTime::UNIX_EPOCH,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn the_entry_cache_is_bounded_in_bytes() {
+        let ns = Namespace::new(Duration::from_secs(3600), Duration::from_secs(5));
+        let weight = file(4000).heap_bytes() as u64;
+        assert!(weight > 4000, "{weight}");
+        let n = 2 * MAX_CACHED_BYTES / weight;
+        for i in 0..n {
+            ns.cache_fetched(&format!("d/f{i}"), file(4000)).await;
+        }
+        let usage = ns.usage().await;
+        let (_, entries, bytes) = *usage.iter().find(|c| c.0 == "entries").expect("entries");
+        assert!(bytes <= MAX_CACHED_BYTES, "{bytes} bytes");
+        assert!(entries < n / 2 + 1, "{entries} entries");
+        assert!(entries > 0);
     }
 }

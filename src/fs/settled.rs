@@ -25,8 +25,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::store::ObjectInfo;
 
-/// Files whose settled entries are kept at most (a few hundred bytes each).
-const MAX_SETTLED: u64 = 20_000;
+/// Bytes of settled entries kept at most, each weighed by what it holds: about 6,500 files of
+/// a vault with encrypted names (some 1.3 KiB each, most of it the metadata map). A cap of
+/// 20,000 entries held 27 MiB, a tenth of the daemon's memory after `ls -lR` of a million
+/// files (docs/BENCHMARKS.md, "Size"); the attribute cache keeps more, smaller, entries.
+pub(crate) const MAX_SETTLED_BYTES: u64 = 8 << 20;
+/// What one kept entry costs besides its path, ETag and entry: the cache's own node.
+const SEEN_OVERHEAD: usize = 160;
 
 /// What a listing shows of one object version, and the entry its HEAD gave.
 #[derive(Clone)]
@@ -82,13 +87,24 @@ pub(crate) fn shows_version(
 }
 
 impl<E: Clone + Send + Sync + 'static> Settled<E> {
-    pub fn new(settled_after: Duration) -> Self {
+    /// `weigh`: the bytes an entry holds, about (its size and what it points to).
+    pub fn new(settled_after: Duration, weigh: fn(&E) -> usize) -> Self {
         Settled {
             seen: moka::sync::Cache::builder()
-                .max_capacity(MAX_SETTLED)
+                .max_capacity(MAX_SETTLED_BYTES)
+                .weigher(move |path: &String, seen: &Seen<E>| {
+                    let bytes = SEEN_OVERHEAD + path.len() + seen.etag.len() + weigh(&seen.entry);
+                    u32::try_from(bytes).unwrap_or(u32::MAX)
+                })
                 .build(),
             settled_after,
         }
+    }
+
+    /// Entries kept and their weight in bytes (after pending evictions ran).
+    pub fn usage(&self) -> (u64, u64) {
+        self.seen.run_pending_tasks();
+        (self.seen.entry_count(), self.seen.weighted_size())
     }
 
     /// A HEAD at `now` of the file object at `path` (`info`) gave `entry`: keep it if the
@@ -163,7 +179,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_object_in_a_listing_gives_back_its_entry() {
-        let s = Settled::new(Duration::from_secs(5));
+        let s = Settled::new(Duration::from_secs(5), |_| 0);
         s.headed(
             "f",
             &info("e1", 100, at(T0, 400)),
@@ -190,7 +206,7 @@ mod tests {
             info("e1", 100, at(T0 + 1, 0)),
             info("", 100, at(T0, 0)),
         ] {
-            let s = Settled::new(Duration::from_secs(5));
+            let s = Settled::new(Duration::from_secs(5), |_| 0);
             s.headed(
                 "f",
                 &info("e1", 100, at(T0, 0)),
@@ -205,7 +221,7 @@ mod tests {
 
     #[test]
     fn an_object_changed_shortly_before_its_head_is_not_kept() {
-        let s = Settled::new(Duration::from_secs(5));
+        let s = Settled::new(Duration::from_secs(5), |_| 0);
         // Modified 5.5 s before the HEAD: a change in that same second could follow unseen.
         s.headed(
             "f",
@@ -222,8 +238,27 @@ mod tests {
     }
 
     #[test]
+    fn the_entries_kept_are_bounded_in_bytes() {
+        // Entries of 4 KiB each: the cap holds a few thousand, whatever their number.
+        let s: Settled<u32> = Settled::new(Duration::from_secs(5), |_| 4096);
+        let n = 2 * MAX_SETTLED_BYTES / 4096;
+        for i in 0..n {
+            s.headed(
+                &format!("f{i}"),
+                &info("e1", 100, at(T0, 0)),
+                &file(0o600),
+                at(T0 + 10, 0),
+            );
+        }
+        let (entries, bytes) = s.usage();
+        assert!(bytes <= MAX_SETTLED_BYTES, "{bytes} bytes");
+        assert!(entries < n / 2 + 1, "{entries} entries");
+        assert!(entries > 0);
+    }
+
+    #[test]
     fn a_newer_head_replaces_and_a_fresh_one_removes_what_was_kept() {
-        let s = Settled::new(Duration::from_secs(5));
+        let s = Settled::new(Duration::from_secs(5), |_| 0);
         s.headed(
             "f",
             &info("e1", 100, at(T0, 0)),

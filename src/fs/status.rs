@@ -43,6 +43,16 @@ pub struct MemoryStatus {
     pub high_water: u64,
 }
 
+/// One of the metadata caches (the inode table, the entry cache, the settled entries, the
+/// directory listings, the attribute cache on disk): what it holds now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataCache {
+    pub name: String,
+    pub entries: u64,
+    /// Bytes it holds, about (each is bounded in bytes or, the inode table, by the kernel).
+    pub bytes: u64,
+}
+
 /// A report of the file system.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsStatus {
@@ -63,6 +73,8 @@ pub struct FsStatus {
     pub cache: CacheStatus,
     #[serde(default)]
     pub memory: MemoryStatus,
+    #[serde(default)]
+    pub metadata: Vec<MetadataCache>,
 }
 
 impl Fs {
@@ -97,6 +109,18 @@ impl Fs {
                     .collect()
             })
             .unwrap_or_default();
+        let mut usage = self.ns.usage().await;
+        if let Some(cache) = &self.attr_cache {
+            let (entries, bytes) = cache.usage();
+            usage.push(("attr_cache", entries, bytes));
+        }
+        let metadata = (usage.into_iter())
+            .map(|(name, entries, bytes)| MetadataCache {
+                name: name.into(),
+                entries,
+                bytes,
+            })
+            .collect();
         FsStatus {
             open_files: files.len() as u64,
             files_dirty: count(UploadState::Dirty),
@@ -118,6 +142,7 @@ impl Fs {
             pending,
             counts,
             requests,
+            metadata,
         }
     }
 }

@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::control::{MountStatus, Report};
+use crate::fs::{MetadataCache, RequestCount};
 
 /// Largest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -211,14 +212,21 @@ pub fn render(s: &MountStatus) -> String {
         "Conflict copies made because another client replaced a file being written.",
         &one(c.conflict_copies),
     );
-    let by_kind = |bytes: bool| -> Vec<(String, u64)> {
-        f.requests
-            .iter()
-            .map(|r| {
-                let v = if bytes { r.bytes } else { r.requests };
-                (format!(",kind=\"{}\"", label(&r.kind)), v)
-            })
+    // Samples labelled `name="value"`, one per (value, sample).
+    let labelled = |name: &str, samples: Vec<(&str, u64)>| -> Vec<(String, u64)> {
+        (samples.into_iter())
+            .map(|(value, v)| (format!(",{name}=\"{}\"", label(value)), v))
             .collect()
+    };
+    let by_kind = |bytes: bool| {
+        let pick = |r: &RequestCount| if bytes { r.bytes } else { r.requests };
+        labelled(
+            "kind",
+            f.requests
+                .iter()
+                .map(|r| (r.kind.as_str(), pick(r)))
+                .collect(),
+        )
     };
     metric(
         "requests_total",
@@ -262,6 +270,28 @@ pub fn render(s: &MountStatus) -> String {
         "The most bytes they held at once since the mount.",
         &one(f.memory.high_water),
     );
+    let by_cache = |bytes: bool| {
+        let pick = |c: &MetadataCache| if bytes { c.bytes } else { c.entries };
+        labelled(
+            "cache",
+            f.metadata
+                .iter()
+                .map(|c| (c.name.as_str(), pick(c)))
+                .collect(),
+        )
+    };
+    metric(
+        "metadata_cache_entries",
+        "gauge",
+        "Entries of the metadata caches (inodes, entries, settled, listings, attr_cache).",
+        &by_cache(false),
+    );
+    metric(
+        "metadata_cache_bytes",
+        "gauge",
+        "Bytes the metadata caches hold, about.",
+        &by_cache(true),
+    );
     metric(
         "cache_hits_total",
         "counter",
@@ -280,7 +310,7 @@ pub fn render(s: &MountStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::{FsStatus, RequestCount};
+    use crate::fs::FsStatus;
 
     #[test]
     fn labels_are_escaped_and_every_sample_names_the_mount() {
@@ -298,6 +328,11 @@ mod tests {
                     requests: 3,
                     bytes: 300,
                 }],
+                metadata: vec![MetadataCache {
+                    name: "inodes".into(),
+                    entries: 7,
+                    bytes: 700,
+                }],
                 ..FsStatus::default()
             },
         };
@@ -312,6 +347,12 @@ mod tests {
         assert!(
             text.contains(&format!(
                 "s3cryptfs_request_bytes_total{{{mp},kind=\"put\"}} 300"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "s3cryptfs_metadata_cache_bytes{{{mp},cache=\"inodes\"}} 700"
             )),
             "{text}"
         );

@@ -14,6 +14,11 @@ pub(super) fn open_store(
     })
 }
 
+/// Threads for blocking work at most (a directory store's file I/O, staging files): tokio's
+/// default of 512 let a walk of a directory store start some 260, each with its stack and
+/// allocator caches resident (docs/BENCHMARKS.md, "Size").
+const MAX_BLOCKING_THREADS: usize = 64;
+
 pub(super) fn runtime(threads: usize) -> MountResult<tokio::runtime::Runtime> {
     let mut builder = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -23,6 +28,7 @@ pub(super) fn runtime(threads: usize) -> MountResult<tokio::runtime::Runtime> {
         b
     };
     builder
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
         .map_err(MountError::io("cannot start the async runtime"))

@@ -160,6 +160,12 @@ pub fn render_text(s: &MountStatus) -> String {
         bytes(f.memory.limit),
         bytes(f.memory.high_water)
     );
+    if !f.metadata.is_empty() {
+        let caches: Vec<String> = (f.metadata.iter())
+            .map(|c| format!("{} {} ({})", c.name, c.entries, bytes(c.bytes)))
+            .collect();
+        let _ = writeln!(out, "  metadata:   {}", caches.join(", "));
+    }
     out
 }
 

@@ -142,7 +142,7 @@ mod tests {
     const KIB: u64 = 1024;
 
     fn put(c: &ByteLru<u32, u64>, m: &MemoryBudget, key: u32, bytes: u64, shortfall: u64) {
-        let held = m.overdraw(bytes);
+        let held = futures::executor::block_on(m.overdraw(bytes));
         c.upsert(key, |_| (bytes, bytes), held, shortfall);
     }
 
@@ -170,7 +170,7 @@ mod tests {
         let c: ByteLru<u32, u64> = ByteLru::new(1024 * KIB);
         put(&c, &m, 1, 100 * KIB, 0);
         // A merge that keeps 150 KiB of the 100 + 100 reserved.
-        let held = m.overdraw(100 * KIB);
+        let held = futures::executor::block_on(m.overdraw(100 * KIB));
         c.upsert(
             1,
             |old| (old.copied().unwrap_or(0) + 50 * KIB, 150 * KIB),

@@ -17,9 +17,21 @@
 //! held by work that finishes without asking for more memory (a GET, a part upload). Part
 //! buffers may sit in idle open files, so they are kept to the budget less one largest
 //! request (a quarter and a little more), and one waiting acquisition is clamped to that
-//! largest request: it is always granted once work in flight ends. The one holder that reads while holding, an upload sealing blocks of a file's stored
-//! version, fetches those blocks with [`MemoryBudget::overdraw`], which never waits (so its
-//! few blocks may pass the limit rather than wait for memory the upload itself holds).
+//! largest request: it is always granted once work in flight ends.
+//!
+//! The one holder that reads while holding, an upload sealing blocks of a file's stored
+//! version, must not wait for memory it holds itself: it fetches those blocks with
+//! [`MemoryBudget::overdraw`], which takes free memory if there is and else uses the
+//! *slack*, a sixteenth of the limit past it. The slack is its own count: an overdraw waits
+//! only for other overdrawn reservations, each one GET of at most the slack that the upload
+//! asks for while it holds no other slack (one run within one chunk at a time), and that
+//! ends without asking for more: its run goes to the cache only if it fits within the limit
+//! ([`MemoryBudget::rebase`]), else to the upload alone, which drops it once its blocks are
+//! copied. So `used` passes the limit by at most the slack (6.25 %), plus what acquisitions
+//! clamped to the largest request count beyond their permits: none with a budget of 32 MiB
+//! or more (the smallest `--memory-limit`), where a part (its header included) or a fetch
+//! is at most 8 MiB and its tags, and a single PUT's body is kept to the largest request
+//! (`upload/whole.rs`; a 12 MiB PUT under 32 MiB once passed the limit by 4 MiB).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -30,12 +42,18 @@ use tokio::sync::Semaphore;
 /// Permits count KiB, so that one acquisition (a `u32` of permits) may span terabytes.
 const UNIT: u64 = 1024;
 
+/// The slack overdrawn reservations may use past the limit: a sixteenth of it (6.25 %).
+const SLACK_DIVISOR: u64 = 16;
+
 /// What frees memory for waiters: the block cache, asked to give back this many bytes.
 type Reclaim = Box<dyn Fn(u64) + Send + Sync>;
 
 struct Inner {
     limit: u64,
     sem: Semaphore,
+    /// The slack past the limit that overdrawn reservations may use (see the module comment).
+    slack: Semaphore,
+    slack_bytes: u64,
     /// Bytes reserved now (may pass `limit` by clamped and overdrawn reservations).
     used: AtomicU64,
     high_water: AtomicU64,
@@ -56,6 +74,8 @@ pub struct Reservation {
     permits: u64,
     bytes: u64,
     buffer: bool,
+    /// Its permits are the slack's (an overdraw), not the limit's.
+    slack: bool,
 }
 
 /// Counts a waiter's permits while it waits (also when its future is dropped).
@@ -71,9 +91,12 @@ impl MemoryBudget {
     /// A budget of `limit` bytes (at least 4 KiB).
     pub fn new(limit: u64) -> Self {
         let limit = limit.max(4 * UNIT);
+        let slack_bytes = limit / SLACK_DIVISOR;
         MemoryBudget(Arc::new(Inner {
             limit,
             sem: Semaphore::new((limit / UNIT) as usize),
+            slack: Semaphore::new((slack_bytes / UNIT) as usize),
+            slack_bytes,
             used: AtomicU64::new(0),
             high_water: AtomicU64::new(0),
             buffers: AtomicU64::new(0),
@@ -84,6 +107,12 @@ impl MemoryBudget {
 
     pub fn limit(&self) -> u64 {
         self.0.limit
+    }
+
+    /// The most that overdrawn reservations hold at once: `used` never passes the limit by
+    /// more (except by clamped acquisitions, see [`Self::acquire`]).
+    pub fn slack(&self) -> u64 {
+        self.0.slack_bytes
     }
 
     /// Bytes reserved now.
@@ -110,16 +139,16 @@ impl MemoryBudget {
 
     /// The largest single waiting acquisition: a quarter of the budget and a little more, so
     /// that an 8 MiB part or fetch with its tags fits whole in the smallest budget.
-    fn max_request(&self) -> u64 {
+    pub fn largest_request(&self) -> u64 {
         self.0.limit / 4 + self.0.limit / 64
     }
 
-    /// Permits for one acquisition of `bytes`: at most [`Self::max_request`] (see the module
+    /// Permits for one acquisition of `bytes`: at most [`Self::largest_request`] (see the module
     /// comment), at least one.
     fn permits(&self, bytes: u64) -> u64 {
         bytes
             .div_ceil(UNIT)
-            .clamp(1, (self.max_request() / UNIT).max(1))
+            .clamp(1, (self.largest_request() / UNIT).max(1))
     }
 
     fn reclaim(&self, bytes: u64) {
@@ -131,6 +160,10 @@ impl MemoryBudget {
     }
 
     fn grant(&self, permits: u64, bytes: u64, buffer: bool) -> Reservation {
+        self.grant_from(permits, bytes, buffer, false)
+    }
+
+    fn grant_from(&self, permits: u64, bytes: u64, buffer: bool, slack: bool) -> Reservation {
         let used = self.0.used.fetch_add(bytes, Ordering::SeqCst) + bytes;
         self.0.high_water.fetch_max(used, Ordering::SeqCst);
         if buffer {
@@ -141,6 +174,7 @@ impl MemoryBudget {
             permits,
             bytes,
             buffer,
+            slack,
         }
     }
 
@@ -185,7 +219,7 @@ impl MemoryBudget {
     /// largest request (about three quarters) and the memory is free (or the cache gives it
     /// back); never waits.
     pub fn try_buffer(&self, bytes: u64) -> Option<Reservation> {
-        let cap = self.0.limit - self.max_request();
+        let cap = self.0.limit - self.largest_request();
         if self.0.buffers.load(Ordering::SeqCst) + bytes > cap {
             return None;
         }
@@ -194,11 +228,41 @@ impl MemoryBudget {
             .then(|| self.grant(permits, bytes, true))
     }
 
-    /// Reserve `bytes` without waiting: from free memory if there is, else beyond the limit.
-    pub fn overdraw(&self, bytes: u64) -> Reservation {
+    /// Reserve `bytes` for a holder that must not wait for the limit (it holds memory
+    /// itself): from free memory if there is (or the cache gives it back), else from the
+    /// slack past the limit, waiting only for other overdrawn reservations to end. At most
+    /// the slack is taken (a larger request is counted whole, beyond it).
+    pub async fn overdraw(&self, bytes: u64) -> Reservation {
         let permits = self.permits(bytes);
-        let permits = if self.try_take(permits) { permits } else { 0 };
-        self.grant(permits, bytes, false)
+        if self.try_take(permits) {
+            return self.grant(permits, bytes, false);
+        }
+        let permits = bytes
+            .div_ceil(UNIT)
+            .clamp(1, (self.0.slack_bytes / UNIT).max(1));
+        match self.0.slack.acquire_many(permits as u32).await {
+            Ok(p) => p.forget(),
+            // The semaphore is never closed; should it be, go on unaccounted.
+            Err(_) => return self.grant(0, bytes, false),
+        }
+        self.grant_from(permits, bytes, false, true)
+    }
+
+    /// Move an overdrawn reservation within the limit if the memory is free there (or the
+    /// cache gives it back), giving its slack back; false if it stays on the slack. Only a
+    /// reservation within the limit may be kept in the cache (see the module comment).
+    pub fn rebase(&self, held: &mut Reservation) -> bool {
+        if !held.slack {
+            return true;
+        }
+        let permits = held.bytes.div_ceil(UNIT);
+        if !self.try_take(permits) {
+            return false;
+        }
+        self.0.slack.add_permits(held.permits as usize);
+        held.permits = permits;
+        held.slack = false;
+        true
     }
 }
 
@@ -209,6 +273,10 @@ impl Reservation {
 
     /// Take over `other` (of the same budget): one reservation of both, of this one's kind.
     pub fn merge(&mut self, mut other: Reservation) {
+        debug_assert!(
+            !self.slack && !other.slack,
+            "overdrawn reservations are not merged"
+        );
         let bytes = std::mem::take(&mut other.bytes);
         if other.buffer != self.buffer {
             if other.buffer {
@@ -238,11 +306,20 @@ impl Reservation {
         if self.buffer {
             self.inner.buffers.fetch_sub(bytes, Ordering::SeqCst);
         }
-        self.inner.sem.add_permits(permits as usize);
+        if self.slack {
+            self.inner.slack.add_permits(permits as usize);
+        } else {
+            self.inner.sem.add_permits(permits as usize);
+        }
     }
 
     /// `data` as `Bytes` that hold this reservation until the last of them is dropped.
     pub fn attach(self, data: Vec<u8>) -> Bytes {
+        Bytes::from_owner(Held { data, _held: self })
+    }
+
+    /// [`Self::attach`] for data that is `Bytes` already.
+    pub fn attach_bytes(self, data: Bytes) -> Bytes {
         Bytes::from_owner(Held { data, _held: self })
     }
 }
@@ -254,14 +331,14 @@ impl Drop for Reservation {
 }
 
 /// A buffer and the reservation that counts it.
-struct Held {
-    data: Vec<u8>,
+struct Held<T> {
+    data: T,
     _held: Reservation,
 }
 
-impl AsRef<[u8]> for Held {
+impl<T: AsRef<[u8]>> AsRef<[u8]> for Held<T> {
     fn as_ref(&self) -> &[u8] {
-        &self.data
+        self.data.as_ref()
     }
 }
 

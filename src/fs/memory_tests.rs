@@ -96,13 +96,46 @@ async fn overdraw_never_waits_and_is_counted() {
     let m = MemoryBudget::new(32 * MIB);
     let full = m.acquire(8 * MIB + MIB / 2).await;
     let buffers = m.try_buffer(23 * MIB + MIB / 2).expect("room");
-    let over = m.overdraw(MIB);
+    let over = m.overdraw(MIB).await;
     assert_eq!(m.in_use(), 33 * MIB);
     drop((full, buffers, over));
     assert_eq!(m.in_use(), 0);
     // What was overdrawn took no permits: the whole budget is free again.
     let again = m.try_buffer(23 * MIB + MIB / 2);
     assert!(again.is_some());
+}
+
+/// Issue 17: overdrawn reservations past the limit never hold more than the slack (a
+/// sixteenth of the limit) at once; one that would pass it waits for another to end, and an
+/// overdrawn run that the limit has room for again moves there, giving its slack back.
+#[tokio::test]
+async fn overdraw_past_the_limit_is_bounded_by_the_slack() {
+    use futures::FutureExt;
+    let m = MemoryBudget::new(32 * MIB);
+    assert_eq!(m.slack(), 2 * MIB);
+    let full = m.acquire(8 * MIB + MIB / 2).await;
+    let buffers = m.try_buffer(23 * MIB + MIB / 2).expect("room");
+    let mut first = m.overdraw(2 * MIB).await;
+    assert_eq!(m.in_use(), 34 * MIB);
+    let mut second = Box::pin(m.overdraw(MIB));
+    assert!((&mut second).now_or_never().is_none(), "passed the slack");
+    // A run larger than the slack takes all of it and waits the same way.
+    let mut large = Box::pin(m.overdraw(16 * MIB));
+    assert!((&mut large).now_or_never().is_none(), "passed the slack");
+    drop(large);
+    // No room within the limit: it stays on the slack.
+    assert!(!m.rebase(&mut first));
+    drop(full);
+    assert!(m.rebase(&mut first), "room within the limit again");
+    let second = no_deadlock(second).await;
+    assert_eq!(m.in_use(), 23 * MIB + MIB / 2 + 3 * MIB);
+    drop((first, second, buffers));
+    assert_eq!(m.in_use(), 0);
+    assert!(m.high_water() <= 32 * MIB + m.slack());
+    // Everything was given back to where it came from: the limit and the slack are free.
+    let _all = m.try_buffer(23 * MIB + MIB / 2).expect("room");
+    let _rest = m.acquire(8 * MIB + MIB / 2).await;
+    let _slack = no_deadlock(m.overdraw(2 * MIB)).await;
 }
 
 /// Many files at once, each like a streaming writer: part buffers (try only, staged without

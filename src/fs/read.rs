@@ -108,8 +108,10 @@ const FETCH_PARALLELISM: usize = 8;
 pub enum Fetch {
     /// Wait for room in the budget (every read).
     Wait,
-    /// Never wait: for a caller that holds memory while it reads (an upload sealing blocks
-    /// of the stored version), which waiting could deadlock.
+    /// Never wait for the limit: for a caller that holds memory while it reads (an upload
+    /// sealing blocks of the stored version), which waiting could deadlock. It may use the
+    /// budget's slack ([`MemoryBudget::overdraw`]), so it asks for one run of at most
+    /// [`BlockReader::overdraw_run_blocks`] blocks within one chunk at a time.
     Overdraw,
 }
 
@@ -193,7 +195,14 @@ impl BlockReader {
         self.chunks.capacity()
     }
 
-    fn blocks_per_chunk(&self) -> u64 {
+    /// The most blocks an [`Fetch::Overdraw`] caller asks for at once: their GET fits in the
+    /// budget's slack (at least one block, at most `max`).
+    pub fn overdraw_run_blocks(&self, max: u64) -> u64 {
+        let sealed_block = sealed_run_len(1, self.block_size);
+        (self.memory.slack() / sealed_block).clamp(1, max)
+    }
+
+    pub fn blocks_per_chunk(&self) -> u64 {
         (FETCH_CHUNK_BYTES / self.block_size as u64).max(1)
     }
 
@@ -275,6 +284,15 @@ impl BlockReader {
                     let _ = rx.changed().await;
                 }
                 Ok(_guard) => {
+                    // An overdraw fetches in one GET (cached blocks between the gaps again),
+                    // so that it never holds slack while it waits for more.
+                    let missing = match (mode, missing.first(), missing.last()) {
+                        (Fetch::Overdraw, Some(a), Some(z)) => vec![Range {
+                            start: a.start,
+                            end: z.end,
+                        }],
+                        _ => missing,
+                    };
                     let fetched = futures::future::try_join_all(
                         missing
                             .into_iter()
@@ -351,11 +369,20 @@ impl BlockReader {
         let (first, last) = (blocks.start, blocks.end - 1);
         // The GET's body, decrypted in place: its encrypted size is what the run holds.
         let bytes = sealed_run_len(last - first + 1, self.block_size);
-        let held = match mode {
+        let mut held = match mode {
             Fetch::Wait => self.memory.acquire(bytes).await,
-            Fetch::Overdraw => self.memory.overdraw(bytes),
+            Fetch::Overdraw => self.memory.overdraw(bytes).await,
         };
         let data = self.sealed.read_blocks(v, blocks).await?;
+        if !self.memory.rebase(&mut held) {
+            // Still on the budget's slack: the cache keeps only memory within the limit, so
+            // the run goes to its caller alone and gives the slack back when it is dropped.
+            return Ok(Run {
+                first,
+                count: last - first + 1,
+                data: held.attach_bytes(data),
+            });
+        }
         let run = Run {
             first,
             count: last - first + 1,

@@ -158,7 +158,15 @@ impl FileState {
                 // Fetch a run of base blocks at once: uploads and reads walk them in order,
                 // so the next ones come from the block cache instead of a GET each.
                 let last_base = (self.base_valid_len - 1) / bs;
-                let run_end = (index + BASE_FETCH_RUN_BLOCKS - 1).min(last_base);
+                let mut run_end = (index + BASE_FETCH_RUN_BLOCKS - 1).min(last_base);
+                if mode == Fetch::Overdraw {
+                    // One GET that fits the budget's slack: no overdraw holds slack while it
+                    // waits for more (see `fs/memory.rs`).
+                    let per_chunk = reader.blocks_per_chunk();
+                    let chunk_end = (index / per_chunk + 1) * per_chunk - 1;
+                    let n = reader.overdraw_run_blocks(BASE_FETCH_RUN_BLOCKS);
+                    run_end = run_end.min(chunk_end).min(index + n - 1);
+                }
                 let got = reader.blocks(base, index, run_end, mode).await?;
                 let valid = (self.base_valid_len - start).min(bs) as usize;
                 if let Some(b) = got.first() {

@@ -36,7 +36,10 @@ impl Uploader {
         let mut opts = self.put_options(key, state, record);
         let salt = *sealer.salt();
         let header = sealer.header(size);
-        if ciphertext_len(size, bs) <= SINGLE_PUT_MAX {
+        // One body the memory budget can reserve whole (else it would be counted past the
+        // limit, see `fs/memory.rs`): under a small limit a 9 to 16 MiB object goes multipart.
+        let single_max = SINGLE_PUT_MAX.min(reader.memory().largest_request());
+        if ciphertext_len(size, bs) <= single_max {
             let body = self
                 .seal_blocks(key, &sealer, state, reader, 0..n_blocks, Some(&header))
                 .await?;

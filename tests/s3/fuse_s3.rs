@@ -3,7 +3,7 @@
 //! command line with `--endpoint` and `--path-style`, files small and large (200 MiB, streamed),
 //! directories, rename over a file, attributes across a remount, `cp -r` + `diff -r`, a
 //! mount with `--sse s3` whose objects then carry SSE-S3, and the attribute cache on disk
-//! sparing a remount's no-change rsync its HEADs.
+//! sparing a remount's no-change rsync its HEADs; and the whole FUSE scenario suite.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -27,6 +27,9 @@ pub(super) fn moto() -> S3Target {
         env: aws_env("test", "test"),
     }
 }
+
+// The FUSE scenario suite, as on s3rver and Ceph RGW: the three servers CI runs it against.
+crate::common::s3vault::fuse_scenario_suite!(moto);
 
 #[test]
 fn s3_mount_files_dirs_rename_attributes_and_copy() {

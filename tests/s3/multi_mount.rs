@@ -98,11 +98,12 @@ fn conflict_copy(m: &CliMount, name: &str) -> String {
     copies[0].clone()
 }
 
-#[test]
-fn two_writers_of_one_file_keep_both_versions() {
-    let v = S3Vault::init(moto(), "two-writers", &[]);
-    let mut a = v.mount_named("a", &[]);
-    let mut b = v.mount_named("b", &[]);
+/// Mounts `a` and `b` of one vault; both open `s.txt` (which `a` wrote) truncated and write
+/// to it, then `a` stores its version first. Returns `b`'s handle, whose version lost.
+fn b_opened_then_a_stored(hint: &str) -> (S3Vault, CliMount, CliMount, fs::File) {
+    let v = S3Vault::init(moto(), hint, &[]);
+    let a = v.mount_named("a", &[]);
+    let b = v.mount_named("b", &[]);
     fs::write(a.path("s.txt"), b"first").expect("write s.txt");
     wait_visible(&b, "s.txt");
     let mut fa = open_trunc(&a, "s.txt");
@@ -111,6 +112,12 @@ fn two_writers_of_one_file_keep_both_versions() {
     fb.write_all(b"from b").expect("write b");
     fa.sync_all().expect("a's fsync: the first to store wins");
     drop(fa);
+    (v, a, b, fb)
+}
+
+#[test]
+fn two_writers_of_one_file_keep_both_versions() {
+    let (v, mut a, mut b, fb) = b_opened_then_a_stored("two-writers");
     let err = fb
         .sync_all()
         .expect_err("b's fsync must fail: a replaced the file b opened");
@@ -151,17 +158,7 @@ fn two_writers_of_one_file_keep_both_versions() {
 /// upload and succeed (round 1 of the stress test saw that when another test forked).
 #[test]
 fn a_conflict_told_to_another_close_fails_the_fsync_too() {
-    let v = S3Vault::init(moto(), "other-close", &[]);
-    let mut a = v.mount_named("a", &[]);
-    let mut b = v.mount_named("b", &[]);
-    fs::write(a.path("s.txt"), b"first").expect("write s.txt");
-    wait_visible(&b, "s.txt");
-    let mut fa = open_trunc(&a, "s.txt");
-    let mut fb = open_trunc(&b, "s.txt");
-    fa.write_all(b"from a").expect("write a");
-    fb.write_all(b"from b").expect("write b");
-    fa.sync_all().expect("a's fsync: the first to store wins");
-    drop(fa);
+    let (_v, mut a, mut b, fb) = b_opened_then_a_stored("other-close");
     // What a forked child does to its inherited descriptor: close it.
     drop(fb.try_clone().expect("dup b's descriptor"));
     let err = fb

@@ -20,9 +20,15 @@ struct Lru<K, V> {
     map: HashMap<K, Slot<V>>,
     /// Entries by last use, oldest first.
     order: BTreeMap<u64, K>,
+    /// The newest tick handed out; counts up from [`MIDDLE`].
     tick: u64,
+    /// The oldest tick handed out (by [`ByteLru::demote`]); counts down from [`MIDDLE`].
+    floor: u64,
     bytes: u64,
 }
+
+/// Where both tick counters start: a cache would need 2^63 uses or demotions to exhaust either.
+const MIDDLE: u64 = 1 << 63;
 
 pub struct ByteLru<K, V> {
     lru: Mutex<Lru<K, V>>,
@@ -35,7 +41,8 @@ impl<K: Hash + Eq + Clone, V: Clone> ByteLru<K, V> {
             lru: Mutex::new(Lru {
                 map: HashMap::new(),
                 order: BTreeMap::new(),
-                tick: 0,
+                tick: MIDDLE,
+                floor: MIDDLE,
                 bytes: 0,
             }),
             capacity,
@@ -56,6 +63,20 @@ impl<K: Hash + Eq + Clone, V: Clone> ByteLru<K, V> {
         slot.tick = lru.tick;
         lru.order.insert(slot.tick, key.clone());
         Some(slot.value.clone())
+    }
+
+    /// Make `key` the first to be given back (data read once, by a sequential reader that has
+    /// passed it: it goes before every entry still to be read, read-ahead included).
+    pub fn demote(&self, key: &K) {
+        let mut lru = self.lock();
+        let lru = &mut *lru;
+        let Some(slot) = lru.map.get_mut(key) else {
+            return;
+        };
+        lru.order.remove(&slot.tick);
+        lru.floor -= 1;
+        slot.tick = lru.floor;
+        lru.order.insert(slot.tick, key.clone());
     }
 
     /// Set `key` to `update(old value)`, which returns the new value and the bytes it holds;
@@ -180,6 +201,26 @@ mod tests {
         assert_eq!(c.get(&1), Some(150 * KIB));
         assert_eq!(c.bytes(), 150 * KIB);
         assert_eq!(m.in_use(), 150 * KIB);
+    }
+
+    #[test]
+    fn a_demoted_entry_is_given_back_before_older_ones() {
+        let m = MemoryBudget::new(1024 * KIB);
+        let c = ByteLru::new(300 * KIB);
+        put(&c, &m, 1, 100 * KIB, 0);
+        put(&c, &m, 2, 100 * KIB, 0);
+        put(&c, &m, 3, 100 * KIB, 0);
+        c.demote(&3);
+        c.demote(&9); // not cached: nothing happens
+        put(&c, &m, 4, 100 * KIB, 0);
+        assert_eq!(c.get(&3), None);
+        assert!(c.get(&1).is_some() && c.get(&2).is_some() && c.get(&4).is_some());
+        // A demoted entry used again is the newest again.
+        c.demote(&1);
+        assert!(c.get(&1).is_some());
+        put(&c, &m, 5, 100 * KIB, 0);
+        assert_eq!(c.get(&2), None);
+        assert!(c.get(&1).is_some());
     }
 
     #[test]

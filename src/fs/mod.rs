@@ -435,11 +435,11 @@ impl Fs {
         let Handle::File { file, seq, .. } = &*handle else {
             return Err(FsError::IsDir);
         };
-        let ahead = seq.lock().unwrap_or_else(|p| p.into_inner()).on_read(
-            offset,
-            size as u64,
-            read::FETCH_CHUNK_BYTES,
-        );
+        let (ahead, sequential) = {
+            let mut seq = seq.lock().unwrap_or_else(|p| p.into_inner());
+            let ahead = seq.on_read(offset, size as u64, read::FETCH_CHUNK_BYTES);
+            (ahead, seq.sequential())
+        };
         let mut st = file.state.lock().await;
         if st.stream_pins(offset, size as u64, self.reader.block_size() as u64) {
             self.settle_stream(&mut st).await?;
@@ -458,7 +458,12 @@ impl Fs {
             let v = base.clone();
             tokio::spawn(async move { fs.reader.prefetch(&v, range).await });
         }
-        Ok(self.reader.read(&base, offset, size as u64).await?)
+        let data = self.reader.read(&base, offset, size as u64).await?;
+        if sequential {
+            self.reader
+                .passed(&base, offset, offset + data.len() as u64);
+        }
+        Ok(data)
     }
 
     /// Write `data` at `offset` (or at the end for O_APPEND handles). Returns bytes written.

@@ -52,6 +52,11 @@ impl ReadAhead {
         self.prefetched = to;
         Some(from..to)
     }
+
+    /// Whether the last read continued a sequential run (or started at offset 0).
+    pub fn sequential(&self) -> bool {
+        self.window > 0
+    }
 }
 
 #[cfg(test)]
@@ -95,8 +100,10 @@ mod tests {
     fn a_random_read_fetches_nothing_and_resets_the_window() {
         let mut ra = ReadAhead::default();
         ra.on_read(0, READ, CHUNK);
+        assert!(ra.sequential());
         assert_eq!(ra.on_read(50 * MIB, READ, CHUNK), None);
         assert_eq!(ra.window, 0);
+        assert!(!ra.sequential());
         // Continuing from the random read is sequential again, from the smallest window.
         let r = ra
             .on_read(50 * MIB + READ, READ, CHUNK)

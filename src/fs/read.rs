@@ -284,6 +284,13 @@ impl BlockReader {
                     let _ = rx.changed().await;
                 }
                 Ok(_guard) => {
+                    // Look again now that the chunk is ours: a fetch that cached these blocks
+                    // and left the map between the first look and the claim is not redone.
+                    let have = self.chunks.get(&key).unwrap_or_default();
+                    let missing = gaps(&have, &want);
+                    if missing.is_empty() {
+                        return Ok(covering(&have, &want));
+                    }
                     // An overdraw fetches in one GET (cached blocks between the gaps again),
                     // so that it never holds slack while it waits for more.
                     let missing = match (mode, missing.first(), missing.last()) {
@@ -435,6 +442,23 @@ impl BlockReader {
         match <[Bytes; 1]>::try_from(pieces) {
             Ok([one]) => Ok(one),
             Err(pieces) => Ok(Bytes::from(pieces.concat())),
+        }
+    }
+
+    /// A sequential reader has read plaintext bytes `offset..end` of `v`: the chunks it has
+    /// now read to their end (or to the end of the file) are given back before anything else,
+    /// above all before the read-ahead still ahead of it. Plain LRU would do the opposite:
+    /// read-ahead cached before the reader reached the chunks behind it is older than they are,
+    /// so a file larger than the cache would lose its next chunks and fetch them again.
+    pub fn passed(&self, v: &RemoteVersion, offset: u64, end: u64) {
+        let chunk_bytes = self.blocks_per_chunk() * self.block_size as u64;
+        if end <= offset || chunk_bytes == 0 {
+            return;
+        }
+        for chunk in offset / chunk_bytes..=(end - 1) / chunk_bytes {
+            if (chunk + 1) * chunk_bytes <= end || end >= v.plaintext_len {
+                self.chunks.demote(&self.chunk_key(v, chunk));
+            }
         }
     }
 

@@ -38,6 +38,8 @@ pub struct MountedFs {
     runtime: Option<tokio::runtime::Runtime>,
     /// A vault this mount creates encrypts its names (as `s3cryptfs init` does by default).
     encrypted_names: bool,
+    /// The file system's `metadata_ttl` (the default, 1 s, unless a test asks otherwise).
+    metadata_ttl: Duration,
 }
 
 /// Mounts the vault in `store` (creating it with plaintext names if the store holds none) at
@@ -48,6 +50,18 @@ pub fn mount_in_process(store: DynStore) -> MountedFs {
 
 /// [`mount_in_process`]; a vault it creates has encrypted names when `encrypted_names`.
 pub fn mount_in_process_with(store: DynStore, encrypted_names: bool) -> MountedFs {
+    let ttl = memfs::options(PathBuf::new()).metadata_ttl;
+    mount_in_process_with_ttl(store, encrypted_names, ttl)
+}
+
+/// [`mount_in_process_with`] with cached attributes and listings kept for `metadata_ttl`: a
+/// test that counts the requests of operations whose caches it has just filled must not see
+/// them expire because the machine was slow.
+pub fn mount_in_process_with_ttl(
+    store: DynStore,
+    encrypted_names: bool,
+    metadata_ttl: Duration,
+) -> MountedFs {
     require_fuse();
     let dir = tempfile::Builder::new()
         .prefix("s3cryptfs-test-")
@@ -65,6 +79,7 @@ pub fn mount_in_process_with(store: DynStore, encrypted_names: bool) -> MountedF
         session: None,
         runtime: None,
         encrypted_names,
+        metadata_ttl,
     };
     m.mount();
     m
@@ -121,7 +136,9 @@ impl MountedFs {
                 Err(e) => panic!("read vault config: {e}"),
             }
         });
-        let fs = memfs::fs_over(self.store.clone(), Arc::new(keys), &self.staging_dir);
+        let mut opts = memfs::options(self.staging_dir.clone());
+        opts.metadata_ttl = self.metadata_ttl;
+        let fs = memfs::fs_with(self.store.clone(), Arc::new(keys), opts);
         let adapter = FuseAdapter::new(fs, runtime.handle().clone());
         let mut config = fuser::Config::default();
         config.mount_options = vec![

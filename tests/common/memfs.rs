@@ -5,7 +5,7 @@
 //! keys (the fs layer needs nothing else), [`MemVault::init`] stores the vault config the way
 //! `s3cryptfs init` does (the tools unlock the vault from it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use s3cryptfs::crypto::{Secret, VaultConfig, VaultKeys};
@@ -67,11 +67,12 @@ impl MemVault {
 
 /// An `Fs` over `store` (vault at the store's root) as the current user, staging in `staging`.
 pub fn fs_over(store: DynStore, keys: Arc<VaultKeys>, staging: &Path) -> Arc<Fs> {
-    fs_with(
-        store,
-        keys,
-        FsOptions::for_current_user(staging.to_path_buf()),
-    )
+    fs_with(store, keys, options(staging.to_path_buf()))
+}
+
+/// The options of [`fs_over`]: the defaults, as the current user, staging in `staging`.
+pub fn options(staging: PathBuf) -> FsOptions {
+    FsOptions::for_current_user(staging)
 }
 
 /// An `Fs` over `store` (vault at the store's root) with `opts`.

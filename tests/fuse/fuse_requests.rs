@@ -4,10 +4,11 @@
 
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use s3cryptfs::store::{DynStore, MemoryStore, ObjectStore, Op, StatsSnapshot};
 
-use crate::common::inproc::mount_in_process_with;
+use crate::common::inproc::{mount_in_process_with, mount_in_process_with_ttl};
 use crate::common::mount_in_process;
 
 fn show(what: &str, s: &StatsSnapshot) -> String {
@@ -49,7 +50,9 @@ fn ls_l_and_rsync_request_counts_with_encrypted_names() {
 fn ls_l_and_rsync_request_counts_with(encrypted_names: bool) {
     let mem = MemoryStore::new();
     let store: DynStore = mem.clone();
-    let mut m = mount_in_process_with(store, encrypted_names);
+    // Every change is this mount's: an hour's TTL keeps the bounds below from depending on how
+    // fast the machine runs `ls` and rsync (each lookup after a 1 s TTL would list or HEAD).
+    let mut m = mount_in_process_with_ttl(store, encrypted_names, Duration::from_secs(3600));
     let src = m.scratch().join("src");
     std::fs::create_dir_all(src.join("many")).expect("mkdir");
     for i in 0..1000 {
@@ -131,7 +134,8 @@ fn creating_many_files_with_encrypted_names_costs_one_put_each() {
 fn creating_many_files_costs_one_put_each_with(encrypted_names: bool) {
     let mem = MemoryStore::new();
     let store: DynStore = mem.clone();
-    let m = mount_in_process_with(store, encrypted_names);
+    // An hour's TTL: the listing made at mkdir answers every lookup however slow the run.
+    let m = mount_in_process_with_ttl(store, encrypted_names, Duration::from_secs(3600));
     let dir = m.path("many");
     std::fs::create_dir(&dir).expect("mkdir");
     mem.reset_stats();
@@ -142,7 +146,7 @@ fn creating_many_files_costs_one_put_each_with(encrypted_names: bool) {
     let line = show("create 300 files in a new directory", &s);
     assert_eq!(s.requests(Op::Put), 300, "{line}");
     assert_eq!(s.requests(Op::Head), 0, "{line}");
-    // The listing lasts the metadata TTL (1 s); a slow run refreshes it with a LIST now and then.
+    // (With the default 1 s TTL a slow run refreshes the listing with a LIST now and then.)
     assert!(s.requests(Op::List) <= 10, "{line}");
     assert_eq!(s.requests(Op::Get), 0, "{line}");
     // Every file is there and reads back, and a name never created is still missing.
@@ -165,7 +169,7 @@ fn creating_1000_files_costs_no_request_for_directory_times() {
     use std::os::unix::fs::MetadataExt;
     let mem = MemoryStore::new();
     let store: DynStore = mem.clone();
-    let mut m = mount_in_process(store);
+    let mut m = mount_in_process_with_ttl(store, false, Duration::from_secs(3600));
     let dir = m.path("many");
     std::fs::create_dir(&dir).expect("mkdir");
     let made = std::fs::metadata(&dir).expect("stat");
@@ -181,9 +185,9 @@ fn creating_1000_files_costs_no_request_for_directory_times() {
     let created_puts = s.requests(Op::Put);
     assert!((1000..=1001).contains(&created_puts), "{line}");
     assert_eq!(s.requests(Op::Copy), 0, "{line}");
-    // The directory's listing answers the lookups of new names for the metadata TTL (1 s); on
-    // a slow run a lookup after it expired costs a HEAD of the name and of the marker and a
-    // LIST (as in `creating_many_files_costs_one_put_each`). None of that is for times.
+    // The directory's listing answers the lookups of new names for the metadata TTL (an hour
+    // here; with the default 1 s, on a slow run a lookup after it expired costs a HEAD of the name and of the marker and a
+    // LIST, as in `creating_many_files_costs_one_put_each`). None of that is for times.
     assert!(s.requests(Op::Head) <= 20, "{line}");
     let changed = std::fs::metadata(&dir).expect("stat");
     assert!(changed.mtime_nsec() != made.mtime_nsec() || changed.mtime() > made.mtime());

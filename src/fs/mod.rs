@@ -367,7 +367,7 @@ impl Fs {
             file,
             writable,
             append: flags & libc::O_APPEND != 0,
-            seq: Mutex::new(ReadAhead::default()),
+            seq: Mutex::new(self.reader.read_ahead()),
         }))
     }
 
@@ -435,10 +435,11 @@ impl Fs {
         let Handle::File { file, seq, .. } = &*handle else {
             return Err(FsError::IsDir);
         };
-        let (ahead, sequential) = {
+        let (ahead, sequential, reader_at) = {
             let mut seq = seq.lock().unwrap_or_else(|p| p.into_inner());
-            let ahead = seq.on_read(offset, size as u64, read::FETCH_CHUNK_BYTES);
-            (ahead, seq.sequential())
+            let limits = self.reader.read_ahead_limits(seq.readers());
+            let ahead = seq.on_read(offset, size as u64, limits);
+            (ahead, seq.sequential(), seq.reader_at())
         };
         let mut st = file.state.lock().await;
         if st.stream_pins(offset, size as u64, self.reader.block_size() as u64) {
@@ -456,7 +457,7 @@ impl Fs {
             && let Some(fs) = self.me.upgrade()
         {
             let v = base.clone();
-            tokio::spawn(async move { fs.reader.prefetch(&v, range).await });
+            tokio::spawn(async move { fs.reader.prefetch(&v, range, &reader_at).await });
         }
         let data = self.reader.read(&base, offset, size as u64).await?;
         if sequential {

@@ -293,7 +293,7 @@ impl Fs {
             file,
             writable: acc == libc::O_WRONLY || acc == libc::O_RDWR,
             append: flags & libc::O_APPEND != 0,
-            seq: std::sync::Mutex::new(super::ReadAhead::default()),
+            seq: std::sync::Mutex::new(self.reader.read_ahead()),
         });
         Ok((attr, fh))
     }

@@ -1,18 +1,49 @@
 //! The read-ahead policy: per handle, which plaintext bytes to fetch ahead of each read.
 //!
 //! A read that continues where the previous one ended (or starts at offset 0) is sequential:
-//! the window starts at [`READAHEAD_MIN`] and doubles with each sequential read up to
-//! [`READAHEAD_MAX`]; any other read resets it to nothing. The window is kept ahead of the
-//! reader by topping it up in half-window steps, so the fetches overlap the reading instead of
-//! stalling it, and every top-up ends on a fetch-chunk boundary so that successive read-aheads
-//! fetch whole chunks. This is policy only: the caller starts the fetch (`BlockReader::prefetch`).
+//! the window starts at [`READAHEAD_MIN`] and doubles with each sequential read up to its
+//! largest size; any other read resets it to nothing. The window is kept ahead of the reader
+//! by topping it up in half-window steps, so the fetches overlap the reading instead of
+//! stalling it, and every top-up ends on an alignment boundary (the fetch chunk) so that
+//! successive read-aheads fetch whole chunks. This is policy only: the caller starts the fetch
+//! (`BlockReader::prefetch`).
+//!
+//! The block cache is shared by every reader, so the largest window is too: the sequential
+//! readers of all handles are counted, and each gets a share of the cache
+//! ([`ReadAheadLimits::for_readers`]) that holds its window and the chunk it is reading. With
+//! one reader that is [`READAHEAD_MAX`]; with many, each reads ahead less instead of pushing
+//! the others' blocks out of the cache before they are read.
 
 use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The first window of a sequential reader.
 pub const READAHEAD_MIN: u64 = 1024 * 1024;
 /// The largest window.
 pub const READAHEAD_MAX: u64 = 32 * 1024 * 1024;
+
+/// How far one sequential reader may read ahead now, and where its top-ups end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadAheadLimits {
+    /// The largest window (at least [`READAHEAD_MIN`]).
+    pub max_window: u64,
+    /// Top-ups end on a multiple of this.
+    pub align: u64,
+}
+
+impl ReadAheadLimits {
+    /// The limits of each of `readers` sequential readers sharing a cache of `cache` bytes,
+    /// fetched in chunks of `chunk` bytes of blocks of `block` bytes. Each reader holds the
+    /// chunk it reads, its window and up to one alignment step beyond it; together they take
+    /// at most nine tenths of the cache while the windows stay above their minimum.
+    pub fn for_readers(readers: usize, cache: u64, chunk: u64, block: u64) -> Self {
+        let share = cache * 9 / 10 / readers.max(1) as u64;
+        let max_window = (share.saturating_sub(chunk) * 2 / 3).clamp(READAHEAD_MIN, READAHEAD_MAX);
+        let align = (max_window / 2).clamp(block.max(1), chunk.max(block).max(1));
+        ReadAheadLimits { max_window, align }
+    }
+}
 
 /// One handle's sequential-read state.
 #[derive(Debug, Default)]
@@ -23,23 +54,58 @@ pub struct ReadAhead {
     window: u64,
     /// End of what the read-ahead has asked for so far.
     prefetched: u64,
+    /// The sequential readers of every handle; this one is counted while its window is open.
+    readers: Arc<AtomicUsize>,
+    counted: bool,
+    /// Where the last read ended, for the read-ahead under way: what it has not fetched yet
+    /// behind that, it need not fetch any more.
+    reader_at: Arc<AtomicU64>,
 }
 
 impl ReadAhead {
+    /// A handle's state, counted among `readers` while it reads sequentially.
+    pub fn new(readers: Arc<AtomicUsize>) -> Self {
+        ReadAhead {
+            next: 0,
+            window: 0,
+            prefetched: 0,
+            readers,
+            counted: false,
+            reader_at: Arc::default(),
+        }
+    }
+
+    /// The sequential readers counted now (at least this one, if it is one).
+    pub fn readers(&self) -> usize {
+        self.readers.load(Ordering::Relaxed)
+    }
+
+    /// Where this handle's last read ended, kept up to date by later reads.
+    pub fn reader_at(&self) -> Arc<AtomicU64> {
+        self.reader_at.clone()
+    }
+
     /// A read of `offset..offset+len` arrives: the plaintext bytes to fetch ahead now, if any
-    /// (not clipped to the file's length), with the top-up ending on a multiple of
-    /// `chunk_bytes`.
-    pub fn on_read(&mut self, offset: u64, len: u64, chunk_bytes: u64) -> Option<Range<u64>> {
+    /// (not clipped to the file's length), within `limits`.
+    pub fn on_read(
+        &mut self,
+        offset: u64,
+        len: u64,
+        limits: ReadAheadLimits,
+    ) -> Option<Range<u64>> {
         let end = offset.saturating_add(len);
+        let max_window = limits.max_window.max(READAHEAD_MIN);
         let window = if offset == self.next && offset > 0 {
-            (self.window * 2).clamp(READAHEAD_MIN, READAHEAD_MAX)
+            (self.window * 2).clamp(READAHEAD_MIN, max_window)
         } else if offset == 0 {
             READAHEAD_MIN
         } else {
             0
         };
         self.next = end;
+        self.reader_at.store(end, Ordering::Relaxed);
         self.window = window;
+        self.count(window > 0);
         if window == 0 {
             self.prefetched = end;
             return None;
@@ -48,7 +114,7 @@ impl ReadAhead {
             return None;
         }
         let from = self.prefetched.max(end);
-        let to = (end + window).next_multiple_of(chunk_bytes.max(1));
+        let to = (end + window).next_multiple_of(limits.align.max(1));
         self.prefetched = to;
         Some(from..to)
     }
@@ -56,6 +122,23 @@ impl ReadAhead {
     /// Whether the last read continued a sequential run (or started at offset 0).
     pub fn sequential(&self) -> bool {
         self.window > 0
+    }
+
+    fn count(&mut self, sequential: bool) {
+        if sequential != self.counted {
+            self.counted = sequential;
+            if sequential {
+                self.readers.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.readers.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.count(false);
     }
 }
 
@@ -66,20 +149,24 @@ mod tests {
     const MIB: u64 = 1024 * 1024;
     const CHUNK: u64 = 8 * MIB;
     const READ: u64 = 128 * 1024;
+    const ONE: ReadAheadLimits = ReadAheadLimits {
+        max_window: READAHEAD_MAX,
+        align: CHUNK,
+    };
 
     #[test]
     fn a_read_at_the_start_fetches_the_first_window_to_a_chunk_boundary() {
         let mut ra = ReadAhead::default();
-        assert_eq!(ra.on_read(0, READ, CHUNK), Some(READ..CHUNK));
+        assert_eq!(ra.on_read(0, READ, ONE), Some(READ..CHUNK));
     }
 
     #[test]
     fn sequential_reads_top_up_in_half_window_steps_and_the_window_grows_to_its_max() {
         let mut ra = ReadAhead::default();
-        let mut fetched = vec![ra.on_read(0, READ, CHUNK).expect("first window")];
+        let mut fetched = vec![ra.on_read(0, READ, ONE).expect("first window")];
         let mut offset = READ;
         while offset < 256 * MIB {
-            if let Some(r) = ra.on_read(offset, READ, CHUNK) {
+            if let Some(r) = ra.on_read(offset, READ, ONE) {
                 fetched.push(r);
             }
             offset += READ;
@@ -99,14 +186,14 @@ mod tests {
     #[test]
     fn a_random_read_fetches_nothing_and_resets_the_window() {
         let mut ra = ReadAhead::default();
-        ra.on_read(0, READ, CHUNK);
+        ra.on_read(0, READ, ONE);
         assert!(ra.sequential());
-        assert_eq!(ra.on_read(50 * MIB, READ, CHUNK), None);
+        assert_eq!(ra.on_read(50 * MIB, READ, ONE), None);
         assert_eq!(ra.window, 0);
         assert!(!ra.sequential());
         // Continuing from the random read is sequential again, from the smallest window.
         let r = ra
-            .on_read(50 * MIB + READ, READ, CHUNK)
+            .on_read(50 * MIB + READ, READ, ONE)
             .expect("sequential again");
         assert_eq!(r.start, 50 * MIB + 2 * READ);
         assert_eq!(ra.window, READAHEAD_MIN);
@@ -116,10 +203,63 @@ mod tests {
     fn rereading_from_the_start_restarts_the_window() {
         let mut ra = ReadAhead::default();
         for i in 0..100 {
-            ra.on_read(i * READ, READ, CHUNK);
+            ra.on_read(i * READ, READ, ONE);
         }
         assert!(ra.window > READAHEAD_MIN);
-        ra.on_read(0, READ, CHUNK);
+        ra.on_read(0, READ, ONE);
         assert_eq!(ra.window, READAHEAD_MIN);
+    }
+
+    #[test]
+    fn one_reader_reads_ahead_the_most_and_many_share_the_cache() {
+        let one = ReadAheadLimits::for_readers(1, 64 * MIB, CHUNK, 65536);
+        assert_eq!(one, ONE);
+        for readers in 2..=16 {
+            let l = ReadAheadLimits::for_readers(readers, 64 * MIB, CHUNK, 65536);
+            assert!(l.max_window < READAHEAD_MAX && l.align <= CHUNK && l.align >= 65536);
+            // Each reader's chunk, window and one step beyond fit the cache together, as
+            // long as the windows are above their minimum.
+            if l.max_window > READAHEAD_MIN {
+                let each = CHUNK + l.max_window + l.align;
+                assert!(readers as u64 * each <= 64 * MIB, "{readers}: {l:?}");
+            }
+        }
+        // A tiny cache still reads ahead its minimum.
+        let tiny = ReadAheadLimits::for_readers(4, MIB, CHUNK, 65536);
+        assert_eq!(tiny.max_window, READAHEAD_MIN);
+    }
+
+    #[test]
+    fn a_handle_is_counted_while_it_reads_sequentially() {
+        let readers = Arc::new(AtomicUsize::new(0));
+        let mut a = ReadAhead::new(readers.clone());
+        let mut b = ReadAhead::new(readers.clone());
+        a.on_read(0, READ, ONE);
+        b.on_read(0, READ, ONE);
+        a.on_read(READ, READ, ONE);
+        assert_eq!(a.readers(), 2);
+        assert_eq!(a.reader_at().load(Ordering::Relaxed), 2 * READ);
+        // A random read ends a's run; closing b's handle ends b's.
+        a.on_read(10 * MIB, READ, ONE);
+        assert_eq!(readers.load(Ordering::Relaxed), 1);
+        drop(b);
+        assert_eq!(readers.load(Ordering::Relaxed), 0);
+        // A window grows only to the limit it is given.
+        let small = ReadAheadLimits {
+            max_window: 2 * MIB,
+            align: MIB,
+        };
+        let mut offset = 0;
+        let mut last = None;
+        while offset < 64 * MIB {
+            last = a.on_read(offset, READ, small).or(last);
+            offset += READ;
+        }
+        let last = last.expect("top-ups");
+        assert!(
+            last.end <= offset + 3 * MIB && last.end % MIB == 0,
+            "{last:?}"
+        );
+        assert_eq!(a.window, 2 * MIB);
     }
 }

@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 use super::activity::Activity;
 use super::block_cache::ByteLru;
 use super::memory::MemoryBudget;
+use super::prefetch::{ReadAhead, ReadAheadLimits};
 use crate::crypto::CryptoError;
 use crate::crypto::format::sealed_run_len;
 use crate::sealed::{SealedError, SealedStore};
@@ -130,6 +132,8 @@ pub struct BlockReader {
     inflight: std::sync::Mutex<HashMap<ChunkKey, watch::Receiver<()>>>,
     /// Cache hits and misses are counted here (status reports, metrics).
     activity: Arc<Activity>,
+    /// The handles reading sequentially now, which share the cache's room for read-ahead.
+    sequential_readers: Arc<AtomicUsize>,
 }
 
 /// Removes a chunk from the in-flight map when its fetch ends (or is dropped); dropping the
@@ -173,7 +177,21 @@ impl BlockReader {
             chunks,
             memory,
             inflight: std::sync::Mutex::new(HashMap::new()),
+            sequential_readers: Arc::default(),
         }
+    }
+
+    /// The read-ahead state of a new handle, counted among this cache's sequential readers
+    /// while it reads sequentially.
+    pub fn read_ahead(&self) -> ReadAhead {
+        ReadAhead::new(self.sequential_readers.clone())
+    }
+
+    /// How far each of `readers` sequential readers may read ahead in this cache.
+    pub fn read_ahead_limits(&self, readers: usize) -> ReadAheadLimits {
+        let block = self.block_size as u64;
+        let chunk = self.blocks_per_chunk() * block;
+        ReadAheadLimits::for_readers(readers, self.cache_capacity(), chunk, block)
     }
 
     /// The memory budget this reader's cache and fetches count against.
@@ -344,8 +362,10 @@ impl BlockReader {
     /// the background, errors only logged: the foreground read reports its own). At most half
     /// the memory budget is read ahead at once, so that the read-ahead does not push its own
     /// blocks out of the cache before they are read; each chunk's runs are let go as soon as
-    /// it is cached.
-    pub async fn prefetch(&self, v: &RemoteVersion, range: Range<u64>) {
+    /// it is cached. Blocks wholly behind `reader_at` (where its reader is now) when their
+    /// chunk's turn comes are not fetched: a read-ahead that started late (a busy machine,
+    /// many readers) would otherwise fetch again what its reader has read and passed.
+    pub async fn prefetch(&self, v: &RemoteVersion, range: Range<u64>, reader_at: &AtomicU64) {
         let end = range
             .end
             .min(v.plaintext_len)
@@ -355,7 +375,14 @@ impl BlockReader {
         }
         let bs = self.block_size as u64;
         let fetched = stream::iter(self.wanted(range.start / bs, (end - 1) / bs))
-            .map(|(chunk, want)| self.chunk_runs(v, chunk, want, Fetch::Wait))
+            .map(|(chunk, want)| async move {
+                let passed = reader_at.load(std::sync::atomic::Ordering::Relaxed) / bs;
+                let want = want.start.max(passed)..want.end;
+                if want.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.chunk_runs(v, chunk, want, Fetch::Wait).await
+            })
             .buffer_unordered(FETCH_PARALLELISM)
             .try_for_each(|_| std::future::ready(Ok(())))
             .await;

@@ -124,7 +124,11 @@ pub async fn list(fs: &Fs, path: &str) -> ToolResult<Listing> {
     let entries = fs.list_dir(path).await.map_err(ToolError::fs(path))?;
     for e in entries {
         let child = join(path, &e.name);
-        match fs.getattr(e.ino).await {
+        // A lookup, as the kernel's, not a getattr of the number the listing gave: the inode
+        // table keeps a bounded number of inodes nobody looked up, so in a directory larger
+        // than that the first entries' numbers would be gone by the time they are asked for.
+        // Each entry's inode is held until the caller forgets it (`get` does, once copied).
+        match fs.lookup(attr.ino, OsStr::new(&e.name)).await {
             Ok(a) => out.entries.push((e.name, a)),
             Err(source) => out
                 .failures

@@ -329,6 +329,9 @@ pub async fn get_with_progress(
                 report.failures.push((shown.to_owned(), e.to_string()));
             }
         }
+        // Its listing looked it up; copied, it is let go, so a tree of any size holds only
+        // the inodes of the entries still queued.
+        fs.forget(attr.ino, 1);
     }
     progress.finish();
     // Children first: a directory's time would change as entries are added to it. Through

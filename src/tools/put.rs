@@ -90,6 +90,9 @@ async fn put_file(
     }
     .await;
     let released = fs.release(fh).await.map_err(ToolError::fs(vpath));
+    // The create's reference, let go as the kernel would: a tree of any size holds only its
+    // directories' inodes.
+    fs.forget(attr.ino, 1);
     let n = result?;
     released?;
     Ok(n)
@@ -111,10 +114,12 @@ async fn put_symlink(
                 "{vpath} is a directory in the vault; refusing to replace it with a symlink"
             )));
         }
-        Ok(_) => fs
-            .unlink(parent, OsStr::new(name))
-            .await
-            .map_err(ToolError::fs(vpath))?,
+        Ok(old) => {
+            fs.forget(old.ino, 1);
+            fs.unlink(parent, OsStr::new(name))
+                .await
+                .map_err(ToolError::fs(vpath))?
+        }
         Err(FsError::NotFound) => {}
         Err(e) => return Err(ToolError::fs(vpath)(e)),
     }
@@ -122,10 +127,12 @@ async fn put_symlink(
         .symlink(parent, OsStr::new(name), &target, meta.uid(), meta.gid())
         .await
         .map_err(ToolError::fs(vpath))?;
-    fs.setattr(attr.ino, None, None, None, None, Some(mtime_of(meta)))
+    let set = fs
+        .setattr(attr.ino, None, None, None, None, Some(mtime_of(meta)))
         .await
-        .map_err(ToolError::fs(vpath))?;
-    Ok(())
+        .map_err(ToolError::fs(vpath));
+    fs.forget(attr.ino, 1);
+    set.map(|_| ())
 }
 
 /// The inode of directory `name` in `parent`, created if missing.

@@ -116,6 +116,12 @@ async fn vault_holding(tree: &Path) -> Arc<MemoryStore> {
         (report.files, report.symlinks, report.directories),
         (4, 1, 5)
     );
+    // Files and links are let go once stored; the directories (and the root) are kept.
+    assert!(
+        fs.inode_count() <= 1 + 5,
+        "{} inodes kept",
+        fs.inode_count()
+    );
     vault.mem.clone()
 }
 
@@ -424,4 +430,62 @@ async fn put_then_get_keeps_extended_attributes_and_acls() {
     assert_eq!(names("sub/f.txt"), ["system.posix_acl_access", "user.note"]);
     assert_eq!(names("sub"), ["system.posix_acl_default", "user.dir"]);
     assert!(names("plain.txt").is_empty());
+}
+
+/// `ls` and `get` of a directory larger than the inode table keeps unlooked-up numbers for
+/// (16,384): every entry is listed with its attributes and restored, none "not known".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ls_and_get_of_a_directory_of_17000_files() {
+    use s3cryptfs::tools::files::list;
+    use std::ffi::OsStr;
+    const FILES: usize = 17_000;
+    let vault = MemVault::create(3, 65536);
+    let fs = vault.fs();
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let dir = fs
+        .mkdir(1, OsStr::new("big"), 0o755, uid, gid)
+        .await
+        .expect("mkdir");
+    for i in 0..FILES {
+        let name = format!("f{i:05}");
+        let (_, fh) = fs
+            .create(dir.ino, OsStr::new(&name), 0o644, libc::O_WRONLY, uid, gid)
+            .await
+            .expect("create");
+        fs.write(fh, 0, name.as_bytes()).await.expect("write");
+        fs.release(fh).await.expect("release");
+    }
+    // As a fresh `s3cryptfs ls` would: nothing numbered yet.
+    let fs = vault.fs();
+    let listing = list(&fs, "big").await.expect("ls");
+    assert!(
+        listing.failures.is_empty(),
+        "{:?}",
+        listing.failures.first()
+    );
+    assert_eq!(listing.entries.len(), FILES);
+    assert!(
+        listing
+            .entries
+            .iter()
+            .all(|(name, a)| a.size == name.len() as u64)
+    );
+    // The listing holds each entry's inode, as a kernel lookup does, until it is forgotten.
+    assert_eq!(fs.inode_count(), FILES + 2);
+    for (_, a) in &listing.entries {
+        fs.forget(a.ino, 1);
+    }
+    assert!(fs.inode_count() <= 2, "{} inodes kept", fs.inode_count());
+    let out = tempfile::tempdir().expect("tempdir");
+    let report = get(&fs, "big", &out.path().join("big")).await.expect("get");
+    assert!(report.failures.is_empty(), "{:?}", report.failures.first());
+    assert_eq!(report.files, FILES as u64);
+    // Each file let go once copied: the root and `big` are left.
+    assert!(fs.inode_count() <= 2, "{} inodes kept", fs.inode_count());
+    for i in [0, FILES / 2, FILES - 1] {
+        let name = format!("f{i:05}");
+        let got = std::fs::read(out.path().join("big").join(&name)).expect("restored");
+        assert_eq!(got, name.as_bytes());
+    }
 }

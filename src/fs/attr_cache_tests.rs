@@ -48,10 +48,17 @@ impl Env {
             .join("attrs")
     }
 
-    /// A mount of the vault: a new `Fs`, nothing in memory.
+    /// A mount of the vault: a new `Fs`, nothing in memory. Its caches last an hour: the
+    /// counts of an `ls -l` hold only while what it fetched is still cached (a lookup after
+    /// the TTL lists the directory again), however slowly the machine runs it.
     fn mount(&self) -> Arc<Fs> {
+        self.mount_with_ttl(Duration::from_secs(3600))
+    }
+
+    /// [`Self::mount`] with cached attributes and listings kept for `metadata_ttl`.
+    fn mount_with_ttl(&self, metadata_ttl: Duration) -> Arc<Fs> {
         let mut opts = FsOptions::for_current_user(self.dir.path().join("staging"));
-        opts.metadata_ttl = Duration::from_millis(200);
+        opts.metadata_ttl = metadata_ttl;
         opts.settled_after = Duration::ZERO;
         opts.attr_cache_dir = Some(self.cache_dir());
         let store: DynStore = self.mem.clone();
@@ -193,7 +200,10 @@ async fn an_entry_whose_record_does_not_authenticate_gives_a_head() {
     other.flush_all().await.expect("flush");
     drop(other);
     tokio::time::sleep(Duration::from_millis(1100)).await; // settled again
-    let fs = env.mount();
+    // This mount's caches must expire between its two `ls -l`s, but not during either: 2 s
+    // lets a loaded machine stall.
+    let ttl = Duration::from_secs(2);
+    let fs = env.mount_with_ttl(ttl);
     assert_eq!(env.ls_l(&fs).await.1, (1, 1), "f02 changed");
     // f02's record (mode 0604) under f01's entry, whose validators still show f01 unchanged.
     let cache = fs.attr_cache.clone().expect("cache");
@@ -204,7 +214,7 @@ async fn an_entry_whose_record_does_not_authenticate_gives_a_head() {
         let rec1 = (st.entries.get_mut(&cache.id(&fs.key_of(&name(1))))).expect("f01 cached");
         rec1.metadata = metadata;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await; // past the TTL
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await; // past the TTL
     let (perms, counts) = env.ls_l(&fs).await;
     assert_eq!(counts, (1, 1), "f01 is HEADed");
     assert_eq!(perms[1], (name(1), 0o640));

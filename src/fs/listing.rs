@@ -280,11 +280,13 @@ mod tests {
 
     #[test]
     fn stale_listings_ask_for_a_refresh_then_expire() {
-        let l = Listings::new(Duration::from_millis(10));
-        let long_ago = Instant::now() - Duration::from_millis(50);
+        // Stale (older than the TTL) but recent (younger than 10 TTLs) until `check`: the
+        // 8 s between them are slack for a loaded machine (a 10 ms TTL left it 50 ms).
+        let l = Listings::new(Duration::from_secs(1));
+        let long_ago = Instant::now() - Duration::from_secs(2);
         l.put("d", names(&["a"]), long_ago, l.generation());
         assert_eq!(l.check("d/b"), Known::Refresh);
-        let very_long_ago = Instant::now() - Duration::from_secs(1);
+        let very_long_ago = Instant::now() - Duration::from_secs(10);
         l.put("d", names(&["a"]), very_long_ago, l.generation());
         assert_eq!(l.check("d/b"), Known::Unknown);
         let too_big: HashSet<String> = (0..MAX_LISTING_NAMES + 1).map(|i| i.to_string()).collect();

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use s3cryptfs::crypto::{Secret, VaultConfig, VaultKeys};
 use s3cryptfs::fs::{Fs, FsOptions};
@@ -51,6 +52,15 @@ impl MemVault {
     /// An `Fs` over the vault's store.
     pub fn fs(&self) -> Arc<Fs> {
         self.fs_over(self.mem.clone())
+    }
+
+    /// [`MemVault::fs`] with cached attributes and listings kept for `metadata_ttl`: a test
+    /// that counts the requests of operations whose caches it has just filled must not see
+    /// them expire because the machine was slow.
+    pub fn fs_with_ttl(&self, metadata_ttl: Duration) -> Arc<Fs> {
+        let mut opts = options(self.staging().to_path_buf());
+        opts.metadata_ttl = metadata_ttl;
+        fs_with(self.mem.clone(), self.keys.clone(), opts)
     }
 
     /// An `Fs` with the vault's keys over `store` (the vault's store behind a `FaultyStore`,

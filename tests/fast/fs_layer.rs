@@ -278,18 +278,22 @@ async fn namespace_rules() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ls_l_of_many_files_costs_one_list_and_parallel_heads() {
-    let e = env();
+    let vault = MemVault::create(7, B as u32);
+    // Every change is this Fs's own: an hour's TTL keeps the listing and the HEADs' attributes
+    // for every lookup below, however slowly they run (after the default 1 s, a lookup would
+    // list the directory again).
+    let fs = vault.fs_with_ttl(std::time::Duration::from_secs(3600));
     for i in 0..200 {
-        write_file(&e.fs, &format!("f{i:04}"), b"x").await;
+        write_file(&fs, &format!("f{i:04}"), b"x").await;
     }
-    e.fs.invalidate_caches();
-    e.mem.reset_stats();
-    let entries = e.fs.list_dir("").await.expect("list");
+    fs.invalidate_caches();
+    vault.mem.reset_stats();
+    let entries = fs.list_dir("").await.expect("list");
     assert_eq!(entries.len(), 200);
     for ent in &entries {
-        e.fs.lookup(1, OsStr::new(&ent.name)).await.expect("lookup");
+        fs.lookup(1, OsStr::new(&ent.name)).await.expect("lookup");
     }
-    let s = e.mem.stats().expect("stats");
+    let s = vault.mem.stats().expect("stats");
     assert_eq!(s.requests(Op::List), 1);
     assert_eq!(
         s.requests(Op::Head),
@@ -581,7 +585,10 @@ async fn ls_l_after_the_ttl_heads_only_the_files_that_changed() {
     use std::time::Duration;
     let vault = MemVault::create(7, B as u32);
     let mut opts = s3cryptfs::fs::FsOptions::for_current_user(vault.staging().to_path_buf());
-    opts.metadata_ttl = Duration::from_millis(200);
+    // Each `ls -l` below must run within the TTL (a lookup after it would list again), and
+    // the second must start after it: 2 s, not a few hundred ms, lets a loaded machine stall.
+    let ttl = Duration::from_secs(2);
+    opts.metadata_ttl = ttl;
     opts.settled_after = Duration::ZERO;
     let fs = crate::common::memfs::fs_with(vault.mem.clone(), vault.keys.clone(), opts.clone());
     let other = crate::common::memfs::fs_with(vault.mem.clone(), vault.keys.clone(), opts);
@@ -623,7 +630,7 @@ async fn ls_l_after_the_ttl_heads_only_the_files_that_changed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(vault.mem.stats().expect("stats").requests(Op::Copy), 1);
-    tokio::time::sleep(Duration::from_millis(300)).await; // past the TTL
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await; // past the TTL
 
     vault.mem.reset_stats();
     let second = ls_l(fs.clone()).await;

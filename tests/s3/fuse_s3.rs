@@ -352,7 +352,10 @@ fn s3_mount_gives_other_users_the_access_checks_of_a_local_file_system() {
 fn remount_rsync_heads_no_unchanged_file() {
     const FILES: u64 = 40;
     let v = S3Vault::init(moto(), "attr-cache", &[]);
-    let mut m = v.mount();
+    // Every change is this mount's: an hour's TTL keeps the HEAD counts below from depending
+    // on how fast the machine runs `ls` and rsync (after the default 1 s, each lookup of
+    // `tree` HEADs its name and its marker again).
+    let mut m = v.mount_named("mnt", &["--metadata-ttl", "3600"]);
     let src = tempfile::tempdir().expect("source dir");
     for i in 0..FILES {
         fs::write(src.path().join(format!("f{i:02}")), format!("file {i}")).expect("write");
@@ -385,9 +388,9 @@ fn remount_rsync_heads_no_unchanged_file() {
         let out = run_ok("rsync", &["-a", "--itemize-changes", &src_arg, &dest]);
         let out = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.trim().is_empty(), "the no-change rsync sent: {out}");
-        // What is left are the lookups of the directory itself (its name, its marker).
+        // What is left are the lookups of the directory itself (its name, its marker), once.
         let heads = m.requests("head");
-        assert!(heads < 5, "{heads} HEADs after remount");
+        assert!(heads <= 2, "{heads} HEADs after remount");
         assert_eq!(m.requests("put") + m.requests("copy"), 0);
     }
 }

@@ -14,14 +14,20 @@
 //! one reader that is [`READAHEAD_MAX`]; with many, each reads ahead less instead of pushing
 //! the others' blocks out of the cache before they are read.
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The first window of a sequential reader.
 pub const READAHEAD_MIN: u64 = 1024 * 1024;
 /// The largest window.
 pub const READAHEAD_MAX: u64 = 32 * 1024 * 1024;
+
+/// How far a read may land from where a sequential run has got to and still continue it:
+/// twice the kernel's own read-ahead (1 MiB, `fuse.rs`), whose reads may arrive out of order.
+const NEAR: u64 = 2 * 1024 * 1024;
 
 /// How far one sequential reader may read ahead now, and where its top-ups end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,12 +42,79 @@ impl ReadAheadLimits {
     /// The limits of each of `readers` sequential readers sharing a cache of `cache` bytes,
     /// fetched in chunks of `chunk` bytes of blocks of `block` bytes. Each reader holds the
     /// chunk it reads, its window and up to one alignment step beyond it; together they take
-    /// at most nine tenths of the cache while the windows stay above their minimum.
+    /// at most nine tenths of the cache (one reader) or three quarters (several) while the
+    /// windows stay above their minimum.
+    /// The step is the largest whole number of blocks up to half the window that divides
+    /// the chunk, so that top-ups still fetch whole blocks and never straddle a chunk.
     pub fn for_readers(readers: usize, cache: u64, chunk: u64, block: u64) -> Self {
-        let share = cache * 9 / 10 / readers.max(1) as u64;
+        // One reader may fill nine tenths of the cache; several leave a quarter of it for
+        // their fetches in flight and for reads that arrive out of order.
+        let fill = if readers > 1 {
+            cache * 3 / 4
+        } else {
+            cache * 9 / 10
+        };
+        let share = fill / readers.max(1) as u64;
         let max_window = (share.saturating_sub(chunk) * 2 / 3).clamp(READAHEAD_MIN, READAHEAD_MAX);
-        let align = (max_window / 2).clamp(block.max(1), chunk.max(block).max(1));
-        ReadAheadLimits { max_window, align }
+        let block = block.max(1);
+        let per_chunk = (chunk / block).max(1);
+        let most = (max_window / 2 / block).clamp(1, per_chunk);
+        let step = (1..=most).rev().find(|d| per_chunk % d == 0).unwrap_or(1);
+        ReadAheadLimits {
+            max_window,
+            align: step * block,
+        }
+    }
+}
+
+/// How long after its last sequential read a handle still counts as a sequential reader: a
+/// handle left open (a file read to its end and kept, `tail -f` at the end) stops taking a
+/// share of the cache from the readers still streaming.
+const ACTIVE: Duration = Duration::from_secs(2);
+
+/// The handles reading sequentially now, which share the block cache's room for read-ahead:
+/// each counts while its last read continued a sequential run less than [`ACTIVE`] ago.
+#[derive(Debug)]
+pub struct SequentialReaders {
+    last_read: Mutex<HashMap<u64, Instant>>,
+    next_id: AtomicU64,
+    active: Duration,
+}
+
+impl Default for SequentialReaders {
+    fn default() -> Self {
+        SequentialReaders::active_for(ACTIVE)
+    }
+}
+
+impl SequentialReaders {
+    /// Handles count for `active` after their last sequential read.
+    pub fn active_for(active: Duration) -> Self {
+        SequentialReaders {
+            last_read: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+            active,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Instant>> {
+        self.last_read.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The readers counted now; the idle ones are let go (so the map holds the active ones).
+    pub fn active(&self) -> usize {
+        let now = Instant::now();
+        let mut last = self.lock();
+        last.retain(|_, t| now.saturating_duration_since(*t) < self.active);
+        last.len()
+    }
+
+    fn read(&self, id: u64, sequential: bool) {
+        if sequential {
+            self.lock().insert(id, Instant::now());
+        } else {
+            self.lock().remove(&id);
+        }
     }
 }
 
@@ -54,9 +127,10 @@ pub struct ReadAhead {
     window: u64,
     /// End of what the read-ahead has asked for so far.
     prefetched: u64,
-    /// The sequential readers of every handle; this one is counted while its window is open.
-    readers: Arc<AtomicUsize>,
-    counted: bool,
+    /// The sequential readers of every handle, this one among them (as `id`) while it reads
+    /// sequentially.
+    readers: Arc<SequentialReaders>,
+    id: u64,
     /// Where the last read ended, for the read-ahead under way: what it has not fetched yet
     /// behind that, it need not fetch any more.
     reader_at: Arc<AtomicU64>,
@@ -64,20 +138,21 @@ pub struct ReadAhead {
 
 impl ReadAhead {
     /// A handle's state, counted among `readers` while it reads sequentially.
-    pub fn new(readers: Arc<AtomicUsize>) -> Self {
+    pub fn new(readers: Arc<SequentialReaders>) -> Self {
+        let id = readers.next_id.fetch_add(1, Ordering::Relaxed);
         ReadAhead {
             next: 0,
             window: 0,
             prefetched: 0,
             readers,
-            counted: false,
+            id,
             reader_at: Arc::default(),
         }
     }
 
-    /// The sequential readers counted now (at least this one, if it is one).
+    /// The sequential readers counted now (this one too, if it read sequentially lately).
     pub fn readers(&self) -> usize {
-        self.readers.load(Ordering::Relaxed)
+        self.readers.active()
     }
 
     /// Where this handle's last read ended, kept up to date by later reads.
@@ -95,17 +170,20 @@ impl ReadAhead {
     ) -> Option<Range<u64>> {
         let end = offset.saturating_add(len);
         let max_window = limits.max_window.max(READAHEAD_MIN);
-        let window = if offset == self.next && offset > 0 {
+        // The kernel sends the reads of one stream from several threads, so they may arrive
+        // a little out of order: a read near where a sequential run has got to continues it.
+        let within_run = self.window > 0 && offset.abs_diff(self.next) <= NEAR;
+        let window = if offset > 0 && (offset == self.next || within_run) {
             (self.window * 2).clamp(READAHEAD_MIN, max_window)
         } else if offset == 0 {
             READAHEAD_MIN
         } else {
             0
         };
-        self.next = end;
-        self.reader_at.store(end, Ordering::Relaxed);
+        self.next = if within_run { self.next.max(end) } else { end };
+        self.reader_at.store(self.next, Ordering::Relaxed);
         self.window = window;
-        self.count(window > 0);
+        self.readers.read(self.id, window > 0);
         if window == 0 {
             self.prefetched = end;
             return None;
@@ -123,22 +201,11 @@ impl ReadAhead {
     pub fn sequential(&self) -> bool {
         self.window > 0
     }
-
-    fn count(&mut self, sequential: bool) {
-        if sequential != self.counted {
-            self.counted = sequential;
-            if sequential {
-                self.readers.fetch_add(1, Ordering::Relaxed);
-            } else {
-                self.readers.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-    }
 }
 
 impl Drop for ReadAhead {
     fn drop(&mut self) {
-        self.count(false);
+        self.readers.read(self.id, false);
     }
 }
 
@@ -217,6 +284,11 @@ mod tests {
         for readers in 2..=16 {
             let l = ReadAheadLimits::for_readers(readers, 64 * MIB, CHUNK, 65536);
             assert!(l.max_window < READAHEAD_MAX && l.align <= CHUNK && l.align >= 65536);
+            // Whole blocks, and whole steps per chunk: a top-up never straddles a chunk.
+            assert!(
+                l.align % 65536 == 0 && CHUNK % l.align == 0,
+                "{readers}: {l:?}"
+            );
             // Each reader's chunk, window and one step beyond fit the cache together, as
             // long as the windows are above their minimum.
             if l.max_window > READAHEAD_MIN {
@@ -231,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_handle_is_counted_while_it_reads_sequentially() {
-        let readers = Arc::new(AtomicUsize::new(0));
+        let readers = Arc::new(SequentialReaders::default());
         let mut a = ReadAhead::new(readers.clone());
         let mut b = ReadAhead::new(readers.clone());
         a.on_read(0, READ, ONE);
@@ -241,9 +313,9 @@ mod tests {
         assert_eq!(a.reader_at().load(Ordering::Relaxed), 2 * READ);
         // A random read ends a's run; closing b's handle ends b's.
         a.on_read(10 * MIB, READ, ONE);
-        assert_eq!(readers.load(Ordering::Relaxed), 1);
+        assert_eq!(readers.active(), 1);
         drop(b);
-        assert_eq!(readers.load(Ordering::Relaxed), 0);
+        assert_eq!(readers.active(), 0);
         // A window grows only to the limit it is given.
         let small = ReadAheadLimits {
             max_window: 2 * MIB,
@@ -261,5 +333,36 @@ mod tests {
             "{last:?}"
         );
         assert_eq!(a.window, 2 * MIB);
+    }
+
+    #[test]
+    fn a_handle_left_idle_stops_counting() {
+        // Counted for no time at all after each read: every handle is idle when asked.
+        let readers = Arc::new(SequentialReaders::active_for(Duration::ZERO));
+        let mut a = ReadAhead::new(readers.clone());
+        a.on_read(0, READ, ONE);
+        a.on_read(READ, READ, ONE);
+        assert!(a.sequential());
+        assert_eq!(readers.active(), 0);
+        // And the idle ones are let go, not kept in the map.
+        assert!(readers.lock().is_empty());
+    }
+
+    #[test]
+    fn reads_a_little_out_of_order_continue_the_run() {
+        let mut ra = ReadAhead::default();
+        ra.on_read(0, READ, ONE);
+        ra.on_read(READ, READ, ONE);
+        // The kernel's threads deliver 3 before 2: still one run, and it has got to 4.
+        ra.on_read(3 * READ, READ, ONE);
+        assert!(ra.sequential());
+        ra.on_read(2 * READ, READ, ONE);
+        assert!(ra.sequential());
+        assert_eq!(ra.next, 4 * READ);
+        assert_eq!(ra.reader_at().load(Ordering::Relaxed), 4 * READ);
+        assert!(ra.window > READAHEAD_MIN);
+        // A read far from the run is random.
+        assert_eq!(ra.on_read(4 * READ + NEAR + 1, READ, ONE), None);
+        assert!(!ra.sequential());
     }
 }

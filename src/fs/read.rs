@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -30,7 +30,7 @@ use tokio::sync::watch;
 use super::activity::Activity;
 use super::block_cache::ByteLru;
 use super::memory::MemoryBudget;
-use super::prefetch::{ReadAhead, ReadAheadLimits};
+use super::prefetch::{ReadAhead, ReadAheadLimits, SequentialReaders};
 use crate::crypto::CryptoError;
 use crate::crypto::format::sealed_run_len;
 use crate::sealed::{SealedError, SealedStore};
@@ -133,7 +133,7 @@ pub struct BlockReader {
     /// Cache hits and misses are counted here (status reports, metrics).
     activity: Arc<Activity>,
     /// The handles reading sequentially now, which share the cache's room for read-ahead.
-    sequential_readers: Arc<AtomicUsize>,
+    sequential_readers: Arc<SequentialReaders>,
 }
 
 /// Removes a chunk from the in-flight map when its fetch ends (or is dropped); dropping the
@@ -472,14 +472,16 @@ impl BlockReader {
         }
     }
 
-    /// A sequential reader has read plaintext bytes `offset..end` of `v`: the chunks it has
-    /// now read to their end (or to the end of the file) are given back before anything else,
-    /// above all before the read-ahead still ahead of it. Plain LRU would do the opposite:
-    /// read-ahead cached before the reader reached the chunks behind it is older than they are,
-    /// so a file larger than the cache would lose its next chunks and fetch them again.
+    /// A sequential reader has read plaintext bytes `offset..end` of `v`: if `v` is a stream
+    /// (a file larger than a quarter of the cache), the chunks it has now read to their end
+    /// (or to the end of the file) are given back before anything else, above all before the
+    /// read-ahead still ahead of it. Plain LRU would do the opposite: read-ahead cached before
+    /// the reader reached the chunks behind it is older than they are, so a file larger than
+    /// the cache would lose its next chunks and fetch them again. Smaller files keep LRU's
+    /// order, so that files read often stay however they are read.
     pub fn passed(&self, v: &RemoteVersion, offset: u64, end: u64) {
         let chunk_bytes = self.blocks_per_chunk() * self.block_size as u64;
-        if end <= offset || chunk_bytes == 0 {
+        if end <= offset || chunk_bytes == 0 || v.plaintext_len <= self.cache_capacity() / 4 {
             return;
         }
         for chunk in offset / chunk_bytes..=(end - 1) / chunk_bytes {

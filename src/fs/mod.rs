@@ -437,8 +437,7 @@ impl Fs {
         };
         let (ahead, sequential, reader_at) = {
             let mut seq = seq.lock().unwrap_or_else(|p| p.into_inner());
-            let limits = self.reader.read_ahead_limits(seq.readers());
-            let ahead = seq.on_read(offset, size as u64, limits);
+            let ahead = seq.on_read(offset, size as u64, |n| self.reader.read_ahead_limits(n));
             (ahead, seq.sequential(), seq.reader_at())
         };
         let mut st = file.state.lock().await;

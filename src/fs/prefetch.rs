@@ -101,20 +101,28 @@ impl SequentialReaders {
         self.last_read.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The readers counted now; the idle ones are let go (so the map holds the active ones).
-    pub fn active(&self) -> usize {
+    /// Handle `id` read, sequentially or not: the readers counted now, `id` among them if
+    /// sequential. The idle ones are let go (so the map holds the active ones). One lock per
+    /// read: this is on every read's path.
+    fn note(&self, id: u64, sequential: bool) -> usize {
         let now = Instant::now();
         let mut last = self.lock();
+        if sequential {
+            last.insert(id, now);
+        } else {
+            last.remove(&id);
+        }
         last.retain(|_, t| now.saturating_duration_since(*t) < self.active);
         last.len()
     }
 
-    fn read(&self, id: u64, sequential: bool) {
-        if sequential {
-            self.lock().insert(id, Instant::now());
-        } else {
-            self.lock().remove(&id);
-        }
+    /// The readers counted now.
+    #[cfg(test)]
+    fn active(&self) -> usize {
+        let now = Instant::now();
+        let mut last = self.lock();
+        last.retain(|_, t| now.saturating_duration_since(*t) < self.active);
+        last.len()
     }
 }
 
@@ -150,31 +158,28 @@ impl ReadAhead {
         }
     }
 
-    /// The sequential readers counted now (this one too, if it read sequentially lately).
-    pub fn readers(&self) -> usize {
-        self.readers.active()
-    }
-
     /// Where this handle's last read ended, kept up to date by later reads.
     pub fn reader_at(&self) -> Arc<AtomicU64> {
         self.reader_at.clone()
     }
 
     /// A read of `offset..offset+len` arrives: the plaintext bytes to fetch ahead now, if any
-    /// (not clipped to the file's length), within `limits`.
+    /// (not clipped to the file's length), within the limits `limits` gives for the number
+    /// of sequential readers counted now (this one among them if it is one).
     pub fn on_read(
         &mut self,
         offset: u64,
         len: u64,
-        limits: ReadAheadLimits,
+        limits: impl FnOnce(usize) -> ReadAheadLimits,
     ) -> Option<Range<u64>> {
         let end = offset.saturating_add(len);
-        let max_window = limits.max_window.max(READAHEAD_MIN);
         // The kernel sends the reads of one stream from several threads, so they may arrive
         // a little out of order: a read near where a sequential run has got to continues it.
         let within_run = self.window > 0 && offset.abs_diff(self.next) <= NEAR;
-        let window = if offset > 0 && (offset == self.next || within_run) {
-            (self.window * 2).clamp(READAHEAD_MIN, max_window)
+        let continues = offset > 0 && (offset == self.next || within_run);
+        let limits = limits(self.readers.note(self.id, continues || offset == 0));
+        let window = if continues {
+            (self.window * 2).clamp(READAHEAD_MIN, limits.max_window.max(READAHEAD_MIN))
         } else if offset == 0 {
             READAHEAD_MIN
         } else {
@@ -183,7 +188,6 @@ impl ReadAhead {
         self.next = if within_run { self.next.max(end) } else { end };
         self.reader_at.store(self.next, Ordering::Relaxed);
         self.window = window;
-        self.readers.read(self.id, window > 0);
         if window == 0 {
             self.prefetched = end;
             return None;
@@ -205,7 +209,7 @@ impl ReadAhead {
 
 impl Drop for ReadAhead {
     fn drop(&mut self) {
-        self.readers.read(self.id, false);
+        self.readers.note(self.id, false);
     }
 }
 
@@ -224,16 +228,16 @@ mod tests {
     #[test]
     fn a_read_at_the_start_fetches_the_first_window_to_a_chunk_boundary() {
         let mut ra = ReadAhead::default();
-        assert_eq!(ra.on_read(0, READ, ONE), Some(READ..CHUNK));
+        assert_eq!(ra.on_read(0, READ, |_| ONE), Some(READ..CHUNK));
     }
 
     #[test]
     fn sequential_reads_top_up_in_half_window_steps_and_the_window_grows_to_its_max() {
         let mut ra = ReadAhead::default();
-        let mut fetched = vec![ra.on_read(0, READ, ONE).expect("first window")];
+        let mut fetched = vec![ra.on_read(0, READ, |_| ONE).expect("first window")];
         let mut offset = READ;
         while offset < 256 * MIB {
-            if let Some(r) = ra.on_read(offset, READ, ONE) {
+            if let Some(r) = ra.on_read(offset, READ, |_| ONE) {
                 fetched.push(r);
             }
             offset += READ;
@@ -253,14 +257,14 @@ mod tests {
     #[test]
     fn a_random_read_fetches_nothing_and_resets_the_window() {
         let mut ra = ReadAhead::default();
-        ra.on_read(0, READ, ONE);
+        ra.on_read(0, READ, |_| ONE);
         assert!(ra.sequential());
-        assert_eq!(ra.on_read(50 * MIB, READ, ONE), None);
+        assert_eq!(ra.on_read(50 * MIB, READ, |_| ONE), None);
         assert_eq!(ra.window, 0);
         assert!(!ra.sequential());
         // Continuing from the random read is sequential again, from the smallest window.
         let r = ra
-            .on_read(50 * MIB + READ, READ, ONE)
+            .on_read(50 * MIB + READ, READ, |_| ONE)
             .expect("sequential again");
         assert_eq!(r.start, 50 * MIB + 2 * READ);
         assert_eq!(ra.window, READAHEAD_MIN);
@@ -270,10 +274,10 @@ mod tests {
     fn rereading_from_the_start_restarts_the_window() {
         let mut ra = ReadAhead::default();
         for i in 0..100 {
-            ra.on_read(i * READ, READ, ONE);
+            ra.on_read(i * READ, READ, |_| ONE);
         }
         assert!(ra.window > READAHEAD_MIN);
-        ra.on_read(0, READ, ONE);
+        ra.on_read(0, READ, |_| ONE);
         assert_eq!(ra.window, READAHEAD_MIN);
     }
 
@@ -306,13 +310,13 @@ mod tests {
         let readers = Arc::new(SequentialReaders::default());
         let mut a = ReadAhead::new(readers.clone());
         let mut b = ReadAhead::new(readers.clone());
-        a.on_read(0, READ, ONE);
-        b.on_read(0, READ, ONE);
-        a.on_read(READ, READ, ONE);
-        assert_eq!(a.readers(), 2);
+        a.on_read(0, READ, |_| ONE);
+        b.on_read(0, READ, |_| ONE);
+        a.on_read(READ, READ, |_| ONE);
+        assert_eq!(readers.active(), 2);
         assert_eq!(a.reader_at().load(Ordering::Relaxed), 2 * READ);
         // A random read ends a's run; closing b's handle ends b's.
-        a.on_read(10 * MIB, READ, ONE);
+        a.on_read(10 * MIB, READ, |_| ONE);
         assert_eq!(readers.active(), 1);
         drop(b);
         assert_eq!(readers.active(), 0);
@@ -324,7 +328,7 @@ mod tests {
         let mut offset = 0;
         let mut last = None;
         while offset < 64 * MIB {
-            last = a.on_read(offset, READ, small).or(last);
+            last = a.on_read(offset, READ, |_| small).or(last);
             offset += READ;
         }
         let last = last.expect("top-ups");
@@ -340,8 +344,8 @@ mod tests {
         // Counted for no time at all after each read: every handle is idle when asked.
         let readers = Arc::new(SequentialReaders::active_for(Duration::ZERO));
         let mut a = ReadAhead::new(readers.clone());
-        a.on_read(0, READ, ONE);
-        a.on_read(READ, READ, ONE);
+        a.on_read(0, READ, |_| ONE);
+        a.on_read(READ, READ, |_| ONE);
         assert!(a.sequential());
         assert_eq!(readers.active(), 0);
         // And the idle ones are let go, not kept in the map.
@@ -351,18 +355,18 @@ mod tests {
     #[test]
     fn reads_a_little_out_of_order_continue_the_run() {
         let mut ra = ReadAhead::default();
-        ra.on_read(0, READ, ONE);
-        ra.on_read(READ, READ, ONE);
+        ra.on_read(0, READ, |_| ONE);
+        ra.on_read(READ, READ, |_| ONE);
         // The kernel's threads deliver 3 before 2: still one run, and it has got to 4.
-        ra.on_read(3 * READ, READ, ONE);
+        ra.on_read(3 * READ, READ, |_| ONE);
         assert!(ra.sequential());
-        ra.on_read(2 * READ, READ, ONE);
+        ra.on_read(2 * READ, READ, |_| ONE);
         assert!(ra.sequential());
         assert_eq!(ra.next, 4 * READ);
         assert_eq!(ra.reader_at().load(Ordering::Relaxed), 4 * READ);
         assert!(ra.window > READAHEAD_MIN);
         // A read far from the run is random.
-        assert_eq!(ra.on_read(4 * READ + NEAR + 1, READ, ONE), None);
+        assert_eq!(ra.on_read(4 * READ + NEAR + 1, READ, |_| ONE), None);
         assert!(!ra.sequential());
     }
 }

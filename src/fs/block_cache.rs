@@ -167,13 +167,19 @@ mod tests {
         c.upsert(key, |_| (bytes, bytes), held, shortfall);
     }
 
-    #[test]
-    fn keeps_its_capacity_dropping_the_least_recently_used_and_their_memory() {
+    /// A full cache of 300 KiB holding entries 1, 2 and 3 (oldest first), 100 KiB each.
+    fn full_cache() -> (MemoryBudget, ByteLru<u32, u64>) {
         let m = MemoryBudget::new(1024 * KIB);
         let c = ByteLru::new(300 * KIB);
-        put(&c, &m, 1, 100 * KIB, 0);
-        put(&c, &m, 2, 100 * KIB, 0);
-        put(&c, &m, 3, 100 * KIB, 0);
+        for key in 1..=3 {
+            put(&c, &m, key, 100 * KIB, 0);
+        }
+        (m, c)
+    }
+
+    #[test]
+    fn keeps_its_capacity_dropping_the_least_recently_used_and_their_memory() {
+        let (m, c) = full_cache();
         assert_eq!(c.get(&1), Some(100 * KIB)); // 2 is now the oldest
         put(&c, &m, 4, 100 * KIB, 0);
         assert_eq!(c.get(&2), None);
@@ -205,11 +211,7 @@ mod tests {
 
     #[test]
     fn a_demoted_entry_is_given_back_before_older_ones() {
-        let m = MemoryBudget::new(1024 * KIB);
-        let c = ByteLru::new(300 * KIB);
-        put(&c, &m, 1, 100 * KIB, 0);
-        put(&c, &m, 2, 100 * KIB, 0);
-        put(&c, &m, 3, 100 * KIB, 0);
+        let (m, c) = full_cache();
         c.demote(&3);
         c.demote(&9); // not cached: nothing happens
         put(&c, &m, 4, 100 * KIB, 0);

@@ -154,18 +154,23 @@ pub fn render(s: &MountStatus) -> String {
             1,
         )],
     );
-    metric(
-        "uptime_seconds",
-        "gauge",
-        "Seconds since the mount started.",
-        &one(s.uptime_secs),
-    );
-    metric(
-        "open_files",
-        "gauge",
-        "Files open now, or kept open until their upload succeeds.",
-        &one(f.open_files),
-    );
+    // Metrics of one sample each, by (name, type, help, value), in the order shown.
+    for (name, kind, help, value) in [
+        (
+            "uptime_seconds",
+            "gauge",
+            "Seconds since the mount started.",
+            s.uptime_secs,
+        ),
+        (
+            "open_files",
+            "gauge",
+            "Files open now, or kept open until their upload succeeds.",
+            f.open_files,
+        ),
+    ] {
+        metric(name, kind, help, &one(value));
+    }
     metric(
         "files_pending",
         "gauge",
@@ -176,42 +181,46 @@ pub fn render(s: &MountStatus) -> String {
             (",state=\"failed\"".to_owned(), f.files_failed),
         ],
     );
-    metric(
-        "pending_bytes",
-        "gauge",
-        "Plaintext bytes of the files not yet in the store.",
-        &one(f.bytes_pending),
-    );
-    metric(
-        "staged_bytes",
-        "gauge",
-        "Bytes of sealed staging files on local disk.",
-        &one(f.staged_bytes),
-    );
-    metric(
-        "uploads_total",
-        "counter",
-        "Files stored in the store.",
-        &one(c.uploads_completed),
-    );
-    metric(
-        "uploaded_bytes_total",
-        "counter",
-        "Plaintext bytes of the files stored.",
-        &one(c.uploaded_bytes),
-    );
-    metric(
-        "upload_failures_total",
-        "counter",
-        "Uploads that failed (each is retried).",
-        &one(c.upload_failures),
-    );
-    metric(
-        "conflict_copies_total",
-        "counter",
-        "Conflict copies made because another client replaced a file being written.",
-        &one(c.conflict_copies),
-    );
+    for (name, kind, help, value) in [
+        (
+            "pending_bytes",
+            "gauge",
+            "Plaintext bytes of the files not yet in the store.",
+            f.bytes_pending,
+        ),
+        (
+            "staged_bytes",
+            "gauge",
+            "Bytes of sealed staging files on local disk.",
+            f.staged_bytes,
+        ),
+        (
+            "uploads_total",
+            "counter",
+            "Files stored in the store.",
+            c.uploads_completed,
+        ),
+        (
+            "uploaded_bytes_total",
+            "counter",
+            "Plaintext bytes of the files stored.",
+            c.uploaded_bytes,
+        ),
+        (
+            "upload_failures_total",
+            "counter",
+            "Uploads that failed (each is retried).",
+            c.upload_failures,
+        ),
+        (
+            "conflict_copies_total",
+            "counter",
+            "Conflict copies made because another client replaced a file being written.",
+            c.conflict_copies,
+        ),
+    ] {
+        metric(name, kind, help, &one(value));
+    }
     // Samples labelled `name="value"`, one per (value, sample).
     let labelled = |name: &str, samples: Vec<(&str, u64)>| -> Vec<(String, u64)> {
         (samples.into_iter())
@@ -240,36 +249,40 @@ pub fn render(s: &MountStatus) -> String {
         "Body bytes of store requests by kind (sent for put and upload_part, received for get).",
         &by_kind(true),
     );
-    metric(
-        "cache_bytes",
-        "gauge",
-        "Bytes of decrypted blocks in the cache.",
-        &one(f.cache.bytes),
-    );
-    metric(
-        "cache_capacity_bytes",
-        "gauge",
-        "The most the block cache holds.",
-        &one(f.cache.capacity),
-    );
-    metric(
-        "memory_limit_bytes",
-        "gauge",
-        "The memory budget of the block cache, reads in flight and upload buffers.",
-        &one(f.memory.limit),
-    );
-    metric(
-        "memory_bytes",
-        "gauge",
-        "Bytes the block cache, reads in flight and upload buffers hold now.",
-        &one(f.memory.in_use),
-    );
-    metric(
-        "memory_high_water_bytes",
-        "gauge",
-        "The most bytes they held at once since the mount.",
-        &one(f.memory.high_water),
-    );
+    for (name, kind, help, value) in [
+        (
+            "cache_bytes",
+            "gauge",
+            "Bytes of decrypted blocks in the cache.",
+            f.cache.bytes,
+        ),
+        (
+            "cache_capacity_bytes",
+            "gauge",
+            "The most the block cache holds.",
+            f.cache.capacity,
+        ),
+        (
+            "memory_limit_bytes",
+            "gauge",
+            "The memory budget of the block cache, reads in flight and upload buffers.",
+            f.memory.limit,
+        ),
+        (
+            "memory_bytes",
+            "gauge",
+            "Bytes the block cache, reads in flight and upload buffers hold now.",
+            f.memory.in_use,
+        ),
+        (
+            "memory_high_water_bytes",
+            "gauge",
+            "The most bytes they held at once since the mount.",
+            f.memory.high_water,
+        ),
+    ] {
+        metric(name, kind, help, &one(value));
+    }
     let by_cache = |bytes: bool| {
         let pick = |c: &MetadataCache| if bytes { c.bytes } else { c.entries };
         labelled(
@@ -292,18 +305,22 @@ pub fn render(s: &MountStatus) -> String {
         "Bytes the metadata caches hold, about.",
         &by_cache(true),
     );
-    metric(
-        "cache_hits_total",
-        "counter",
-        "Reads of a chunk answered from the block cache.",
-        &one(f.cache.hits),
-    );
-    metric(
-        "cache_misses_total",
-        "counter",
-        "Reads of a chunk that fetched blocks from the store.",
-        &one(f.cache.misses),
-    );
+    for (name, kind, help, value) in [
+        (
+            "cache_hits_total",
+            "counter",
+            "Reads of a chunk answered from the block cache.",
+            f.cache.hits,
+        ),
+        (
+            "cache_misses_total",
+            "counter",
+            "Reads of a chunk that fetched blocks from the store.",
+            f.cache.misses,
+        ),
+    ] {
+        metric(name, kind, help, &one(value));
+    }
     out
 }
 
